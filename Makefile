@@ -1,0 +1,111 @@
+# bytelm build. `make` builds bin/bytelm (with the CUDA backend when nvcc is found),
+# `make test` runs every CPU test suite, `make test-gpu` the GPU suites (needs a GPU),
+# `make bench` the benchmarks, `make demo` a two-minute end-to-end run.
+#
+#   make SANITIZE=1 test   ASan+UBSan build of the CPU tests (in build-asan/)
+#   make CUDA=0            force a CPU-only build
+
+PKGS      := openblas check libcjson libzstd libutf8proc
+SANITIZE  ?= 0
+BUILD     ?= $(if $(filter 1,$(SANITIZE)),build-asan,build)
+BIN       := $(if $(filter 1,$(SANITIZE)),$(BUILD)/bytelm,bin/bytelm)
+
+# Dependencies: install the Debian packages when any is missing.
+DEPS_OK := $(shell pkg-config --exists $(PKGS) && echo yes)
+ifneq ($(DEPS_OK),yes)
+  $(info bytelm: missing build dependencies, running scripts/install-deps.sh)
+  $(shell ./scripts/install-deps.sh >&2)
+  DEPS_OK := $(shell pkg-config --exists $(PKGS) && echo yes)
+  ifneq ($(DEPS_OK),yes)
+    $(error bytelm: dependencies still missing after scripts/install-deps.sh: $(PKGS))
+  endif
+endif
+
+CC      ?= gcc
+OPT     ?= -O2
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra -Wno-unused-parameter \
+           -I. $(shell pkg-config --cflags openblas libcjson libzstd libutf8proc)
+LDLIBS  := $(shell pkg-config --libs openblas libcjson libzstd libutf8proc) -lm -lpthread
+LDFLAGS := -fopenmp
+CHECK_CFLAGS := $(shell pkg-config --cflags check)
+CHECK_LIBS   := $(shell pkg-config --libs check)
+
+ifeq ($(SANITIZE),1)
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+  CUDA    := 0
+endif
+
+# CUDA: detected from nvcc on PATH or in /usr/local/cuda.
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA ?= $(if $(NVCC),1,0)
+ifeq ($(CUDA),1)
+  CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
+  NVCCFLAGS   := -O3 -std=c++17 -I. -lineinfo -Xcompiler -fPIC \
+                 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+  CFLAGS      += -DBYTELM_CUDA -I$(CUDA_HOME)/include
+  LDLIBS      += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+  CUDA_SRC    := $(wildcard kernels/*.cu)
+  $(info bytelm: nvcc found at $(NVCC): building the CUDA backend (sm_90 + PTX))
+else
+  CUDA_SRC    :=
+  $(info bytelm: no nvcc: building the CPU backend only)
+endif
+
+LIB_SRC  := $(filter-out byte_lm/main.c,$(wildcard byte_lm/*.c corpus/*.c eval/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+LIB      := $(BUILD)/libbytelm.a
+TEST_SRC := $(wildcard tests/test_*.c)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
+GPU_TESTS    := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
+
+.PHONY: all test test-gpu bench demo clean fuzz
+all: $(BIN)
+
+$(BUILD)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu $(wildcard */*.h */*.cuh)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(BUILD)/byte_lm/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
+
+$(BUILD)/tests/gpu/%: tests/gpu/%.c tests/test_util.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
+
+# Every suite runs even when an earlier one fails; the target fails if any did.
+test: $(BIN) $(TESTS)
+	@fail=0; for t in $(TESTS); do \
+	  echo "== $$t"; BYTELM=$(BIN) CK_DEFAULT_TIMEOUT=600 $$t || fail=1; \
+	done; \
+	if [ $$fail -ne 0 ]; then echo "make test: FAILED"; exit 1; fi; echo "make test: all suites passed"
+
+test-gpu: $(BIN) $(GPU_TESTS)
+	@[ "$(CUDA)" = 1 ] || { echo "make test-gpu: needs nvcc (CUDA=1)"; exit 2; }
+	@fail=0; for t in $(GPU_TESTS); do \
+	  echo "== $$t"; BYTELM=$(BIN) CK_DEFAULT_TIMEOUT=900 $$t || fail=1; \
+	done; \
+	if [ $$fail -ne 0 ]; then echo "make test-gpu: FAILED"; exit 1; fi; echo "make test-gpu: all suites passed"
+
+bench: $(BIN)
+	$(BIN) bench all
+
+demo: $(BIN)
+	./scripts/demo.sh
+
+clean:
+	rm -rf build build-asan bin

@@ -1,0 +1,120 @@
+/* The backend interface: every tensor operation the model performs, as a table of functions.
+ *
+ * Two implementations: backend_cpu (plain threaded C + CBLAS, the oracle) and backend_cuda
+ * (kernels/ + cuBLAS). The model never loops over tensors itself; it calls these.
+ *
+ * Conventions (the same for both backends):
+ * - Every tensor pointer is backend memory (host memory for the CPU, device memory for CUDA),
+ *   allocated with be->alloc. All tensors are fp32 here; a backend may store activations in a
+ *   narrower type internally, but this interface speaks fp32.
+ * - Activations are token-major: a [rows, C] row-major matrix, rows = B*L, row r = b*L + t.
+ *   Where a tensor is a column slice of a wider matrix, its row stride ("ld"/"stride") is given.
+ * - Weights use PyTorch's layouts (nn.Linear weight is [out_features, in_features]).
+ * - "dX (+=)" means the op accumulates into dX; otherwise it overwrites dX.
+ * - Byte ids and targets are uint8_t in backend memory.
+ */
+#ifndef BYTELM_BACKEND_H
+#define BYTELM_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Backend Backend;
+
+struct Backend {
+    const char *name; /* "cpu" or "cuda" */
+    void *ctx;        /* implementation state (thread count, cuBLAS handle, stream, ...) */
+
+    /* ---- memory ---- */
+    void *(*alloc)(Backend *be, size_t bytes); /* aborts with a message when out of memory */
+    void (*free)(Backend *be, void *p);
+    void (*upload)(Backend *be, void *dst, const void *host_src, size_t bytes);
+    void (*download)(Backend *be, void *host_dst, const void *src, size_t bytes);
+    void (*copy)(Backend *be, void *dst, const void *src, size_t bytes);
+    void (*zero)(Backend *be, void *p, size_t bytes);
+    void (*sync)(Backend *be); /* waits for all queued work; reports asynchronous errors */
+    void (*destroy)(Backend *be);
+
+    /* ---- embedding: out[r, :] = table[ids[r], :] ---- */
+    void (*embedding_fwd)(Backend *be, float *out, const uint8_t *ids, const float *table, int rows,
+                          int C);
+    /* dtable (+=)[ids[r], :] += dout[r, :] */
+    void (*embedding_bwd)(Backend *be, float *dtable, const float *dout, const uint8_t *ids, int rows,
+                          int C);
+
+    /* ---- RMSNorm: out = inp * rstd * w, rstd[r] = 1/sqrt(mean(inp[r]^2) + eps) ---- */
+    void (*rmsnorm_fwd)(Backend *be, float *out, float *rstd, const float *inp, const float *w,
+                        int rows, int C, float eps);
+    /* dinp (+=), dw (+=). The residual stream's gradient flows through the += on dinp. */
+    void (*rmsnorm_bwd)(Backend *be, float *dinp, float *dw, const float *dout, const float *inp,
+                        const float *w, const float *rstd, int rows, int C);
+
+    /* ---- matmul: out[M, N] (= or += when accumulate) inp[M, K] @ w[N, K]^T ---- */
+    void (*matmul_fwd)(Backend *be, float *out, int ldo, const float *inp, int ldi, const float *w,
+                       int M, int K, int N, int accumulate);
+    /* dinp[M, K] (= or += when accumulate_dinp) dout @ w, skipped when dinp is NULL;
+     * dw[N, K] (+=) dout^T @ inp. */
+    void (*matmul_bwd)(Backend *be, float *dinp, int lddi, float *dw, const float *dout, int lddo,
+                       const float *inp, int ldi, const float *w, int M, int K, int N,
+                       int accumulate_dinp);
+
+    /* ---- depthwise causal conv1d + bias + SiLU over each sequence of L rows ----
+     * out[B*L, D] (contiguous) = silu(sum_k w[d, k] * in[b, t - (K-1) + k, d] + bias[d]).
+     * in has row stride in_stride. Inputs before t = 0 come from conv_state[b, d, 0..K-2]
+     * (oldest first) when conv_state is not NULL, else are zero; when not NULL, conv_state is
+     * updated to the last K-1 inputs of each sequence (so L = 1 is one recurrent step). */
+    void (*conv1d_fwd)(Backend *be, float *out, const float *in, int in_stride, const float *w,
+                       const float *bias, float *conv_state, int B, int L, int D, int K);
+    /* din (overwrites, row stride din_stride), dw (+=), dbias (+=). Zero initial state only. */
+    void (*conv1d_bwd)(Backend *be, float *din, int din_stride, float *dw, float *dbias,
+                       const float *dout, const float *in, int in_stride, const float *w,
+                       const float *bias, int B, int L, int D, int K);
+
+    /* ---- selective scan with the Mamba-1 epilogue ----
+     * For each sequence b, channel d, state n, over t = 0..L-1:
+     *   delta = softplus(delta_pre[b,t,d] + dt_bias[d]);  A = -exp(A_log[d, n])
+     *   s[n]  = exp(delta * A) * s[n] + delta * Bm[b,t,n] * u[b,t,d]
+     *   y[b,t,d] = (sum_n Cm[b,t,n] * s[n] + Dskip[d] * u[b,t,d]) * silu(z[b,t,d])
+     * u, delta_pre, y: contiguous [B*L, D]. Bm, Cm: [B*L, N] with row stride bc_stride (they are
+     * column slices of x_proj's output). z: row stride z_stride (a slice of in_proj's output).
+     * ssm_state [B, D, N]: initial state when not NULL (zero otherwise), updated to the final one.
+     * saved: scan_saved_bytes(B, L, D, N) bytes of backend memory that the forward fills for the
+     * backward (e.g. chunk-boundary states); NULL when no backward will follow. */
+    size_t (*scan_saved_bytes)(Backend *be, int B, int L, int D, int N);
+    void (*scan_fwd)(Backend *be, float *y, const float *u, const float *delta_pre,
+                     const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
+                     int bc_stride, const float *Dskip, const float *z, int z_stride,
+                     float *ssm_state, void *saved, int B, int L, int D, int N);
+    /* Gradients of the forward above (zero initial state). du, ddelta_pre: contiguous, overwritten.
+     * dBm, dCm: row stride dbc_stride, overwritten. dz: row stride dz_stride, overwritten.
+     * ddt_bias, dA_log, dDskip (+=). */
+    void (*scan_bwd)(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
+                     float *dBm, float *dCm, int dbc_stride, float *dDskip, float *dz, int dz_stride,
+                     const float *dy, const float *u, const float *delta_pre, const float *dt_bias,
+                     const float *A_log, const float *Bm, const float *Cm, int bc_stride,
+                     const float *Dskip, const float *z, int z_stride, const void *saved, int B,
+                     int L, int D, int N);
+
+    /* ---- fused softmax cross-entropy over V classes ----
+     * losses[r] = -log softmax(logits[r])[targets[r]] (nats). When dlogits is not NULL it is set to
+     * (softmax - onehot(target)) * dscale; dlogits may alias logits. */
+    void (*cross_entropy)(Backend *be, float *losses, float *dlogits, const float *logits,
+                          const uint8_t *targets, int rows, int V, float dscale);
+
+    /* ---- optimizer ----
+     * AdamW step t (1-based) on n elements with g = grad * grad_scale:
+     *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  mh = m/(1-b1^t);  vh = v/(1-b2^t)
+     *   param -= lr * (mh / (sqrt(vh) + eps) + wd * param) */
+    void (*adamw)(Backend *be, float *param, const float *grad, float *m, float *v, size_t n,
+                  float lr, float beta1, float beta2, float eps, float wd, float grad_scale, int t);
+    /* sum of squares of x[0..n), accumulated in double, returned on the host */
+    double (*sumsq)(Backend *be, const float *x, size_t n);
+};
+
+/* Constructors. threads <= 0 means all cores. */
+Backend *backend_cpu_create(int threads);
+#ifdef BYTELM_CUDA
+Backend *backend_cuda_create(int device);
+#endif
+
+#endif

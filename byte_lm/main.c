@@ -1,0 +1,52 @@
+/* bytelm: tokenizer-free byte-level language models. Dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *what;
+} Command;
+
+static const Command COMMANDS[] = {
+    /* one line per subcommand, in the order --help lists them */
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bytelm COMMAND [options]   (bytelm COMMAND --help for details)\n\ncommands:\n");
+    for (size_t i = 0; COMMANDS[i].name; i++)
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].what);
+}
+
+int cmd_error(const char *msg)
+{
+    fprintf(stderr, "bytelm: %s\n", msg);
+    return 1;
+}
+
+int cmd_usage_error(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "bytelm %s: %s (see bytelm %s --help)\n", cmd, msg, cmd);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; COMMANDS[i].name; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "bytelm: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

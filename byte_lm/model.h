@@ -1,0 +1,67 @@
+/* The MambaByte model: byte embedding, a stack of Mamba-1 blocks, final RMSNorm, tied head.
+ * All tensor work goes through a Backend; this file owns the parameter layout and the order of
+ * operations (DESIGN.md §3). */
+#ifndef BYTELM_MODEL_H
+#define BYTELM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "config.h"
+#include "error.h"
+
+/* One parameter tensor inside the flat parameter buffer, named as in transformers'
+ * MambaForCausalLM state dict. */
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[3];
+    size_t offset; /* in floats, into the flat buffers (params, grads, adam m and v) */
+    size_t numel;
+    int decay; /* 1: AdamW weight decay applies (matrices); 0: A_log, D, norms, biases, embedding */
+} ParamInfo;
+
+typedef struct Model Model;
+
+int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e);
+void model_free(Model *m);
+
+/* Initialisation as mamba_ssm (DESIGN.md §3), drawn on the host from `seed`, so every backend
+ * starts from identical weights. */
+void model_init_params(Model *m, uint64_t seed);
+
+const ModelConfig *model_config(const Model *m);
+Backend *model_backend(const Model *m);
+int model_num_tensors(const Model *m);
+const ParamInfo *model_tensor(const Model *m, int i);
+const ParamInfo *model_find_tensor(const Model *m, const char *name);
+size_t model_num_params(const Model *m); /* floats in the flat buffer */
+float *model_params(Model *m);           /* backend memory, model_num_params floats */
+float *model_grads(Model *m);            /* backend memory, same layout */
+void model_zero_grads(Model *m);
+
+/* Training step pieces. batch: host bytes, B rows of L+1 (inputs = first L, targets = last L).
+ * Runs forward and backward; gradients of the mean loss (times grad_scale) are ADDED to
+ * model_grads, so several calls accumulate. Returns the mean loss in nats. */
+float model_forward_backward(Model *m, const uint8_t *batch, int B, int L, float grad_scale);
+
+/* Forward only over B rows of L input bytes with their L targets (host memory).
+ * losses (host, B*L, nats) and logits (host, B*L*256) are filled when not NULL.
+ * Returns the mean loss in nats. */
+float model_forward(Model *m, const uint8_t *inputs, const uint8_t *targets, int B, int L,
+                    float *losses, float *logits);
+
+/* Recurrent state for scoring long texts in chunks and for generation: per layer the conv state
+ * (B, d_inner, d_conv-1) and the ssm state (B, d_inner, d_state), in backend memory. */
+typedef struct ModelState ModelState;
+ModelState *model_state_create(Model *m, int B);
+void model_state_reset(Model *m, ModelState *s);
+void model_state_free(Model *m, ModelState *s);
+/* Forward over the next L bytes of each of B streams, starting from and updating state s.
+ * L may be 1 (one recurrent step). logits (host, B*L*256) filled when not NULL; when targets is
+ * not NULL, losses (host, B*L) are filled and the summed loss in nats is returned. */
+double model_forward_stateful(Model *m, ModelState *s, const uint8_t *inputs,
+                              const uint8_t *targets, int B, int L, float *losses, float *logits);
+
+#endif

@@ -1,0 +1,47 @@
+/* Streaming byte loader: batches of random windows for training, sequential reads for eval.
+ *
+ * Sources (one path): a prepared corpus directory (corpus.json + seekable shards; `split`
+ * picks "train" or "val"), a single seekable shard, a plain .zst file, or a plain file (any
+ * bytes). Plain .zst and plain files are decoded into memory once (read sequentially).
+ *
+ * Random windows: batch number k, row i starts at a position drawn from a counter-based RNG
+ * keyed by (seed, k, i), uniformly over all positions that have L+1 bytes after them in the
+ * concatenated source. So the loader's whole position is (seed, k): saving and restoring it
+ * continues the identical sequence. Frames are decoded ahead on a background thread into a ring
+ * of buffers, so loader_next normally only copies.
+ */
+#ifndef BYTELM_LOADER_H
+#define BYTELM_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "byte_lm/error.h"
+
+typedef struct Loader Loader;
+
+typedef struct {
+    uint64_t seed;
+    uint64_t next_batch; /* k of the next batch loader_next returns */
+} LoaderPos;
+
+/* Opens `path` for batches of B windows of L+1 bytes. Fails (one-line error naming the file and
+ * offset) on unreadable, corrupt or too-short input (fewer than L+1 bytes). */
+int loader_open(Loader **out, const char *path, const char *split, int B, int L, uint64_t seed,
+                BlErr *e);
+/* Fills batch[B*(L+1)] with the next batch (row-major: row i is bytes [i*(L+1), (i+1)*(L+1))). */
+int loader_next(Loader *ld, uint8_t *batch, BlErr *e);
+LoaderPos loader_get_pos(const Loader *ld);
+void loader_set_pos(Loader *ld, LoaderPos pos); /* the next loader_next continues from pos */
+uint64_t loader_total_bytes(const Loader *ld);  /* decoded bytes in the source */
+void loader_close(Loader *ld);
+
+/* Sequential reader: every byte of a source, in order, in bounded memory (for eval). */
+typedef struct SeqReader SeqReader;
+int seqreader_open(SeqReader **out, const char *path, const char *split, BlErr *e);
+/* Reads up to cap bytes; returns the number read (0 at the end) or -1 on error. */
+long long seqreader_read(SeqReader *r, uint8_t *buf, size_t cap, BlErr *e);
+uint64_t seqreader_total_bytes(const SeqReader *r); /* total decoded bytes, known at open */
+void seqreader_close(SeqReader *r);
+
+#endif
