@@ -1,0 +1,90 @@
+/* The CPU backend: host memory and the op table. The ops live in backend_cpu_*.c. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_cpu_internal.h"
+#include "error.h"
+
+void *cpu_scratch(size_t bytes)
+{
+    /* aligned_alloc wants a size that is a multiple of the alignment */
+    size_t n = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, n ? n : 64);
+    if (!p) {
+        fprintf(stderr, "bytelm: out of memory allocating %zu bytes\n", bytes);
+        abort();
+    }
+    return p;
+}
+
+static void *cpu_alloc(Backend *be, size_t bytes)
+{
+    (void)be;
+    return cpu_scratch(bytes);
+}
+
+static void cpu_free(Backend *be, void *p)
+{
+    (void)be;
+    free(p);
+}
+
+static void cpu_memcpy(Backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    if (bytes) memcpy(dst, src, bytes);
+}
+
+static void cpu_zero(Backend *be, void *p, size_t bytes)
+{
+    (void)be;
+    if (bytes) memset(p, 0, bytes);
+}
+
+static void cpu_sync(Backend *be)
+{
+    (void)be; /* every op has finished when it returns */
+}
+
+static void cpu_destroy(Backend *be)
+{
+    if (!be) return;
+    free(be->ctx);
+    free(be);
+}
+
+Backend *backend_cpu_create(int threads)
+{
+    CpuCtx *ctx = bl_calloc(1, sizeof *ctx);
+    ctx->threads = threads > 0 ? threads : omp_get_num_procs();
+    if (ctx->threads < 1) ctx->threads = 1;
+
+    Backend *be = bl_calloc(1, sizeof *be);
+    be->name = "cpu";
+    be->ctx = ctx;
+    be->alloc = cpu_alloc;
+    be->free = cpu_free;
+    be->upload = cpu_memcpy;
+    be->download = cpu_memcpy;
+    be->copy = cpu_memcpy;
+    be->zero = cpu_zero;
+    be->sync = cpu_sync;
+    be->destroy = cpu_destroy;
+    be->embedding_fwd = cpu_embedding_fwd;
+    be->embedding_bwd = cpu_embedding_bwd;
+    be->rmsnorm_fwd = cpu_rmsnorm_fwd;
+    be->rmsnorm_bwd = cpu_rmsnorm_bwd;
+    be->matmul_fwd = cpu_matmul_fwd;
+    be->matmul_bwd = cpu_matmul_bwd;
+    be->conv1d_fwd = cpu_conv1d_fwd;
+    be->conv1d_bwd = cpu_conv1d_bwd;
+    be->scan_saved_bytes = cpu_scan_saved_bytes;
+    be->scan_fwd = cpu_scan_fwd;
+    be->scan_bwd = cpu_scan_bwd;
+    be->cross_entropy = cpu_cross_entropy;
+    be->adamw = cpu_adamw;
+    be->sumsq = cpu_sumsq;
+    return be;
+}
