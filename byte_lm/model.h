@@ -19,7 +19,7 @@ typedef struct {
     int64_t shape[3];
     size_t offset; /* in floats, into the flat buffers (params, grads, adam m and v) */
     size_t numel;
-    int decay; /* 1: AdamW weight decay applies (matrices); 0: A_log, D, norms, biases, embedding */
+    int decay; /* 1: AdamW weight decay applies (matrices, embedding); 0: A_log, D, norms, biases */
 } ParamInfo;
 
 typedef struct Model Model;
