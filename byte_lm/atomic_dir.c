@@ -224,13 +224,16 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, BlErr *e)
+int write_file_atomic_iov(const char *path, const struct iovec *parts, int n, BlErr *e)
 {
     char tmp[ATOMIC_DIR_PATH_MAX];
     if (join(tmp, sizeof tmp, path, "", ".tmp", e)) return -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) return bl_fail_errno(e, path, "cannot create");
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) rc = write_all(fd, parts[i].iov_base, parts[i].iov_len);
+    if (rc == 0) rc = fsync(fd);
+    if (rc != 0) {
         bl_fail_errno(e, path, "cannot write");
         close(fd);
         unlink(tmp);
@@ -247,4 +250,10 @@ int write_file_atomic(const char *path, const void *data, size_t len, BlErr *e)
         return -1;
     }
     return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, BlErr *e)
+{
+    struct iovec one = {.iov_base = (void *)data, .iov_len = len};
+    return write_file_atomic_iov(path, &one, 1, e);
 }

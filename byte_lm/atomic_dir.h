@@ -12,6 +12,7 @@
 #define BYTELM_ATOMIC_DIR_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "error.h"
 
@@ -46,6 +47,8 @@ int atomic_dir_resolve(const char *dir, char *out, size_t cap, BlErr *e);
  * PATH untouched and no PATH.tmp behind. (The rename itself becomes durable when the containing
  * directory is fsynced, which atomic_dir_commit does.) */
 int write_file_atomic(const char *path, const void *data, size_t len, BlErr *e);
+/* The same for a file made of n pieces, written in order (a header, then tensors, ...). */
+int write_file_atomic_iov(const char *path, const struct iovec *parts, int n, BlErr *e);
 /* Removes path and, if it is a directory, everything under it (symlinks are removed, never
  * followed). A missing path is not an error. */
 int remove_tree(const char *path, BlErr *e);
