@@ -258,11 +258,11 @@ static int check_duplicates(const cJSON *root, const char *file, BlErr *e)
     return 0;
 }
 
-static bool only_space(const char *p, const char *end)
+/* first byte at or after p that is not JSON whitespace */
+static const char *skip_space(const char *p, const char *end)
 {
-    for (; p < end; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return false;
-    return true;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
 }
 
 int config_parse(ModelConfig *c, const char *json, size_t len, const char *file, BlErr *e)
@@ -274,8 +274,9 @@ int config_parse(ModelConfig *c, const char *json, size_t len, const char *file,
         return bl_fail_at(e, file, off, "invalid JSON");
     }
     int rc = -1;
-    if (!only_space(end, json + len)) {
-        bl_fail_at(e, file, (uint64_t)(end - json), "unexpected data after the JSON object");
+    const char *rest = skip_space(end, json + len);
+    if (rest != json + len) {
+        bl_fail_at(e, file, (uint64_t)(rest - json), "unexpected data after the JSON object");
         goto out;
     }
     if (!cJSON_IsObject(root)) {
