@@ -299,6 +299,7 @@ static int parse_offsets(Hdr *h, Entry *en)
 /* {"dtype": ..., "shape": [...], "data_offsets": [b, e]}, keys in any order, each exactly once */
 static int parse_entry(Hdr *h, Entry *en)
 {
+    skip_ws(h);
     uint64_t at = here(h);
     if (expect(h, '{', "tensor entry must be an object")) return -1;
     bool seen[3] = {false, false, false};

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "byte_lm/config.h"
 #include "byte_lm/safetensors.h"
 #include "test_util.h"
 
@@ -512,6 +513,31 @@ START_TEST(python_reference_reads_our_file)
 }
 END_TEST
 
+/* A checkpoint written by PyTorch (transformers' save_pretrained, the safetensors library) reads
+ * back, and its parameter count is the one config_num_params derives from its config.json. */
+START_TEST(reads_pytorch_checkpoint)
+{
+    const char *dir = "tests/fixtures/tiny-ref";
+    BlErr e;
+    ModelConfig c;
+    SafeTensors *st;
+    ck_assert_msg(config_load(&c, "tests/fixtures/tiny-ref/config.json", &e) == 0, "%s", e.msg);
+    ck_assert_msg(st_read(&st, "tests/fixtures/tiny-ref/model.safetensors", &e) == 0, "%s (in %s)",
+                  e.msg, dir);
+    ck_assert_int_eq(st_count(st), 2 + 10 * c.num_hidden_layers);
+    ck_assert_str_eq(st_metadata(st, "format"), "pt");
+    long long total = 0;
+    for (int i = 0; i < st_count(st); i++) total += (long long)st_tensor(st, i)->numel;
+    ck_assert_int_eq(total, config_num_params(&c));
+    const StTensor *t = st_find(st, "backbone.layers.1.mixer.x_proj.weight");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(t->ndim, 2);
+    ck_assert_int_eq(t->shape[0], c.time_step_rank + 2 * c.state_size);
+    ck_assert_int_eq(t->shape[1], c.intermediate_size);
+    st_free(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("safetensors");
@@ -524,6 +550,7 @@ int main(void)
     tcase_add_test(tc, valid_edge_cases);
     tcase_add_test(tc, corruption_never_crashes);
     tcase_add_test(tc, python_reference_reads_our_file);
+    tcase_add_test(tc, reads_pytorch_checkpoint);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
