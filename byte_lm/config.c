@@ -108,6 +108,7 @@ int config_finalize(ModelConfig *c, const char *file, BlErr *e)
         check_range(e, file, "expand", c->expand, 1, MAX_EXPAND) ||
         check_range(e, file, "conv_kernel", c->conv_kernel, 1, MAX_CONV))
         return -1;
+    /* 0 is how config_parse records "auto"; an explicit rank from the file is kept as is */
     if (c->time_step_rank == 0) c->time_step_rank = ceil_div16(c->hidden_size);
     if (check_range(e, file, "time_step_rank", c->time_step_rank, 1, MAX_DT_RANK)) return -1;
     c->intermediate_size = c->expand * c->hidden_size;

@@ -53,7 +53,8 @@ typedef struct SafeTensors SafeTensors;
 /* Parses a whole file held in buf. Nothing is copied: the tensors point into buf, which must
  * outlive the result. file names the source in error messages. */
 int st_parse(const uint8_t *buf, size_t len, const char *file, SafeTensors **out, BlErr *e);
-/* Maps the file at path read-only and parses it; st_free unmaps it. */
+/* Maps the file at path read-only and parses it; st_free unmaps it. Saves replace files by
+ * rename, so a mapped file is never rewritten underneath; truncating it in place would be. */
 int st_read(SafeTensors **out, const char *path, BlErr *e);
 void st_free(SafeTensors *st);
 
