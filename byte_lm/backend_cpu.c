@@ -1,4 +1,5 @@
 /* The CPU backend: host memory and the op table. The ops live in backend_cpu_*.c. */
+#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,9 @@ Backend *backend_cpu_create(int threads)
     CpuCtx *ctx = bl_calloc(1, sizeof *ctx);
     ctx->threads = threads > 0 ? threads : omp_get_num_procs();
     if (ctx->threads < 1) ctx->threads = 1;
+    /* Matmuls are threaded by the OpenMP team over tiles (backend_cpu_matmul.c); OpenBLAS's own
+     * threads would only compete with it for the cores. A process-wide setting. */
+    openblas_set_num_threads(1);
 
     Backend *be = bl_calloc(1, sizeof *be);
     be->name = "cpu";

@@ -21,16 +21,19 @@ static float *transpose_weights(const float *w, int D, int K)
 static void conv_row(float *pre, const float *in, int in_stride, const float *wt,
                      const float *bias, const float *state, int b, int t, int L, int D, int K)
 {
+#pragma omp simd
     for (int d = 0; d < D; d++) pre[d] = bias[d];
     for (int k = 0; k < K; k++) {
         int s = t - (K - 1) + k;
         const float *wk = wt + (size_t)k * D;
         if (s >= 0) {
             const float *x = in + ((size_t)b * L + s) * in_stride;
+#pragma omp simd
             for (int d = 0; d < D; d++) pre[d] += wk[d] * x[d];
         } else if (state) {
             /* s in [-(K-1), -1] is state slot (K-1) + s */
             const float *st = state + (size_t)b * D * (K - 1) + (K - 1) + s;
+#pragma omp simd
             for (int d = 0; d < D; d++) pre[d] += wk[d] * st[(size_t)d * (K - 1)];
         }
     }
@@ -45,7 +48,8 @@ void cpu_conv1d_fwd(Backend *be, float *out, const float *in, int in_stride, con
     for (int r = 0; r < rows; r++) {
         float *o = out + (size_t)r * D;
         conv_row(o, in, in_stride, wt, bias, conv_state, r / L, r % L, L, D, K);
-        for (int d = 0; d < D; d++) o[d] = o[d] * cpu_sigmoidf(o[d]);
+#pragma omp simd
+        for (int d = 0; d < D; d++) o[d] = o[d] * cpu_sigmoid(o[d]);
     }
     free(wt);
 
@@ -85,8 +89,9 @@ void cpu_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *d
             float *gr = g + (size_t)r * D;
             const float *go = dout + (size_t)r * D;
             conv_row(gr, in, in_stride, wt, bias, NULL, r / L, r % L, L, D, K);
+#pragma omp simd
             for (int d = 0; d < D; d++) {
-                float p = gr[d], sg = cpu_sigmoidf(p);
+                float p = gr[d], sg = cpu_sigmoid(p);
                 gr[d] = go[d] * sg * (1.0f + p * (1.0f - sg));
             }
         }
@@ -95,12 +100,14 @@ void cpu_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *d
         for (int r = 0; r < rows; r++) {
             int b = r / L, s = r % L;
             float *dx = din + (size_t)r * din_stride;
+#pragma omp simd
             for (int d = 0; d < D; d++) dx[d] = 0.0f;
             for (int k = 0; k < K; k++) {
                 int t = s + (K - 1) - k;
                 if (t >= L) continue;
                 const float *gt = g + ((size_t)b * L + t) * D;
                 const float *wk = wt + (size_t)k * D;
+#pragma omp simd
                 for (int d = 0; d < D; d++) dx[d] += gt[d] * wk[d];
             }
         }
@@ -109,17 +116,20 @@ void cpu_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *d
             int d0 = blk * CPU_COL_BLOCK;
             int wd = D - d0 < CPU_COL_BLOCK ? D - d0 : CPU_COL_BLOCK;
             double accb[CPU_COL_BLOCK] = {0};
-            double *aw = cpu_scratch((size_t)CPU_COL_BLOCK * K * sizeof(double)); /* [c][k] */
+            double *aw = cpu_scratch((size_t)CPU_COL_BLOCK * K * sizeof(double)); /* [k][c] */
             memset(aw, 0, (size_t)CPU_COL_BLOCK * K * sizeof(double));
             for (int b = 0; b < B; b++) {
                 for (int t = 0; t < L; t++) {
                     const float *gt = g + ((size_t)b * L + t) * D + d0;
+#pragma omp simd
                     for (int c = 0; c < wd; c++) accb[c] += gt[c];
                     for (int k = 0; k < K; k++) {
                         int s = t - (K - 1) + k;
                         if (s < 0) continue;
                         const float *x = in + ((size_t)b * L + s) * in_stride + d0;
-                        for (int c = 0; c < wd; c++) aw[c * K + k] += (double)(gt[c] * x[c]);
+#pragma omp simd
+                        for (int c = 0; c < wd; c++)
+                            aw[k * CPU_COL_BLOCK + c] += (double)(gt[c] * x[c]);
                     }
                 }
             }
@@ -127,7 +137,7 @@ void cpu_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *d
                 dbias[d0 + c] = (float)((double)dbias[d0 + c] + accb[c]);
                 for (int k = 0; k < K; k++) {
                     float *dwk = dw + (size_t)(d0 + c) * K + k;
-                    *dwk = (float)((double)*dwk + aw[c * K + k]);
+                    *dwk = (float)((double)*dwk + aw[k * CPU_COL_BLOCK + c]);
                 }
             }
             free(aw);

@@ -3,19 +3,20 @@
  *
  * Determinism: every reduction that crosses rows or channels is split into pieces whose
  * boundaries depend only on the tensor sizes (never on the thread count) and the pieces are
- * summed in a fixed order, so results are bitwise identical for any number of threads
- * (matmuls excepted: their order is OpenBLAS's business). */
+ * summed in a fixed order; matmuls are cut into fixed tiles, each a single-threaded sgemm. So
+ * results are bitwise identical for any number of threads. */
 #ifndef BYTELM_BACKEND_CPU_INTERNAL_H
 #define BYTELM_BACKEND_CPU_INTERNAL_H
 
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "backend.h"
 
 typedef struct {
-    int threads; /* OpenMP team size for every parallel loop, and OpenBLAS's thread count */
+    int threads; /* OpenMP team size for every parallel loop */
 } CpuCtx;
 
 static inline int cpu_threads(const Backend *be)
@@ -27,9 +28,100 @@ static inline int cpu_threads(const Backend *be)
  * rows is owned by one thread (no races, order fixed by the row loop). */
 #define CPU_COL_BLOCK 32
 
-static inline float cpu_sigmoidf(float x)
+/* The hot per-row and per-channel functions are compiled twice on x86-64, for AVX2 and for
+ * the baseline, and the dynamic loader picks one for the machine (GCC function
+ * multiversioning): the build flags allow only SSE2, and AVX2 doubles the width of the
+ * vectorized exp loops. The two may differ in the last bits of vectorized sums. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CPU_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define CPU_HOT
+#endif
+
+/* ---- branch-free elementwise math ----
+ * libm's expf and log1pf are not vectorized without -ffast-math, and under -ftrapping-math GCC
+ * will not if-convert floating-point comparisons. These helpers use only arithmetic and
+ * integer operations on the float bits, so loops that call them vectorize. Each is within a
+ * few ulp of the exact value; NaN in gives NaN out. */
+
+static inline int32_t cpu_f2i(float x)
 {
-    return 1.0f / (1.0f + expf(-x));
+    int32_t i;
+    memcpy(&i, &x, sizeof i);
+    return i;
+}
+static inline float cpu_i2f(int32_t i)
+{
+    float x;
+    memcpy(&x, &i, sizeof x);
+    return x;
+}
+/* mask ? a : b, for a mask of all ones or all zeros */
+static inline float cpu_select(int32_t mask, float a, float b)
+{
+    return cpu_i2f((cpu_f2i(a) & mask) | (cpu_f2i(b) & ~mask));
+}
+
+/* exp(-|x|), as 2^k * p(r) with r = -|x| - k ln2 in [-ln2/2, ln2/2] and p the degree-7 Taylor
+ * polynomial (truncation < 1e-8); 0 below -87. */
+static inline float cpu_exp_neg_abs(float x)
+{
+    const float log2e = 1.44269504088896341f;
+    const float ln2_hi = 0.693359375f;       /* 9 significant bits: k * ln2_hi is exact */
+    const float ln2_lo = -2.12194440054e-4f; /* ln2 - ln2_hi */
+    const float round_magic = 12582912.0f;   /* 1.5 * 2^23: (v + m) - m rounds v to an integer */
+    const int32_t bits_87 = 0x42ae0000;      /* 87.0f */
+    int32_t ia = cpu_f2i(x) & 0x7fffffff;    /* |x|, clamped to 87 in the integer domain */
+    float xc = -cpu_i2f(ia < bits_87 ? ia : bits_87);
+    float kf = (xc * log2e + round_magic) - round_magic;
+    float r = (xc - kf * ln2_hi) - kf * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    float e = p * cpu_i2f(((int32_t)kf + 127) << 23); /* times 2^k, k in [-126, 0] */
+    e = cpu_select(-(int32_t)(ia < bits_87), e, 0.0f);
+    return e + (x - x); /* x - x: 0, or NaN for NaN */
+}
+
+/* log1p(e) for e in [0, 1], as 2 atanh(s) with s = e / (2 + e) in [0, 1/3] (odd series to
+ * s^17, truncation < 1e-9 relative). */
+static inline float cpu_log1p_unit(float e)
+{
+    float s = e / (2.0f + e), s2 = s * s;
+    float p = 1.0f / 17.0f;
+    p = p * s2 + 1.0f / 15.0f;
+    p = p * s2 + 1.0f / 13.0f;
+    p = p * s2 + 1.0f / 11.0f;
+    p = p * s2 + 1.0f / 9.0f;
+    p = p * s2 + 1.0f / 7.0f;
+    p = p * s2 + 1.0f / 5.0f;
+    p = p * s2 + 1.0f / 3.0f;
+    p = p * s2 + 1.0f;
+    return 2.0f * s * p;
+}
+
+/* sigmoid(x) = 1 / (1 + exp(-x)), from exp(-|x|) so nothing overflows */
+static inline float cpu_sigmoid(float x)
+{
+    float e = cpu_exp_neg_abs(x), inv = 1.0f / (1.0f + e);
+    return cpu_select(cpu_f2i(x) >> 31, e * inv, inv); /* sign bit set: e / (1 + e) */
+}
+
+/* softplus(x) = max(x, 0) + log1p(exp(-|x|)), and *grad = sigmoid(x). This equals PyTorch's
+ * softplus (log1p(exp(x)), or x above 20) to float rounding: above 20 the log1p term is below
+ * half an ulp of x, so the sum is exactly x. */
+static inline float cpu_softplus(float x, float *grad)
+{
+    int32_t neg = cpu_f2i(x) >> 31; /* all ones when the sign bit is set */
+    float e = cpu_exp_neg_abs(x), inv = 1.0f / (1.0f + e);
+    *grad = cpu_select(neg, e * inv, inv);
+    float relu = cpu_select(neg, 0.0f, x);
+    return relu + cpu_log1p_unit(e);
 }
 
 /* Scratch memory for one op call: 64-byte aligned, aborts when out of memory. */

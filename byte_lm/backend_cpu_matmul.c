@@ -1,24 +1,43 @@
 /* CPU matmuls through CBLAS (OpenBLAS). Weights are [N, K] (nn.Linear), activations row-major
- * with explicit leading dimensions. */
+ * with explicit leading dimensions.
+ *
+ * Threading is ours, not OpenBLAS's: each product is cut into tiles of fixed size, OpenMP
+ * threads take the tiles and run single-threaded sgemm on each. The tiles depend only on the
+ * shapes, so results do not depend on the thread count, and OpenBLAS's own thread pool never
+ * competes with the OpenMP team for the cores (backend_cpu_create sets it to one thread). */
 #include <cblas.h>
 
 #include "backend_cpu_internal.h"
 
-/* OpenBLAS keeps one process-wide thread count; set it to this backend's before each call so
- * that two backends with different counts each get theirs. */
-static void blas_threads(Backend *be)
+/* Rows of out (or dinp) per tile: large enough that packing w once per tile is cheap next to
+ * the tile's arithmetic (1/MM_ROW_TILE of it). */
+#define MM_ROW_TILE 64
+/* dw tiles: rows and columns of dw; each runs the full reduction over M. */
+#define MM_DW_ROW_TILE 32
+#define MM_DW_COL_TILE 64
+
+static inline int ceil_div(int a, int b)
 {
-    openblas_set_num_threads(cpu_threads(be));
+    return (a + b - 1) / b;
+}
+static inline int min_int(int a, int b)
+{
+    return a < b ? a : b;
 }
 
 void cpu_matmul_fwd(Backend *be, float *out, int ldo, const float *inp, int ldi, const float *w,
                     int M, int K, int N, int accumulate)
 {
     if (M <= 0 || N <= 0) return;
-    blas_threads(be);
+    int tiles = ceil_div(M, MM_ROW_TILE);
     /* beta = 0 makes BLAS overwrite out without reading it (so NaN garbage is not propagated) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, ldi, w, K,
-                accumulate ? 1.0f : 0.0f, out, ldo);
+    float beta = accumulate ? 1.0f : 0.0f;
+#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+    for (int i = 0; i < tiles; i++) {
+        int m0 = i * MM_ROW_TILE, m = min_int(MM_ROW_TILE, M - m0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, N, K, 1.0f,
+                    inp + (size_t)m0 * ldi, ldi, w, K, beta, out + (size_t)m0 * ldo, ldo);
+    }
 }
 
 void cpu_matmul_bwd(Backend *be, float *dinp, int lddi, float *dw, const float *dout, int lddo,
@@ -26,10 +45,24 @@ void cpu_matmul_bwd(Backend *be, float *dinp, int lddi, float *dw, const float *
                     int accumulate_dinp)
 {
     if (M <= 0 || N <= 0 || K <= 0) return;
-    blas_threads(be);
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, lddo, w, K,
-                    accumulate_dinp ? 1.0f : 0.0f, dinp, lddi);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, lddo, inp, ldi, 1.0f,
-                dw, K);
+    int row_tiles = dinp ? ceil_div(M, MM_ROW_TILE) : 0;
+    int dw_rows = ceil_div(N, MM_DW_ROW_TILE), dw_cols = ceil_div(K, MM_DW_COL_TILE);
+    int tiles = row_tiles + dw_rows * dw_cols;
+    float beta = accumulate_dinp ? 1.0f : 0.0f;
+    /* one loop over both products' tiles, so a thread that finishes dinp starts on dw */
+#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+    for (int i = 0; i < tiles; i++) {
+        if (i < row_tiles) { /* dinp[m0:m0+m, :] = dout[m0:, :] @ w */
+            int m0 = i * MM_ROW_TILE, m = min_int(MM_ROW_TILE, M - m0);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, K, N, 1.0f,
+                        dout + (size_t)m0 * lddo, lddo, w, K, beta, dinp + (size_t)m0 * lddi,
+                        lddi);
+        } else { /* dw[n0:n0+n, k0:k0+k] += dout[:, n0:]^T @ inp[:, k0:] */
+            int j = i - row_tiles;
+            int n0 = (j / dw_cols) * MM_DW_ROW_TILE, n = min_int(MM_DW_ROW_TILE, N - n0);
+            int k0 = (j % dw_cols) * MM_DW_COL_TILE, k = min_int(MM_DW_COL_TILE, K - k0);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, M, 1.0f, dout + n0, lddo,
+                        inp + k0, ldi, 1.0f, dw + (size_t)n0 * K + k0, K);
+        }
+    }
 }

@@ -1,10 +1,12 @@
 /* CPU selective scan (Mamba-1) forward and backward.
  *
- * Each (sequence b, channel d) pair is an independent recurrence over t with a state of N
- * floats; the state loop (n) is innermost and contiguous, and vectorized. The backward
- * recomputes the history of one channel into per-thread buffers, then walks t backwards
- * carrying ds. The gradients that sum over channels (dBm, dCm) or sequences (dA_log, dDskip,
- * ddt_bias) go through partial buffers reduced in a fixed order. */
+ * Two phases. An elementwise prologue computes, for every (row, channel), delta =
+ * softplus(delta_pre + dt_bias) and the z gate, vectorized over channels. Then each
+ * (sequence b, channel d) pair runs its recurrence over t with a state of N floats; the state
+ * loop (n) is innermost, contiguous and vectorized. The backward recomputes the history of one
+ * channel into per-thread buffers, then walks t backwards carrying ds. The gradients that sum
+ * over channels (dBm, dCm) or sequences (dA_log, dDskip, ddt_bias) go through partial buffers
+ * reduced in a fixed order. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,119 +16,152 @@
 /* Channels are split into this many blocks (fewer when D is smaller) for the dBm/dCm partial
  * sums; a constant, so the summation order does not depend on the thread count. */
 #define SCAN_CH_BLOCKS 16
-/* The backward sums dA over t in float for this many steps at a time, then adds to a double:
- * float keeps the n loop vectorized, the flush keeps long sequences accurate. */
-#define SCAN_DA_FLUSH 32
 /* Mamba's d_state: the per-channel loops are inlined twice, once with this constant state size
  * (fully unrolled, no remainder loop) and once for any other N. */
 #define SCAN_N_FAST 16
-
-/* exp(x) for x <= 0 (the scan's delta * A), as 2^k * p(r) with r = x - k ln2 in
- * [-ln2/2, ln2/2] and p the degree-7 Taylor polynomial (truncation < 1e-8): within a few ulp
- * of expf, and 0 below -87. NaN gives NaN. It is free of branches and of floating-point
- * comparisons (which -ftrapping-math will not if-convert), so the loops over n vectorize;
- * libm's expf does not without -ffast-math, and these exps are most of the scan's work. */
-static inline float scan_exp_neg(float x)
-{
-    const float log2e = 1.44269504088896341f;
-    const float ln2_hi = 0.693359375f;       /* 9 significant bits: k * ln2_hi is exact */
-    const float ln2_lo = -2.12194440054e-4f; /* ln2 - ln2_hi */
-    const float round_magic = 12582912.0f;   /* 1.5 * 2^23: (v + m) - m rounds v to an integer */
-    const int32_t bits_87 = 0x42ae0000;      /* 87.0f */
-    int32_t ix;
-    memcpy(&ix, &x, sizeof ix);
-    ix &= 0x7fffffff; /* |x|, clamped to 87 in the integer domain */
-    int32_t ic = ix < bits_87 ? ix : bits_87;
-    float xc;
-    memcpy(&xc, &ic, sizeof xc);
-    xc = -xc;
-    float kf = (xc * log2e + round_magic) - round_magic;
-    float r = (xc - kf * ln2_hi) - kf * ln2_lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t bits = ((int32_t)kf + 127) << 23; /* 2^k, k in [-126, 0] */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float e = p * scale;
-    int32_t eb;
-    memcpy(&eb, &e, sizeof eb);
-    eb &= -(int32_t)(ix < bits_87); /* 0 below -87 */
-    memcpy(&e, &eb, sizeof e);
-    return e + (x - x); /* x - x: 0, or NaN for NaN */
-}
-
-/* softplus as PyTorch computes it (linear above 20), and its derivative with the same
- * threshold. */
-static inline float softplus_f(float x, float *grad)
-{
-    if (x > 20.0f) {
-        if (grad) *grad = 1.0f;
-        return x;
-    }
-    float e = expf(x);
-    if (grad) *grad = e / (1.0f + e);
-    return log1pf(e);
-}
+/* The forward computes exp(delta A) for this many steps ahead of the recurrence. */
+#define SCAN_T_CHUNK 64
 
 size_t cpu_scan_saved_bytes(Backend *be, int B, int L, int D, int N)
 {
     return 0; /* the backward recomputes everything it needs */
 }
 
-/* The inputs of one (b, d) channel: row pointers advance by t * stride. */
+/* The prologue of one row of D channels: delta = softplus(delta_pre + dt_bias), ddelta =
+ * d delta / d delta_pre (when not NULL), and sg = sigmoid(z) (when z is not NULL). */
+CPU_HOT static void scan_prologue_row(float *delta, float *ddelta, float *sg, const float *xp,
+                                      const float *dt_bias, const float *z, int D)
+{
+    if (ddelta) {
+#pragma omp simd
+        for (int d = 0; d < D; d++) delta[d] = cpu_softplus(xp[d] + dt_bias[d], &ddelta[d]);
+    } else {
+#pragma omp simd
+        for (int d = 0; d < D; d++) {
+            float g;
+            delta[d] = cpu_softplus(xp[d] + dt_bias[d], &g);
+        }
+    }
+    if (z) {
+#pragma omp simd
+        for (int d = 0; d < D; d++) sg[d] = cpu_sigmoid(z[d]);
+    }
+}
+
+/* The prologue over all rows [B*L, D], inside the caller's parallel region. */
+static void scan_prologue(float *delta, float *ddelta, float *sg, const float *delta_pre,
+                          const float *dt_bias, const float *z, int z_stride, int rows, int D)
+{
+#pragma omp for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        size_t o = (size_t)r * D;
+        scan_prologue_row(delta + o, ddelta ? ddelta + o : NULL, z ? sg + o : NULL,
+                          delta_pre + o, dt_bias, z ? z + (size_t)r * z_stride : NULL, D);
+    }
+}
+
+/* The inputs of one (b, d) channel, at (b, t = 0); element t is at t * stride. */
 typedef struct {
-    const float *u, *delta_pre, *Bm, *Cm, *z; /* at (b, t = 0); z may be NULL (no gate) */
+    const float *u, *delta, *ddelta, *sg, *z; /* stride D, except z (z_stride); sg, z may be NULL */
+    const float *Bm, *Cm;                     /* stride bc_stride */
     int D, bc_stride, z_stride, L;
-    float dt_bias, Dd;
+    float Dd;
     const float *A; /* [N], -exp(A_log[d, :]) */
 } ScanChan;
 
-static ScanChan scan_chan(const float *u, const float *delta_pre, const float *dt_bias,
-                          const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
-                          const float *z, int z_stride, const float *A, int b, int d, int L,
-                          int D)
+static ScanChan scan_chan(const float *u, const float *delta, const float *ddelta,
+                          const float *sg, const float *z, int z_stride, const float *Bm,
+                          const float *Cm, int bc_stride, const float *Dskip, const float *A,
+                          int b, int d, int L, int D)
 {
-    size_t r0 = (size_t)b * L;
+    size_t o = (size_t)b * L * D + d;
     ScanChan c = {
-        .u = u + r0 * D + d, .delta_pre = delta_pre + r0 * D + d, .Bm = Bm + r0 * bc_stride,
-        .Cm = Cm + r0 * bc_stride, .z = z ? z + r0 * z_stride + d : NULL, .D = D,
-        .bc_stride = bc_stride, .z_stride = z_stride, .L = L, .dt_bias = dt_bias[d],
-        .Dd = Dskip[d], .A = A,
+        .u = u + o, .delta = delta + o, .ddelta = ddelta ? ddelta + o : NULL,
+        .sg = z ? sg + o : NULL, .z = z ? z + (size_t)b * L * z_stride + d : NULL,
+        .Bm = Bm + (size_t)b * L * bc_stride, .Cm = Cm + (size_t)b * L * bc_stride, .D = D,
+        .bc_stride = bc_stride, .z_stride = z_stride, .L = L, .Dd = Dskip[d], .A = A,
     };
     return c;
 }
 
-static inline float silu_f(float x)
-{
-    return x * cpu_sigmoidf(x);
-}
-
-/* Forward of one channel from state s (updated in place); y at (b, t = 0, d), stride D. */
-static inline void scan_channel_fwd(float *y, float *s, const ScanChan *c, const int N)
+/* a[i][n] = exp(delta_t A[n]) for t = t0 + i, i < nt. Kept apart from the recurrence: these
+ * exps do not depend on the state, so in their own loop they pipeline across t instead of
+ * waiting on the state update of each step. delta_t A[n] <= 0. */
+static inline void scan_decay(float *a, const ScanChan *c, int t0, int nt, const int N)
 {
     const float *A = c->A;
-    for (int t = 0; t < c->L; t++) {
-        float dl = softplus_f(c->delta_pre[(size_t)t * c->D] + c->dt_bias, NULL);
-        float uu = c->u[(size_t)t * c->D], dlu = dl * uu;
-        const float *Bt = c->Bm + (size_t)t * c->bc_stride;
-        const float *Ct = c->Cm + (size_t)t * c->bc_stride;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (int n = 0; n < N; n++) {
-            float sn = scan_exp_neg(dl * A[n]) * s[n] + dlu * Bt[n];
-            s[n] = sn;
-            acc += Ct[n] * sn;
-        }
-        float yv = acc + c->Dd * uu;
-        if (c->z) yv *= silu_f(c->z[(size_t)t * c->z_stride]);
-        y[(size_t)t * c->D] = yv;
+    for (int i = 0; i < nt; i++) {
+        float dl = c->delta[(size_t)(t0 + i) * c->D];
+        float *ai = a + (size_t)i * N;
+#pragma omp simd
+        for (int n = 0; n < N; n++) ai[n] = cpu_exp_neg_abs(dl * A[n]);
     }
+}
+
+/* st[i][n] = a[i][n] * st[i-1][n] + delta_t u_t B_t[n] for t = t0 + i, i < nt, from
+ * st[-1] = s_prev. Only the state update, which vectorizes over n with nothing horizontal,
+ * is on the path carried from one step to the next. */
+static inline void scan_states(float *st, const float *s_prev, const float *a, const ScanChan *c,
+                               int t0, int nt, const int N)
+{
+    for (int i = 0; i < nt; i++) {
+        int t = t0 + i;
+        float dlu = c->delta[(size_t)t * c->D] * c->u[(size_t)t * c->D];
+        const float *Bt = c->Bm + (size_t)t * c->bc_stride;
+        const float *ai = a + (size_t)i * N, *sp = i ? st + (size_t)(i - 1) * N : s_prev;
+        float *si = st + (size_t)i * N;
+#pragma omp simd
+        for (int n = 0; n < N; n++) si[n] = ai[n] * sp[n] + dlu * Bt[n];
+    }
+}
+
+/* ypre[i] = C_t . st[i] + D u_t (the output before the gate) for t = t0 + i. A plain loop in a
+ * fixed order: the sums are independent across t, so they pipeline without vectorizing, and
+ * they come out the same whatever the vector width. */
+static inline void scan_outputs(float *ypre, const float *st, const ScanChan *c, int t0, int nt,
+                                const int N)
+{
+    for (int i = 0; i < nt; i++) {
+        int t = t0 + i;
+        const float *Ct = c->Cm + (size_t)t * c->bc_stride, *si = st + (size_t)i * N;
+        float acc = 0.0f;
+        for (int n = 0; n < N; n++) acc += Ct[n] * si[n];
+        ypre[i] = acc + c->Dd * c->u[(size_t)t * c->D];
+    }
+}
+
+/* Per-thread scratch of the forward, for one chunk of SCAN_T_CHUNK steps. */
+typedef struct {
+    float *a, *st; /* [SCAN_T_CHUNK, N] */
+    float *ypre;   /* [SCAN_T_CHUNK] */
+} ScanChunk;
+
+/* Forward of one channel from state s (updated in place); y at (b, t = 0, d), stride D. */
+static inline void scan_channel_fwd(float *y, float *s, ScanChunk *w, const ScanChan *c,
+                                    const int N)
+{
+    for (int t0 = 0; t0 < c->L; t0 += SCAN_T_CHUNK) {
+        int nt = c->L - t0 < SCAN_T_CHUNK ? c->L - t0 : SCAN_T_CHUNK;
+        scan_decay(w->a, c, t0, nt, N);
+        scan_states(w->st, s, w->a, c, t0, nt, N);
+        memcpy(s, w->st + (size_t)(nt - 1) * N, (size_t)N * sizeof(float));
+        scan_outputs(w->ypre, w->st, c, t0, nt, N);
+        for (int i = 0; i < nt; i++) {
+            size_t t = (size_t)(t0 + i);
+            float yv = w->ypre[i];
+            if (c->z) yv *= c->z[t * c->z_stride] * c->sg[t * c->D];
+            y[t * c->D] = yv;
+        }
+    }
+}
+
+CPU_HOT static void scan_channel_fwd_any(float *y, float *s, ScanChunk *w, const ScanChan *c,
+                                         int N)
+{
+    if (N == SCAN_N_FAST)
+        scan_channel_fwd(y, s, w, c, SCAN_N_FAST);
+    else
+        scan_channel_fwd(y, s, w, c, N);
 }
 
 void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
@@ -134,38 +169,45 @@ void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
                   int bc_stride, const float *Dskip, const float *z, int z_stride,
                   float *ssm_state, void *saved, int B, int L, int D, int N)
 {
+    size_t n_el = (size_t)B * L * D;
+    float *delta = cpu_scratch(n_el * sizeof(float));
+    float *sg = z ? cpu_scratch(n_el * sizeof(float)) : NULL;
 #pragma omp parallel num_threads(cpu_threads(be))
     {
+        scan_prologue(delta, NULL, sg, delta_pre, dt_bias, z, z_stride, B * L, D);
         float *A = cpu_scratch((size_t)N * sizeof(float));
         float *s0 = cpu_scratch((size_t)N * sizeof(float));
+        ScanChunk w = {
+            .a = cpu_scratch((size_t)SCAN_T_CHUNK * N * sizeof(float)),
+            .st = cpu_scratch((size_t)SCAN_T_CHUNK * N * sizeof(float)),
+            .ypre = cpu_scratch((size_t)SCAN_T_CHUNK * sizeof(float)),
+        };
 #pragma omp for schedule(static)
         for (int bd = 0; bd < B * D; bd++) {
             int b = bd / D, d = bd % D;
             for (int n = 0; n < N; n++) A[n] = -expf(A_log[(size_t)d * N + n]);
             float *s = ssm_state ? ssm_state + (size_t)bd * N : s0;
             if (!ssm_state) memset(s, 0, (size_t)N * sizeof(float));
-            ScanChan c = scan_chan(u, delta_pre, dt_bias, Bm, Cm, bc_stride, Dskip, z, z_stride,
-                                   A, b, d, L, D);
-            float *yc = y + (size_t)b * L * D + d;
-            if (N == SCAN_N_FAST)
-                scan_channel_fwd(yc, s, &c, SCAN_N_FAST);
-            else
-                scan_channel_fwd(yc, s, &c, N);
+            ScanChan c = scan_chan(u, delta, NULL, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, A,
+                                   b, d, L, D);
+            scan_channel_fwd_any(y + (size_t)b * L * D + d, s, &w, &c, N);
         }
+        free(w.a), free(w.st), free(w.ypre);
         free(s0);
         free(A);
     }
+    free(sg);
+    free(delta);
 }
 
-/* Per-thread history of one channel's forward, kept for its backward. */
+/* Per-thread history of one channel's forward, kept for its backward. The backward's first
+ * pass overwrites rows it no longer needs with per-step terms for its second pass. */
 typedef struct {
-    float *s;    /* [L + 1, N]: row t + 1 = state after step t, row 0 = the zero initial state */
-    float *dA;   /* [L, N]: exp(delta_t * A) */
-    float *dl;   /* [L]: delta_t */
-    float *dlg;  /* [L]: d delta / d delta_pre */
-    float *ypre; /* [L]: output before the z gate */
-    double *dA_acc; /* [N] */
-    float *dA_f;    /* [N] */
+    float *s;       /* [L + 1, N]: row t + 1 = state after step t, row 0 = the zero initial state;
+                     * then row t + 1 = g_t B_t (g = dLoss/ds_t) */
+    float *dA;      /* [L, N]: a_t = exp(delta_t A); then dLoss/d(delta_t A) */
+    float *ypre;    /* [L]: output before the z gate; then dLoss/d(ypre) */
+    double *dA_acc; /* [N]: dLoss/dA */
     float *ds;      /* [N] */
 } ScanHist;
 
@@ -173,44 +215,23 @@ static void scan_hist_alloc(ScanHist *h, int L, int N)
 {
     h->s = cpu_scratch((size_t)(L + 1) * N * sizeof(float));
     h->dA = cpu_scratch((size_t)L * N * sizeof(float));
-    h->dl = cpu_scratch((size_t)L * sizeof(float));
-    h->dlg = cpu_scratch((size_t)L * sizeof(float));
     h->ypre = cpu_scratch((size_t)L * sizeof(float));
     h->dA_acc = cpu_scratch((size_t)N * sizeof(double));
-    h->dA_f = cpu_scratch((size_t)N * sizeof(float));
     h->ds = cpu_scratch((size_t)N * sizeof(float));
 }
 
 static void scan_hist_free(ScanHist *h)
 {
-    free(h->s), free(h->dA), free(h->dl), free(h->dlg), free(h->ypre), free(h->dA_acc);
-    free(h->dA_f), free(h->ds);
+    free(h->s), free(h->dA), free(h->ypre), free(h->dA_acc), free(h->ds);
 }
 
 /* The forward of one channel from a zero state, keeping everything the backward needs. */
 static inline void scan_channel_recompute(ScanHist *h, const ScanChan *c, const int N)
 {
-    const float *A = c->A;
     memset(h->s, 0, (size_t)N * sizeof(float));
-    for (int t = 0; t < c->L; t++) {
-        float dl = softplus_f(c->delta_pre[(size_t)t * c->D] + c->dt_bias, &h->dlg[t]);
-        float uu = c->u[(size_t)t * c->D], dlu = dl * uu;
-        const float *Bt = c->Bm + (size_t)t * c->bc_stride;
-        const float *Ct = c->Cm + (size_t)t * c->bc_stride;
-        const float *sp = h->s + (size_t)t * N;
-        float *st = h->s + (size_t)(t + 1) * N, *at = h->dA + (size_t)t * N;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (int n = 0; n < N; n++) {
-            float a = scan_exp_neg(dl * A[n]);
-            float sn = a * sp[n] + dlu * Bt[n];
-            at[n] = a;
-            st[n] = sn;
-            acc += Ct[n] * sn;
-        }
-        h->dl[t] = dl;
-        h->ypre[t] = acc + c->Dd * uu;
-    }
+    scan_decay(h->dA, c, 0, c->L, N);
+    scan_states(h->s + N, h->s, h->dA, c, 0, c->L, N);
+    scan_outputs(h->ypre, h->s + N, c, 0, c->L, N);
 }
 
 /* Per-channel sums of one (b, d) pair, reduced over b afterwards in order. */
@@ -218,10 +239,15 @@ typedef struct {
     double dDskip, ddt_bias;
 } ChanSums;
 
-/* Backward of one channel, walking t down from L-1 with ds = dLoss/ds_t carried back through
- * s_t = a_t s_{t-1} + delta_t B_t u_t. du, ddelta_pre, dz point at (b, t = 0, d); dB_part and
- * dC_part at (b, t = 0) of this channel block's [B*L, N] partials (+=). dA_acc (in h) receives
- * the gradient w.r.t. A (not A_log). */
+/* Backward of one channel. du, ddelta_pre, dz point at (b, t = 0, d); dB_part and dC_part at
+ * (b, t = 0) of this channel block's [B*L, N] partials (+=); h->dA_acc receives dLoss/dA.
+ *
+ * With s_t = a_t s_{t-1} + delta_t u_t B_t, a_t = exp(delta_t A) and g_t = dLoss/ds_t:
+ *   g_t = g_{t+1} a_{t+1} + gy_t C_t    (gy: gradient of the output before the gate)
+ *   dC_t = gy_t s_t,  dB_t = g_t delta_t u_t,  dLoss/d(delta_t A) = g_t s_{t-1} a_t,
+ *   ddelta_t = sum_n g_t s_{t-1} a_t A + u_t sum_n g_t B_t,  du_t = gy_t D + delta_t sum_n g_t B_t.
+ * Pass 1 walks t down carrying g, with only work that is vertical in n; pass 2 does the sums
+ * over n, which are independent across t, in a fixed order. */
 static inline void scan_channel_bwd(float *du, float *ddelta_pre, float *dz, int dz_stride,
                                     float *dB_part, float *dC_part, ChanSums *cs, ScanHist *h,
                                     const float *dy, const ScanChan *c, const int N)
@@ -229,51 +255,66 @@ static inline void scan_channel_bwd(float *du, float *ddelta_pre, float *dz, int
     const int D = c->D;
     const float *A = c->A;
     scan_channel_recompute(h, c, N);
-    memset(h->ds, 0, (size_t)N * sizeof(float));
-    memset(h->dA_f, 0, (size_t)N * sizeof(float));
-    memset(h->dA_acc, 0, (size_t)N * sizeof(double));
-    float *ds = h->ds, *dA_f = h->dA_f;
-    double dD = 0, dtb = 0;
+    float *ds = h->ds;
+    memset(ds, 0, (size_t)N * sizeof(float));
+    double dD = 0;
     for (int t = c->L - 1; t >= 0; t--) {
-        float dl = h->dl[t], uu = c->u[(size_t)t * D], dlu = dl * uu;
+        float uu = c->u[(size_t)t * D], dlu = c->delta[(size_t)t * D] * uu;
         const float *Bt = c->Bm + (size_t)t * c->bc_stride;
         const float *Ct = c->Cm + (size_t)t * c->bc_stride;
-        const float *st = h->s + (size_t)(t + 1) * N, *sp = h->s + (size_t)t * N;
-        const float *at = h->dA + (size_t)t * N;
+        const float *sp = h->s + (size_t)t * N;
+        float *st = h->s + (size_t)(t + 1) * N, *at = h->dA + (size_t)t * N;
         float *dBt = dB_part + (size_t)t * N, *dCt = dC_part + (size_t)t * N;
 
-        float gyp = dy[(size_t)t * D]; /* gradient w.r.t. the output before the gate */
+        float gy = dy[(size_t)t * D];
         if (c->z) {
-            float zz = c->z[(size_t)t * c->z_stride], sg = cpu_sigmoidf(zz);
-            dz[(size_t)t * dz_stride] = gyp * h->ypre[t] * sg * (1.0f + zz * (1.0f - sg));
-            gyp *= zz * sg;
+            float zz = c->z[(size_t)t * c->z_stride], sg = c->sg[(size_t)t * D];
+            dz[(size_t)t * dz_stride] = gy * h->ypre[t] * sg * (1.0f + zz * (1.0f - sg));
+            gy *= zz * sg;
         }
-        dD += (double)gyp * uu;
-        /* per n: g = dLoss/ds_t[n]; d(a_t)/d(delta) = a_t A[n]; ddelta also gets g B u, which
-         * shares sum(g B) with du */
-        float gdA_A = 0.0f, gB = 0.0f;
-#pragma omp simd reduction(+ : gdA_A, gB)
+        h->ypre[t] = gy;
+        dD += (double)gy * uu;
+#pragma omp simd
         for (int n = 0; n < N; n++) {
-            float g = ds[n] + gyp * Ct[n];
-            float gda = g * sp[n] * at[n]; /* dLoss / d(delta A[n]) */
-            dCt[n] += gyp * st[n];
+            float g = ds[n] + gy * Ct[n];
+            float a = at[n];
+            dCt[n] += gy * st[n];
             dBt[n] += g * dlu;
-            dA_f[n] += gda * dl;
-            gdA_A += gda * A[n];
-            gB += g * Bt[n];
-            ds[n] = g * at[n];
+            at[n] = g * sp[n] * a;
+            st[n] = g * Bt[n];
+            ds[n] = g * a;
         }
-        if (t % SCAN_DA_FLUSH == 0) {
-            for (int n = 0; n < N; n++) h->dA_acc[n] += dA_f[n];
-            memset(dA_f, 0, (size_t)N * sizeof(float));
+    }
+    memset(h->dA_acc, 0, (size_t)N * sizeof(double));
+    double dtb = 0;
+    for (int t = 0; t < c->L; t++) {
+        float dl = c->delta[(size_t)t * D];
+        const float *gda = h->dA + (size_t)t * N, *gb = h->s + (size_t)(t + 1) * N;
+        float gdA_A = 0.0f, gB = 0.0f;
+        for (int n = 0; n < N; n++) {
+            gdA_A += gda[n] * A[n];
+            gB += gb[n];
         }
-        float dx = (gdA_A + uu * gB) * h->dlg[t];
+#pragma omp simd
+        for (int n = 0; n < N; n++) h->dA_acc[n] += (double)(gda[n] * dl);
+        float dx = (gdA_A + c->u[(size_t)t * D] * gB) * c->ddelta[(size_t)t * D];
         ddelta_pre[(size_t)t * D] = dx;
         dtb += dx;
-        du[(size_t)t * D] = gyp * c->Dd + dl * gB;
+        du[(size_t)t * D] = h->ypre[t] * c->Dd + dl * gB;
     }
     cs->dDskip = dD;
     cs->ddt_bias = dtb;
+}
+
+CPU_HOT static void scan_channel_bwd_any(float *du, float *ddelta_pre, float *dz, int dz_stride,
+                                         float *dB_part, float *dC_part, ChanSums *cs,
+                                         ScanHist *h, const float *dy, const ScanChan *c, int N)
+{
+    if (N == SCAN_N_FAST)
+        scan_channel_bwd(du, ddelta_pre, dz, dz_stride, dB_part, dC_part, cs, h, dy, c,
+                         SCAN_N_FAST);
+    else
+        scan_channel_bwd(du, ddelta_pre, dz, dz_stride, dB_part, dC_part, cs, h, dy, c, N);
 }
 
 void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
@@ -286,15 +327,19 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
     int nblk = D < SCAN_CH_BLOCKS ? D : SCAN_CH_BLOCKS;
     int bw = (D + nblk - 1) / nblk; /* channels per block */
     nblk = (D + bw - 1) / bw;
-    size_t rows = (size_t)B * L;
+    size_t rows = (size_t)B * L, n_el = rows * D;
     size_t part = rows * N; /* floats in one block's dB (or dC) partial */
     float *dB_part = cpu_scratch((size_t)nblk * part * sizeof(float));
     float *dC_part = cpu_scratch((size_t)nblk * part * sizeof(float));
     double *dA_bd = cpu_scratch((size_t)B * D * N * sizeof(double));
     ChanSums *cs_bd = cpu_scratch((size_t)B * D * sizeof(ChanSums));
+    float *delta = cpu_scratch(n_el * sizeof(float));
+    float *ddelta = cpu_scratch(n_el * sizeof(float));
+    float *sg = z ? cpu_scratch(n_el * sizeof(float)) : NULL;
 
 #pragma omp parallel num_threads(cpu_threads(be))
     {
+        scan_prologue(delta, ddelta, sg, delta_pre, dt_bias, z, z_stride, (int)rows, D);
         float *A = cpu_scratch((size_t)N * sizeof(float));
         ScanHist h;
         scan_hist_alloc(&h, L, N);
@@ -309,16 +354,12 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
             int d1 = (blk + 1) * bw < D ? (blk + 1) * bw : D;
             for (int d = blk * bw; d < d1; d++) {
                 for (int n = 0; n < N; n++) A[n] = -expf(A_log[(size_t)d * N + n]);
-                ScanChan c = scan_chan(u, delta_pre, dt_bias, Bm, Cm, bc_stride, Dskip, z,
-                                       z_stride, A, b, d, L, D);
+                ScanChan c = scan_chan(u, delta, ddelta, sg, z, z_stride, Bm, Cm, bc_stride,
+                                       Dskip, A, b, d, L, D);
                 size_t o = (size_t)b * L * D + d;
                 float *dzc = dz ? dz + (size_t)b * L * dz_stride + d : NULL;
                 ChanSums *cs = &cs_bd[(size_t)b * D + d];
-                if (N == SCAN_N_FAST)
-                    scan_channel_bwd(du + o, ddelta_pre + o, dzc, dz_stride, dBp, dCp, cs, &h,
-                                     dy + o, &c, SCAN_N_FAST);
-                else
-                    scan_channel_bwd(du + o, ddelta_pre + o, dzc, dz_stride, dBp, dCp, cs, &h,
+                scan_channel_bwd_any(du + o, ddelta_pre + o, dzc, dz_stride, dBp, dCp, cs, &h,
                                      dy + o, &c, N);
                 memcpy(dA_bd + ((size_t)b * D + d) * N, h.dA_acc, (size_t)N * sizeof(double));
             }
@@ -357,6 +398,9 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
             }
         }
     }
+    free(sg);
+    free(ddelta);
+    free(delta);
     free(cs_bd);
     free(dA_bd);
     free(dC_part);
