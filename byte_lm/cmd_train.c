@@ -1,0 +1,147 @@
+/* `bytelm train`: argument parsing; the loop itself is in train.c. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "train.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bytelm train --config FILE --data PATH [options]\n"
+            "       bytelm train --resume DIR [--steps N]\n"
+            "\n"
+            "Trains a byte-level Mamba model. PATH is a prepared corpus directory, a seekable\n"
+            "shard, a .zst file or a plain file of any bytes.\n"
+            "\n"
+            "  --config FILE       model config (MambaConfig JSON, e.g. configs/tiny.json)\n"
+            "  --data PATH         training data\n"
+            "  --val PATH          validation data (default: the corpus's val split when PATH is\n"
+            "                      a corpus directory, else none)\n"
+            "  --out DIR           run directory: DIR/checkpoint, DIR/metrics.jsonl, DIR/loss.svg\n"
+            "  --resume DIR        continue a run from its checkpoint (run or checkpoint dir)\n"
+            "  --device cpu|cuda   backend (default cpu)\n"
+            "  --threads N         CPU threads (default: all cores)\n"
+            "  -B, --batch N       windows per micro-batch (default 8)\n"
+            "  -L, --seq-len N     bytes per window (default 512)\n"
+            "  --accum N           micro-batches per step (default 1)\n"
+            "  --steps N           total optimizer steps (default 1000)\n"
+            "  --lr X              peak learning rate (default 2e-3)\n"
+            "  --min-lr-ratio X    final lr / peak lr of the cosine (default 0.1)\n"
+            "  --warmup N          warmup steps (default 100)\n"
+            "  --weight-decay X    AdamW decay of matrices and embedding (default 0.1)\n"
+            "  --clip X            max gradient norm, 0 = off (default 1.0)\n"
+            "  --seed N            init and data order seed (default 1337)\n"
+            "  --eval-every N      steps between validations (default 100)\n"
+            "  --eval-batches N    validation batches (default 8)\n"
+            "  --ckpt-every N      steps between checkpoints (default 500; always at the end)\n"
+            "  --log-every N       steps between metrics lines (default 1)\n"
+            "  --time-budget SEC   stop after SEC seconds of training and save\n"
+            "  --stop-after N      stop after N steps of this invocation and save (the schedule\n"
+            "                      still runs to --steps; continue with --resume)\n"
+            "  --json              print a JSON summary on stdout\n");
+}
+
+/* Parses a positive integer option; -1 when malformed. */
+static long parse_long(const char *s, long lo, long hi)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi) return -1;
+    return v;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    *out = strtod(s, &end);
+    return *s && !*end ? 0 : -1;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    TrainOptions o;
+    train_options_default(&o);
+    TrainerState *t = &o.ts;
+    enum { O_CONFIG = 256, O_DATA, O_VAL, O_OUT, O_RESUME, O_DEVICE, O_THREADS, O_ACCUM, O_STEPS,
+           O_LR, O_MINLR, O_WARMUP, O_WD, O_CLIP, O_SEED, O_EVAL, O_EVALB, O_CKPT, O_LOG, O_TIME,
+           O_JSON, O_HELP, O_STOP };
+    static const struct option opts[] = {
+        {"config", 1, 0, O_CONFIG}, {"data", 1, 0, O_DATA}, {"val", 1, 0, O_VAL},
+        {"out", 1, 0, O_OUT}, {"resume", 1, 0, O_RESUME}, {"device", 1, 0, O_DEVICE},
+        {"threads", 1, 0, O_THREADS}, {"batch", 1, 0, 'B'}, {"seq-len", 1, 0, 'L'},
+        {"accum", 1, 0, O_ACCUM}, {"steps", 1, 0, O_STEPS}, {"lr", 1, 0, O_LR},
+        {"min-lr-ratio", 1, 0, O_MINLR}, {"warmup", 1, 0, O_WARMUP},
+        {"weight-decay", 1, 0, O_WD}, {"clip", 1, 0, O_CLIP}, {"seed", 1, 0, O_SEED},
+        {"eval-every", 1, 0, O_EVAL}, {"eval-batches", 1, 0, O_EVALB},
+        {"ckpt-every", 1, 0, O_CKPT}, {"log-every", 1, 0, O_LOG}, {"time-budget", 1, 0, O_TIME},
+        {"stop-after", 1, 0, O_STOP},
+        {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    int c;
+    long v;
+    double d;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "B:L:h", opts, NULL)) != -1) {
+        const char *bad = NULL;
+        switch (c) {
+        case O_CONFIG: o.config = optarg; break;
+        case O_DATA: snprintf(t->data, sizeof t->data, "%s", optarg); break;
+        case O_VAL: snprintf(t->val, sizeof t->val, "%s", optarg); break;
+        case O_OUT: o.out = optarg; break;
+        case O_RESUME: o.resume = optarg; break;
+        case O_DEVICE: o.device = optarg; break;
+        case O_THREADS: if ((v = parse_long(optarg, 1, 4096)) < 0) bad = "--threads"; else o.threads = (int)v; break;
+        case 'B': if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--batch"; else t->B = (int)v; break;
+        case 'L': if ((v = parse_long(optarg, 1, 1 << 24)) < 0) bad = "--seq-len"; else t->L = (int)v; break;
+        case O_ACCUM: if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--accum"; else t->accum = (int)v; break;
+        case O_STEPS: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--steps"; else t->optim.total_steps = (int)v, o.steps_given = 1; break;
+        case O_LR: if (parse_double(optarg, &d) || d <= 0) bad = "--lr"; else t->optim.lr = (float)d; break;
+        case O_MINLR: if (parse_double(optarg, &d) || d < 0 || d > 1) bad = "--min-lr-ratio"; else t->optim.min_lr_ratio = (float)d; break;
+        case O_WARMUP: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--warmup"; else t->optim.warmup_steps = (int)v; break;
+        case O_WD: if (parse_double(optarg, &d) || d < 0) bad = "--weight-decay"; else t->optim.weight_decay = (float)d; break;
+        case O_CLIP: if (parse_double(optarg, &d) || d < 0) bad = "--clip"; else t->optim.clip = (float)d; break;
+        case O_SEED: if (parse_double(optarg, &d) || d < 0) bad = "--seed"; else t->seed = strtoull(optarg, NULL, 10); break;
+        case O_EVAL: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--eval-every"; else t->eval_every = (int)v; break;
+        case O_EVALB: if ((v = parse_long(optarg, 1, 1L << 20)) < 0) bad = "--eval-batches"; else t->eval_batches = (int)v; break;
+        case O_CKPT: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--ckpt-every"; else t->ckpt_every = (int)v; break;
+        case O_LOG: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--log-every"; else o.log_every = (int)v; break;
+        case O_TIME: if (parse_double(optarg, &d) || d < 0) bad = "--time-budget"; else o.time_budget = d; break;
+        case O_STOP: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--stop-after"; else o.stop_after = (int)v; break;
+        case O_JSON: o.json = 1; break;
+        case 'h':
+        case O_HELP: usage(stdout); return 0;
+        default: return cmd_usage_error("train", "unknown option or missing value");
+        }
+        if (bad) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "bad value for %s: '%s'", bad, optarg);
+            return cmd_usage_error("train", msg);
+        }
+    }
+    if (optind < argc) return cmd_usage_error("train", "unexpected argument");
+    if (!o.resume && (!o.config || !t->data[0]))
+        return cmd_usage_error("train", "--config and --data are required (or --resume)");
+    char out[1024];
+    if (!o.resume && !o.out) {
+        const char *base = strrchr(o.config, '/');
+        base = base ? base + 1 : o.config;
+        snprintf(out, sizeof out, "runs/%.*s", (int)strcspn(base, "."), base);
+        o.out = out;
+    }
+    /* a corpus directory has its own val split: use it unless --val says otherwise */
+    if (!o.resume && !t->val[0]) {
+        char probe[1100];
+        snprintf(probe, sizeof probe, "%s/corpus.json", t->data);
+        FILE *f = fopen(probe, "r");
+        if (f) {
+            fclose(f);
+            snprintf(t->val, sizeof t->val, "%s", t->data);
+        }
+    }
+    if (t->optim.warmup_steps > t->optim.total_steps) t->optim.warmup_steps = t->optim.total_steps / 10;
+    BlErr e;
+    if (train_run(&o, &e)) return cmd_error(e.msg);
+    return 0;
+}

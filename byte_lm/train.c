@@ -1,0 +1,244 @@
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend_select.h"
+#include "loss_plot.h"
+#include "progress.h"
+
+#define LN2 0.69314718055994530942
+
+void train_options_default(TrainOptions *o)
+{
+    memset(o, 0, sizeof *o);
+    o->device = "cpu";
+    o->log_every = 1;
+    TrainerState *t = &o->ts;
+    optim_config_default(&t->optim);
+    t->B = 8;
+    t->L = 512;
+    t->accum = 1;
+    t->seed = 1337;
+    t->eval_every = 100;
+    t->eval_batches = 8;
+    t->ckpt_every = 500;
+}
+
+static int mkdir_p(const char *path, BlErr *e)
+{
+    char tmp[2048];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) && errno != EEXIST) return bl_fail_errno(e, tmp, "cannot create directory");
+            *p = '/';
+        }
+    if (mkdir(tmp, 0755) && errno != EEXIST) return bl_fail_errno(e, tmp, "cannot create directory");
+    return 0;
+}
+
+/* Validation bpb on a fixed set of batches: the val loader is rewound to the same position each
+ * time so successive evaluations are comparable. */
+static double validate(Model *m, Loader *val, const TrainerState *ts, uint8_t *batch, BlErr *e)
+{
+    LoaderPos start = {ts->seed ^ 0x5eed, 0};
+    loader_set_pos(val, start);
+    int B = ts->B, L = ts->L;
+    uint8_t *in = bl_malloc((size_t)B * L), *tg = bl_malloc((size_t)B * L);
+    double sum = 0;
+    long long n = 0;
+    for (int k = 0; k < ts->eval_batches; k++) {
+        if (loader_next(val, batch, e)) {
+            sum = NAN;
+            break;
+        }
+        for (int b = 0; b < B; b++) {
+            memcpy(in + (size_t)b * L, batch + (size_t)b * (L + 1), (size_t)L);
+            memcpy(tg + (size_t)b * L, batch + (size_t)b * (L + 1) + 1, (size_t)L);
+        }
+        sum += (double)model_forward(m, in, tg, B, L, NULL, NULL) * B * L;
+        n += (long long)B * L;
+    }
+    free(in);
+    free(tg);
+    return n ? sum / n / LN2 : NAN;
+}
+
+typedef struct {
+    Backend *be;
+    Model *model;
+    Optimizer opt;
+    int have_opt;
+    Loader *train, *val;
+    uint8_t *batch;
+    TrainerState ts;
+    Metrics metrics;
+    char ckpt_dir[2048], metrics_path[2048], svg_path[2048];
+} Run;
+
+static void run_close(Run *r)
+{
+    if (r->have_opt) optimizer_free(&r->opt, r->model);
+    if (r->model) model_free(r->model);
+    if (r->train) loader_close(r->train);
+    if (r->val) loader_close(r->val);
+    if (r->be) r->be->destroy(r->be);
+    metrics_close(&r->metrics);
+    free(r->batch);
+}
+
+/* Builds the model and optimizer: fresh from the config, or from a checkpoint to resume. */
+static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
+{
+    ModelConfig cfg;
+    char resume_dir[2048] = "";
+    if (o->resume) {
+        if (checkpoint_resolve(o->resume, resume_dir, sizeof resume_dir, e)) return -1;
+        if (checkpoint_load_config(resume_dir, &cfg, e)) return -1;
+    } else {
+        if (!o->config) return bl_fail(e, NULL, "train: --config (or --resume) is required");
+        if (config_load(&cfg, o->config, e)) return -1;
+        r->ts = o->ts;
+    }
+    if (!(r->be = backend_by_name(o->device, o->threads, e))) return -1;
+    if (model_create(&r->model, &cfg, r->be, e)) return -1;
+    if (o->resume) {
+        if (checkpoint_load_weights(resume_dir, r->model, e)) return -1;
+        optimizer_init(&r->opt, r->model, &r->ts.optim);
+        r->have_opt = 1;
+        if (checkpoint_load_trainer(resume_dir, r->model, &r->opt, &r->ts, e)) return -1;
+        if (o->steps_given) r->ts.optim.total_steps = o->ts.optim.total_steps;
+        r->opt.cfg = r->ts.optim;
+    } else {
+        model_init_params(r->model, r->ts.seed);
+        optimizer_init(&r->opt, r->model, &r->ts.optim);
+        r->have_opt = 1;
+        r->ts.loader.seed = r->ts.seed;
+        r->ts.loader.next_batch = 0;
+    }
+    if (!r->ts.data[0]) return bl_fail(e, NULL, "train: --data is required");
+    if (loader_open(&r->train, r->ts.data, "train", r->ts.B, r->ts.L, r->ts.loader.seed, e)) return -1;
+    loader_set_pos(r->train, r->ts.loader);
+    const char *val = r->ts.val[0] ? r->ts.val : NULL;
+    if (val && loader_open(&r->val, val, "val", r->ts.B, r->ts.L, r->ts.seed ^ 0x5eed, e)) return -1;
+    r->batch = bl_malloc((size_t)r->ts.B * (r->ts.L + 1));
+
+    const char *out = o->out;
+    char derived[2048];
+    if (!out && o->resume) {
+        /* resuming without --out: keep writing into the run the checkpoint belongs to */
+        snprintf(derived, sizeof derived, "%s", resume_dir);
+        char *slash = strrchr(derived, '/');
+        if (slash && !strcmp(slash, "/checkpoint")) *slash = 0;
+        out = derived;
+    }
+    if (!out) return bl_fail(e, NULL, "train: --out DIR is required");
+    if (mkdir_p(out, e)) return -1;
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%.2000s/checkpoint", out);
+    snprintf(r->metrics_path, sizeof r->metrics_path, "%.2000s/metrics.jsonl", out);
+    snprintf(r->svg_path, sizeof r->svg_path, "%.2000s/loss.svg", out);
+    if (metrics_open(&r->metrics, r->metrics_path, o->resume != NULL))
+        return bl_fail_errno(e, r->metrics_path, "cannot open");
+    return 0;
+}
+
+static int save(Run *r, BlErr *e)
+{
+    r->ts.loader = loader_get_pos(r->train);
+    r->ts.optim = r->opt.cfg;
+    return checkpoint_save(r->ckpt_dir, r->model, &r->opt, &r->ts, e);
+}
+
+int train_run(const TrainOptions *o, BlErr *e)
+{
+    Run r;
+    memset(&r, 0, sizeof r);
+    if (run_setup(&r, o, e)) {
+        run_close(&r);
+        return -1;
+    }
+    TrainerState *ts = &r.ts;
+    int total = ts->optim.total_steps;
+    uint64_t bytes_per_step = (uint64_t)ts->B * ts->L * ts->accum;
+    fprintf(stderr, "bytelm train: %s backend, %lld parameters, B=%d L=%d accum=%d, steps %d..%d\n",
+            r.be->name, config_num_params(model_config(r.model)), ts->B, ts->L, ts->accum,
+            ts->step + 1, total);
+
+    Progress prog;
+    progress_init(&prog, "train", (uint64_t)(total - ts->step) * bytes_per_step);
+    double t0 = now_seconds(), elapsed0 = ts->elapsed_seconds;
+    int start_step = ts->step, rc = 0;
+    double last_loss = NAN, last_val = NAN;
+    char extra[160];
+    while (ts->step < total) {
+        double ts_step = now_seconds();
+        model_zero_grads(r.model);
+        double loss = 0;
+        for (int k = 0; k < ts->accum; k++) {
+            if (loader_next(r.train, r.batch, e)) {
+                rc = -1;
+                goto done;
+            }
+            loss += model_forward_backward(r.model, r.batch, ts->B, ts->L, 1.0f / ts->accum);
+        }
+        loss /= ts->accum;
+        float lr = 0;
+        double gnorm = optimizer_step(&r.opt, r.model, &lr);
+        r.be->sync(r.be);
+        ts->step++;
+        ts->bytes_seen += bytes_per_step;
+        double now = now_seconds(), dt = now - ts_step;
+        ts->elapsed_seconds = elapsed0 + (now - t0);
+        last_loss = loss / LN2;
+        if (!isfinite(gnorm) || !isfinite(loss))
+            fprintf(stderr, "\nbytelm train: warning: non-finite loss or gradient at step %d, update skipped\n",
+                    ts->step);
+        if (ts->step % o->log_every == 0 || ts->step == total)
+            metrics_write(&r.metrics,
+                          "\"step\":%d,\"loss\":%.6f,\"bpb\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,"
+                          "\"bytes\":%llu,\"bytes_per_s\":%.1f,\"elapsed\":%.3f",
+                          ts->step, loss, last_loss, lr, gnorm, (unsigned long long)ts->bytes_seen,
+                          bytes_per_step / dt, ts->elapsed_seconds);
+        int last = ts->step == total || (o->time_budget > 0 && now - t0 >= o->time_budget) ||
+                   (o->stop_after > 0 && ts->step - start_step >= o->stop_after);
+        if (r.val && ts->eval_every > 0 && (ts->step % ts->eval_every == 0 || last)) {
+            last_val = validate(r.model, r.val, ts, r.batch, e);
+            if (isnan(last_val)) {
+                rc = -1;
+                goto done;
+            }
+            metrics_write(&r.metrics, "\"step\":%d,\"val_bpb\":%.6f,\"bytes\":%llu", ts->step,
+                          last_val, (unsigned long long)ts->bytes_seen);
+            loss_plot_write(r.metrics_path, r.svg_path);
+        }
+        int n = snprintf(extra, sizeof extra, "step %d/%d loss %.3f bpb lr %.2e", ts->step, total,
+                         last_loss, lr);
+        if (!isnan(last_val)) snprintf(extra + n, sizeof extra - (size_t)n, " val %.3f bpb", last_val);
+        progress_update(&prog, (uint64_t)(ts->step - start_step) * bytes_per_step, extra);
+        if ((ts->ckpt_every > 0 && ts->step % ts->ckpt_every == 0) || last) {
+            if (save(&r, e)) {
+                rc = -1;
+                goto done;
+            }
+        }
+        if (last) break;
+    }
+    progress_finish(&prog, (uint64_t)(ts->step - start_step) * bytes_per_step, extra);
+    if (!r.val) loss_plot_write(r.metrics_path, r.svg_path);
+    char val_json[32] = "null";
+    if (!isnan(last_val)) snprintf(val_json, sizeof val_json, "%.6f", last_val);
+    if (o->json)
+        printf("{\"step\":%d,\"loss_bpb\":%.6f,\"val_bpb\":%s,\"bytes_seen\":%llu,"
+               "\"elapsed\":%.3f,\"checkpoint\":\"%s\"}\n",
+               ts->step, last_loss, val_json, (unsigned long long)ts->bytes_seen,
+               ts->elapsed_seconds, r.ckpt_dir);
+    fprintf(stderr, "bytelm train: step %d, train %.4f bpb, val %s bpb, checkpoint %s\n", ts->step,
+            last_loss, val_json, r.ckpt_dir);
+done:
+    run_close(&r);
+    return rc;
+}
