@@ -12,6 +12,12 @@ typedef struct {
 
 static const Command COMMANDS[] = {
     /* one line per subcommand, in the order --help lists them */
+    {"prepare", cmd_prepare, "turn text files into a corpus of seekable zstd shards"},
+    {"train", cmd_train, "train a model on bytes (CPU or CUDA)"},
+    {"eval", cmd_eval, "bits per byte/character of files and corpora; character and memory tasks"},
+    {"generate", cmd_generate, "continue a prompt byte by byte (sampling, UTF-8-safe output)"},
+    {"bench", cmd_bench, "benchmarks with ratios against a bar or roofline (bytelm bench all)"},
+    {"info", cmd_info, "describe and check a checkpoint or config"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,356 @@
+/* `bytelm generate`: loads a checkpoint, reads the prompt, and streams the continuation(s) made
+ * by generate.c through the UTF-8 output stream. */
+#include <cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend_select.h"
+#include "checkpoint.h"
+#include "commands.h"
+#include "generate.h"
+#include "progress.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bytelm generate --ckpt DIR -n BYTES [options]\n"
+            "\n"
+            "Continues a prompt byte by byte. DIR is a checkpoint or run directory. The prompt is\n"
+            "--prompt TEXT, --prompt-file F ('-' = stdin), or stdin when neither is given and stdin\n"
+            "is not a terminal; otherwise it is empty, and generation starts from a newline.\n"
+            "The prompt is not repeated in the output.\n"
+            "\n"
+            "  --ckpt DIR          checkpoint (or run directory holding checkpoint/)\n"
+            "  --prompt TEXT       prompt bytes\n"
+            "  --prompt-file F     read the prompt from F\n"
+            "  -n, --bytes N       bytes to generate per sample (required)\n"
+            "  --temperature T     softmax temperature (default 1.0; 0 = greedy)\n"
+            "  --greedy            always the most likely byte (same as --temperature 0)\n"
+            "  --top-k K           sample among the K most likely bytes (default 0 = all)\n"
+            "  --top-p P           sample among the most likely bytes holding mass P (default 1)\n"
+            "  --seed S            random seed (default: from the clock; printed at the end)\n"
+            "  --batch N           N independent samples, generated together (default 1);\n"
+            "                      printed one after another, each after a line\n"
+            "                      \"--- sample i ---\" and followed by a newline\n"
+            "  --utf8 MODE         safe (default): print only whole valid characters, invalid\n"
+            "                      bytes and a cut-off last character become U+FFFD;\n"
+            "                      strict: never sample a byte that breaks UTF-8, and end on a\n"
+            "                      whole character within N bytes; off: raw bytes\n"
+            "  --device cpu|cuda   backend (default cpu)\n"
+            "  --threads N         CPU threads (default: all cores)\n"
+            "  --json              print one JSON object (texts, timings, options) on stdout;\n"
+            "                      texts are always valid UTF-8 (safe decoding), and with\n"
+            "                      --utf8 off each sample also has \"hex\", its raw bytes\n");
+}
+
+static long parse_long(const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || errno || v < lo || v > hi) return -1;
+    return v;
+}
+
+static int parse_float(const char *s, float *out, float lo, float hi)
+{
+    char *end;
+    double d = strtod(s, &end);
+    if (!*s || *end || !(d >= lo && d <= hi)) return -1;
+    *out = (float)d;
+    return 0;
+}
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} Buf;
+
+static void buf_add(Buf *b, const uint8_t *x, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        uint8_t *p = realloc(b->p, b->cap);
+        BL_CHECK(p);
+        b->p = p;
+    }
+    memcpy(b->p + b->n, x, n);
+    b->n += n;
+}
+
+/* Reads all of f; path names it in errors. */
+static int read_all(FILE *f, const char *path, Buf *out, BlErr *e)
+{
+    uint8_t chunk[65536];
+    size_t r;
+    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) buf_add(out, chunk, r);
+    if (ferror(f)) return bl_fail_at(e, path, out->n, "read error");
+    return 0;
+}
+
+static int read_prompt(const char *text, const char *file, Buf *out, BlErr *e)
+{
+    if (text) {
+        buf_add(out, (const uint8_t *)text, strlen(text));
+        return 0;
+    }
+    if (!file && isatty(STDIN_FILENO)) return 0;
+    if (!file || !strcmp(file, "-")) return read_all(stdin, "<stdin>", out, e);
+    FILE *f = fopen(file, "rb");
+    if (!f) return bl_fail_errno(e, file, "cannot open");
+    int rc = read_all(f, file, out, e);
+    fclose(f);
+    return rc;
+}
+
+/* Stream 0's characters go to stdout as they are made: one write and flush per character. */
+static void sink_stdout(void *ctx, const uint8_t *bytes, size_t n)
+{
+    (void)ctx;
+    fwrite(bytes, 1, n, stdout);
+    fflush(stdout);
+}
+
+static void sink_buf(void *ctx, const uint8_t *bytes, size_t n)
+{
+    buf_add(ctx, bytes, n);
+}
+
+/* A sample's raw bytes as a JSON string literal: decoded in safe mode first (a JSON string
+ * cannot hold invalid UTF-8, whatever --utf8 was), then escaped by hand because cJSON's strings
+ * stop at the first NUL and a model may well generate U+0000. Returns the replacements made. */
+static long json_text(const Buf *raw, Buf *lit)
+{
+    Buf text = {0};
+    Utf8Stream s;
+    utf8_stream_init(&s, UTF8_SAFE, sink_buf, &text);
+    utf8_stream_write(&s, raw->p, raw->n);
+    utf8_stream_finish(&s);
+    buf_add(lit, (const uint8_t *)"\"", 1);
+    for (size_t i = 0; i < text.n; i++) {
+        uint8_t c = text.p[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\', esc[1] = (char)c;
+            buf_add(lit, (const uint8_t *)esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            buf_add(lit, (const uint8_t *)esc, 6);
+        } else {
+            buf_add(lit, &c, 1);
+        }
+    }
+    buf_add(lit, (const uint8_t *)"\"", 2); /* closing quote and NUL */
+    free(text.p);
+    return s.replacements;
+}
+
+typedef struct {
+    const char *ckpt, *prompt, *prompt_file, *device;
+    long n;
+    int threads, json, seed_given;
+    GenOptions g;
+} Args;
+
+static int load_model(const Args *a, char *dir, size_t cap, Backend **be, Model **m, BlErr *e)
+{
+    ModelConfig cfg;
+    if (checkpoint_resolve(a->ckpt, dir, cap, e) || checkpoint_load_config(dir, &cfg, e)) return -1;
+    *be = backend_by_name(a->device, a->threads, e);
+    if (!*be) return -1;
+    if (model_create(m, &cfg, *be, e)) {
+        (*be)->destroy(*be);
+        return -1;
+    }
+    if (checkpoint_load_weights(dir, *m, e)) {
+        model_free(*m);
+        (*be)->destroy(*be);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_json(const Args *a, const char *dir, const char *device, size_t prompt_bytes,
+                       Buf *raw, double t_prefill, double t_gen)
+{
+    const GenOptions *g = &a->g;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "checkpoint", dir);
+    cJSON_AddStringToObject(o, "device", device);
+    cJSON_AddNumberToObject(o, "prompt_bytes", (double)prompt_bytes);
+    cJSON_AddNumberToObject(o, "bytes", (double)a->n);
+    cJSON_AddNumberToObject(o, "batch", g->batch);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)g->seed);
+    cJSON_AddRawToObject(o, "seed", seed); /* exact: may exceed a double's 53 bits */
+    cJSON_AddNumberToObject(o, "temperature", g->sampler.temperature);
+    cJSON_AddNumberToObject(o, "top_k", g->sampler.top_k);
+    cJSON_AddNumberToObject(o, "top_p", g->sampler.top_p);
+    cJSON_AddStringToObject(o, "utf8", utf8_mode_name(g->utf8));
+    cJSON_AddNumberToObject(o, "prefill_seconds", t_prefill);
+    cJSON_AddNumberToObject(o, "generate_seconds", t_gen);
+    cJSON_AddNumberToObject(o, "bytes_per_second",
+                            t_gen > 0 ? (double)a->n * g->batch / t_gen : 0);
+    cJSON *arr = cJSON_AddArrayToObject(o, "samples");
+    for (int b = 0; b < g->batch; b++) {
+        Buf lit = {0};
+        long repl = json_text(&raw[b], &lit);
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddRawToObject(s, "text", (const char *)lit.p);
+        cJSON_AddNumberToObject(s, "replacements", (double)repl);
+        if (g->utf8 == UTF8_OFF) { /* raw bytes were asked for: give them exactly */
+            char *hex = bl_malloc(raw[b].n * 2 + 1);
+            for (size_t i = 0; i < raw[b].n; i++) snprintf(hex + 2 * i, 3, "%02x", raw[b].p[i]);
+            hex[raw[b].n * 2] = 0;
+            cJSON_AddStringToObject(s, "hex", hex);
+            free(hex);
+        }
+        cJSON_AddItemToArray(arr, s);
+        free(lit.p);
+    }
+    char *js = cJSON_PrintUnformatted(o);
+    printf("%s\n", js);
+    free(js);
+    cJSON_Delete(o);
+}
+
+/* Generates with stream 0 going to stdout live (text mode) and everything else kept in raw[]
+ * for printing afterwards; returns the generation time. */
+static double run(const Args *a, Generator *g, Buf *raw)
+{
+    int B = a->g.batch;
+    Utf8Stream live;
+    utf8_stream_init(&live, a->g.utf8, sink_stdout, NULL);
+    if (!a->json && B > 1) printf("--- sample 1 ---\n");
+    uint8_t *bytes = bl_malloc((size_t)B);
+    double t0 = now_seconds();
+    for (long t = 0; t < a->n; t++) {
+        generator_step(g, bytes);
+        for (int b = 0; b < B; b++) {
+            if (b == 0 && !a->json) utf8_stream_put(&live, bytes[0]);
+            else buf_add(&raw[b], &bytes[b], 1);
+        }
+    }
+    double dt = now_seconds() - t0;
+    free(bytes);
+    if (!a->json) {
+        utf8_stream_finish(&live);
+        /* batch 1 prints exactly the text; on a terminal, end the line for the prompt's sake */
+        if (B > 1 || isatty(STDOUT_FILENO)) printf("\n");
+        for (int b = 1; b < B; b++) {
+            printf("--- sample %d ---\n", b + 1);
+            Utf8Stream s;
+            utf8_stream_init(&s, a->g.utf8, sink_stdout, NULL);
+            utf8_stream_write(&s, raw[b].p, raw[b].n);
+            utf8_stream_finish(&s);
+            printf("\n");
+        }
+        fflush(stdout);
+    }
+    return dt;
+}
+
+static int parse_args(int argc, char **argv, Args *a, int *exit_now)
+{
+    enum { O_CKPT = 256, O_PROMPT, O_PFILE, O_TEMP, O_GREEDY, O_TOPK, O_TOPP, O_SEED, O_BATCH,
+           O_UTF8, O_DEVICE, O_THREADS, O_JSON, O_HELP };
+    static const struct option opts[] = {
+        {"ckpt", 1, 0, O_CKPT}, {"prompt", 1, 0, O_PROMPT}, {"prompt-file", 1, 0, O_PFILE},
+        {"bytes", 1, 0, 'n'}, {"temperature", 1, 0, O_TEMP}, {"greedy", 0, 0, O_GREEDY},
+        {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
+        {"batch", 1, 0, O_BATCH}, {"utf8", 1, 0, O_UTF8}, {"device", 1, 0, O_DEVICE},
+        {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP},
+        {0, 0, 0, 0}};
+    int c, greedy = 0;
+    long v;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+        const char *bad = NULL;
+        switch (c) {
+        case O_CKPT: a->ckpt = optarg; break;
+        case O_PROMPT: a->prompt = optarg; break;
+        case O_PFILE: a->prompt_file = optarg; break;
+        case 'n': if ((v = parse_long(optarg, 0, 1L << 40)) < 0) bad = "-n"; else a->n = v; break;
+        case O_TEMP: if (parse_float(optarg, &a->g.sampler.temperature, 0, 1e6f)) bad = "--temperature"; break;
+        case O_GREEDY: greedy = 1; break;
+        case O_TOPK: if ((v = parse_long(optarg, 0, 256)) < 0) bad = "--top-k"; else a->g.sampler.top_k = (int)v; break;
+        case O_TOPP: if (parse_float(optarg, &a->g.sampler.top_p, 1e-6f, 1)) bad = "--top-p"; break;
+        case O_SEED: {
+            char *end;
+            errno = 0;
+            a->g.seed = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || errno || *optarg == '-') bad = "--seed";
+            a->seed_given = 1;
+            break;
+        }
+        case O_BATCH: if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--batch"; else a->g.batch = (int)v; break;
+        case O_UTF8: if (utf8_mode_parse(optarg, &a->g.utf8)) bad = "--utf8"; break;
+        case O_DEVICE: a->device = optarg; break;
+        case O_THREADS: if ((v = parse_long(optarg, 1, 4096)) < 0) bad = "--threads"; else a->threads = (int)v; break;
+        case O_JSON: a->json = 1; break;
+        case 'h':
+        case O_HELP: usage(stdout); *exit_now = 1; return 0;
+        default: return cmd_usage_error("generate", "unknown option or missing value");
+        }
+        if (bad) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "bad value for %s: '%.40s'", bad, optarg);
+            return cmd_usage_error("generate", msg);
+        }
+    }
+    if (optind < argc) return cmd_usage_error("generate", "unexpected argument");
+    if (!a->ckpt) return cmd_usage_error("generate", "--ckpt is required");
+    if (a->n < 0) return cmd_usage_error("generate", "-n BYTES is required");
+    if (a->prompt && a->prompt_file) return cmd_usage_error("generate", "give --prompt or --prompt-file, not both");
+    if (greedy) a->g.sampler.temperature = 0;
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    Args a = {.n = -1, .device = "cpu"};
+    gen_options_default(&a.g);
+    int exit_now = 0, rc = parse_args(argc, argv, &a, &exit_now);
+    if (rc || exit_now) return rc;
+    if (!a.seed_given) a.g.seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid();
+    a.g.max_bytes = a.n;
+
+    BlErr e;
+    Buf prompt = {0};
+    if (read_prompt(a.prompt, a.prompt_file, &prompt, &e)) return cmd_error(e.msg);
+    char dir[4096];
+    Backend *be;
+    Model *m;
+    if (load_model(&a, dir, sizeof dir, &be, &m, &e)) {
+        free(prompt.p);
+        return cmd_error(e.msg);
+    }
+    Generator *g = generator_create(m, &a.g);
+    double t0 = now_seconds();
+    generator_prefill(g, prompt.p, prompt.n);
+    be->sync(be);
+    double t_prefill = now_seconds() - t0;
+    Buf *raw = bl_calloc((size_t)a.g.batch, sizeof(Buf));
+    double t_gen = run(&a, g, raw);
+    if (a.json) {
+        print_json(&a, dir, be->name, prompt.n, raw, t_prefill, t_gen);
+    } else {
+        fprintf(stderr, "bytelm generate: %ld bytes x %d in %.3f s (%.0f bytes/s), prompt %zu bytes in %.3f s, seed %llu\n",
+                a.n, a.g.batch, t_gen, t_gen > 0 ? (double)a.n * a.g.batch / t_gen : 0.0,
+                prompt.n, t_prefill, (unsigned long long)a.g.seed);
+    }
+    for (int b = 0; b < a.g.batch; b++) free(raw[b].p);
+    free(raw);
+    rc = 0;
+    if (fflush(stdout) || ferror(stdout)) rc = bl_fail_errno(&e, "<stdout>", "write error"), cmd_error(e.msg);
+    free(prompt.p);
+    generator_free(g);
+    model_free(m);
+    be->destroy(be);
+    return rc ? 1 : 0;
+}
