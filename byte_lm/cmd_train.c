@@ -142,6 +142,7 @@ int cmd_train(int argc, char **argv)
     }
     if (t->optim.warmup_steps > t->optim.total_steps) t->optim.warmup_steps = t->optim.total_steps / 10;
     BlErr e;
-    if (train_run(&o, &e)) return cmd_error(e.msg);
-    return 0;
+    int rc = train_run(&o, &e);
+    if (rc < 0) return cmd_error(e.msg);
+    return rc;
 }

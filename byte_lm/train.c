@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "backend_select.h"
+#include "interrupt.h"
 #include "loss_plot.h"
 #include "progress.h"
 
@@ -172,6 +173,7 @@ int train_run(const TrainOptions *o, BlErr *e)
     progress_init(&prog, "train", (uint64_t)(total - ts->step) * bytes_per_step);
     double t0 = now_seconds(), elapsed0 = ts->elapsed_seconds;
     int start_step = ts->step, rc = 0;
+    interrupt_install();
     double last_loss = NAN, last_val = NAN;
     char extra[160];
     while (ts->step < total) {
@@ -203,8 +205,11 @@ int train_run(const TrainOptions *o, BlErr *e)
                           "\"bytes\":%llu,\"bytes_per_s\":%.1f,\"elapsed\":%.3f",
                           ts->step, loss, last_loss, lr, gnorm, (unsigned long long)ts->bytes_seen,
                           bytes_per_step / dt, ts->elapsed_seconds);
+        int sig = interrupt_requested();
         int last = ts->step == total || (o->time_budget > 0 && now - t0 >= o->time_budget) ||
-                   (o->stop_after > 0 && ts->step - start_step >= o->stop_after);
+                   (o->stop_after > 0 && ts->step - start_step >= o->stop_after) || sig;
+        if (sig) fprintf(stderr, "\nbytelm train: %s at step %d: saving a checkpoint and stopping\n",
+                         sig == 2 ? "interrupted" : "terminated", ts->step);
         if (r.val && ts->eval_every > 0 && (ts->step % ts->eval_every == 0 || last)) {
             last_val = validate(r.model, r.val, ts, r.batch, e);
             if (isnan(last_val)) {
@@ -239,6 +244,8 @@ int train_run(const TrainOptions *o, BlErr *e)
     fprintf(stderr, "bytelm train: step %d, train %.4f bpb, val %s bpb, checkpoint %s\n", ts->step,
             last_loss, val_json, r.ckpt_dir);
 done:
+    interrupt_uninstall();
     run_close(&r);
+    if (!rc && interrupt_requested()) return 130; /* the shell's code for an interrupted job */
     return rc;
 }

@@ -20,6 +20,7 @@ typedef struct {
 } TrainOptions;
 
 void train_options_default(TrainOptions *o);
+/* 0 when done, 130 when stopped by SIGINT/SIGTERM (after saving), -1 on error (e set). */
 int train_run(const TrainOptions *o, BlErr *e);
 
 #endif
