@@ -1,0 +1,183 @@
+/* Parses corpus.json. Every number and name is checked before use: a hand-edited or damaged
+ * manifest must give a clear error, never a path outside the directory or a bogus size. */
+#include "corpus/manifest.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int read_small_file(const char *path, size_t max, char **buf, size_t *len, BlErr *e)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return bl_fail_errno(e, path, "open");
+    struct stat st;
+    if (fstat(fd, &st)) {
+        close(fd);
+        return bl_fail_errno(e, path, "stat");
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return bl_fail_at(e, path, max, "file too large (%lld bytes, at most %zu)", (long long)st.st_size, max);
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    char *b = bl_malloc(n + 1);
+    while (got < n) {
+        ssize_t k = read(fd, b + got, n - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (got != n) {
+        free(b);
+        return bl_fail_at(e, path, got, "short read");
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+typedef struct {
+    const char *path;
+    const char *text; /* for offsets: where in the file a bad value sits is approximated by its key */
+    BlErr *e;
+} Ctx;
+
+/* Offset of the first occurrence of "key" in the text: good enough to point a person at the bad
+ * field, since cJSON keeps no positions. */
+static uint64_t key_offset(const Ctx *c, const char *key)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(c->text, pat);
+    return p ? (uint64_t)(p - c->text) : 0;
+}
+
+static int get_u64(const Ctx *c, const cJSON *obj, const char *key, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (!(d >= 0 && d <= 9007199254740992.0 && d == (double)(uint64_t)d))
+        return bl_fail_at(c->e, c->path, key_offset(c, key), "\"%s\" must be a non-negative integer", key);
+    *out = (uint64_t)d;
+    return 0;
+}
+
+/* A shard name must stay inside the corpus directory. */
+static int plain_name(const char *s)
+{
+    return s[0] && s[0] != '.' && !strchr(s, '/') && strlen(s) < 256;
+}
+
+static int load_split(const Ctx *c, const cJSON *root, const char *name, ManifestSplit *sp)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, name);
+    if (!cJSON_IsObject(o)) return bl_fail_at(c->e, c->path, key_offset(c, name), "missing split \"%s\"", name);
+    if (get_u64(c, o, "bytes", &sp->bytes) || get_u64(c, o, "documents", &sp->documents)) return -1;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "shards");
+    if (!cJSON_IsArray(arr)) return bl_fail_at(c->e, c->path, key_offset(c, name), "split \"%s\" has no shard list", name);
+    int n = cJSON_GetArraySize(arr);
+    sp->shards = bl_calloc((size_t)(n ? n : 1), sizeof *sp->shards);
+    uint64_t sum = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        ManifestShard *s = &sp->shards[sp->nshards];
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "file");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, CORPUS_CHECKSUM);
+        if (!cJSON_IsString(f) || !plain_name(f->valuestring))
+            return bl_fail_at(c->e, c->path, key_offset(c, "file"), "bad shard file name in split \"%s\"", name);
+        s->file = strdup(f->valuestring);
+        sp->nshards++;
+        if (get_u64(c, it, "bytes", &s->bytes) || get_u64(c, it, "file_bytes", &s->file_bytes) ||
+            get_u64(c, it, "frames", &s->frames))
+            return -1;
+        char *end = NULL;
+        if (!cJSON_IsString(h) || strlen(h->valuestring) != 16 ||
+            (s->fnv1a64 = strtoull(h->valuestring, &end, 16), *end))
+            return bl_fail_at(c->e, c->path, key_offset(c, s->file), "shard %s: \"%s\" must be 16 hex digits", s->file,
+                              CORPUS_CHECKSUM);
+        sum += s->bytes;
+    }
+    if (sum != sp->bytes)
+        return bl_fail_at(c->e, c->path, key_offset(c, name), "split \"%s\": shards hold %" PRIu64 " bytes, not %" PRIu64,
+                          name, sum, sp->bytes);
+    return 0;
+}
+
+int manifest_load(Manifest *m, const char *dir, BlErr *e)
+{
+    memset(m, 0, sizeof *m);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, CORPUS_MANIFEST);
+    char *text;
+    size_t len;
+    if (read_small_file(path, (size_t)1 << 30, &text, &len, e)) return -1;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    Ctx c = {path, text, e};
+    int rc = 0;
+    if (!root) {
+        rc = bl_fail_at(e, path, end ? (uint64_t)(end - text) : 0, "not valid JSON");
+    } else {
+        const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+        uint64_t version = 0;
+        if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, CORPUS_FORMAT))
+            rc = bl_fail_at(e, path, key_offset(&c, "format"), "not a bytelm corpus manifest (\"format\" is not \"%s\")",
+                            CORPUS_FORMAT);
+        else if (get_u64(&c, root, "version", &version)) rc = -1;
+        else if (version != CORPUS_VERSION)
+            rc = bl_fail_at(e, path, key_offset(&c, "version"), "unsupported corpus version %" PRIu64, version);
+        else if (load_split(&c, root, "train", &m->train) || load_split(&c, root, "val", &m->val)) rc = -1;
+        else {
+            const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "options");
+            if (cJSON_IsObject(opt)) get_u64(&c, opt, "frame_size", &m->frame_size);
+        }
+    }
+    cJSON_Delete(root);
+    free(text);
+    if (rc) manifest_free(m);
+    return rc;
+}
+
+const ManifestSplit *manifest_split(const Manifest *m, const char *name)
+{
+    if (!strcmp(name, "train")) return &m->train;
+    if (!strcmp(name, "val")) return &m->val;
+    return NULL;
+}
+
+static void free_split(ManifestSplit *s)
+{
+    for (int i = 0; i < s->nshards; i++) free(s->shards[i].file);
+    free(s->shards);
+}
+
+void manifest_free(Manifest *m)
+{
+    free_split(&m->train);
+    free_split(&m->val);
+    memset(m, 0, sizeof *m);
+}
+
+int manifest_is_corpus_dir(const char *dir)
+{
+    char path[4096], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", dir, CORPUS_MANIFEST);
+    if (access(path, F_OK)) return 0;
+    if (read_small_file(path, (size_t)1 << 30, &text, &len, NULL)) return 0;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    int ok = cJSON_IsString(fmt) && !strcmp(fmt->valuestring, CORPUS_FORMAT);
+    cJSON_Delete(root);
+    free(text);
+    return ok;
+}

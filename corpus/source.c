@@ -1,0 +1,154 @@
+#include "corpus/source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "corpus/manifest.h"
+#include "corpus/seekable.h"
+
+int source_probe(const char *path, SourceKind *kind, BlErr *e)
+{
+    struct stat st;
+    if (stat(path, &st)) return bl_fail_errno(e, path, "stat");
+    if (S_ISDIR(st.st_mode)) {
+        char m[4096];
+        snprintf(m, sizeof m, "%s/%s", path, CORPUS_MANIFEST);
+        if (access(m, F_OK)) return bl_fail(e, path, "a directory without %s (not a prepared corpus)", CORPUS_MANIFEST);
+        *kind = SOURCE_CORPUS_DIR;
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return bl_fail_errno(e, path, "open");
+    uint8_t head[4] = {0};
+    ssize_t got = pread(fd, head, 4, 0);
+    uint32_t magic = (uint32_t)head[0] | (uint32_t)head[1] << 8 | (uint32_t)head[2] << 16 | (uint32_t)head[3] << 24;
+    int zstd_magic = got == 4 && (magic == ZSTD_MAGICNUMBER || (magic & 0xFFFFFFF0u) == ZSTD_MAGIC_SKIPPABLE_START);
+    if (S_ISREG(st.st_mode) && zstd_magic && seekable_has_footer(fd, (uint64_t)st.st_size)) *kind = SOURCE_SEEKABLE;
+    else if (zstd_magic) *kind = SOURCE_ZSTD;
+    else *kind = SOURCE_PLAIN;
+    close(fd);
+    return 0;
+}
+
+int zstream_open(ZstdStream *z, const char *path, BlErr *e)
+{
+    memset(z, 0, sizeof *z);
+    z->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (z->fd < 0) return bl_fail_errno(e, path, "open");
+    z->path = strdup(path);
+    z->ds = ZSTD_createDStream();
+    BL_CHECK(z->ds);
+    z->in_cap = ZSTD_DStreamInSize();
+    z->inbuf = bl_malloc(z->in_cap);
+    z->in = (ZSTD_inBuffer){z->inbuf, 0, 0};
+    return 0;
+}
+
+/* Refills the input buffer; sets eof when the file is exhausted. */
+static int refill(ZstdStream *z, BlErr *e)
+{
+    z->in_base += z->in.size;
+    for (;;) {
+        ssize_t k = read(z->fd, z->inbuf, z->in_cap);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return bl_fail_errno(e, z->path, "read");
+        z->in = (ZSTD_inBuffer){z->inbuf, (size_t)k, 0};
+        if (k == 0) z->eof = 1;
+        return 0;
+    }
+}
+
+long long zstream_read(ZstdStream *z, uint8_t *dst, size_t cap, BlErr *e)
+{
+    ZSTD_outBuffer out = {dst, cap, 0};
+    /* The decoder is called even with no input left: it may still hold decoded bytes that did
+     * not fit the previous output buffer. It is done when a call at end of file makes no progress. */
+    while (out.pos < cap) {
+        if (z->in.pos == z->in.size && !z->eof && refill(z, e)) return -1;
+        size_t in0 = z->in.pos, out0 = out.pos;
+        size_t r = ZSTD_decompressStream(z->ds, &out, &z->in);
+        if (ZSTD_isError(r))
+            return bl_fail_at(e, z->path, z->in_base + z->in.pos, "corrupt zstd data: %s", ZSTD_getErrorName(r));
+        z->last = r;
+        if (z->eof && z->in.pos == in0 && out.pos == out0) break;
+    }
+    if (out.pos == 0 && cap && z->eof && z->last != 0)
+        return bl_fail_at(e, z->path, z->in_base + z->in.pos, "truncated zstd data: the last frame is incomplete");
+    return (long long)out.pos;
+}
+
+void zstream_close(ZstdStream *z)
+{
+    if (z->fd >= 0) close(z->fd);
+    ZSTD_freeDStream(z->ds);
+    free(z->inbuf);
+    free(z->path);
+    memset(z, 0, sizeof *z);
+    z->fd = -1;
+}
+
+int zstd_decode_file(const char *path, uint8_t **data, uint64_t *len, BlErr *e)
+{
+    ZstdStream z;
+    *data = NULL;
+    *len = 0;
+    if (zstream_open(&z, path, e)) return -1;
+    size_t cap = (size_t)1 << 20, n = 0;
+    uint8_t *buf = bl_malloc(cap);
+    for (;;) {
+        if (cap - n < ((size_t)1 << 20)) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            BL_CHECK(buf);
+        }
+        long long k = zstream_read(&z, buf + n, cap - n, e);
+        if (k < 0) {
+            free(buf);
+            zstream_close(&z);
+            return -1;
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    zstream_close(&z);
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int map_file(const char *path, uint8_t **data, uint64_t *len, BlErr *e)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return bl_fail_errno(e, path, "open");
+    struct stat st;
+    if (fstat(fd, &st)) {
+        close(fd);
+        return bl_fail_errno(e, path, "stat");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return bl_fail(e, path, "not a regular file");
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return bl_fail_errno(e, path, "mmap");
+        }
+        *data = p;
+        *len = (uint64_t)st.st_size;
+    }
+    close(fd);
+    return 0;
+}
+
+void unmap_file(uint8_t *data, uint64_t len)
+{
+    if (data) munmap(data, (size_t)len);
+}
