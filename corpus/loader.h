@@ -36,6 +36,19 @@ void loader_set_pos(Loader *ld, LoaderPos pos); /* the next loader_next continue
 uint64_t loader_total_bytes(const Loader *ld);  /* decoded bytes in the source */
 void loader_close(Loader *ld);
 
+/* Tuning, for loader_open_opts; loader_open uses loader_default_options. */
+typedef struct {
+    int threads;        /* background decode threads */
+    int ahead;          /* batches prepared ahead of loader_next (at least threads) */
+    size_t cache_bytes; /* decoded frames kept for reuse, over all threads */
+} LoaderOptions;
+void loader_default_options(LoaderOptions *o); /* 2 threads, 8 batches ahead, 256 MiB */
+int loader_open_opts(Loader **out, const char *path, const char *split, int B, int L, uint64_t seed,
+                     const LoaderOptions *opt, BlErr *e);
+/* Where row i of batch k starts in the concatenated source: a pure function of (seed, k, i) and
+ * the source size, exposed so tests and tools can check a window against the source. */
+uint64_t loader_window_start(const Loader *ld, uint64_t k, int i);
+
 /* Sequential reader: every byte of a source, in order, in bounded memory (for eval). */
 typedef struct SeqReader SeqReader;
 int seqreader_open(SeqReader **out, const char *path, const char *split, BlErr *e);
