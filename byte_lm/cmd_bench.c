@@ -1,0 +1,64 @@
+/* `bytelm bench WHAT`: runs one benchmark, or all of them. Each benchmark is a function
+ * int bench_NAME(int argc, char **argv) (argv[0] is its name) in the module it measures; adding
+ * one is one line in BENCHES below. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+#define BENCHES(X) \
+    X(loader, "corpus decoding on one core (GB/s against the 1 GB/s bar) and loader_next batches/s")
+
+#define DECLARE_BENCH(name, what) int bench_##name(int argc, char **argv);
+BENCHES(DECLARE_BENCH)
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *what;
+} Bench;
+
+#define BENCH_ENTRY(name, what) {#name, bench_##name, what},
+static const Bench BENCH_TABLE[] = {BENCHES(BENCH_ENTRY){NULL, NULL, NULL}};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bytelm bench WHAT [options]   (bytelm bench WHAT --help for its options)\n\n"
+               "Benchmarks print a table (or --json, one object per line) with ratios against a bar or a\n"
+               "roofline and against a reference measured in the same run.\n\nWHAT:\n");
+    for (size_t i = 0; BENCH_TABLE[i].name; i++) fprintf(f, "  %-10s %s\n", BENCH_TABLE[i].name, BENCH_TABLE[i].what);
+    fprintf(f, "  %-10s every benchmark above with its defaults (accepts --json)\n", "all");
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *what = argv[1];
+    if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(what, "all")) {
+        int json = 0;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--json")) json = 1;
+            else return cmd_usage_error("bench", "bench all takes only --json");
+        }
+        int worst = 0;
+        for (size_t i = 0; BENCH_TABLE[i].name; i++) {
+            char *args[] = {(char *)BENCH_TABLE[i].name, json ? (char *)"--json" : NULL, NULL};
+            int rc = BENCH_TABLE[i].run(json ? 2 : 1, args);
+            if (rc > worst) worst = rc;
+            if (!json && BENCH_TABLE[i + 1].name) putchar('\n');
+        }
+        return worst;
+    }
+    for (size_t i = 0; BENCH_TABLE[i].name; i++)
+        if (!strcmp(what, BENCH_TABLE[i].name)) return BENCH_TABLE[i].run(argc - 1, argv + 1);
+    char msg[300];
+    snprintf(msg, sizeof msg, "unknown benchmark '%s'", what);
+    return cmd_usage_error("bench", msg);
+}
