@@ -109,6 +109,13 @@ struct Backend {
                   float lr, float beta1, float beta2, float eps, float wd, float grad_scale, int t);
     /* sum of squares of x[0..n), accumulated in double, returned on the host */
     double (*sumsq)(Backend *be, const float *x, size_t n);
+
+    /* ---- for benchmarks (may be NULL) ----
+     * The dense matmul rate, in FLOP/s, measured on this device in the precision the backend
+     * trains its matmuls in (bf16 operands on the GPU): the denominator of MFU. */
+    double (*matmul_peak_flops)(Backend *be);
+    /* Most backend memory held at once since creation, in bytes. */
+    size_t (*mem_peak_bytes)(Backend *be);
 };
 
 /* Constructors. threads <= 0 means all cores. */

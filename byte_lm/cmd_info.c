@@ -12,9 +12,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bytelm info [--json] PATH\n\n"
+    fprintf(f, "usage: bytelm info [--json] [--dump-logits FILE [--text STR]] PATH\n\n"
                "PATH is a checkpoint directory (config.json + model.safetensors), a run directory,\n"
-               "or a config JSON file. The weights are loaded and every tensor's shape is checked.\n");
+               "or a config JSON file. The weights are loaded and every tensor's shape is checked.\n"
+               "--dump-logits writes the model's logits for STR's bytes (input_bytes U8 [1, T],\n"
+               "logits F32 [1, T, 256]) to a safetensors FILE, for comparing with other\n"
+               "implementations (tests/ref/make_fixtures.py --check-bytelm).\n");
 }
 
 static void print_config(const ModelConfig *c)
@@ -27,15 +30,36 @@ static void print_config(const ModelConfig *c)
     printf("  parameters: %lld (%.2f M)\n", config_num_params(c), config_num_params(c) / 1e6);
 }
 
+static int dump_logits(Model *m, const char *text, const char *path, BlErr *e)
+{
+    int T = (int)strlen(text);
+    if (T < 1) return bl_fail(e, NULL, "--text must not be empty");
+    float *logits = bl_malloc((size_t)T * 256 * sizeof(float));
+    model_forward(m, (const uint8_t *)text, NULL, 1, T, NULL, logits);
+    StWriter *w = st_writer_new(path);
+    int64_t sb[2] = {1, T}, sl[3] = {1, T, 256};
+    int rc = st_writer_add(w, "input_bytes", ST_U8, 2, sb, text, e);
+    if (!rc) rc = st_writer_add(w, "logits", ST_F32, 3, sl, logits, e);
+    if (!rc) rc = st_writer_write(w, e);
+    st_writer_free(w);
+    free(logits);
+    return rc;
+}
+
 int cmd_info(int argc, char **argv)
 {
     int json = 0;
-    static const struct option opts[] = {{"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *dump = NULL, *text = "Byte-level models read UTF-8: na\xc3\xafve caf\xc3\xa9, \xe6\x97\xa5\xe6\x9c\xac, \xf0\x9f\x99\x82.";
+    static const struct option opts[] = {{"json", 0, 0, 'j'}, {"help", 0, 0, 'h'},
+                                         {"dump-logits", 1, 0, 'd'}, {"text", 1, 0, 't'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'j') json = 1;
+        else if (c == 'd') dump = optarg;
+        else if (c == 't') text = optarg;
         else if (c == 'h') return usage(stdout), 0;
         else return cmd_usage_error("info", "unknown option");
     }
@@ -63,6 +87,12 @@ int cmd_info(int argc, char **argv)
     Model *m;
     if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
     int rc = checkpoint_load_weights(dir, m, &e);
+    if (rc) {
+        model_free(m);
+        be->destroy(be);
+        return cmd_error(e.msg);
+    }
+    if (dump && dump_logits(m, text, dump, &e)) rc = -1;
     if (rc) {
         model_free(m);
         be->destroy(be);

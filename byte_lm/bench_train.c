@@ -1,0 +1,146 @@
+/* `bytelm bench train`: training throughput of a config on a backend — bytes/s, model FLOP
+ * utilisation (6 x params x bytes/s over the matmul rate measured in the same run) and peak
+ * memory. Batches are random bytes drawn on the host, so the loader is not part of it (`bytelm
+ * bench loader` measures that). */
+#include <getopt.h>
+#include <math.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "backend_select.h"
+#include "commands.h"
+#include "model.h"
+#include "optimizer.h"
+#include "progress.h"
+#include "rng.h"
+
+/* Fallback when a backend does not report its own rate: time an fp32 square matmul through the
+ * interface (the CPU trains in fp32, so that is its true denominator). */
+static double measure_matmul_peak(Backend *be)
+{
+    int n = strcmp(be->name, "cpu") ? 8192 : 1024;
+    size_t bytes = (size_t)n * n * sizeof(float);
+    float *a = be->alloc(be, bytes), *b = be->alloc(be, bytes), *c = be->alloc(be, bytes);
+    float *h = bl_malloc(bytes);
+    Rng r = rng_stream(1, 2);
+    for (size_t i = 0; i < (size_t)n * n; i++) h[i] = (float)rng_uniform(&r) - 0.5f;
+    be->upload(be, a, h, bytes);
+    be->upload(be, b, h, bytes);
+    be->matmul_fwd(be, c, n, a, n, b, n, n, n, 0);
+    be->sync(be);
+    int reps = strcmp(be->name, "cpu") ? 10 : 3;
+    double t0 = now_seconds();
+    for (int i = 0; i < reps; i++) be->matmul_fwd(be, c, n, a, n, b, n, n, n, 0);
+    be->sync(be);
+    double dt = now_seconds() - t0;
+    be->free(be, a), be->free(be, b), be->free(be, c);
+    free(h);
+    return 2.0 * n * n * (double)n * reps / dt;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bytelm bench train [--config FILE] [--device cpu|cuda] [-B N] [-L N]\n"
+               "                          [--steps N] [--threads N] [--json]\n"
+               "Times full training steps (forward, backward, AdamW) on random bytes.\n"
+               "Defaults: configs/tiny.json on the CPU (B=8, L=512), configs/small.json on CUDA\n"
+               "(B=16, L=2048); 2 warm-up steps, then --steps (default 5) timed.\n");
+}
+
+int bench_train(int argc, char **argv)
+{
+    const char *config = NULL, *device = "cpu";
+    int B = 0, L = 0, steps = 5, threads = 0, json = 0;
+    static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
+                                         {"steps", 1, 0, 's'}, {"threads", 1, 0, 't'},
+                                         {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "B:L:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'd': device = optarg; break;
+        case 'B': B = atoi(optarg); break;
+        case 'L': L = atoi(optarg); break;
+        case 's': steps = atoi(optarg); break;
+        case 't': threads = atoi(optarg); break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: return cmd_usage_error("bench train", "unknown option");
+        }
+    }
+    int gpu = strcmp(device, "cpu") != 0;
+    if (!config) config = gpu ? "configs/small.json" : "configs/tiny.json";
+    if (B <= 0) B = gpu ? 16 : 8;
+    if (L <= 0) L = gpu ? 2048 : 512;
+    if (steps <= 0) return cmd_usage_error("bench train", "--steps must be positive");
+
+    BlErr e;
+    ModelConfig cfg;
+    if (config_load(&cfg, config, &e)) return cmd_error(e.msg);
+    Backend *be = backend_by_name(device, threads, &e);
+    if (!be) return cmd_error(e.msg);
+    Model *m;
+    if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
+    model_init_params(m, 1);
+    OptimConfig oc;
+    optim_config_default(&oc);
+    oc.warmup_steps = 0;
+    Optimizer opt;
+    optimizer_init(&opt, m, &oc);
+    uint8_t *batch = bl_malloc((size_t)B * (L + 1));
+    Rng r = rng_stream(7, 3);
+    double times[64];
+    if (steps > 64) steps = 64;
+    float loss = 0;
+    for (int s = -2; s < steps; s++) {
+        for (size_t i = 0; i < (size_t)B * (L + 1); i++) batch[i] = (uint8_t)rng_u64(&r);
+        double t0 = now_seconds();
+        model_zero_grads(m);
+        loss = model_forward_backward(m, batch, B, L, 1.0f);
+        optimizer_step(&opt, m, NULL);
+        be->sync(be);
+        if (s >= 0) times[s] = now_seconds() - t0;
+    }
+    /* median step time: robust to one slow step */
+    for (int i = 1; i < steps; i++)
+        for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+            double t = times[j];
+            times[j] = times[j - 1], times[j - 1] = t;
+        }
+    double step_s = times[steps / 2];
+    double bps = (double)B * L / step_s;
+    long long params = config_num_params(&cfg);
+    double flops = 6.0 * (double)params * bps;
+    double peak = be->matmul_peak_flops ? be->matmul_peak_flops(be) : measure_matmul_peak(be);
+    double mem = 0;
+    if (be->mem_peak_bytes) {
+        mem = (double)be->mem_peak_bytes(be);
+    } else {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        mem = (double)ru.ru_maxrss * 1024.0;
+    }
+    const char *mem_what = be->mem_peak_bytes ? "backend" : "process RSS";
+    if (json) {
+        printf("{\"bench\":\"train\",\"config\":\"%s\",\"device\":\"%s\",\"params\":%lld,\"B\":%d,"
+               "\"L\":%d,\"step_s\":%.6f,\"bytes_per_s\":%.1f,\"model_flops\":%.4g,"
+               "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"peak_mem_bytes\":%.0f,\"loss\":%.4f}\n",
+               config, be->name, params, B, L, step_s, bps, flops, peak, flops / peak, mem, loss);
+    } else {
+        printf("bench train: %s on %s, %.2f M parameters, B=%d L=%d\n", config, be->name,
+               params / 1e6, B, L);
+        printf("  %-28s %12.4f s (median of %d)\n", "step time", step_s, steps);
+        printf("  %-28s %12.1f\n", "bytes/s", bps);
+        printf("  %-28s %12.3f TFLOP/s\n", "model FLOP/s (6*P*bytes/s)", flops / 1e12);
+        printf("  %-28s %12.3f TFLOP/s\n", "measured matmul rate", peak / 1e12);
+        printf("  %-28s %12.1f %%\n", "MFU", 100.0 * flops / peak);
+        printf("  %-28s %12.2f GiB (%s)\n", "peak memory", mem / (1 << 30), mem_what);
+    }
+    free(batch);
+    optimizer_free(&opt, m);
+    model_free(m);
+    be->destroy(be);
+    return 0;
+}
