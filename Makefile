@@ -87,19 +87,14 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c tests/test_util.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
 
-# Every suite runs even when an earlier one fails; the target fails if any did.
+# Every suite runs even when an earlier one fails; the target fails if any did. The last line
+# counts checks: "make test: N passed, M failed".
 test: $(BIN) $(TESTS)
-	@fail=0; for t in $(TESTS); do \
-	  echo "== $$t"; BYTELM=$(BIN) CK_DEFAULT_TIMEOUT=600 $$t || fail=1; \
-	done; \
-	if [ $$fail -ne 0 ]; then echo "make test: FAILED"; exit 1; fi; echo "make test: all suites passed"
+	@BYTELM=$(BIN) CK_DEFAULT_TIMEOUT=600 ./scripts/run-tests.sh "make test" $(TESTS)
 
 test-gpu: $(BIN) $(GPU_TESTS)
 	@[ "$(CUDA)" = 1 ] || { echo "make test-gpu: needs nvcc (CUDA=1)"; exit 2; }
-	@fail=0; for t in $(GPU_TESTS); do \
-	  echo "== $$t"; BYTELM=$(BIN) CK_DEFAULT_TIMEOUT=900 $$t || fail=1; \
-	done; \
-	if [ $$fail -ne 0 ]; then echo "make test-gpu: FAILED"; exit 1; fi; echo "make test-gpu: all suites passed"
+	@BYTELM=$(BIN) CK_DEFAULT_TIMEOUT=900 ./scripts/run-tests.sh "make test-gpu" $(GPU_TESTS)
 
 bench: $(BIN)
 	$(BIN) bench all

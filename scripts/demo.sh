@@ -1,0 +1,32 @@
+#!/bin/sh
+# make demo: prepare the committed sample, train the tiny config for about two minutes, report
+# validation bits per byte, and generate a sample. Uses the GPU when bytelm was built with CUDA
+# and one is present.
+set -e
+BYTELM=${BYTELM:-bin/bytelm}
+RUN=${RUN:-runs/demo}
+SECONDS_BUDGET=${DEMO_SECONDS:-120}
+
+device=cpu
+if "$BYTELM" --help 2>/dev/null | grep -q . && command -v nvidia-smi >/dev/null 2>&1 \
+    && nvidia-smi -L >/dev/null 2>&1 && "$BYTELM" train --help | grep -q cuda; then
+    device=cuda
+fi
+
+echo "== preparing data/sample.txt"
+"$BYTELM" prepare data/sample.txt -o "$RUN/corpus" --val-fraction 0.05
+
+echo "== training configs/tiny.json on $device for ${SECONDS_BUDGET}s"
+rm -rf "$RUN/tiny"
+"$BYTELM" train --config configs/tiny.json --data "$RUN/corpus" --out "$RUN/tiny" \
+    --device "$device" -B 16 -L 256 --lr 3e-3 --warmup 50 --steps 100000 \
+    --eval-every 100 --eval-batches 8 --ckpt-every 500 --time-budget "$SECONDS_BUDGET"
+
+echo "== validation"
+"$BYTELM" eval bpb --ckpt "$RUN/tiny" "$RUN/corpus" --device "$device"
+
+echo "== sample"
+"$BYTELM" generate --ckpt "$RUN/tiny" --prompt "And God said, " -n 300 --temperature 0.8 \
+    --top-k 40 --seed 1 --device "$device"
+echo
+echo "== done: loss curve in $RUN/tiny/loss.svg, metrics in $RUN/tiny/metrics.jsonl"
