@@ -73,8 +73,11 @@ long long zstream_read(ZstdStream *z, uint8_t *dst, size_t cap, BlErr *e)
         size_t r = ZSTD_decompressStream(z->ds, &out, &z->in);
         if (ZSTD_isError(r))
             return bl_fail_at(e, z->path, z->in_base + z->in.pos, "corrupt zstd data: %s", ZSTD_getErrorName(r));
+        if (z->in.pos == in0 && out.pos == out0) {
+            if (z->eof) break; /* r of a call that did nothing is only a hint for a next frame */
+            continue;
+        }
         z->last = r;
-        if (z->eof && z->in.pos == in0 && out.pos == out0) break;
     }
     if (out.pos == 0 && cap && z->eof && z->last != 0)
         return bl_fail_at(e, z->path, z->in_base + z->in.pos, "truncated zstd data: the last frame is incomplete");

@@ -30,6 +30,7 @@ static inline void ct_write(const char *path, const void *data, size_t n)
 /* The whole file, NUL-terminated; *n gets its size. NULL if it cannot be read. */
 static inline uint8_t *ct_read(const char *path, size_t *n)
 {
+    if (n) *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 1 << 16, len = 0;
