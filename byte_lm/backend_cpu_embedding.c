@@ -1,4 +1,5 @@
 /* CPU embedding lookup and its gradient. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend_cpu_internal.h"
@@ -19,12 +20,12 @@ void cpu_embedding_bwd(Backend *be, float *dtable, const float *dout, const uint
     int nblk = (C + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK;
 #pragma omp parallel num_threads(cpu_threads(be))
     {
-        double acc[256 * CPU_COL_BLOCK];
+        double *acc = cpu_scratch(256 * CPU_COL_BLOCK * sizeof(double));
 #pragma omp for schedule(static)
         for (int blk = 0; blk < nblk; blk++) {
             int c0 = blk * CPU_COL_BLOCK;
             int w = C - c0 < CPU_COL_BLOCK ? C - c0 : CPU_COL_BLOCK;
-            memset(acc, 0, sizeof acc);
+            memset(acc, 0, 256 * CPU_COL_BLOCK * sizeof(double));
             for (int r = 0; r < rows; r++) {
                 const float *g = dout + (size_t)r * C + c0;
                 double *a = acc + (size_t)ids[r] * CPU_COL_BLOCK;
@@ -36,5 +37,6 @@ void cpu_embedding_bwd(Backend *be, float *dtable, const float *dout, const uint
                 for (int c = 0; c < w; c++) dt[c] = (float)((double)dt[c] + a[c]);
             }
         }
+        free(acc);
     }
 }

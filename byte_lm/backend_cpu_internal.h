@@ -37,34 +37,41 @@ static inline int cpu_threads(const Backend *be)
 #else
 #define CPU_HOT
 #endif
+/* For helpers called from CPU_HOT functions: they must be inlined to be compiled for each
+ * clone's target (a call would run the baseline code). */
+#if defined(__GNUC__)
+#define CPU_INLINE static inline __attribute__((always_inline))
+#else
+#define CPU_INLINE static inline
+#endif
 
 /* ---- branch-free elementwise math ----
  * libm's expf and log1pf are not vectorized without -ffast-math, and under -ftrapping-math GCC
  * will not if-convert floating-point comparisons. These helpers use only arithmetic and
  * integer operations on the float bits, so loops that call them vectorize. Each is within a
- * few ulp of the exact value; NaN in gives NaN out. */
+ * few ulp of the exact value; NaN in gives NaN out, infinities give the limits. */
 
-static inline int32_t cpu_f2i(float x)
+CPU_INLINE int32_t cpu_f2i(float x)
 {
     int32_t i;
     memcpy(&i, &x, sizeof i);
     return i;
 }
-static inline float cpu_i2f(int32_t i)
+CPU_INLINE float cpu_i2f(int32_t i)
 {
     float x;
     memcpy(&x, &i, sizeof x);
     return x;
 }
 /* mask ? a : b, for a mask of all ones or all zeros */
-static inline float cpu_select(int32_t mask, float a, float b)
+CPU_INLINE float cpu_select(int32_t mask, float a, float b)
 {
     return cpu_i2f((cpu_f2i(a) & mask) | (cpu_f2i(b) & ~mask));
 }
 
 /* exp(-|x|), as 2^k * p(r) with r = -|x| - k ln2 in [-ln2/2, ln2/2] and p the degree-7 Taylor
- * polynomial (truncation < 1e-8); 0 below -87. */
-static inline float cpu_exp_neg_abs(float x)
+ * polynomial (truncation < 1e-8); 0 for |x| >= 87 (infinities included). */
+CPU_INLINE float cpu_exp_neg_abs(float x)
 {
     const float log2e = 1.44269504088896341f;
     const float ln2_hi = 0.693359375f;       /* 9 significant bits: k * ln2_hi is exact */
@@ -85,12 +92,12 @@ static inline float cpu_exp_neg_abs(float x)
     p = p * r + 1.0f;
     float e = p * cpu_i2f(((int32_t)kf + 127) << 23); /* times 2^k, k in [-126, 0] */
     e = cpu_select(-(int32_t)(ia < bits_87), e, 0.0f);
-    return e + (x - x); /* x - x: 0, or NaN for NaN */
+    return cpu_select(-(int32_t)(ia > 0x7f800000), x, e); /* NaN stays NaN */
 }
 
 /* log1p(e) for e in [0, 1], as 2 atanh(s) with s = e / (2 + e) in [0, 1/3] (odd series to
  * s^17, truncation < 1e-9 relative). */
-static inline float cpu_log1p_unit(float e)
+CPU_INLINE float cpu_log1p_unit(float e)
 {
     float s = e / (2.0f + e), s2 = s * s;
     float p = 1.0f / 17.0f;
@@ -106,7 +113,7 @@ static inline float cpu_log1p_unit(float e)
 }
 
 /* sigmoid(x) = 1 / (1 + exp(-x)), from exp(-|x|) so nothing overflows */
-static inline float cpu_sigmoid(float x)
+CPU_INLINE float cpu_sigmoid(float x)
 {
     float e = cpu_exp_neg_abs(x), inv = 1.0f / (1.0f + e);
     return cpu_select(cpu_f2i(x) >> 31, e * inv, inv); /* sign bit set: e / (1 + e) */
@@ -115,7 +122,7 @@ static inline float cpu_sigmoid(float x)
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)), and *grad = sigmoid(x). This equals PyTorch's
  * softplus (log1p(exp(x)), or x above 20) to float rounding: above 20 the log1p term is below
  * half an ulp of x, so the sum is exactly x. */
-static inline float cpu_softplus(float x, float *grad)
+CPU_INLINE float cpu_softplus(float x, float *grad)
 {
     int32_t neg = cpu_f2i(x) >> 31; /* all ones when the sign bit is set */
     float e = cpu_exp_neg_abs(x), inv = 1.0f / (1.0f + e);

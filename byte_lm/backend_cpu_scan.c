@@ -87,7 +87,7 @@ static ScanChan scan_chan(const float *u, const float *delta, const float *ddelt
 /* a[i][n] = exp(delta_t A[n]) for t = t0 + i, i < nt. Kept apart from the recurrence: these
  * exps do not depend on the state, so in their own loop they pipeline across t instead of
  * waiting on the state update of each step. delta_t A[n] <= 0. */
-static inline void scan_decay(float *a, const ScanChan *c, int t0, int nt, const int N)
+CPU_INLINE void scan_decay(float *a, const ScanChan *c, int t0, int nt, const int N)
 {
     const float *A = c->A;
     for (int i = 0; i < nt; i++) {
@@ -101,8 +101,8 @@ static inline void scan_decay(float *a, const ScanChan *c, int t0, int nt, const
 /* st[i][n] = a[i][n] * st[i-1][n] + delta_t u_t B_t[n] for t = t0 + i, i < nt, from
  * st[-1] = s_prev. Only the state update, which vectorizes over n with nothing horizontal,
  * is on the path carried from one step to the next. */
-static inline void scan_states(float *st, const float *s_prev, const float *a, const ScanChan *c,
-                               int t0, int nt, const int N)
+CPU_INLINE void scan_states(float *st, const float *s_prev, const float *a, const ScanChan *c,
+                            int t0, int nt, const int N)
 {
     for (int i = 0; i < nt; i++) {
         int t = t0 + i;
@@ -118,8 +118,8 @@ static inline void scan_states(float *st, const float *s_prev, const float *a, c
 /* ypre[i] = C_t . st[i] + D u_t (the output before the gate) for t = t0 + i. A plain loop in a
  * fixed order: the sums are independent across t, so they pipeline without vectorizing, and
  * they come out the same whatever the vector width. */
-static inline void scan_outputs(float *ypre, const float *st, const ScanChan *c, int t0, int nt,
-                                const int N)
+CPU_INLINE void scan_outputs(float *ypre, const float *st, const ScanChan *c, int t0, int nt,
+                             const int N)
 {
     for (int i = 0; i < nt; i++) {
         int t = t0 + i;
@@ -137,8 +137,8 @@ typedef struct {
 } ScanChunk;
 
 /* Forward of one channel from state s (updated in place); y at (b, t = 0, d), stride D. */
-static inline void scan_channel_fwd(float *y, float *s, ScanChunk *w, const ScanChan *c,
-                                    const int N)
+CPU_INLINE void scan_channel_fwd(float *y, float *s, ScanChunk *w, const ScanChan *c,
+                                 const int N)
 {
     for (int t0 = 0; t0 < c->L; t0 += SCAN_T_CHUNK) {
         int nt = c->L - t0 < SCAN_T_CHUNK ? c->L - t0 : SCAN_T_CHUNK;
@@ -226,7 +226,7 @@ static void scan_hist_free(ScanHist *h)
 }
 
 /* The forward of one channel from a zero state, keeping everything the backward needs. */
-static inline void scan_channel_recompute(ScanHist *h, const ScanChan *c, const int N)
+CPU_INLINE void scan_channel_recompute(ScanHist *h, const ScanChan *c, const int N)
 {
     memset(h->s, 0, (size_t)N * sizeof(float));
     scan_decay(h->dA, c, 0, c->L, N);
@@ -248,9 +248,9 @@ typedef struct {
  *   ddelta_t = sum_n g_t s_{t-1} a_t A + u_t sum_n g_t B_t,  du_t = gy_t D + delta_t sum_n g_t B_t.
  * Pass 1 walks t down carrying g, with only work that is vertical in n; pass 2 does the sums
  * over n, which are independent across t, in a fixed order. */
-static inline void scan_channel_bwd(float *du, float *ddelta_pre, float *dz, int dz_stride,
-                                    float *dB_part, float *dC_part, ChanSums *cs, ScanHist *h,
-                                    const float *dy, const ScanChan *c, const int N)
+CPU_INLINE void scan_channel_bwd(float *du, float *ddelta_pre, float *dz, int dz_stride,
+                                 float *dB_part, float *dC_part, ChanSums *cs, ScanHist *h,
+                                 const float *dy, const ScanChan *c, const int N)
 {
     const int D = c->D;
     const float *A = c->A;

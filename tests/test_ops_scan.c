@@ -335,6 +335,48 @@ START_TEST(scan_bwd_accumulates)
 }
 END_TEST
 
+/* The CPU saves nothing for the backward (scan_saved_bytes is 0), but a caller may still pass
+ * a saved pointer (e.g. be->alloc(be, 0)): results are the same as with NULL. */
+START_TEST(scan_ignores_saved)
+{
+    uint64_t rng = 51;
+    int B = 2, L = 7, D = 5, N = 4;
+    ScanIn in;
+    scan_in_make(&in, B, L, D, N, &rng);
+    Backend *be = backend_cpu_create(2);
+    ck_assert_uint_eq(be->scan_saved_bytes(be, B, L, D, N), 0);
+    int rows = B * L, R = in.R, ldx = in.ldx;
+    size_t ny = (size_t)rows * D;
+    float *dy = ops_frand(ny, &rng, -1, 1);
+    float *out[2][5];
+    void *saved = be->alloc(be, 0);
+    for (int k = 0; k < 2; k++) {
+        void *sv = k ? saved : NULL;
+        float *y = ops_falloc(ny), *du = ops_falloc(ny), *ddp = ops_falloc(ny);
+        float *dx = ops_falloc((size_t)rows * ldx), *dxz = ops_falloc((size_t)rows * 2 * D);
+        memset(dx, 0, (size_t)rows * ldx * sizeof(float));
+        memset(dxz, 0, (size_t)rows * 2 * D * sizeof(float));
+        float *pd = calloc((size_t)D * (N + 2), sizeof(float));
+        be->scan_fwd(be, y, in.u, in.dp, in.dtb, in.Alog, in.xdbl + R, in.xdbl + R + N, ldx,
+                     in.Dsk, in.xz + D, 2 * D, NULL, sv, B, L, D, N);
+        be->scan_bwd(be, du, ddp, pd, pd + D, dx + R, dx + R + N, ldx, pd + D + D * N, dxz + D,
+                     2 * D, dy, in.u, in.dp, in.dtb, in.Alog, in.xdbl + R, in.xdbl + R + N, ldx,
+                     in.Dsk, in.xz + D, 2 * D, sv, B, L, D, N);
+        out[k][0] = y, out[k][1] = du, out[k][2] = ddp, out[k][3] = dx, out[k][4] = pd;
+        free(dxz);
+    }
+    size_t n[5] = {ny, ny, ny, (size_t)rows * ldx, (size_t)D * (N + 2)};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_mem_eq(out[0][i], out[1][i], n[i] * sizeof(float));
+        free(out[0][i]), free(out[1][i]);
+    }
+    be->free(be, saved);
+    free(dy);
+    be->destroy(be);
+    scan_in_free(&in);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("ops_scan");
@@ -346,6 +388,7 @@ static Suite *suite(void)
     tcase_add_test(tc, scan_bwd_many_channels);
     tcase_add_test(tc, scan_state_chaining);
     tcase_add_test(tc, scan_bwd_accumulates);
+    tcase_add_test(tc, scan_ignores_saved);
     suite_add_tcase(s, tc);
     return s;
 }
