@@ -18,8 +18,9 @@ static float *transpose_weights(const float *w, int D, int K)
 
 /* pre[d] = bias[d] + sum_k wt[k, d] * x(t - (K-1) + k, d) for row (b, t), where inputs before
  * t = 0 come from state [B, D, K-1] (oldest first) or are zero when state is NULL. */
-static void conv_row(float *pre, const float *in, int in_stride, const float *wt,
-                     const float *bias, const float *state, int b, int t, int L, int D, int K)
+CPU_INLINE void conv_row(float *pre, const float *in, int in_stride, const float *wt,
+                         const float *bias, const float *state, int b, int t, int L, int D,
+                         int K)
 {
 #pragma omp simd
     for (int d = 0; d < D; d++) pre[d] = bias[d];
@@ -39,18 +40,38 @@ static void conv_row(float *pre, const float *in, int in_stride, const float *wt
     }
 }
 
+/* One output row: silu(conv + bias). */
+CPU_HOT static void conv_fwd_row(float *o, const float *in, int in_stride, const float *wt,
+                                 const float *bias, const float *state, int b, int t, int L,
+                                 int D, int K)
+{
+    conv_row(o, in, in_stride, wt, bias, state, b, t, L, D, K);
+#pragma omp simd
+    for (int d = 0; d < D; d++) o[d] = o[d] * cpu_sigmoid(o[d]);
+}
+
+/* One row of g = dout * silu'(pre), with pre recomputed (zero initial state). */
+CPU_HOT static void conv_grad_row(float *g, const float *dout, const float *in, int in_stride,
+                                  const float *wt, const float *bias, int b, int t, int L, int D,
+                                  int K)
+{
+    conv_row(g, in, in_stride, wt, bias, NULL, b, t, L, D, K);
+#pragma omp simd
+    for (int d = 0; d < D; d++) {
+        float p = g[d], sg = cpu_sigmoid(p);
+        g[d] = dout[d] * sg * (1.0f + p * (1.0f - sg));
+    }
+}
+
 void cpu_conv1d_fwd(Backend *be, float *out, const float *in, int in_stride, const float *w,
                     const float *bias, float *conv_state, int B, int L, int D, int K)
 {
     float *wt = transpose_weights(w, D, K);
     int rows = B * L;
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
-    for (int r = 0; r < rows; r++) {
-        float *o = out + (size_t)r * D;
-        conv_row(o, in, in_stride, wt, bias, conv_state, r / L, r % L, L, D, K);
-#pragma omp simd
-        for (int d = 0; d < D; d++) o[d] = o[d] * cpu_sigmoid(o[d]);
-    }
+    for (int r = 0; r < rows; r++)
+        conv_fwd_row(out + (size_t)r * D, in, in_stride, wt, bias, conv_state, r / L, r % L, L,
+                     D, K);
     free(wt);
 
     if (!conv_state || K < 2) return;
@@ -85,16 +106,9 @@ void cpu_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *d
 #pragma omp parallel num_threads(cpu_threads(be))
     {
 #pragma omp for schedule(static)
-        for (int r = 0; r < rows; r++) {
-            float *gr = g + (size_t)r * D;
-            const float *go = dout + (size_t)r * D;
-            conv_row(gr, in, in_stride, wt, bias, NULL, r / L, r % L, L, D, K);
-#pragma omp simd
-            for (int d = 0; d < D; d++) {
-                float p = gr[d], sg = cpu_sigmoid(p);
-                gr[d] = go[d] * sg * (1.0f + p * (1.0f - sg));
-            }
-        }
+        for (int r = 0; r < rows; r++)
+            conv_grad_row(g + (size_t)r * D, dout + (size_t)r * D, in, in_stride, wt, bias,
+                          r / L, r % L, L, D, K);
         /* barrier: din reads g of later rows */
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {

@@ -13,9 +13,12 @@
 
 #include "backend_cpu_internal.h"
 
-/* Channels are split into this many blocks (fewer when D is smaller) for the dBm/dCm partial
- * sums; a constant, so the summation order does not depend on the thread count. */
-#define SCAN_CH_BLOCKS 16
+/* The backward's work items are (sequence, block of channels); each item sums its channels'
+ * dBm/dCm terms into a partial buffer of its own. Channels are split into enough blocks for at
+ * least SCAN_MIN_ITEMS items (at most SCAN_MAX_BLOCKS): a function of the sizes only, so the
+ * summation order does not depend on the thread count. */
+#define SCAN_MIN_ITEMS 64
+#define SCAN_MAX_BLOCKS 16
 /* Mamba's d_state: the per-channel loops are inlined twice, once with this constant state size
  * (fully unrolled, no remainder loop) and once for any other N. */
 #define SCAN_N_FAST 16
@@ -324,7 +327,9 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
                   const float *Dskip, const float *z, int z_stride, const void *saved, int B,
                   int L, int D, int N)
 {
-    int nblk = D < SCAN_CH_BLOCKS ? D : SCAN_CH_BLOCKS;
+    int nblk = (SCAN_MIN_ITEMS + B - 1) / B;
+    nblk = nblk < SCAN_MAX_BLOCKS ? nblk : SCAN_MAX_BLOCKS;
+    nblk = nblk < D ? nblk : D;
     int bw = (D + nblk - 1) / nblk; /* channels per block */
     nblk = (D + bw - 1) / bw;
     size_t rows = (size_t)B * L, n_el = rows * D;
