@@ -103,6 +103,7 @@ START_TEST(test_round_trip)
     ck_assert_msg(checkpoint_load_trainer(path, m2, &opt2, &ts2, &e) == 0, "%s", e.msg);
     ck_assert_int_eq(ts2.step, 18);
 
+    tu_rmdir(dir);
     optimizer_free(&opt, m), optimizer_free(&opt2, m2);
     model_free(m), model_free(m2);
     be->destroy(be);
@@ -129,6 +130,7 @@ START_TEST(test_shape_mismatch_rejected)
     ck_assert_int_eq(checkpoint_load_weights(path, deep, &e), -1);
     printf("missing: %s\n", e.msg);
     ck_assert_ptr_nonnull(strstr(e.msg, "backbone.layers.2"));
+    tu_rmdir(dir);
     model_free(m), model_free(wide), model_free(deep);
     be->destroy(be);
 }

@@ -86,6 +86,7 @@ START_TEST(test_train_and_resume)
     snprintf(cmd, sizeof cmd, "cmp -s %s/full/checkpoint/model.safetensors %s/part/checkpoint/model.safetensors",
              dir, dir);
     ck_assert_int_eq(run(cmd), 0);
+    tu_rmdir(dir);
 }
 END_TEST
 

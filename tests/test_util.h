@@ -47,6 +47,14 @@ static inline char *tu_tmpdir(const char *tag)
     ck_assert_ptr_nonnull(mkdtemp(p));
     return p;
 }
+/* Removes a directory made by tu_tmpdir, with everything in it, and frees its name. */
+static inline void tu_rmdir(char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(dir);
+}
 /* Runs one suite and returns the process exit status (for a test binary's main). */
 static inline int tu_run(Suite *s)
 {
