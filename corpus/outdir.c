@@ -34,8 +34,23 @@ int outdir_check(const char *dir, BlErr *e)
     return bl_fail(e, dir, "exists and is not a bytelm corpus (no %s); refusing to replace it", CORPUS_MANIFEST);
 }
 
+/* mkdir -p of the directory that will hold path (runs/x/corpus needs runs/x). */
+static int make_parents(const char *path, BlErr *e)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0755) && errno != EEXIST) return bl_fail_errno(e, p, "create directory");
+        *s = '/';
+    }
+    return 0;
+}
+
 int outdir_create_tmp(const char *dir, char *tmp, size_t cap, BlErr *e)
 {
+    if (make_parents(dir, e)) return -1;
     snprintf(tmp, cap, "%s.tmp-%ld", dir, (long)getpid());
     struct stat st;
     /* a leftover of an earlier run that had our pid and was killed: ours to clear */

