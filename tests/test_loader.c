@@ -402,6 +402,31 @@ START_TEST(bench_loader_cli)
     ck_assert_msg(!strncmp(err, "bytelm: ", 8) && strstr(err, "train-00000.zst: ") && strstr(err, "(offset "), "got: %s", err);
     ck_assert_int_eq(strchr(err, '\n') - err + 1, (long)strlen(err));
     free(out), free(err);
+    /* a corrupt and a truncated plain .zst, an empty file: same shape of error */
+    char txt[700], zst[700], cut[700], empty[700];
+    snprintf(txt, sizeof txt, "%s/v.txt", f.tmp);
+    snprintf(zst, sizeof zst, "%s/v.zst", f.tmp);
+    snprintf(cut, sizeof cut, "%s/cut.zst", f.tmp);
+    snprintf(empty, sizeof empty, "%s/empty.txt", f.tmp);
+    ct_write(txt, f.val, f.nval);
+    ct_write(empty, "", 0);
+    ck_assert_int_eq(ct_sh(NULL, NULL, "zstd -q '%s' -o '%s' && head -c 2000 '%s' > '%s'", txt, zst, zst, cut), 0);
+    size_t zn = 0;
+    uint8_t *z = ct_read(zst, &zn);
+    for (size_t i = 100; i < zn - 20; i += 97) z[i] ^= 0x21;
+    ct_write(zst, z, zn);
+    free(z);
+    const char *bad[] = {zst, cut, empty};
+    const char *what[] = {"corrupt zstd data", "truncated zstd data", "too short: 0 bytes"};
+    for (int i = 0; i < 3; i++) {
+        rc = ct_sh(&out, &err, "%s bench loader --data '%s' -L 100 --seconds 0.05", ct_bytelm(), bad[i]);
+        ck_assert_int_eq(rc, 1);
+        char want[800];
+        snprintf(want, sizeof want, "bytelm: %s: %s", bad[i], what[i]);
+        ck_assert_msg(!strncmp(err, want, strlen(want)) && strstr(err, "(offset "), "got: %s", err);
+        ck_assert_int_eq(strchr(err, '\n') - err + 1, (long)strlen(err));
+        free(out), free(err);
+    }
     ck_assert_int_eq(ct_sh(NULL, NULL, "%s bench nosuch", ct_bytelm()), 2);
     free_corpus(&f);
 }
