@@ -2,7 +2,8 @@
  *
  * Sources (one path): a prepared corpus directory (corpus.json + seekable shards; `split`
  * picks "train" or "val"), a single seekable shard, a plain .zst file, or a plain file (any
- * bytes). Plain .zst and plain files are decoded into memory once (read sequentially).
+ * bytes). A plain .zst is decoded into memory once (read sequentially); a plain file is mapped.
+ * For a single file, split is ignored: the file is its own stream.
  *
  * Random windows: batch number k, row i starts at a position drawn from a counter-based RNG
  * keyed by (seed, k, i), uniformly over all positions that have L+1 bytes after them in the
