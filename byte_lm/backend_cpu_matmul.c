@@ -47,22 +47,22 @@ void cpu_matmul_bwd(Backend *be, float *dinp, int lddi, float *dw, const float *
     if (M <= 0 || N <= 0 || K <= 0) return;
     int row_tiles = dinp ? ceil_div(M, MM_ROW_TILE) : 0;
     int dw_rows = ceil_div(N, MM_DW_ROW_TILE), dw_cols = ceil_div(K, MM_DW_COL_TILE);
-    int tiles = row_tiles + dw_rows * dw_cols;
+    int dw_tiles = dw_rows * dw_cols;
     float beta = accumulate_dinp ? 1.0f : 0.0f;
-    /* one loop over both products' tiles, so a thread that finishes dinp starts on dw */
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
-    for (int i = 0; i < tiles; i++) {
-        if (i < row_tiles) { /* dinp[m0:m0+m, :] = dout[m0:, :] @ w */
-            int m0 = i * MM_ROW_TILE, m = min_int(MM_ROW_TILE, M - m0);
+    /* One loop over both products' tiles, dealt round-robin: the dw tiles (each a reduction
+     * over all M rows) are the heavy ones, so they come first and are spread over the team. */
+#pragma omp parallel for schedule(static, 1) num_threads(cpu_threads(be))
+    for (int i = 0; i < dw_tiles + row_tiles; i++) {
+        if (i < dw_tiles) { /* dw[n0:n0+n, k0:k0+k] += dout[:, n0:]^T @ inp[:, k0:] */
+            int n0 = (i / dw_cols) * MM_DW_ROW_TILE, n = min_int(MM_DW_ROW_TILE, N - n0);
+            int k0 = (i % dw_cols) * MM_DW_COL_TILE, k = min_int(MM_DW_COL_TILE, K - k0);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, M, 1.0f, dout + n0, lddo,
+                        inp + k0, ldi, 1.0f, dw + (size_t)n0 * K + k0, K);
+        } else { /* dinp[m0:m0+m, :] = dout[m0:, :] @ w */
+            int m0 = (i - dw_tiles) * MM_ROW_TILE, m = min_int(MM_ROW_TILE, M - m0);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, K, N, 1.0f,
                         dout + (size_t)m0 * lddo, lddo, w, K, beta, dinp + (size_t)m0 * lddi,
                         lddi);
-        } else { /* dw[n0:n0+n, k0:k0+k] += dout[:, n0:]^T @ inp[:, k0:] */
-            int j = i - row_tiles;
-            int n0 = (j / dw_cols) * MM_DW_ROW_TILE, n = min_int(MM_DW_ROW_TILE, N - n0);
-            int k0 = (j % dw_cols) * MM_DW_COL_TILE, k = min_int(MM_DW_COL_TILE, K - k0);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, M, 1.0f, dout + n0, lddo,
-                        inp + k0, ldi, 1.0f, dw + (size_t)n0 * K + k0, K);
         }
     }
 }
