@@ -126,8 +126,10 @@ int bench_train(int argc, char **argv)
     if (json) {
         printf("{\"bench\":\"train\",\"config\":\"%s\",\"device\":\"%s\",\"params\":%lld,\"B\":%d,"
                "\"L\":%d,\"step_s\":%.6f,\"bytes_per_s\":%.1f,\"model_flops\":%.4g,"
-               "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"peak_mem_bytes\":%.0f,\"loss\":%.4f}\n",
-               config, be->name, params, B, L, step_s, bps, flops, peak, flops / peak, mem, loss);
+               "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"peak_mem_bytes\":%.0f,\"activation_bytes\":%zu,"
+               "\"loss\":%.4f}\n",
+               config, be->name, params, B, L, step_s, bps, flops, peak, flops / peak, mem,
+               model_activation_bytes(m), loss);
     } else {
         printf("bench train: %s on %s, %.2f M parameters, B=%d L=%d\n", config, be->name,
                params / 1e6, B, L);
@@ -137,6 +139,7 @@ int bench_train(int argc, char **argv)
         printf("  %-28s %12.3f TFLOP/s\n", "measured matmul rate", peak / 1e12);
         printf("  %-28s %12.1f %%\n", "MFU", 100.0 * flops / peak);
         printf("  %-28s %12.2f GiB (%s)\n", "peak memory", mem / (1 << 30), mem_what);
+        printf("  %-28s %12.2f GiB\n", "activation arena", model_activation_bytes(m) / (double)(1 << 30));
     }
     free(batch);
     optimizer_free(&opt, m);

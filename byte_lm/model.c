@@ -23,20 +23,8 @@ int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
 
 static void free_acts(Model *m)
 {
-    Backend *be = m->be;
     Acts *a = &m->acts;
-    if (!a->layer) return;
-    for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
-        LayerActs *la = &a->layer[l];
-        float *bufs[] = {la->res, la->normed, la->rstd, la->xz, la->u, la->xdbl, la->delta, la->y};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be, bufs[i]);
-        if (la->saved) be->free(be, la->saved);
-    }
-    float *bufs[] = {a->res_final, a->normf, a->rstdf, a->logits, a->losses, a->dres,
-                     a->dnormed, a->dxz, a->du, a->dxdbl, a->ddelta, a->dy};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be, bufs[i]);
-    be->free(be, a->ids);
-    be->free(be, a->targets);
+    if (a->arena) m->be->free(m->be, a->arena);
     free(a->layer);
     free(m->host_losses);
     free(m->host_ids);
@@ -54,59 +42,81 @@ void model_free(Model *m)
     free(m);
 }
 
-/* Activations are sized for the largest B*L seen so far and kept: training calls the model with
- * one shape over and over, so this allocates once. */
+/* Hands out 256-byte-aligned pieces of one allocation. With base NULL it only measures, so the
+ * same plan function both sizes the arena and fills in the pointers. */
+typedef struct {
+    uint8_t *base;
+    size_t off;
+} Carver;
+
+static void *carve(Carver *c, size_t bytes)
+{
+    size_t at = (c->off + 255) & ~(size_t)255;
+    c->off = at + bytes;
+    return c->base ? c->base + at : NULL;
+}
+
+static void plan_acts(Model *m, Carver *c, size_t R, size_t saved)
+{
+    const ModelConfig *cf = &m->cfg;
+    size_t d = (size_t)cf->hidden_size, di = (size_t)cf->intermediate_size, F = sizeof(float);
+    size_t nx = (size_t)cf->time_step_rank + 2 * (size_t)cf->state_size;
+    Acts *a = &m->acts;
+    for (int l = 0; l < cf->num_hidden_layers; l++) {
+        LayerActs *la = &a->layer[l];
+        la->res = carve(c, R * d * F);
+        la->normed = carve(c, R * d * F);
+        la->rstd = carve(c, R * F);
+        la->xz = carve(c, R * 2 * di * F);
+        la->u = carve(c, R * di * F);
+        la->xdbl = carve(c, R * nx * F);
+        la->delta = carve(c, R * di * F);
+        la->y = carve(c, R * di * F);
+        la->saved = saved ? carve(c, saved) : NULL;
+    }
+    a->res_final = carve(c, R * d * F);
+    a->normf = carve(c, R * d * F);
+    a->rstdf = carve(c, R * F);
+    a->logits = carve(c, R * 256 * F);
+    a->losses = carve(c, R * F);
+    a->dres = carve(c, R * d * F);
+    a->dnormed = carve(c, R * d * F);
+    a->dxz = carve(c, R * 2 * di * F);
+    a->du = carve(c, R * di * F);
+    a->dxdbl = carve(c, R * nx * F);
+    a->ddelta = carve(c, R * di * F);
+    a->dy = carve(c, R * di * F);
+    a->ids = carve(c, R);
+    a->targets = carve(c, R);
+}
+
+/* All activations live in one arena planned for the largest B*L (and scan-saved size) seen so
+ * far: training calls the model with one shape over and over, so this allocates once, and the
+ * arena's size is the model's whole activation memory. */
 static void ensure_acts(Model *m, int B, int L, int need_saved)
 {
-    Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
-    int rows = B * L, d = c->hidden_size, di = c->intermediate_size;
-    int nx = c->time_step_rank + 2 * c->state_size;
     Acts *a = &m->acts;
-    if (rows > a->rows_cap) {
-        free_acts(m);
-        size_t R = (size_t)rows, F = sizeof(float);
-        a->rows_cap = rows;
-        a->layer = bl_calloc((size_t)c->num_hidden_layers, sizeof(LayerActs));
-        for (int l = 0; l < c->num_hidden_layers; l++) {
-            LayerActs *la = &a->layer[l];
-            la->res = be->alloc(be, R * d * F);
-            la->normed = be->alloc(be, R * d * F);
-            la->rstd = be->alloc(be, R * F);
-            la->xz = be->alloc(be, R * 2 * di * F);
-            la->u = be->alloc(be, R * di * F);
-            la->xdbl = be->alloc(be, R * nx * F);
-            la->delta = be->alloc(be, R * di * F);
-            la->y = be->alloc(be, R * di * F);
-        }
-        a->res_final = be->alloc(be, R * d * F);
-        a->normf = be->alloc(be, R * d * F);
-        a->rstdf = be->alloc(be, R * F);
-        a->logits = be->alloc(be, R * 256 * F);
-        a->losses = be->alloc(be, R * F);
-        a->dres = be->alloc(be, R * d * F);
-        a->dnormed = be->alloc(be, R * d * F);
-        a->dxz = be->alloc(be, R * 2 * di * F);
-        a->du = be->alloc(be, R * di * F);
-        a->dxdbl = be->alloc(be, R * nx * F);
-        a->ddelta = be->alloc(be, R * di * F);
-        a->dy = be->alloc(be, R * di * F);
-        a->ids = be->alloc(be, R);
-        a->targets = be->alloc(be, R);
-        m->host_losses = bl_malloc(R * F);
-        m->host_ids = bl_malloc(2 * R);
-    }
-    if (need_saved) {
-        size_t sb = be->scan_saved_bytes(be, B, L, di, c->state_size);
-        if (sb > a->saved_bytes) {
-            for (int l = 0; l < c->num_hidden_layers; l++) {
-                if (a->layer[l].saved) be->free(be, a->layer[l].saved);
-                a->layer[l].saved = be->alloc(be, sb);
-            }
-            a->saved_bytes = sb;
-        }
-    }
+    int rows = B * L;
+    size_t saved = need_saved ? m->be->scan_saved_bytes(m->be, B, L, c->intermediate_size, c->state_size) : 0;
+    if (rows <= a->rows_cap && saved <= a->saved_bytes) return;
+    if (rows < a->rows_cap) rows = a->rows_cap;
+    if (saved < a->saved_bytes) saved = a->saved_bytes;
+    free_acts(m);
+    a->layer = bl_calloc((size_t)c->num_hidden_layers, sizeof(LayerActs));
+    Carver measure = {NULL, 0};
+    plan_acts(m, &measure, (size_t)rows, saved);
+    a->arena_bytes = measure.off;
+    a->arena = m->be->alloc(m->be, measure.off);
+    Carver fill = {a->arena, 0};
+    plan_acts(m, &fill, (size_t)rows, saved);
+    a->rows_cap = rows;
+    a->saved_bytes = saved;
+    m->host_losses = bl_malloc((size_t)rows * sizeof(float));
+    m->host_ids = bl_malloc(2 * (size_t)rows);
 }
+
+size_t model_activation_bytes(const Model *m) { return m->acts.arena_bytes; }
 
 /* Forward through every layer up to the logits. State s (may be NULL) carries conv and ssm
  * states across calls; keep_saved asks the scan to save what its backward needs. */

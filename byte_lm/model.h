@@ -40,6 +40,8 @@ size_t model_num_params(const Model *m); /* floats in the flat buffer */
 float *model_params(Model *m);           /* backend memory, model_num_params floats */
 float *model_grads(Model *m);            /* backend memory, same layout */
 void model_zero_grads(Model *m);
+/* Bytes of the activation arena as planned so far (the largest B*L used). */
+size_t model_activation_bytes(const Model *m);
 
 /* Training step pieces. batch: host bytes, B rows of L+1 (inputs = first L, targets = last L).
  * Runs forward and backward; gradients of the mean loss (times grad_scale) are ADDED to

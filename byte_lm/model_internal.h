@@ -23,6 +23,8 @@ typedef struct {
 } LayerActs;
 
 typedef struct {
+    void *arena;        /* one backend allocation holding everything below */
+    size_t arena_bytes;
     int rows_cap;       /* activations hold this many rows */
     size_t saved_bytes; /* bytes per layer of scan-saved state allocated */
     LayerActs *layer;   /* n_layer entries */
