@@ -1,0 +1,238 @@
+/* The CUDA backend: device memory on one stream and the op table. The ops live in kernels/, one
+ * file per op; matmuls go through cuBLAS in fp32 (no TF32), so results match the CPU
+ * oracle to fp32 rounding. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifndef BYTELM_CUDA
+#define BYTELM_CUDA 1 /* this file is the CUDA build: declare backend_cuda_create */
+#endif
+extern "C" {
+#include "byte_lm/backend.h"
+}
+#include "kernels/cuda_check.h"
+#include "kernels/cuda_ctx.h"
+
+static CudaCtx *ctx_of(Backend *be) { return static_cast<CudaCtx *>(be->ctx); }
+
+void *cuda_scratch(CudaCtx *c, size_t bytes)
+{
+    if (bytes <= c->scratch_bytes) return c->scratch;
+    CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* the old buffer may still be read */
+    if (c->scratch) CUDA_CHECK(cudaFree(c->scratch));
+    size_t grow = bytes + bytes / 4;
+    if (cudaMalloc(&c->scratch, grow) != cudaSuccess) {
+        (void)cudaGetLastError();
+        fprintf(stderr, "bytelm: CUDA: out of device memory (scratch of %zu bytes)\n", grow);
+        abort();
+    }
+    c->scratch_bytes = grow;
+    return c->scratch;
+}
+
+static void *be_alloc(Backend *be, size_t bytes)
+{
+    (void)be;
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        fprintf(stderr, "bytelm: CUDA: out of device memory allocating %zu bytes\n", bytes);
+        abort();
+    }
+    return p;
+}
+
+static void be_free(Backend *be, void *p)
+{
+    /* cudaFree waits for the device, so queued work using p finishes first */
+    (void)be;
+    if (p) CUDA_CHECK(cudaFree(p));
+}
+
+/* Host memory may be pageable and reused by the caller right after return: copy on the stream,
+ * then wait. */
+static void be_upload(Backend *be, void *dst, const void *src, size_t bytes)
+{
+    if (!bytes) return;
+    CudaCtx *c = ctx_of(be);
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
+
+static void be_download(Backend *be, void *dst, const void *src, size_t bytes)
+{
+    if (!bytes) return;
+    CudaCtx *c = ctx_of(be);
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
+
+static void be_copy(Backend *be, void *dst, const void *src, size_t bytes)
+{
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx_of(be)->stream));
+}
+
+static void be_zero(Backend *be, void *p, size_t bytes)
+{
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx_of(be)->stream));
+}
+
+static void be_sync(Backend *be) { CUDA_CHECK(cudaStreamSynchronize(ctx_of(be)->stream)); }
+
+static void be_destroy(Backend *be)
+{
+    if (!be) return;
+    CudaCtx *c = ctx_of(be);
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    if (c->scratch) CUDA_CHECK(cudaFree(c->scratch));
+    CUDA_CHECK(cudaFreeHost(c->host_result));
+    CUBLAS_CHECK(cublasDestroy(c->cublas));
+    CUDA_CHECK(cudaStreamDestroy(c->stream));
+    free(c);
+    free(be);
+}
+
+/* ---- the op table: thin adapters from the C interface to the launchers ---- */
+
+static void op_embedding_fwd(Backend *be, float *out, const uint8_t *ids, const float *table,
+                             int rows, int C)
+{
+    cuda_embedding_fwd(ctx_of(be), out, ids, table, rows, C);
+}
+static void op_embedding_bwd(Backend *be, float *dtable, const float *dout, const uint8_t *ids,
+                             int rows, int C)
+{
+    cuda_embedding_bwd(ctx_of(be), dtable, dout, ids, rows, C);
+}
+static void op_rmsnorm_fwd(Backend *be, float *out, float *rstd, const float *inp, const float *w,
+                           int rows, int C, float eps)
+{
+    cuda_rmsnorm_fwd(ctx_of(be), out, rstd, inp, w, rows, C, eps);
+}
+static void op_rmsnorm_bwd(Backend *be, float *dinp, float *dw, const float *dout,
+                           const float *inp, const float *w, const float *rstd, int rows, int C)
+{
+    cuda_rmsnorm_bwd(ctx_of(be), dinp, dw, dout, inp, w, rstd, rows, C);
+}
+static void op_matmul_fwd(Backend *be, float *out, int ldo, const float *inp, int ldi,
+                          const float *w, int M, int K, int N, int accumulate)
+{
+    cuda_matmul_fwd(ctx_of(be), out, ldo, inp, ldi, w, M, K, N, accumulate);
+}
+static void op_matmul_bwd(Backend *be, float *dinp, int lddi, float *dw, const float *dout,
+                          int lddo, const float *inp, int ldi, const float *w, int M, int K, int N,
+                          int accumulate_dinp)
+{
+    cuda_matmul_bwd(ctx_of(be), dinp, lddi, dw, dout, lddo, inp, ldi, w, M, K, N,
+                    accumulate_dinp);
+}
+static void op_conv1d_fwd(Backend *be, float *out, const float *in, int in_stride, const float *w,
+                          const float *bias, float *conv_state, int B, int L, int D, int K)
+{
+    cuda_conv1d_fwd(ctx_of(be), out, in, in_stride, w, bias, conv_state, B, L, D, K);
+}
+static void op_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *dbias,
+                          const float *dout, const float *in, int in_stride, const float *w,
+                          const float *bias, int B, int L, int D, int K)
+{
+    cuda_conv1d_bwd(ctx_of(be), din, din_stride, dw, dbias, dout, in, in_stride, w, bias, B, L,
+                    D, K);
+}
+static size_t op_scan_saved_bytes(Backend *be, int B, int L, int D, int N)
+{
+    (void)be;
+    return cuda_scan_saved_bytes(B, L, D, N, 0);
+}
+static void op_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
+                        const float *dt_bias, const float *A_log, const float *Bm,
+                        const float *Cm, int bc_stride, const float *Dskip, const float *z,
+                        int z_stride, float *ssm_state, void *saved, int B, int L, int D, int N)
+{
+    cuda_scan_fwd(ctx_of(be), y, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z,
+                  z_stride, ssm_state, saved, B, L, D, N, 0);
+}
+static void op_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias,
+                        float *dA_log, float *dBm, float *dCm, int dbc_stride, float *dDskip,
+                        float *dz, int dz_stride, const float *dy, const float *u,
+                        const float *delta_pre, const float *dt_bias, const float *A_log,
+                        const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
+                        const float *z, int z_stride, const void *saved, int B, int L, int D,
+                        int N)
+{
+    cuda_scan_bwd(ctx_of(be), du, ddelta_pre, ddt_bias, dA_log, dBm, dCm, dbc_stride, dDskip, dz,
+                  dz_stride, dy, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z,
+                  z_stride, saved, B, L, D, N, 0);
+}
+static void op_cross_entropy(Backend *be, float *losses, float *dlogits, const float *logits,
+                             const uint8_t *targets, int rows, int V, float dscale)
+{
+    cuda_cross_entropy(ctx_of(be), losses, dlogits, logits, targets, rows, V, dscale);
+}
+static void op_adamw(Backend *be, float *param, const float *grad, float *m, float *v, size_t n,
+                     float lr, float beta1, float beta2, float eps, float wd, float grad_scale,
+                     int t)
+{
+    cuda_adamw(ctx_of(be), param, grad, m, v, n, lr, beta1, beta2, eps, wd, grad_scale, t);
+}
+static double op_sumsq(Backend *be, const float *x, size_t n)
+{
+    return cuda_sumsq(ctx_of(be), x, n);
+}
+
+extern "C" Backend *backend_cuda_create(int device)
+{
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess || count == 0) {
+        fprintf(stderr, "bytelm: CUDA: no usable GPU (%s)\n",
+                err != cudaSuccess ? cudaGetErrorString(err) : "none found");
+        return NULL;
+    }
+    if (device < 0 || device >= count) {
+        fprintf(stderr, "bytelm: CUDA: no device %d (%d present)\n", device, count);
+        return NULL;
+    }
+    CUDA_CHECK(cudaSetDevice(device));
+    CudaCtx *c = static_cast<CudaCtx *>(calloc(1, sizeof *c));
+    Backend *be = static_cast<Backend *>(calloc(1, sizeof *be));
+    if (!c || !be) {
+        fprintf(stderr, "bytelm: out of host memory\n");
+        abort();
+    }
+    c->device = device;
+    CUDA_CHECK(cudaDeviceGetAttribute(&c->num_sms, cudaDevAttrMultiProcessorCount, device));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasCreate(&c->cublas));
+    CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    /* default math: no TF32 unless asked for; the matmuls also request CUBLAS_COMPUTE_32F */
+    CUBLAS_CHECK(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH));
+    CUDA_CHECK(cudaMallocHost(&c->host_result, sizeof(double)));
+
+    be->name = "cuda";
+    be->ctx = c;
+    be->alloc = be_alloc;
+    be->free = be_free;
+    be->upload = be_upload;
+    be->download = be_download;
+    be->copy = be_copy;
+    be->zero = be_zero;
+    be->sync = be_sync;
+    be->destroy = be_destroy;
+    be->embedding_fwd = op_embedding_fwd;
+    be->embedding_bwd = op_embedding_bwd;
+    be->rmsnorm_fwd = op_rmsnorm_fwd;
+    be->rmsnorm_bwd = op_rmsnorm_bwd;
+    be->matmul_fwd = op_matmul_fwd;
+    be->matmul_bwd = op_matmul_bwd;
+    be->conv1d_fwd = op_conv1d_fwd;
+    be->conv1d_bwd = op_conv1d_bwd;
+    be->scan_saved_bytes = op_scan_saved_bytes;
+    be->scan_fwd = op_scan_fwd;
+    be->scan_bwd = op_scan_bwd;
+    be->cross_entropy = op_cross_entropy;
+    be->adamw = op_adamw;
+    be->sumsq = op_sumsq;
+    return be;
+}

@@ -1,0 +1,192 @@
+/* Shared pieces of the selective-scan kernels (scan_fwd.cu, scan_bwd.cu).
+ *
+ * Thread mapping (both directions): a (sequence b, channel d) pair has G = N/4 lanes, lane q
+ * holding states n = 4q .. 4q+3 in registers; a warp covers CW = 32/G channels, a block of 64
+ * threads CH = 64/G channels. Each block walks its sequence in chunks of TC steps; the chunk's
+ * inputs are staged in shared memory with cp.async one chunk ahead, row-major [t][channel], so
+ * global loads are coalesced across channels.
+ *
+ * Per-(t, d) work that all G lanes of a channel need (softplus, delta*u, the gate) is done once
+ * per element by the lane that "owns" timestep t (t = i*G + q, interleaved) and shared through
+ * a per-warp buffer. Sums over the states of a channel (y, and in the backward du, ddelta) are
+ * reduce-scattered over the G lanes at the end of the chunk, leaving each owner lane the totals
+ * of its own timesteps: about one shuffle per value, against log2(G) per value for a butterfly
+ * all-reduce. */
+#ifndef BYTELM_SCAN_COMMON_CUH
+#define BYTELM_SCAN_COMMON_CUH
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/device_math.cuh"
+
+namespace scan {
+
+constexpr int NT = 64;     /* threads per block */
+constexpr int NPT = 4;     /* states per thread */
+constexpr int STAGES = 2;  /* cp.async ring: chunk k+1 loads while chunk k computes */
+constexpr unsigned FULL = 0xffffffffu;
+
+template <int N> struct Geo {
+    static_assert(N % NPT == 0 && N >= 4 && N <= 64, "d_state must be 4..64");
+    static constexpr int G = N / NPT;   /* lanes per channel */
+    static_assert(32 % G == 0, "d_state / 4 must divide 32");
+    static constexpr int CW = 32 / G;   /* channels per warp */
+    static constexpr int CH = NT / G;   /* channels per block */
+    static constexpr int NW = NT / 32;  /* warps per block */
+};
+
+/* The smallest row pitch P >= minp (a multiple of step) for which lane (cw = lane / G,
+ * q = lane % G) accessing row-major element [q + i*G][cw] of eb-byte elements makes no bank
+ * conflict: in each phase of 128 bytes (128/eb lanes) the slots (q*P + cw) mod (128/eb) differ. */
+constexpr int free_pitch(int G, int CW, int eb, int minp, int step)
+{
+    const int lp = 128 / eb;
+    for (int P = minp; P < minp + 64 * step; P += step) {
+        bool ok = true;
+        for (int ph = 0; ph < 32 / lp && ok; ph++) {
+            unsigned long long used = 0;
+            for (int l = ph * lp; l < (ph + 1) * lp; l++) {
+                int cw = l / G, q = l % G, slot = (q * P + cw) % lp;
+                if ((used >> slot) & 1ull) {
+                    ok = false;
+                    break;
+                }
+                used |= 1ull << slot;
+            }
+        }
+        if (ok) return P;
+    }
+    return minp;
+}
+
+/* ---- cp.async (16-byte and 4-byte, zero-filling when `valid` is false) ---- */
+__device__ __forceinline__ void cp_async16(void *sdst, const void *gsrc, bool valid)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(sdst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gsrc),
+                 "r"(valid ? 16 : 0)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async4(void *sdst, const void *gsrc, bool valid)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(sdst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gsrc),
+                 "r"(valid ? 4 : 0)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int NG> __device__ __forceinline__ void cp_async_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(NG) : "memory");
+}
+
+/* One element when the 16-byte path does not apply: cp.async for 4-byte types, a plain copy
+ * otherwise (bf16 rows of odd width). */
+template <typename T> __device__ __forceinline__ void copy_elem(T *sdst, const T *gsrc, bool valid)
+{
+    if constexpr (sizeof(T) == 4)
+        cp_async4(sdst, gsrc, valid);
+    else
+        *sdst = valid ? *gsrc : bl_from_f<T>(0.0f);
+}
+
+/* Rows [row0, row0 + TC) (only the first nrows exist) and columns [d0, d0 + CH) (only those
+ * below D exist) of a row-major tensor with leading dimension ld, into dst[TC][P]; missing
+ * elements become zero. vec: ld, D, d0 and src allow 16-byte copies. */
+template <typename T, int TC, int CH, int P>
+__device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, size_t row0,
+                                              int nrows, int d0, int D, bool vec)
+{
+    constexpr int E = 16 / (int)sizeof(T);
+    if (vec && CH % E == 0) {
+        constexpr int CPR = CH / E;
+        for (int i = threadIdx.x; i < TC * CPR; i += NT) {
+            int r = i / CPR, cc = (i % CPR) * E;
+            bool ok = r < nrows && d0 + cc < D;
+            const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
+            cp_async16(dst + r * P + cc, g, ok);
+        }
+    } else {
+        for (int i = threadIdx.x; i < TC * CH; i += NT) {
+            int r = i / CH, cc = i % CH;
+            bool ok = r < nrows && d0 + cc < D;
+            const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
+            copy_elem(dst + r * P + cc, g, ok);
+        }
+    }
+}
+
+/* Rows [row0, row0 + TC) of Bm or Cm (N floats at stride ld) into dst[TC][N]. */
+template <int TC, int N>
+__device__ __forceinline__ void load_bc_tile(float *dst, const float *src, size_t ld, size_t row0,
+                                             int nrows, bool vec)
+{
+    if (vec) {
+        constexpr int CPR = N / 4;
+        for (int i = threadIdx.x; i < TC * CPR; i += NT) {
+            int r = i / CPR, cc = (i % CPR) * 4;
+            bool ok = r < nrows;
+            cp_async16(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
+        }
+    } else {
+        for (int i = threadIdx.x; i < TC * N; i += NT) {
+            int r = i / N, cc = i % N;
+            bool ok = r < nrows;
+            cp_async4(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
+        }
+    }
+}
+
+/* ---- reductions across lanes ----
+ * RSLanes<L0, LEN, M, MLO>::run(p, lane): over the lanes that differ in bits M, M/2, ..., MLO
+ * of the lane index, reduce-scatter p[0..LEN) (each round the lane whose bit M is set keeps the
+ * upper half of its array and the partner the lower half, both adding what the other sent),
+ * and once a single value is left, all-reduce it over the remaining bits. Pure register code
+ * after unrolling: every index is a compile-time constant. */
+template <int L0, int LEN, int M, int MLO> struct RSLanes {
+    __device__ __forceinline__ static void run(float (&p)[L0], int lane)
+    {
+        if constexpr (M >= MLO && M > 0) {
+            if constexpr (LEN > 1) {
+                constexpr int H = LEN / 2;
+                const bool up = (lane & M) != 0;
+#pragma unroll
+                for (int i = 0; i < H; i++) {
+                    float send = up ? p[i] : p[i + H];
+                    float keep = up ? p[i + H] : p[i];
+                    p[i] = keep + __shfl_xor_sync(FULL, send, M);
+                }
+                RSLanes<L0, H, M / 2, MLO>::run(p, lane);
+            } else {
+                p[0] += __shfl_xor_sync(FULL, p[0], M);
+                RSLanes<L0, 1, M / 2, MLO>::run(p, lane);
+            }
+        }
+    }
+};
+
+/* Sum v[t] (t < LEN) over the G lanes of a channel; afterwards lane q holds in v[i]
+ * (i < LEN/G) the total for t = i*G + q, the timesteps it owns. */
+template <int LEN, int G> __device__ __forceinline__ void sum_states_owned(float (&v)[LEN], int lane)
+{
+    if constexpr (G > 1) {
+        constexpr int OWN = LEN / G;
+        float p[LEN];
+#pragma unroll
+        for (int qq = 0; qq < G; qq++)
+#pragma unroll
+            for (int i = 0; i < OWN; i++) p[qq * OWN + i] = v[i * G + qq];
+        RSLanes<LEN, LEN, G / 2, 1>::run(p, lane);
+#pragma unroll
+        for (int i = 0; i < OWN; i++) v[i] = p[i];
+    }
+}
+
+/* ---- cluster barrier (split arrive / wait) ---- */
+__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory"); }
+
+} // namespace scan
+
+#endif
