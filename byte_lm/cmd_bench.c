@@ -6,8 +6,15 @@
 
 #include "commands.h"
 
+#ifdef BYTELM_CUDA
+#define BENCHES_CUDA(X) X(kernels, "every CUDA kernel against its roofline (copy bandwidth, SFU rate)")
+#else
+#define BENCHES_CUDA(X)
+#endif
 #define BENCHES(X) \
-    X(loader, "corpus decoding on one core (GB/s against the 1 GB/s bar) and loader_next batches/s")
+    X(loader, "corpus decoding on one core (GB/s against the 1 GB/s bar) and loader_next batches/s") \
+    X(train, "training steps: bytes/s, MFU against the measured matmul rate, peak memory") \
+    BENCHES_CUDA(X)
 
 #define DECLARE_BENCH(name, what) int bench_##name(int argc, char **argv);
 BENCHES(DECLARE_BENCH)
