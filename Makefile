@@ -104,3 +104,8 @@ demo: $(BIN)
 
 clean:
 	rm -rf build build-asan bin
+
+# libFuzzer targets of tests/fuzz/ built with clang (ASan+UBSan) and run FUZZ_SECONDS each
+# (default 60), with a table of executions and crashes; scripts/fuzz.sh has the other knobs.
+fuzz:
+	FUZZ_BUILD=$(BUILD)/fuzz ./scripts/fuzz.sh
