@@ -1,0 +1,623 @@
+/* Bad inputs, through the binary and in process.
+ *
+ * The table: each row runs `bytelm` on one kind of bad input (a missing file, a directory for a
+ * file, an empty file, damaged shards, invalid UTF-8, mismatched checkpoints, absurd configs, usage
+ * mistakes) and checks the promise of DESIGN.md §1: exit status 1 (2 for usage errors), no signal,
+ * stderr one line "bytelm: FILE: what (offset N)" naming the file and, where there is one, the
+ * offset; and no partial output (the output directory absent or untouched, no half-written
+ * checkpoint). The table is printed with PASS or the reason per row.
+ *
+ * The replays: every seed and every past crash input of the fuzz targets (tests/fuzz/) is fed to
+ * the same target code, compiled here with gcc, so a bug a fuzzer found stays fixed without
+ * clang or libFuzzer, and under the sanitizer build of `make SANITIZE=1 test`. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "test_util.h"
+
+#define FUZZ_ENTRY fuzz_safetensors_one
+#include "fuzz/fuzz_safetensors.c"
+#undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_config_one
+#include "fuzz/fuzz_config.c"
+#undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_shard_one
+#include "fuzz/fuzz_shard.c"
+#undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_utf8_one
+#include "fuzz/fuzz_utf8.c"
+#undef FUZZ_ENTRY
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+static const char *bytelm(void)
+{
+    const char *b = getenv("BYTELM");
+    return b ? b : "bin/bytelm";
+}
+
+/* ---- files ---- */
+
+static void put_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+/* Whole file into a malloc'd, NUL-terminated buffer; NULL if unreadable. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    size_t k;
+    while ((k = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (cap - n < 2) b = realloc(b, cap *= 2);
+    }
+    fclose(f);
+    b[n] = 0;
+    if (len) *len = n;
+    return b;
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
+}
+
+/* Sets the value of "key" in the JSON file at path to the literal value, whatever the file's
+ * layout (the value ends at the next ',', '}' or newline). */
+static void set_field(const char *path, const char *key, const char *value)
+{
+    size_t n;
+    char *s = slurp(path, &n), quoted[128];
+    ck_assert_ptr_nonnull(s);
+    snprintf(quoted, sizeof quoted, "\"%s\"", key);
+    char *at = strstr(s, quoted);
+    ck_assert_msg(at != NULL, "%s: no %s", path, quoted);
+    char *v = strchr(at, ':') + 1;
+    while (*v == ' ' || *v == '\t') v++;
+    char *end = v + strcspn(v, ",}\n");
+    FILE *f = fopen(path, "wb");
+    fwrite(s, 1, (size_t)(v - s), f);
+    fputs(value, f);
+    fputs(end, f);
+    fclose(f);
+    free(s);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Offset of the seek table entry of frame i of a seekable shard, and the frame's file offset. */
+static void seek_entry(const uint8_t *d, size_t n, uint32_t i, size_t *entry, uint64_t *coff)
+{
+    uint32_t frames = le32(d + n - 9);
+    ck_assert_uint_lt(i, frames);
+    ck_assert_uint_eq(d[n - 5] & 0x80, 0); /* bytelm writes 8-byte entries */
+    size_t table = n - 9 - (size_t)frames * 8;
+    *entry = table + (size_t)i * 8;
+    *coff = 0;
+    for (uint32_t k = 0; k < i; k++) *coff += le32(d + table + (size_t)k * 8);
+}
+
+/* A digest of everything under path (names, sizes, contents), to prove a directory untouched. */
+static uint64_t tree_digest(const char *path)
+{
+    uint64_t h = 1469598103934665603ull;
+    struct dirent **ents;
+    int n = scandir(path, &ents, NULL, alphasort);
+    if (n < 0) { /* a file */
+        size_t len;
+        char *s = slurp(path, &len);
+        if (!s) return 0;
+        for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+        free(s);
+        return h ^ len;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, "..")) {
+            char sub[2048];
+            snprintf(sub, sizeof sub, "%s/%s", path, ents[i]->d_name);
+            for (const char *c = ents[i]->d_name; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ull;
+            h = (h ^ tree_digest(sub)) * 1099511628211ull;
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    return h;
+}
+
+/* 1 if the directory holding path has an entry whose name starts with path's last component:
+ * the output itself or a temporary of it (DIR.tmp-PID, checkpoint.tmp, checkpoint.old). */
+static int leftovers(const char *path, char *found, size_t cap)
+{
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    ck_assert_ptr_nonnull(slash);
+    *slash = 0;
+    const char *base = slash + 1;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int any = 0;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, base, strlen(base))) {
+            snprintf(found, cap, "%.1000s/%.255s", dir, e->d_name);
+            any = 1;
+        }
+    closedir(d);
+    return any;
+}
+
+/* ---- running the binary ---- */
+
+typedef struct {
+    int status; /* waitpid status */
+    char *err;  /* stderr */
+} RunResult;
+
+/* s with its "%T" (if any) replaced by the scratch directory; the caller frees. */
+static char *expand(const char *s, const char *tmp)
+{
+    char *o = malloc(strlen(s) + strlen(tmp) + 1);
+    const char *t = strstr(s, "%T");
+    if (t) sprintf(o, "%.*s%s%s", (int)(t - s), s, tmp, t + 2);
+    else strcpy(o, s);
+    return o;
+}
+
+/* Runs bytelm with args (NULL-terminated, "%T" replaced by the scratch directory) with stdout
+ * and stderr to files. limit_mem bounds the address space, so an attempt to allocate an absurd
+ * model fails instead of meeting the OOM killer (ASan builds cap malloc instead). */
+static RunResult run_bytelm(const char *tmp, const char *const *args, int limit_mem)
+{
+    char *argv[32], err_path[1024], out_path[1024];
+    int n = 0;
+    argv[n++] = (char *)bytelm();
+    for (; args[n - 1] && n < 31; n++) argv[n] = expand(args[n - 1], tmp);
+    argv[n] = NULL;
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp);
+    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY), out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644),
+            err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in, 0), dup2(out, 1), dup2(err, 2);
+        struct rlimit core = {0, 0};
+        setrlimit(RLIMIT_CORE, &core);
+        if (limit_mem) {
+            if (UNDER_ASAN) {
+                char opts[1024];
+                const char *old = getenv("ASAN_OPTIONS");
+                snprintf(opts, sizeof opts, "%s%sallocator_may_return_null=1:max_allocation_size_mb=8192",
+                         old ? old : "", old && *old ? ":" : "");
+                setenv("ASAN_OPTIONS", opts, 1);
+            } else {
+                struct rlimit as = {(rlim_t)8 << 30, (rlim_t)8 << 30};
+                setrlimit(RLIMIT_AS, &as);
+            }
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    RunResult r;
+    ck_assert_int_eq(waitpid(pid, &r.status, 0), pid);
+    for (int i = 1; argv[i]; i++) free(argv[i]);
+    r.err = slurp(err_path, NULL);
+    ck_assert_ptr_nonnull(r.err);
+    return r;
+}
+
+/* ---- the table ---- */
+
+enum { OFF_UNCHECKED = -1, OFF_ANY = -2 };
+
+typedef struct {
+    const char *what;      /* the bad input, as the table prints it */
+    const char *args[16];  /* bytelm's arguments, "%T" for the scratch directory */
+    int code;              /* expected exit status: 1 runtime error, 2 usage error */
+    const char *names;     /* the file the message must start with ("bytelm: FILE: ...") */
+    const char *says;      /* a phrase the message must contain */
+    long long offset;      /* "(offset N)": exactly N, OFF_ANY: some N, OFF_UNCHECKED */
+    int after_start;       /* the error comes after train's start line, which may precede it */
+    const char *absent;    /* no output of this name, nor a temporary of it, afterwards */
+    const char *untouched; /* a file or directory that must be unchanged */
+    int limit_mem;         /* run under a memory limit (see run_bytelm) */
+} Row;
+
+/* Runs one row; returns NULL when every promise holds, else why not (static text or buf). */
+static const char *check_row(const Row *w, const char *tmp, char *buf, size_t cap, char *line, size_t line_cap)
+{
+    uint64_t before = 0;
+    char *untouched = w->untouched ? expand(w->untouched, tmp) : NULL;
+    if (untouched) before = tree_digest(untouched);
+    RunResult r = run_bytelm(tmp, w->args, w->limit_mem);
+    const char *why = NULL;
+    /* the error line: the last line of stderr */
+    char *err = r.err;
+    size_t n = strlen(err);
+    int lines = 0;
+    for (size_t i = 0; i < n; i++) lines += err[i] == '\n';
+    char *last = err;
+    if (n > 0) {
+        err[n - 1] = err[n - 1] == '\n' ? 0 : err[n - 1];
+        char *nl = strrchr(err, '\n');
+        last = nl ? nl + 1 : err;
+    }
+    snprintf(line, line_cap, "%s", last);
+    char *names = w->names ? expand(w->names, tmp) : NULL;
+    char prefix[1200];
+    if (w->code == 1) snprintf(prefix, sizeof prefix, "bytelm: %s%s", names ? names : "", names ? ": " : "");
+    else snprintf(prefix, sizeof prefix, "bytelm %s: ", w->args[0]);
+    if (WIFSIGNALED(r.status)) {
+        snprintf(buf, cap, "killed by signal %d", WTERMSIG(r.status));
+        why = buf;
+    } else if (WEXITSTATUS(r.status) != w->code) {
+        snprintf(buf, cap, "exit status %d, expected %d", WEXITSTATUS(r.status), w->code);
+        why = buf;
+    } else if (n == 0 || r.err[n - 1] != 0 || lines == 0) {
+        why = "stderr is not a line ending in a newline";
+    } else if (lines != 1 && !w->after_start) {
+        snprintf(buf, cap, "stderr has %d lines, expected 1", lines);
+        why = buf;
+    } else if (strncmp(last, prefix, strlen(prefix)) != 0) {
+        snprintf(buf, cap, "message does not start with \"%.1000s\"", prefix);
+        why = buf;
+    } else if (w->says && !strstr(last, w->says)) {
+        snprintf(buf, cap, "message does not say \"%s\"", w->says);
+        why = buf;
+    } else if (w->offset != OFF_UNCHECKED) {
+        const char *o = strstr(last, " (offset ");
+        long long off = o ? atoll(o + 9) : -1;
+        if (!o || last[strlen(last) - 1] != ')') why = "no \"(offset N)\" at the end of the message";
+        else if (w->offset >= 0 && off != w->offset) {
+            snprintf(buf, cap, "offset %lld, expected %lld", off, w->offset);
+            why = buf;
+        }
+    }
+    if (!why && w->after_start) /* other lines are train's start line or progress, never errors */
+        for (char *p = err; p < last; p = strchr(p, '\n') + 1)
+            if (!strncmp(p, "bytelm: ", 8)) {
+                why = "more than one error line";
+                break;
+            }
+    if (!why && w->absent) {
+        char *absent = expand(w->absent, tmp), found[2100];
+        if (leftovers(absent, found, sizeof found)) {
+            snprintf(buf, cap, "partial output left: %.1000s", found);
+            why = buf;
+        }
+        free(absent);
+    }
+    if (!why && untouched && tree_digest(untouched) != before) {
+        snprintf(buf, cap, "%s was changed", untouched);
+        why = buf;
+    }
+    free(untouched);
+    free(names);
+    free(r.err);
+    return why;
+}
+
+/* The scratch directory's inputs: text, damaged text, a corpus with damaged copies of its shard,
+ * a one-step checkpoint with damaged copies, and bad configs. Returns the file offset of frame 2
+ * of the corrupted shard (where its error must point). */
+static uint64_t make_inputs(const char *T)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/text.txt", T);
+    FILE *f = fopen(p, "w");
+    const char *words[] = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"};
+    uint64_t s = 7;
+    for (int i = 0; i < 3000; i++) fprintf(f, "%s%s", words[tu_next(&s) % 8], i % 10 == 9 ? ".\n" : " ");
+    fclose(f);
+    char bad[200];
+    int k = 0;
+    for (int i = 0; i < 10; i++) k += sprintf(bad + k, "hello world\n");
+    memcpy(bad + k, "caf\xc3 oops", 9); /* 0xC3 at offset 123 starts no valid character */
+    snprintf(p, sizeof p, "%s/bad.txt", T);
+    put_bytes(p, bad, (size_t)k + 9);
+    uint8_t bin[1024];
+    for (int i = 0; i < 1024; i++) bin[i] = (uint8_t)i; /* 0x80 at offset 128 is the first invalid */
+    snprintf(p, sizeof p, "%s/bin.dat", T);
+    put_bytes(p, bin, sizeof bin);
+    snprintf(p, sizeof p, "%s/empty.txt", T);
+    put_bytes(p, "", 0);
+    snprintf(p, sizeof p, "%s/adir", T);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+
+    const char *B = bytelm();
+    sh("%s prepare %s/text.txt -o %s/corp --frame-size 1KiB -q >/dev/null", B, T, T);
+    sh("cp -r %s/corp %s/corp_exist && cp -r %s/corp %s/corp_trunc", T, T, T, T);
+    sh("truncate -s -5 %s/corp_trunc/train-00000.zst", T);
+    /* lone shards: one with a byte of frame 2 flipped, one whose table misstates frame 1's size */
+    size_t n;
+    snprintf(p, sizeof p, "%s/corp/train-00000.zst", T);
+    uint8_t *d = (uint8_t *)slurp(p, &n);
+    ck_assert_ptr_nonnull(d);
+    size_t entry;
+    uint64_t coff2, coff1;
+    seek_entry(d, n, 2, &entry, &coff2);
+    uint8_t *c = malloc(n);
+    memcpy(c, d, n);
+    c[coff2 + le32(d + entry) / 2] ^= 0x55;
+    snprintf(p, sizeof p, "%s/frame.zst", T);
+    put_bytes(p, c, n);
+    /* every frame damaged, for train, whose random windows could miss a single bad frame */
+    uint32_t frames = le32(d + n - 9);
+    for (uint32_t i = 0; i < frames; i++) {
+        uint64_t coff;
+        seek_entry(d, n, i, &entry, &coff);
+        c[coff + le32(d + entry) / 2] ^= 0x55;
+    }
+    snprintf(p, sizeof p, "%s/frames.zst", T);
+    put_bytes(p, c, n);
+    memcpy(c, d, n);
+    seek_entry(d, n, 1, &entry, &coff1);
+    uint32_t cs = le32(c + entry) + 1;
+    memcpy(c + entry, &cs, 4);
+    snprintf(p, sizeof p, "%s/table.zst", T);
+    put_bytes(p, c, n);
+    free(c);
+    free(d);
+
+    sh("%s train --config configs/tiny.json --data %s/text.txt --out %s/run -B 2 -L 32 --steps 1 --threads 1 "
+       "2>/dev/null",
+       B, T, T);
+    sh("cp -r %s/run %s/run_shape && cp -r %s/run %s/run_state", T, T, T, T);
+    snprintf(p, sizeof p, "%s/run_shape/checkpoint/config.json", T);
+    set_field(p, "state_size", "8");
+    snprintf(p, sizeof p, "%s/run_state/checkpoint/trainer_state.json", T);
+    set_field(p, "accum", "1e10");
+
+    /* configs: name, hidden_size, num_hidden_layers, state_size, expand, time_step_rank */
+    const char *cfgs[][6] = {
+        {"neg.json", "-4", "2", "16", "2", "4"},
+        {"huge.json", "1000000000", "2", "16", "2", "4"},
+        {"frac.json", "64", "1e300", "16", "2", "4"},
+        {"absurd.json", "65536", "1024", "256", "16", "65536"}, /* 3.5e14 parameters: over the 2^40 check */
+        {"big.json", "32768", "8", "16", "2", "2048"}, /* 5.4e10: valid, but 215 GB of weights alone */
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", T, cfgs[i][0]);
+        f = fopen(p, "w");
+        fprintf(f,
+                "{\"model_type\": \"mamba\", \"vocab_size\": 256, \"hidden_size\": %s, \"num_hidden_layers\": %s,\n"
+                " \"state_size\": %s, \"expand\": %s, \"conv_kernel\": 4, \"time_step_rank\": %s, \"use_bias\": false}\n",
+                cfgs[i][1], cfgs[i][2], cfgs[i][3], cfgs[i][4], cfgs[i][5]);
+        fclose(f);
+    }
+    return coff2;
+}
+
+START_TEST(bad_input_table)
+{
+    char *T = tu_tmpdir("badin");
+    uint64_t frame2 = make_inputs(T);
+    const char *tiny = "configs/tiny.json";
+#define TRAIN_ON(data, out) "train", "--config", tiny, "--data", data, "--out", out, "-B", "2", "-L", "32", "--steps", "2", "--threads", "1"
+    const Row rows[] = {
+        {"missing file (info)", {"info", "%T/nope.json"}, 1, "%T/nope.json", "No such file", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"missing file (prepare)", {"prepare", "%T/nope.txt", "-o", "%T/out_missing", "-q"}, 1, "%T/nope.txt", "No such file", OFF_UNCHECKED, 0, "%T/out_missing", NULL, 0},
+        {"missing data (train)", {TRAIN_ON("%T/nope.txt", "%T/r_missing")}, 1, "%T/nope.txt", "No such file", OFF_UNCHECKED, 0, "%T/r_missing", NULL, 0},
+        {"missing prompt file (generate)", {"generate", "--ckpt", "%T/run", "-n", "4", "--prompt-file", "%T/nope.txt"}, 1, "%T/nope.txt", NULL, OFF_UNCHECKED, 0, NULL, "%T/run", 0},
+        {"missing file (eval bpb)", {"eval", "bpb", "--ckpt", "%T/run", "%T/nope.txt"}, 1, "%T/nope.txt", NULL, OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"directory for a checkpoint (info)", {"info", "%T/adir"}, 1, "%T/adir", "not a checkpoint", OFF_UNCHECKED, 0, NULL, "%T/adir", 0},
+        {"directory for a config (train)", {"train", "--config", "%T/adir", "--data", "%T/text.txt", "--out", "%T/r_dircfg"}, 1, "%T/adir", "not a config file", OFF_UNCHECKED, 0, "%T/r_dircfg", NULL, 0},
+        {"directory for data (train)", {TRAIN_ON("%T/adir", "%T/r_dirdata")}, 1, "%T/adir", "corpus.json", OFF_UNCHECKED, 0, "%T/r_dirdata", NULL, 0},
+        {"directory for a checkpoint (generate)", {"generate", "--ckpt", "%T/adir", "-n", "4", "--prompt", "x"}, 1, "%T/adir", NULL, OFF_UNCHECKED, 0, NULL, "%T/adir", 0},
+        {"empty file for a config (info)", {"info", "%T/empty.txt"}, 1, "%T/empty.txt", "invalid JSON", 0, 0, NULL, NULL, 0},
+        {"empty file (prepare)", {"prepare", "%T/empty.txt", "-o", "%T/out_empty", "-q"}, 1, "%T/empty.txt", "empty", OFF_UNCHECKED, 0, "%T/out_empty", NULL, 0},
+        {"empty data file (train)", {TRAIN_ON("%T/empty.txt", "%T/r_empty")}, 1, "%T/empty.txt", "too short", 0, 0, "%T/r_empty", NULL, 0},
+        {"truncated shard in a corpus (train)", {TRAIN_ON("%T/corp_trunc", "%T/r_trunc")}, 1, "%T/corp_trunc/train-00000.zst", "truncated", OFF_ANY, 0, "%T/r_trunc/checkpoint", "%T/corp_trunc", 0},
+        {"corrupt zstd frame 2 (eval bpb, sequential)", {"eval", "bpb", "--ckpt", "%T/run", "%T/frame.zst"}, 1, "%T/frame.zst", "corrupt zstd frame 2", (long long)frame2, 0, NULL, NULL, 0},
+        {"corrupt zstd frames (train)", {TRAIN_ON("%T/frames.zst", "%T/r_frame")}, 1, "%T/frames.zst", "corrupt zstd frame", OFF_ANY, 1, "%T/r_frame/checkpoint", NULL, 0},
+        {"wrong seek table (eval bpb)", {"eval", "bpb", "--ckpt", "%T/run", "%T/table.zst"}, 1, "%T/table.zst", "seek table", OFF_ANY, 0, NULL, NULL, 0},
+        {"wrong seek table (train)", {TRAIN_ON("%T/table.zst", "%T/r_table")}, 1, "%T/table.zst", "seek table", OFF_ANY, 0, "%T/r_table", NULL, 0},
+        {"invalid UTF-8 at 123 (prepare)", {"prepare", "%T/bad.txt", "-o", "%T/out_bad", "-q"}, 1, "%T/bad.txt", "invalid UTF-8", 123, 0, "%T/out_bad", NULL, 0},
+        {"invalid UTF-8 over an existing corpus (prepare)", {"prepare", "%T/bad.txt", "-o", "%T/corp_exist", "-q"}, 1, "%T/bad.txt", "invalid UTF-8", 123, 0, NULL, "%T/corp_exist", 0},
+        {"binary data (prepare, --on-invalid error)", {"prepare", "%T/bin.dat", "-o", "%T/out_bin", "-q"}, 1, "%T/bin.dat", "invalid UTF-8", 128, 0, "%T/out_bin", NULL, 0},
+        {"checkpoint shapes != config.json (info)", {"info", "%T/run_shape"}, 1, "%T/run_shape/checkpoint/model.safetensors", "expected shape", OFF_ANY, 0, NULL, "%T/run_shape", 0},
+        {"checkpoint shapes != config.json (train --resume)", {"train", "--resume", "%T/run_shape", "--threads", "1"}, 1, "%T/run_shape/checkpoint/model.safetensors", "expected shape", OFF_ANY, 0, NULL, "%T/run_shape", 0},
+        {"checkpoint shapes != config.json (generate)", {"generate", "--ckpt", "%T/run_shape", "-n", "4", "--prompt", "x"}, 1, "%T/run_shape/checkpoint/model.safetensors", "expected shape", OFF_ANY, 0, NULL, "%T/run_shape", 0},
+        {"trainer_state.json accum 1e10 (train --resume)", {"train", "--resume", "%T/run_state", "--threads", "1"}, 1, "%T/run_state/checkpoint/trainer_state.json", NULL, OFF_UNCHECKED, 0, NULL, "%T/run_state", 0},
+        {"config hidden_size -4 (info)", {"info", "%T/neg.json"}, 1, "%T/neg.json", "hidden_size", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"config hidden_size -4 (train)", {"train", "--config", "%T/neg.json", "--data", "%T/text.txt", "--out", "%T/r_neg"}, 1, "%T/neg.json", "hidden_size", OFF_UNCHECKED, 0, "%T/r_neg", NULL, 0},
+        {"config hidden_size 1e9 (info)", {"info", "%T/huge.json"}, 1, "%T/huge.json", "hidden_size", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"config hidden_size 1e9 (train)", {"train", "--config", "%T/huge.json", "--data", "%T/text.txt", "--out", "%T/r_huge"}, 1, "%T/huge.json", "hidden_size", OFF_UNCHECKED, 0, "%T/r_huge", NULL, 0},
+        {"config num_hidden_layers 1e300 (train)", {"train", "--config", "%T/frac.json", "--data", "%T/text.txt", "--out", "%T/r_frac"}, 1, "%T/frac.json", "num_hidden_layers", OFF_UNCHECKED, 0, "%T/r_frac", NULL, 0},
+        {"config of 3.5e14 parameters (info)", {"info", "%T/absurd.json"}, 1, "%T/absurd.json", "parameter count", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"config of 5.4e10 parameters (train)", {"train", "--config", "%T/big.json", "--data", "%T/text.txt", "--out", "%T/r_big", "-B", "1", "-L", "8", "--threads", "1"}, 1, "%T/big.json", NULL, OFF_UNCHECKED, 0, "%T/r_big", NULL, 1},
+        {"usage: prepare without -o", {"prepare", "%T/text.txt"}, 2, NULL, "-o DIR", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"usage: train -B zero", {"train", "--config", tiny, "--data", "%T/text.txt", "-B", "zero"}, 2, NULL, "--batch", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"usage: generate without -n", {"generate", "--ckpt", "%T/run"}, 2, NULL, "-n", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"usage: info without a path", {"info"}, 2, NULL, NULL, OFF_UNCHECKED, 0, NULL, NULL, 0},
+    };
+#undef TRAIN_ON
+    int nrows = (int)(sizeof rows / sizeof rows[0]), failed = 0;
+    printf("bad inputs through %s:\n", bytelm());
+    for (int i = 0; i < nrows; i++) {
+        char why[1200], line[1200];
+        const char *bad = check_row(&rows[i], T, why, sizeof why, line, sizeof line);
+        printf("%2d %-50s %s%s\n     stderr: %s\n", i + 1, rows[i].what, bad ? "FAIL: " : "PASS", bad ? bad : "",
+               line);
+        failed += bad != NULL;
+    }
+    printf("bad inputs: %d of %d rows pass\n", nrows - failed, nrows);
+    fflush(stdout);
+    ck_assert_msg(failed == 0, "%d of %d bad-input rows failed (table above)", failed, nrows);
+    sh("rm -rf %s", T);
+    free(T);
+}
+END_TEST
+
+/* The binary-data case that must work: --on-invalid keep takes any bytes. */
+START_TEST(binary_data_kept)
+{
+    char *T = tu_tmpdir("badin-keep"), p[1024];
+    uint8_t bin[1024];
+    for (int i = 0; i < 1024; i++) bin[i] = (uint8_t)(i * 7);
+    snprintf(p, sizeof p, "%s/bin.dat", T);
+    put_bytes(p, bin, sizeof bin);
+    const char *args[] = {"prepare", "%T/bin.dat", "-o", "%T/corp", "-q", "--on-invalid", "keep", "--json", NULL};
+    RunResult r = run_bytelm(T, args, 0);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "prepare --on-invalid keep: %s", r.err);
+    free(r.err);
+    snprintf(p, sizeof p, "%s/stdout.txt", T);
+    char *out = slurp(p, NULL);
+    ck_assert_msg(strstr(out, "\"input_bytes\":1024") != NULL, "%s", out);
+    free(out);
+    /* and every byte comes back, train + val in order */
+    sh("cd %s && zstd -q -d -c corp/train-00000.zst corp/val-00000.zst > back.dat && cmp -s back.dat bin.dat", T);
+    sh("rm -rf %s", T);
+    free(T);
+}
+END_TEST
+
+/* ---- the fuzzers' findings, as plain tests ---- */
+
+static int collect(void *ctx, const uint8_t *p, size_t n, BlErr *e)
+{
+    (void)e;
+    fuzz_buf_add(ctx, p, n);
+    return 0;
+}
+
+/* fuzz utf8, regressions/utf8/empty-text-finish: a document that ends before any byte came
+ * (utf8f_finish straight after utf8f_init) is empty and fine; it used to memmove from a NULL
+ * buffer (undefined behaviour, reported by UBSan). */
+START_TEST(utf8_finish_without_bytes)
+{
+    for (int mode = 0; mode < 3; mode++) {
+        Utf8Filter f;
+        FuzzBuf out = {0};
+        BlErr e;
+        utf8f_init(&f, (InvalidMode)mode, NORMALIZE_NONE, "doc", 0, collect, &out);
+        ck_assert_int_eq(utf8f_finish(&f, &e), 0);
+        ck_assert_uint_eq(out.n, 0);
+        utf8f_free(&f);
+        free(out.p);
+    }
+}
+END_TEST
+
+/* fuzz utf8, regressions/utf8/nfc-carry-only-first-chunk: with normalization on, a first chunk
+ * that is only the start of a character (held back for the next chunk) passes nothing on; at
+ * the end each of its bytes becomes U+FFFD. It used to copy zero bytes to a NULL pending buffer
+ * (undefined behaviour, reported by UBSan). */
+START_TEST(utf8_nfc_first_chunk_held_back)
+{
+    Utf8Filter f;
+    FuzzBuf out = {0};
+    BlErr e;
+    utf8f_init(&f, INVALID_REPLACE, NORMALIZE_NFC, "doc", 0, collect, &out);
+    ck_assert_int_eq(utf8f_push(&f, (const uint8_t *)"\xe2\x82", 2, &e), 0);
+    ck_assert_int_eq(utf8f_finish(&f, &e), 0);
+    ck_assert_uint_eq(out.n, 6);
+    ck_assert(memcmp(out.p, "\xef\xbf\xbd\xef\xbf\xbd", 6) == 0);
+    ck_assert_uint_eq(f.replaced, 2);
+    utf8f_free(&f);
+    free(out.p);
+}
+END_TEST
+
+/* ---- replays of the fuzz targets' inputs ---- */
+
+typedef int (*FuzzEntry)(const uint8_t *, size_t);
+
+/* Feeds every file of tests/fuzz/DIR/ to the target; returns how many. A failing oracle aborts,
+ * which Check reports as this test dying by a signal. */
+static int replay_dir(FuzzEntry entry, const char *dir)
+{
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, alphasort), count = 0;
+    for (int i = 0; i < n; i++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, ents[i]->d_name);
+        struct stat st;
+        if (ents[i]->d_name[0] != '.' && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+            size_t len;
+            char *data = slurp(p, &len);
+            /* an exact-size copy, so a read past the end is past the allocation */
+            uint8_t *copy = malloc(len ? len : 1);
+            memcpy(copy, data, len);
+            fprintf(stderr, "replay %s\n", p);
+            entry(copy, len);
+            free(copy);
+            free(data);
+            count++;
+        }
+        free(ents[i]);
+    }
+    if (n >= 0) free(ents);
+    return count;
+}
+
+static void replay(FuzzEntry entry, const char *target)
+{
+    char seeds[256], regress[256];
+    snprintf(seeds, sizeof seeds, "tests/fuzz/seeds/%s", target);
+    snprintf(regress, sizeof regress, "tests/fuzz/regressions/%s", target);
+    int a = replay_dir(entry, seeds), b = replay_dir(entry, regress);
+    printf("fuzz replay %-12s %d seeds, %d past crash inputs: oracles hold\n", target, a, b);
+    ck_assert_int_gt(a, 0);
+}
+
+START_TEST(replay_safetensors) { replay(fuzz_safetensors_one, "safetensors"); }
+END_TEST
+START_TEST(replay_config) { replay(fuzz_config_one, "config"); }
+END_TEST
+START_TEST(replay_shard) { replay(fuzz_shard_one, "shard"); }
+END_TEST
+START_TEST(replay_utf8) { replay(fuzz_utf8_one, "utf8"); }
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("bad-inputs");
+    TCase *cli = tcase_create("cli");
+    tcase_set_timeout(cli, 300);
+    tcase_add_test(cli, bad_input_table);
+    tcase_add_test(cli, binary_data_kept);
+    suite_add_tcase(s, cli);
+    TCase *found = tcase_create("fuzz-findings");
+    tcase_add_test(found, utf8_finish_without_bytes);
+    tcase_add_test(found, utf8_nfc_first_chunk_held_back);
+    suite_add_tcase(s, found);
+    TCase *fz = tcase_create("fuzz-replay");
+    tcase_add_test(fz, replay_safetensors);
+    tcase_add_test(fz, replay_config);
+    tcase_add_test(fz, replay_shard);
+    tcase_add_test(fz, replay_utf8);
+    suite_add_tcase(s, fz);
+    return tu_run(s);
+}
