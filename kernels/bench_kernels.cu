@@ -27,14 +27,15 @@ extern "C" {
 #include "kernels/scan_args.h"
 
 static const char HELP[] =
-    "usage: bytelm bench kernels [--reps 20] [--quick] [--variants] [--only scan|other] [--json]\n"
+    "usage: bytelm bench kernels [--reps 20] [--quick] [--variants | --chunk C] [--only scan|other]\n"
+    "                            [--json]\n"
     "\n"
     "Times every CUDA kernel (median of --reps runs after two warm-ups) and prints it against\n"
     "its limit: max(bytes / copy bandwidth, exponentials / SFU rate), both ceilings measured or\n"
     "derived in the same run; frac = limit / time. The selective scan runs at the shapes\n"
     "(batch, d_inner, L, N) = (8, 2048, 8192, 16), (16, 1536, 4096, 16), (4, 3584, 8192, 16),\n"
     "forward, backward and both; --quick uses one small shape, --variants adds the other chunk\n"
-    "lengths the scan is built for. Needs a CUDA GPU.\n";
+    "lengths the scan is built for, --chunk runs only that one. Needs a CUDA GPU.\n";
 
 struct Bench {
     CudaCtx *c;
@@ -281,6 +282,7 @@ extern "C" int bench_kernels(int argc, char **argv)
 {
     int reps = 20;
     bool json = false, quick = false, variants = false;
+    int chunk = 0;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -292,6 +294,8 @@ extern "C" int bench_kernels(int argc, char **argv)
             quick = true;
         } else if (!strcmp(argv[i], "--variants")) {
             variants = true;
+        } else if (!strcmp(argv[i], "--chunk") && i + 1 < argc) {
+            chunk = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             reps = atoi(argv[++i]);
             if (reps < 1) reps = 1;
@@ -345,6 +349,14 @@ extern "C" int bench_kernels(int argc, char **argv)
         for (int i = 0; i < nsh; i++) {
             int B = sh[i][0], D = sh[i][1], L = sh[i][2], N = sh[i][3];
             int def = scan_chunk_len(B, L, D, N);
+            if (chunk) {
+                if (!scan_supported(N, chunk)) {
+                    fprintf(stderr, "bytelm bench kernels: no scan kernel for chunk %d\n", chunk);
+                    return 2;
+                }
+                bench_scan(b, B, D, L, N, chunk);
+                continue;
+            }
             bench_scan(b, B, D, L, N, def);
             if (variants)
                 for (int ck : {8, 16})

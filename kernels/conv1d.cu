@@ -24,8 +24,9 @@ __device__ __forceinline__ float conv_x(const float *in, int in_stride, const fl
 
 template <int K>
 __global__ void __launch_bounds__(CONV_THREADS)
-conv1d_fwd_kernel(float *out, const float *in, int in_stride, const float *w, const float *bias,
-                  const float *state, int L, int D)
+conv1d_fwd_kernel(float *__restrict__ out, const float *__restrict__ in, int in_stride,
+                  const float *__restrict__ w, const float *__restrict__ bias,
+                  const float *__restrict__ state, int L, int D)
 {
     const int d = blockIdx.x * CONV_THREADS + threadIdx.x;
     if (d >= D) return;
@@ -36,6 +37,8 @@ conv1d_fwd_kernel(float *out, const float *in, int in_stride, const float *w, co
     const float bs = bias[d];
 #pragma unroll
     for (int k = 0; k < K - 1; k++) x[k + 1] = conv_x(in, in_stride, state, b, t0 - (K - 1) + k, d, L, D, K);
+    /* unrolled, with restrict pointers, so several rows' loads are in flight at once */
+#pragma unroll 8
     for (int t = t0; t < t1; t++) {
 #pragma unroll
         for (int k = 0; k < K - 1; k++) x[k] = x[k + 1];
@@ -63,8 +66,9 @@ __global__ void conv1d_state_kernel(float *state, const float *in, int in_stride
 /* part: [B * tiles][K + 1][D]: dw[d][k] partials, then dbias */
 template <int K>
 __global__ void __launch_bounds__(CONV_THREADS)
-conv1d_bwd_kernel(float *din, int din_stride, float *part, const float *dout, const float *in,
-                  int in_stride, const float *w, const float *bias, int L, int D)
+conv1d_bwd_kernel(float *__restrict__ din, int din_stride, float *__restrict__ part,
+                  const float *__restrict__ dout, const float *__restrict__ in, int in_stride,
+                  const float *__restrict__ w, const float *__restrict__ bias, int L, int D)
 {
     const int d = blockIdx.x * CONV_THREADS + threadIdx.x;
     if (d >= D) return;
@@ -81,6 +85,7 @@ conv1d_bwd_kernel(float *din, int din_stride, float *part, const float *dout, co
     for (int k = 0; k < K - 1; k++) x[k + 1] = conv_x(in, in_stride, NULL, b, t0 - (K - 1) + k, d, L, D, K);
     /* s walks the rows whose gradient the tile's din needs: t0 .. t1 - 1 + (K - 1) */
     const int s1 = min(L, t1 + K - 1);
+#pragma unroll 4
     for (int s = t0; s < t1 + K - 1; s++) {
         float gs = 0.0f;
 #pragma unroll

@@ -299,8 +299,6 @@ void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int chunk, int grid_x
 {
     if (N == 16 && chunk == 16)
         scan::launch_bwd<float, 16, 16>(a, grid_x, cluster, s);
-    else if (N == 16 && chunk == 8)
-        scan::launch_bwd<float, 16, 8>(a, grid_x, cluster, s);
     else if (N == 8 && chunk == 8)
         scan::launch_bwd<float, 8, 8>(a, grid_x, cluster, s);
     else if (N == 32 && chunk == 16)

@@ -94,21 +94,21 @@ template <typename T> __device__ __forceinline__ void copy_elem(T *sdst, const T
 /* Rows [row0, row0 + TC) (only the first nrows exist) and columns [d0, d0 + CH) (only those
  * below D exist) of a row-major tensor with leading dimension ld, into dst[TC][P]; missing
  * elements become zero. vec: ld, D, d0 and src allow 16-byte copies. */
-template <typename T, int TC, int CH, int P>
+template <typename T, int TC, int CH, int P, int NTH = NT>
 __device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, size_t row0,
                                               int nrows, int d0, int D, bool vec)
 {
     constexpr int E = 16 / (int)sizeof(T);
     if (vec && CH % E == 0) {
         constexpr int CPR = CH / E;
-        for (int i = threadIdx.x; i < TC * CPR; i += NT) {
+        for (int i = threadIdx.x; i < TC * CPR; i += NTH) {
             int r = i / CPR, cc = (i % CPR) * E;
             bool ok = r < nrows && d0 + cc < D;
             const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
             cp_async16(dst + r * P + cc, g, ok);
         }
     } else {
-        for (int i = threadIdx.x; i < TC * CH; i += NT) {
+        for (int i = threadIdx.x; i < TC * CH; i += NTH) {
             int r = i / CH, cc = i % CH;
             bool ok = r < nrows && d0 + cc < D;
             const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
@@ -118,19 +118,19 @@ __device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, s
 }
 
 /* Rows [row0, row0 + TC) of Bm or Cm (N floats at stride ld) into dst[TC][N]. */
-template <int TC, int N>
+template <int TC, int N, int NTH = NT>
 __device__ __forceinline__ void load_bc_tile(float *dst, const float *src, size_t ld, size_t row0,
                                              int nrows, bool vec)
 {
     if (vec) {
         constexpr int CPR = N / 4;
-        for (int i = threadIdx.x; i < TC * CPR; i += NT) {
+        for (int i = threadIdx.x; i < TC * CPR; i += NTH) {
             int r = i / CPR, cc = (i % CPR) * 4;
             bool ok = r < nrows;
             cp_async16(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
         }
     } else {
-        for (int i = threadIdx.x; i < TC * N; i += NT) {
+        for (int i = threadIdx.x; i < TC * N; i += NTH) {
             int r = i / N, cc = i % N;
             bool ok = r < nrows;
             cp_async4(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);

@@ -144,18 +144,15 @@ static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
 
 int scan_channels_per_block(int N) { return scan::NT / (N / scan::NPT); }
 
-bool scan_supported(int N, int chunk)
+bool scan_generic_supported(int N, int chunk)
 {
-    return (N == 16 && (chunk == 8 || chunk == 16)) || (N == 8 && chunk == 8) ||
-           (N == 32 && chunk == 16);
+    return (N == 16 && chunk == 16) || (N == 8 && chunk == 8) || (N == 32 && chunk == 16);
 }
 
 void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int chunk, cudaStream_t s)
 {
     if (N == 16 && chunk == 16)
         scan::launch_fwd<float, 16, 16>(a, s);
-    else if (N == 16 && chunk == 8)
-        scan::launch_fwd<float, 16, 8>(a, s);
     else if (N == 8 && chunk == 8)
         scan::launch_fwd<float, 8, 8>(a, s);
     else if (N == 32 && chunk == 16)

@@ -7,8 +7,9 @@
 # (default gpu-check-out/), a short table is printed last. Exit status 1 if anything failed.
 #
 #   BUILD=dir           build directory (default build-gpu)
-#   STEPS="tests memcheck racecheck bench"   which steps to run ("profile" adds Nsight Compute
-#                       sections of the first scan forward and backward launch of the benchmark)
+#   STEPS="tests memcheck racecheck bench"   which steps to run; also "profile" (Nsight Compute
+#                       sections and stall reasons of the first scan forward and backward launch of
+#                       each scan kernel family) and "sass" (the scan kernels' machine code)
 #   BENCH_ARGS="..."    extra arguments for bench kernels (e.g. --variants, --quick)
 #   LIMIT=seconds       time limit of each step (default 300)
 set -u
@@ -33,9 +34,9 @@ verdict() { # rc -> text
     esac
 }
 
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,power.draw,temperature.gpu \
-    --format=csv > "$LOG/gpu.txt" 2>&1 || echo "nvidia-smi failed" > "$LOG/gpu.txt"
-line "gpu" "$(tail -1 "$LOG/gpu.txt")"
+gpu=$(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,power.draw,temperature.gpu \
+    --format=csv,noheader 2>&1 | tail -1)
+line "gpu" "$gpu"
 
 for step in $STEPS; do
     case "$step" in
@@ -71,11 +72,22 @@ for step in $STEPS; do
         ;;
     profile)
         NCU=$(command -v ncu 2>/dev/null || ls /usr/local/cuda/bin/ncu 2>/dev/null)
-        timeout "$LIMIT" "$NCU" --clock-control none -k 'regex:scan_(fwd|bwd)_kernel' -c 2 \
-            --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats \
-            --section Occupancy --section LaunchStats --section InstructionStats \
-            "$BUILD/bytelm" bench kernels --only scan --reps 1 > "$LOG/profile.txt" 2>&1
+        : > "$LOG/profile.txt"
+        for spec in "scan16_(fwd|bwd)_kernel 8" "scan_(fwd|bwd)_kernel 16"; do
+            set -- $spec
+            timeout "$LIMIT" "$NCU" --clock-control none -k "regex:$1" -c 2 \
+                --section SpeedOfLight --section Occupancy --section LaunchStats \
+                --section InstructionStats --section WarpStateStats \
+                --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
+                "$BUILD/bytelm" bench kernels --only scan --chunk "$2" --reps 1 >> "$LOG/profile.txt" 2>&1
+        done
         line "profile (ncu)" "$(verdict $?)"
+        ;;
+    sass)
+        CUOBJDUMP=$(command -v cuobjdump 2>/dev/null || ls /usr/local/cuda/bin/cuobjdump 2>/dev/null)
+        "$CUOBJDUMP" -sass "$BUILD/bytelm" | awk '/Function : /{p = ($0 ~ /scan16_(fwd|bwd)_kernel|scan_(fwd|bwd)_kernelIfLi16ELi16E/)} p' \
+            > "$LOG/sass.txt" 2>&1
+        line "sass" "$(verdict $?); $(grep -c 'Function :' "$LOG/sass.txt") kernels"
         ;;
     *)
         echo "gpu-check: unknown step '$step'" >&2

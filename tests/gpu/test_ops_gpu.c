@@ -508,7 +508,8 @@ END_TEST
 
 START_TEST(scan_chunks)
 {
-    check_scan(2, 3 * 16 + 3, 136, 16, 5, 1, 1, 53); /* a few chunks + 3; 136 = 8.5 blocks */
+    check_scan(2, 3 * 8 + 3, 136, 16, 5, 1, 1, 53);  /* a few chunks + 3; 136 channels: padded blocks */
+    check_scan(1, 3 * 16 + 3, 72, 16, 4, 1, 1, 62);
     check_scan(1, 35, 37, 16, 3, 1, 1, 54);          /* odd D: scalar staging */
     check_scan(2, 19, 48, 16, 4, 0, 1, 55);          /* no gate */
     check_scan(2, 21, 48, 16, 4, 1, 0, 56);          /* backward without saved states */
