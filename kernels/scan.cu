@@ -7,29 +7,19 @@
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
-#include "kernels/scan16.cuh"
 #include "kernels/scan_args.h"
 
 /* Blocks per cluster in the backward (dB/dC are summed over a cluster's channels on chip). */
 #define SCAN_CLUSTER 8
 
-/* The backward keeps a chunk's forward states on chip, so chunks are short: the saved states
- * cost N floats per chunk per channel (8 bytes per element at N = 16, chunk 8). */
+/* The backward keeps a chunk's forward states in registers (chunk x 4 floats per thread), so
+ * chunks are short: the saved states cost N floats per chunk per channel (4 bytes per element at
+ * N = 16, chunk 16). */
 int scan_chunk_len(int B, int L, int D, int N)
 {
     (void)B, (void)L, (void)D;
-    if (N == 16) return S16_TC;
-    if (N == 8) return 8;
-    return 16;
+    return N == 8 ? 8 : 16;
 }
-
-bool scan_supported(int N, int chunk)
-{
-    return (N == 16 && chunk == S16_TC) || scan_generic_supported(N, chunk);
-}
-
-/* the d_state = 16 kernels, or (other N, or the benchmark's older variant) the generic ones */
-static bool use_scan16(int N, int chunk) { return N == 16 && chunk == S16_TC; }
 
 static int pick_chunk(int B, int L, int D, int N, int chunk)
 {
@@ -79,10 +69,7 @@ void cuda_scan_fwd(CudaCtx *c, float *y, const float *u, const float *delta_pre,
     a.vec_act = D % 4 == 0 && aligned16(u) && aligned16(delta_pre) &&
                 (!z || (z_stride % 4 == 0 && aligned16(z)));
     a.vec_bc = bc_stride % 4 == 0 && aligned16(Bm) && aligned16(Cm);
-    if (use_scan16(N, chunk))
-        scan16_fwd_dispatch(a, c->stream);
-    else
-        scan_fwd_dispatch(a, N, chunk, c->stream);
+    scan_fwd_dispatch(a, N, chunk, c->stream);
 }
 
 /* dBm[r, n] = sum_p part[p][r][n], dCm[r, n] = sum_p part[p][r][N + n], in p order */
@@ -136,7 +123,7 @@ void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, fl
     chunk = pick_chunk(B, L, D, N, chunk);
     if (B == 0 || L == 0 || D == 0) return;
     const int nchunk = (L + chunk - 1) / chunk;
-    const int CH = use_scan16(N, chunk) ? S16_CH : scan_channels_per_block(N);
+    const int CH = scan_channels_per_block(N);
     const int nbx = (D + CH - 1) / CH;
     int cluster = 1;
     while (cluster < SCAN_CLUSTER && cluster < nbx) cluster *= 2;
@@ -186,10 +173,7 @@ void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, fl
     a.vec_act = D % 4 == 0 && aligned16(u) && aligned16(delta_pre) && aligned16(dy) &&
                 (!z || (z_stride % 4 == 0 && aligned16(z)));
     a.vec_bc = bc_stride % 4 == 0 && aligned16(Bm) && aligned16(Cm);
-    if (use_scan16(N, chunk))
-        scan16_bwd_dispatch(a, grid_x, cluster, c->stream);
-    else
-        scan_bwd_dispatch(a, N, chunk, grid_x, cluster, c->stream);
+    scan_bwd_dispatch(a, N, chunk, grid_x, cluster, c->stream);
 
     size_t total = rows * 2 * N, cap = (size_t)c->num_sms * 32;
     size_t blocks = (total + 255) / 256;

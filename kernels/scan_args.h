@@ -32,19 +32,13 @@ template <typename T> struct ScanBwdArgs {
 
 /* Block geometry of the kernels for state size N: channels per block. */
 int scan_channels_per_block(int N);
-/* True when kernels are built for this (N, chunk): the d_state = 16 kernels (chunk S16_TC)
- * or the generic ones (scan_generic_supported). */
+/* True when the kernels are built for this (N, chunk). */
 bool scan_supported(int N, int chunk);
-bool scan_generic_supported(int N, int chunk);
 
 /* Queue the forward / backward kernels. The backward launch is a cluster of `cluster` blocks
  * along the channel axis; gridDim.x is padded to a multiple of it. */
 void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int chunk, cudaStream_t s);
 void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int chunk, int grid_x, int cluster,
                        cudaStream_t s);
-/* d_state = 16 kernels (chunk S16_TC, blocks of S16_CH channels); the backward runs in clusters
- * of `cluster` blocks along the channel axis, gridDim.x a multiple of it. */
-void scan16_fwd_dispatch(const ScanFwdArgs<float> &a, cudaStream_t s);
-void scan16_bwd_dispatch(const ScanBwdArgs<float> &a, int grid_x, int cluster, cudaStream_t s);
 
 #endif

@@ -55,8 +55,10 @@ __device__ __forceinline__ void cluster_reduce_chunk(cg::cluster_group &cl, floa
     }
 }
 
+/* 6 blocks per SM: the shared memory allows 6 anyway; the register cap keeps the compiler from
+ * trading that occupancy for a few registers. */
 template <typename T, int N, int TC>
-__global__ void __launch_bounds__(NT) scan_bwd_kernel(const ScanBwdArgs<T> a)
+__global__ void __launch_bounds__(NT, 6) scan_bwd_kernel(const ScanBwdArgs<T> a)
 {
     using Gm = Geo<N>;
     using Sm = BwdSmem<T, N, TC>;

@@ -99,20 +99,30 @@ __device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, s
                                               int nrows, int d0, int D, bool vec)
 {
     constexpr int E = 16 / (int)sizeof(T);
+    /* compile-time trip counts (threadIdx.x < NTH): unrolled, no loop bookkeeping */
     if (vec && CH % E == 0) {
-        constexpr int CPR = CH / E;
-        for (int i = threadIdx.x; i < TC * CPR; i += NTH) {
-            int r = i / CPR, cc = (i % CPR) * E;
-            bool ok = r < nrows && d0 + cc < D;
-            const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
-            cp_async16(dst + r * P + cc, g, ok);
+        constexpr int CPR = CH / E, IT = (TC * CPR + NTH - 1) / NTH;
+#pragma unroll
+        for (int it = 0; it < IT; it++) {
+            const int i = (int)threadIdx.x + it * NTH;
+            if (TC * CPR % NTH == 0 || i < TC * CPR) {
+                int r = i / CPR, cc = (i % CPR) * E;
+                bool ok = r < nrows && d0 + cc < D;
+                const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
+                cp_async16(dst + r * P + cc, g, ok);
+            }
         }
     } else {
-        for (int i = threadIdx.x; i < TC * CH; i += NTH) {
-            int r = i / CH, cc = i % CH;
-            bool ok = r < nrows && d0 + cc < D;
-            const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
-            copy_elem(dst + r * P + cc, g, ok);
+        constexpr int IT = (TC * CH + NTH - 1) / NTH;
+#pragma unroll
+        for (int it = 0; it < IT; it++) {
+            const int i = (int)threadIdx.x + it * NTH;
+            if (TC * CH % NTH == 0 || i < TC * CH) {
+                int r = i / CH, cc = i % CH;
+                bool ok = r < nrows && d0 + cc < D;
+                const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
+                copy_elem(dst + r * P + cc, g, ok);
+            }
         }
     }
 }
@@ -123,17 +133,26 @@ __device__ __forceinline__ void load_bc_tile(float *dst, const float *src, size_
                                              int nrows, bool vec)
 {
     if (vec) {
-        constexpr int CPR = N / 4;
-        for (int i = threadIdx.x; i < TC * CPR; i += NTH) {
-            int r = i / CPR, cc = (i % CPR) * 4;
-            bool ok = r < nrows;
-            cp_async16(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
+        constexpr int CPR = N / 4, IT = (TC * CPR + NTH - 1) / NTH;
+#pragma unroll
+        for (int it = 0; it < IT; it++) {
+            const int i = (int)threadIdx.x + it * NTH;
+            if (TC * CPR % NTH == 0 || i < TC * CPR) {
+                int r = i / CPR, cc = (i % CPR) * 4;
+                bool ok = r < nrows;
+                cp_async16(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
+            }
         }
     } else {
-        for (int i = threadIdx.x; i < TC * N; i += NTH) {
-            int r = i / N, cc = i % N;
-            bool ok = r < nrows;
-            cp_async4(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
+        constexpr int IT = (TC * N + NTH - 1) / NTH;
+#pragma unroll
+        for (int it = 0; it < IT; it++) {
+            const int i = (int)threadIdx.x + it * NTH;
+            if (TC * N % NTH == 0 || i < TC * N) {
+                int r = i / N, cc = i % N;
+                bool ok = r < nrows;
+                cp_async4(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
+            }
         }
     }
 }

@@ -144,7 +144,7 @@ static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
 
 int scan_channels_per_block(int N) { return scan::NT / (N / scan::NPT); }
 
-bool scan_generic_supported(int N, int chunk)
+bool scan_supported(int N, int chunk)
 {
     return (N == 16 && chunk == 16) || (N == 8 && chunk == 8) || (N == 32 && chunk == 16);
 }

@@ -8,8 +8,8 @@
 #
 #   BUILD=dir           build directory (default build-gpu)
 #   STEPS="tests memcheck racecheck bench"   which steps to run; also "profile" (Nsight Compute
-#                       sections and stall reasons of the first scan forward and backward launch of
-#                       each scan kernel family) and "sass" (the scan kernels' machine code)
+#                       sections and stall reasons of the first d_state-16 scan forward and backward
+#                       launches) and "sass" (those kernels' machine code)
 #   BENCH_ARGS="..."    extra arguments for bench kernels (e.g. --variants, --quick)
 #   LIMIT=seconds       time limit of each step (default 300)
 set -u
@@ -72,20 +72,16 @@ for step in $STEPS; do
         ;;
     profile)
         NCU=$(command -v ncu 2>/dev/null || ls /usr/local/cuda/bin/ncu 2>/dev/null)
-        : > "$LOG/profile.txt"
-        for spec in "scan16_(fwd|bwd)_kernel 8" "scan_(fwd|bwd)_kernel 16"; do
-            set -- $spec
-            timeout "$LIMIT" "$NCU" --clock-control none -k "regex:$1" -c 2 \
-                --section SpeedOfLight --section Occupancy --section LaunchStats \
-                --section InstructionStats --section WarpStateStats \
-                --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
-                "$BUILD/bytelm" bench kernels --only scan --chunk "$2" --reps 1 >> "$LOG/profile.txt" 2>&1
-        done
+        timeout "$LIMIT" "$NCU" --clock-control none -k 'regex:scan_(fwd|bwd)_kernel' -c 2 \
+            --section SpeedOfLight --section Occupancy --section LaunchStats \
+            --section InstructionStats --section WarpStateStats \
+            --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
+            "$BUILD/bytelm" bench kernels --only scan --reps 1 > "$LOG/profile.txt" 2>&1
         line "profile (ncu)" "$(verdict $?)"
         ;;
     sass)
         CUOBJDUMP=$(command -v cuobjdump 2>/dev/null || ls /usr/local/cuda/bin/cuobjdump 2>/dev/null)
-        "$CUOBJDUMP" -sass "$BUILD/bytelm" | awk '/Function : /{p = ($0 ~ /scan16_(fwd|bwd)_kernel|scan_(fwd|bwd)_kernelIfLi16ELi16E/)} p' \
+        "$CUOBJDUMP" -sass "$BUILD/bytelm" | awk '/Function : /{p = ($0 ~ /scan_(fwd|bwd)_kernelIfLi16ELi16E/)} p' \
             > "$LOG/sass.txt" 2>&1
         line "sass" "$(verdict $?); $(grep -c 'Function :' "$LOG/sass.txt") kernels"
         ;;
