@@ -1,0 +1,43 @@
+#include "eval_cli.h"
+
+#include <stdlib.h>
+
+#include "byte_lm/backend_select.h"
+#include "byte_lm/checkpoint.h"
+
+long eval_parse_long(const char *s, long lo, long hi)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi) return -1;
+    return v;
+}
+
+int eval_parse_double(const char *s, double *out)
+{
+    char *end;
+    *out = strtod(s, &end);
+    return *s && !*end ? 0 : -1;
+}
+
+int eval_load_model(const char *ckpt, const char *device, int threads, Backend **be, Model **m,
+                    BlErr *e)
+{
+    char dir[4096];
+    ModelConfig cfg;
+    *be = NULL;
+    *m = NULL;
+    if (checkpoint_resolve(ckpt, dir, sizeof dir, e) || checkpoint_load_config(dir, &cfg, e)) return -1;
+    if (!(*be = backend_by_name(device, threads, e))) return -1;
+    if (model_create(m, &cfg, *be, e) == 0 && checkpoint_load_weights(dir, *m, e) == 0) return 0;
+    eval_close_model(*be, *m);
+    *be = NULL;
+    *m = NULL;
+    return -1;
+}
+
+void eval_close_model(Backend *be, Model *m)
+{
+    if (m) model_free(m);
+    if (be) be->destroy(be);
+}

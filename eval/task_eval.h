@@ -1,0 +1,40 @@
+/* Scoring a model on prompt/answer tasks: few-shot prompts, greedy decoding until a newline,
+ * exact-match accuracy (and the fraction of answer bytes right in place, for partial credit). */
+#ifndef BYTELM_EVAL_TASK_EVAL_H
+#define BYTELM_EVAL_TASK_EVAL_H
+
+#include <stdio.h>
+
+#include "byte_lm/model.h"
+#include "task.h"
+
+typedef struct {
+    int n;          /* questions */
+    int shots;      /* solved examples (train pool) before each question */
+    int max_new;    /* decoding stops after this many bytes without a newline */
+    uint64_t seed;  /* which questions and shots */
+    TaskPool pool;  /* where questions come from */
+    int show;       /* print this many questions with the model's answers on `log` */
+    FILE *log;
+} TaskEvalOptions;
+
+typedef struct {
+    int n;                /* questions asked */
+    int exact;            /* answers reproduced exactly (and terminated by a newline) */
+    double char_correct;  /* sum over questions of the fraction of answer bytes right in place */
+} TaskScore;
+
+void task_eval_options_default(TaskEvalOptions *o);
+
+/* Greedy continuation of prompt[0..len) from a fresh state: appends argmax bytes to out until a
+ * newline (not stored) or max_new bytes; returns the number of bytes produced. out has max_new+1
+ * bytes and is NUL-terminated. *stopped says whether the newline came. */
+int greedy_complete(Model *m, ModelState *s, const uint8_t *prompt, int len, int max_new,
+                    char *out, int *stopped);
+
+/* Asks o->n questions of task g. Fails (message in e) only when the task yields no example,
+ * e.g. an empty word pool. */
+int task_evaluate(Model *m, const TaskGen *g, const TaskEvalOptions *o, TaskScore *score,
+                  BlErr *e);
+
+#endif
