@@ -49,7 +49,7 @@ void config_default(ModelConfig *c, int hidden_size, int num_hidden_layers)
     /* mamba_ssm's values (embedding std 0.02, out_proj rescaled by 1/sqrt(n_layer)), which
      * DESIGN.md §3 adopts, rather than transformers' 0.1 / no rescale */
     c->initializer_range = 0.02f;
-    c->rescale_prenorm_residual = 1;
+    c->rescale_prenorm_residual = 0; /* see config_save: the rescale lives in model_init_params */
     c->time_step_min = 0.001f;
     c->time_step_max = 0.1f;
     c->time_step_floor = 1e-4f;
@@ -370,6 +370,9 @@ static cJSON *float_item(float v)
         snprintf(s, sizeof s, "%.*g", prec, (double)v);
         if (strtof(s, NULL) == v) break;
     }
+    /* keep it a float to strict readers: transformers' config dataclass rejects 1 where it
+     * declares a float, so whole numbers are written as 1.0 */
+    if (!strpbrk(s, ".eEn")) strncat(s, ".0", sizeof s - strlen(s) - 1);
     return cJSON_CreateRaw(s);
 }
 
@@ -399,7 +402,10 @@ int config_save(const ModelConfig *c, const char *path, BlErr *e)
     add(o, "hidden_act", cJSON_CreateString("silu"));
     add(o, "initializer_range", float_item(f.initializer_range));
     add(o, "residual_in_fp32", cJSON_CreateBool(1));
-    add(o, "rescale_prenorm_residual", cJSON_CreateBool(f.rescale_prenorm_residual));
+    /* An initialisation instruction, already baked into saved out_proj weights: transformers 5
+     * applies it again to weights it loads (dividing out_proj by sqrt(n_layer) a second time),
+     * so a saved config always says false. bytelm's own init always rescales (DESIGN.md §3). */
+    add(o, "rescale_prenorm_residual", cJSON_CreateBool(0));
     add(o, "time_step_scale", float_item(f.time_step_scale));
     add(o, "time_step_min", float_item(f.time_step_min));
     add(o, "time_step_max", float_item(f.time_step_max));

@@ -20,7 +20,8 @@ typedef struct {
     float time_step_min, time_step_max, time_step_floor, time_step_scale;
     int use_bias;      /* must be 0 */
     int use_conv_bias; /* must be 1 */
-    int rescale_prenorm_residual;
+    int rescale_prenorm_residual; /* read and kept, but saved as false: init always rescales
+                                   * out_proj (model_init_params); see config_save */
     int tie_word_embeddings; /* must be 1 */
 } ModelConfig;
 

@@ -257,6 +257,30 @@ START_TEST(shipped_configs)
 }
 END_TEST
 
+/* What transformers' strict config classes need from a saved config: float fields written as
+ * floats (1.0, not 1), and rescale_prenorm_residual false, since transformers re-applies that
+ * rescale to loaded out_proj weights. */
+START_TEST(saved_config_reads_strictly_in_transformers)
+{
+    ModelConfig c;
+    config_default(&c, 64, 2);
+    c.time_step_scale = 1.0f;
+    c.rescale_prenorm_residual = 1;
+    char *dir = tu_tmpdir("cfg-strict"), path[600];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    BlErr e;
+    ck_assert_msg(config_save(&c, path, &e) == 0, "%s", e.msg);
+    FILE *f = fopen(path, "r");
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    ck_assert_ptr_nonnull(strstr(buf, "\"time_step_scale\":\t1.0,"));
+    ck_assert_ptr_nonnull(strstr(buf, "\"rescale_prenorm_residual\":\tfalse"));
+    tu_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -267,6 +291,7 @@ int main(void)
     tcase_add_loop_test(tc, bad_field, 0, (int)(sizeof BAD / sizeof BAD[0]));
     tcase_add_test(tc, bad_whole_file);
     tcase_add_test(tc, shipped_configs);
+    tcase_add_test(tc, saved_config_reads_strictly_in_transformers);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

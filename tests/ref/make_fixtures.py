@@ -303,6 +303,13 @@ def check_bytelm(ckpt_dir, logits_file):
     max_abs = float((got - ref).abs().max())
     rel = rel_err(got, ref)
     ok = rel < PASS_REL and math.isfinite(rel)
+    # a loader that silently re-initialises a tensor is the usual cause of a mismatch: name it
+    on_disk = load_file(os.path.join(ckpt_dir, "model.safetensors"))
+    state = model.state_dict()
+    for name, t in on_disk.items():
+        if name in state and not torch.equal(state[name].float().cpu(), t.float()):
+            print(f"  {name}: transformers holds other values than the file "
+                  f"(rel {rel_err(state[name].float().cpu(), t.float()):.3e})")
     print(f"{ckpt_dir} vs {logits_file}: {tuple(ref.shape)} logits, max abs error {max_abs:.3e}, "
           f"rel error {rel:.3e}: {'PASS' if ok else 'FAIL'} (rel < {PASS_REL:g})")
     return 0 if ok else 1
