@@ -255,8 +255,29 @@ static int parse_trainer(const char *js, size_t len, const char *file, TrainerSt
              get_num(oc, "weight_decay", &v[16], file, e) || get_num(oc, "clip", &v[17], file, e);
     cJSON_Delete(o);
     if (rc) return -1;
-    if (v[0] < 0 || v[3] < 1 || v[4] < 1 || v[5] < 1 || v[0] > 1e9 || v[3] > 65536 || v[4] > (1 << 24))
-        return bl_fail(e, file, "step, batch, seq_len or accum out of range");
+    /* every count is range-checked before it becomes an int: a hand-edited or damaged file must
+     * not turn into a run with a wrapped-around batch size */
+    static const struct {
+        int idx;
+        const char *name;
+        double lo, hi;
+    } limits[] = {{0, "step", 0, 1e9},          {1, "optimizer_step", 0, 1e9},
+                  {2, "elapsed_seconds", 0, 1e12}, {3, "batch", 1, 65536},
+                  {4, "seq_len", 1, 1 << 24},   {5, "accum", 1, 65536},
+                  {6, "eval_every", 0, 1e9},    {7, "eval_batches", 0, 1e6},
+                  {8, "ckpt_every", 0, 1e9},    {9, "lr", 0, 1e3},
+                  {10, "min_lr_ratio", 0, 1},   {11, "warmup_steps", 0, 1e9},
+                  {12, "total_steps", 1, 1e9},  {13, "beta1", 0, 1},
+                  {14, "beta2", 0, 1},          {15, "eps", 0, 1},
+                  {16, "weight_decay", 0, 1e3}, {17, "clip", 0, 1e9}};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        double x = v[limits[i].idx];
+        if (!(x >= limits[i].lo && x <= limits[i].hi))
+            return bl_fail(e, file, "field '%s' out of range (%g, expected %g..%g)", limits[i].name,
+                           x, limits[i].lo, limits[i].hi);
+    }
+    if ((double)v[3] * (v[4] + 1) > (double)(1u << 31))
+        return bl_fail(e, file, "batch x (seq_len + 1) too large");
     ts->step = (int)v[0];
     *opt_step = (int)v[1];
     ts->elapsed_seconds = v[2];

@@ -1,5 +1,6 @@
 /* MambaByte forward and backward, expressed as backend ops (DESIGN.md §3). */
 #include <string.h>
+#include <unistd.h>
 
 #include "model_internal.h"
 
@@ -12,6 +13,19 @@ int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
         return -1;
     }
     m->be = be;
+    /* a config can be valid yet far too large for the machine: say so instead of dying in the
+     * allocator (the GPU backend's allocator reports its own failures) */
+    if (!strcmp(be->name, "cpu")) {
+        double need = (double)config_num_params(&m->cfg) * 2 * sizeof(float);
+        double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+        if (have > 0 && need > have) {
+            bl_fail(e, NULL, "a model of %lld parameters needs %.1f GiB for weights and gradients, "
+                             "more than this machine's %.1f GiB",
+                    config_num_params(&m->cfg), need / (1 << 30), have / (1 << 30));
+            free(m);
+            return -1;
+        }
+    }
     model_build_layout(m);
     m->params = be->alloc(be, m->n_params * sizeof(float));
     m->grads = be->alloc(be, m->n_params * sizeof(float));

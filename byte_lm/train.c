@@ -28,6 +28,14 @@ void train_options_default(TrainOptions *o)
     t->ckpt_every = 500;
 }
 
+/* JSON has no NaN or infinity: a non-finite value is written as null. buf holds 32 bytes. */
+static const char *json_num(char *buf, double v)
+{
+    if (isfinite(v)) snprintf(buf, 32, "%.6f", v);
+    else snprintf(buf, 32, "null");
+    return buf;
+}
+
 static int mkdir_p(const char *path, BlErr *e)
 {
     char tmp[2048];
@@ -106,7 +114,11 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         r->ts = o->ts;
     }
     if (!(r->be = backend_by_name(o->device, o->threads, e))) return -1;
-    if (model_create(&r->model, &cfg, r->be, e)) return -1;
+    const char *cfg_file = o->resume ? resume_dir : o->config;
+    if (model_create(&r->model, &cfg, r->be, e)) {
+        BlErr inner = *e;
+        return bl_fail(e, cfg_file, "%s", inner.msg);
+    }
     if (o->resume) {
         if (checkpoint_load_weights(resume_dir, r->model, e)) return -1;
         optimizer_init(&r->opt, r->model, &r->ts.optim);
@@ -133,8 +145,10 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
     if (!out && o->resume) {
         /* resuming without --out: keep writing into the run the checkpoint belongs to */
         snprintf(derived, sizeof derived, "%s", resume_dir);
+        /* checkpoint.old is what a crash between a save's two renames leaves: the run is its
+         * parent all the same */
         char *slash = strrchr(derived, '/');
-        if (slash && !strcmp(slash, "/checkpoint")) *slash = 0;
+        if (slash && (!strcmp(slash, "/checkpoint") || !strcmp(slash, "/checkpoint.old"))) *slash = 0;
         out = derived;
     }
     if (!out) return bl_fail(e, NULL, "train: --out DIR is required");
@@ -189,7 +203,9 @@ int train_run(const TrainOptions *o, BlErr *e)
         }
         loss /= ts->accum;
         float lr = 0;
-        double gnorm = optimizer_step(&r.opt, r.model, &lr);
+        /* a non-finite loss or gradient must not reach the weights: skip the update (the
+         * optimizer itself refuses a non-finite gradient norm) */
+        double gnorm = isfinite(loss) ? optimizer_step(&r.opt, r.model, &lr) : NAN;
         r.be->sync(r.be);
         ts->step++;
         ts->bytes_seen += bytes_per_step;
@@ -199,12 +215,15 @@ int train_run(const TrainOptions *o, BlErr *e)
         if (!isfinite(gnorm) || !isfinite(loss))
             fprintf(stderr, "\nbytelm train: warning: non-finite loss or gradient at step %d, update skipped\n",
                     ts->step);
-        if (ts->step % o->log_every == 0 || ts->step == total)
+        if (ts->step % o->log_every == 0 || ts->step == total) {
+            char jl[32], jb[32], jg[32];
             metrics_write(&r.metrics,
-                          "\"step\":%d,\"loss\":%.6f,\"bpb\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,"
+                          "\"step\":%d,\"loss\":%s,\"bpb\":%s,\"lr\":%.6g,\"grad_norm\":%s,"
                           "\"bytes\":%llu,\"bytes_per_s\":%.1f,\"elapsed\":%.3f",
-                          ts->step, loss, last_loss, lr, gnorm, (unsigned long long)ts->bytes_seen,
+                          ts->step, json_num(jl, loss), json_num(jb, last_loss), lr,
+                          json_num(jg, gnorm), (unsigned long long)ts->bytes_seen,
                           bytes_per_step / dt, ts->elapsed_seconds);
+        }
         int sig = interrupt_requested();
         int last = ts->step == total || (o->time_budget > 0 && now - t0 >= o->time_budget) ||
                    (o->stop_after > 0 && ts->step - start_step >= o->stop_after) || sig;

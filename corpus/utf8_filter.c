@@ -78,12 +78,12 @@ static int emit(Utf8Filter *f, const uint8_t *p, size_t n, int final, BlErr *e)
 {
     if (f->normalize == NORMALIZE_NONE) return n ? f->sink(f->sink_ctx, p, n, e) : 0;
     grow(&f->pending, &f->pending_cap, f->pending_len + n);
-    memcpy(f->pending + f->pending_len, p, n);
+    if (n) memcpy(f->pending + f->pending_len, p, n); /* pending may still be NULL when n == 0 */
     f->pending_len += n;
     size_t cut = final ? f->pending_len : f->pending_len >= NORMALIZE_BATCH ? safe_cut(f->pending, f->pending_len) : 0;
     if (cut == 0) return 0;
     if (normalize_out(f, f->pending, cut, e)) return -1;
-    memmove(f->pending, f->pending + cut, f->pending_len - cut);
+    if (f->pending_len > cut) memmove(f->pending, f->pending + cut, f->pending_len - cut);
     f->pending_len -= cut;
     return 0;
 }
@@ -124,7 +124,7 @@ static int check(Utf8Filter *f, size_t len, int final, BlErr *e)
     }
     if (rc) return -1;
     f->ncarry = len - done;
-    memmove(f->buf, f->buf + done, f->ncarry);
+    if (f->ncarry) memmove(f->buf, f->buf + done, f->ncarry); /* buf is NULL before any input */
     f->offset += done;
     return 0;
 }
