@@ -41,7 +41,7 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/de
 CUDA ?= $(if $(NVCC),1,0)
 ifeq ($(CUDA),1)
   CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
-  NVCCFLAGS   := -O3 -std=c++17 -I. -lineinfo -Xcompiler -fPIC \
+  NVCCFLAGS   := -O3 -std=c++17 -I. -DBYTELM_CUDA -lineinfo -Xcompiler -fPIC \
                  -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
   CFLAGS      += -DBYTELM_CUDA -I$(CUDA_HOME)/include
   LDLIBS      += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
@@ -79,11 +79,11 @@ $(BIN): $(BUILD)/byte_lm/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB)
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h tests/fuzz/*.c tests/fuzz/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/gpu/%: tests/gpu/%.c tests/test_util.h $(LIB)
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(wildcard tests/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
 

@@ -8,8 +8,8 @@ RUN=${RUN:-runs/demo}
 SECONDS_BUDGET=${DEMO_SECONDS:-150}
 
 device=cpu
-if "$BYTELM" --help 2>/dev/null | grep -q . && command -v nvidia-smi >/dev/null 2>&1 \
-    && nvidia-smi -L >/dev/null 2>&1 && "$BYTELM" train --help | grep -q cuda; then
+# a CUDA build lists the kernels benchmark; nvidia-smi says whether a GPU is there to use
+if "$BYTELM" bench --help 2>/dev/null | grep -q kernels && nvidia-smi -L >/dev/null 2>&1; then
     device=cuda
 fi
 
