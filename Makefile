@@ -56,6 +56,10 @@ LIB_SRC  := $(filter-out byte_lm/main.c,$(wildcard byte_lm/*.c corpus/*.c eval/*
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 LIB      := $(BUILD)/libbytelm.a
 TEST_SRC := $(wildcard tests/test_*.c)
+# valgrind cannot run an ASan binary; the sanitized build covers the same ground
+ifeq ($(SANITIZE),1)
+  TEST_SRC := $(filter-out tests/test_valgrind.c,$(TEST_SRC))
+endif
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
 GPU_TESTS    := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
