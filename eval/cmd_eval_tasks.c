@@ -38,8 +38,8 @@ static void usage(FILE *f, int memory)
             "\n"
             "MODE, one of:\n"
             "  --ckpt DIR          score a checkpoint\n"
-            "  --train             train a fresh model on the task (library, no files), then score it\n"
-            "  --write-train FILE  write training text (training words only) for bytelm train --data\n"
+            "  --train             train a fresh model on the task (library, no files), then score it%s\n"
+            "  --write-train FILE  write training text%s for bytelm train --data\n"
             "\n"
             "options:\n"
             "  --n N               questions per task (default 200)\n"
@@ -51,12 +51,13 @@ static void usage(FILE *f, int memory)
             "  --device cpu|cuda   backend (default cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
             "  --json              print the results as JSON on stdout\n",
-            memory ? 0 : 3);
+            memory ? "" : "\n                      (on training and on held-out words)",
+            memory ? "" : " (training words only)", memory ? 0 : 3);
     if (memory)
         fprintf(f,
-                "  --length N          positions before the separator (default 48)\n"
-                "  --tokens N          selective copying: letters to copy (default 6)\n"
-                "  --vocab N           letters used, from 'a' (default 8; induction 16)\n");
+                "  --length N          positions before the separator (default 32; induction 16)\n"
+                "  --tokens N          selective copying: letters to copy (default 4)\n"
+                "  --vocab N           letters used, from 'a' (default 8)\n");
     else
         fprintf(f,
                 "  --words FILE        word list, one per line (e.g. /usr/share/dict/words)\n"

@@ -20,9 +20,9 @@ int memory_task_by_name(const char *name)
 void memory_task_default(MemoryTask *t, MemoryTaskKind kind)
 {
     t->kind = kind;
-    t->length = 48;
-    t->tokens = kind == MT_SELECTIVE_COPY ? 6 : 1;
-    t->vocab = kind == MT_SELECTIVE_COPY ? 8 : 16;
+    t->length = kind == MT_SELECTIVE_COPY ? 32 : 16;
+    t->tokens = kind == MT_SELECTIVE_COPY ? 4 : 1;
+    t->vocab = 8;
 }
 
 int memory_task_check(const MemoryTask *t, BlErr *e)
