@@ -40,7 +40,7 @@ typedef struct {
     BpbTally t;
 } FileResult;
 
-/* Scores one source into r; the reader's own errors name the file and offset. */
+/* Scores one source into out; the reader's own errors name the file and offset. */
 static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_t *buf,
                       const char *label, BpbTally *out, BlErr *e)
 {
@@ -56,13 +56,15 @@ static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_
         bpb_feed(sc, buf, (size_t)n);
         done += (uint64_t)n;
         BpbTally t = bpb_progress(sc);
-        snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(&t));
+        extra[0] = 0;
+        if (t.scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(&t));
         progress_update(&prog, done, extra);
     }
     seqreader_close(rd);
     if (n < 0) return -1;
     bpb_end(sc, out);
-    snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(out));
+    extra[0] = 0;
+    if (out->scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(out));
     progress_finish(&prog, done, extra);
     return 0;
 }
