@@ -94,11 +94,11 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(wildcard tests/*.h) $(LIB)
 # Every suite runs even when an earlier one fails; the target fails if any did. The last line
 # counts checks: "make test: N passed, M failed".
 test: $(BIN) $(TESTS)
-	@BYTELM=$(BIN) CK_DEFAULT_TIMEOUT=600 ./scripts/run-tests.sh "make test" $(TESTS)
+	@BYTELM=$(abspath $(BIN)) CK_DEFAULT_TIMEOUT=600 ./scripts/run-tests.sh "make test" $(TESTS)
 
 test-gpu: $(BIN) $(GPU_TESTS)
 	@[ "$(CUDA)" = 1 ] || { echo "make test-gpu: needs nvcc (CUDA=1)"; exit 2; }
-	@BYTELM=$(BIN) CK_DEFAULT_TIMEOUT=900 ./scripts/run-tests.sh "make test-gpu" $(GPU_TESTS)
+	@BYTELM=$(abspath $(BIN)) CK_DEFAULT_TIMEOUT=900 ./scripts/run-tests.sh "make test-gpu" $(GPU_TESTS)
 
 bench: $(BIN)
 	$(BIN) bench all
