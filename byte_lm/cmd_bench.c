@@ -14,6 +14,7 @@
 #define BENCHES(X) \
     X(loader, "corpus decoding on one core (GB/s against the 1 GB/s bar) and loader_next batches/s") \
     X(train, "training steps: bytes/s, MFU against the measured matmul rate, peak memory") \
+    X(generate, "recurrent generation bytes/s at batch 1 and 64 against the weight-bandwidth limit") \
     BENCHES_CUDA(X)
 
 #define DECLARE_BENCH(name, what) int bench_##name(int argc, char **argv);

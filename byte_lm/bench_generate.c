@@ -1,0 +1,108 @@
+/* `bytelm bench generate`: bytes per second of recurrent generation at batch 1 and batch 64, and
+ * the fraction of the weight-bandwidth limit: each step must read every weight once, so a step
+ * can take no less than weight bytes / copy bandwidth (the copy rate is measured in the same
+ * run through the backend). */
+#include <getopt.h>
+#include <string.h>
+
+#include "backend_select.h"
+#include "commands.h"
+#include "generate.h"
+#include "progress.h"
+
+/* Bytes moved per second by a large device-to-device copy, counting reads and writes. */
+static double copy_bandwidth(Backend *be)
+{
+    size_t n = strcmp(be->name, "cpu") ? (size_t)1 << 30 : (size_t)64 << 20;
+    void *a = be->alloc(be, n), *b = be->alloc(be, n);
+    be->zero(be, a, n);
+    be->copy(be, b, a, n);
+    be->sync(be);
+    int reps = 10;
+    double t0 = now_seconds();
+    for (int i = 0; i < reps; i++) be->copy(be, i & 1 ? a : b, i & 1 ? b : a, n);
+    be->sync(be);
+    double dt = now_seconds() - t0;
+    be->free(be, a);
+    be->free(be, b);
+    return 2.0 * (double)n * reps / dt;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bytelm bench generate [--config FILE] [--device cpu|cuda] [-n BYTES]\n"
+               "                             [--threads N] [--json]\n"
+               "Times recurrent generation (greedy, random weights) at batch 1 and 64 against the\n"
+               "weight-bandwidth limit. Defaults: configs/tiny.json on the CPU, configs/small.json\n"
+               "on CUDA; -n 256 steps after a 16-byte prompt.\n");
+}
+
+int bench_generate(int argc, char **argv)
+{
+    const char *config = NULL, *device = "cpu";
+    int n = 256, threads = 0, json = 0;
+    static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
+                                         {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},
+                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'd': device = optarg; break;
+        case 'n': n = atoi(optarg); break;
+        case 't': threads = atoi(optarg); break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: return cmd_usage_error("bench generate", "unknown option");
+        }
+    }
+    if (n <= 0) return cmd_usage_error("bench generate", "-n must be positive");
+    if (!config) config = strcmp(device, "cpu") ? "configs/small.json" : "configs/tiny.json";
+    BlErr e;
+    ModelConfig cfg;
+    if (config_load(&cfg, config, &e)) return cmd_error(e.msg);
+    Backend *be = backend_by_name(device, threads, &e);
+    if (!be) return cmd_error(e.msg);
+    Model *m;
+    if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
+    model_init_params(m, 1);
+    double bw = copy_bandwidth(be);
+    double weight_bytes = (double)config_num_params(&cfg) * sizeof(float);
+    double limit_step = weight_bytes / bw; /* seconds per step, any batch */
+    if (!json)
+        printf("bench generate: %s on %s, %.2f M parameters (%.1f MB of weights), copy %.1f GB/s\n"
+               "  %-6s %14s %14s %14s %10s\n",
+               config, be->name, config_num_params(&cfg) / 1e6, weight_bytes / 1e6, bw / 1e9,
+               "batch", "bytes/s", "ms/step", "limit ms", "frac");
+    int batches[] = {1, 64};
+    for (int k = 0; k < 2; k++) {
+        GenOptions o;
+        gen_options_default(&o);
+        o.sampler.temperature = 0;
+        o.batch = batches[k];
+        Generator *g = generator_create(m, &o);
+        const char *prompt = "Bytes in, bytes ";
+        generator_prefill(g, (const uint8_t *)prompt, strlen(prompt));
+        generator_run(g, 8, NULL); /* warm-up: first launches, allocations */
+        be->sync(be);
+        double t0 = now_seconds();
+        generator_run(g, n, NULL);
+        be->sync(be);
+        double step = (now_seconds() - t0) / n;
+        double bps = batches[k] / step;
+        if (json)
+            printf("{\"bench\":\"generate\",\"config\":\"%s\",\"device\":\"%s\",\"batch\":%d,"
+                   "\"bytes_per_s\":%.1f,\"step_s\":%.6g,\"limit_step_s\":%.6g,\"frac\":%.4f,"
+                   "\"copy_bytes_per_s\":%.4g}\n",
+                   config, be->name, batches[k], bps, step, limit_step, limit_step / step, bw);
+        else
+            printf("  %-6d %14.1f %14.4f %14.4f %10.3f\n", batches[k], bps, step * 1e3,
+                   limit_step * 1e3, limit_step / step);
+        generator_free(g);
+    }
+    model_free(m);
+    be->destroy(be);
+    return 0;
+}
