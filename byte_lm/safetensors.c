@@ -17,52 +17,6 @@
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
 #endif
 
-static const struct {
-    const char *name;
-    size_t size;
-} DTYPES[ST_NUM_DTYPES] = {
-    [ST_BOOL] = {"BOOL", 1},   [ST_U8] = {"U8", 1},     [ST_I8] = {"I8", 1},
-    [ST_F8_E5M2] = {"F8_E5M2", 1}, [ST_F8_E4M3] = {"F8_E4M3", 1},
-    [ST_I16] = {"I16", 2},     [ST_U16] = {"U16", 2},   [ST_F16] = {"F16", 2},
-    [ST_BF16] = {"BF16", 2},   [ST_I32] = {"I32", 4},   [ST_U32] = {"U32", 4},
-    [ST_F32] = {"F32", 4},     [ST_F64] = {"F64", 8},   [ST_I64] = {"I64", 8},
-    [ST_U64] = {"U64", 8},
-};
-
-const char *st_dtype_name(StDtype t) { return (unsigned)t < ST_NUM_DTYPES ? DTYPES[t].name : "?"; }
-size_t st_dtype_size(StDtype t) { return (unsigned)t < ST_NUM_DTYPES ? DTYPES[t].size : 0; }
-
-int st_dtype_parse(const char *s, StDtype *out)
-{
-    for (int i = 0; i < ST_NUM_DTYPES; i++)
-        if (strcmp(s, DTYPES[i].name) == 0) {
-            *out = (StDtype)i;
-            return 0;
-        }
-    return -1;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid: overlong forms,
- * surrogates and code points past U+10FFFF are refused, as a strict JSON parser does. */
-size_t st_utf8_seq(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp, min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
 /* ---- the header's JSON ---- */
 
 typedef struct {
@@ -229,23 +183,6 @@ static int parse_uint(Hdr *h, uint64_t *out, const char *what)
 
 /* ---- the parsed file ---- */
 
-typedef struct {
-    StTensor t;
-    uint64_t begin, end; /* data_offsets */
-    uint64_t at;         /* file offset of the entry's name, for messages */
-} Entry;
-
-struct SafeTensors {
-    char *file;
-    void *map; /* st_read's mapping, or NULL */
-    size_t map_len;
-    Entry *ent; /* file order */
-    int n, cap;
-    int *by_name; /* indices into ent, sorted by name */
-    char **mkey, **mval;
-    int nmeta, capmeta;
-};
-
 void st_free(SafeTensors *st)
 {
     if (!st) return;
@@ -400,7 +337,7 @@ static int parse_metadata(Hdr *h, SafeTensors *st)
     return 0;
 }
 
-static void shape_str(char *o, size_t cap, int ndim, const int64_t *shape)
+void st_shape_str(char *o, size_t cap, int ndim, const int64_t *shape)
 {
     size_t k = (size_t)snprintf(o, cap, "[");
     for (int i = 0; i < ndim && k < cap; i++)
@@ -422,7 +359,7 @@ static int entry_size(Hdr *h, Entry *en)
     en->t.nbytes = (size_t)nbytes;
     if (en->end - en->begin != nbytes) {
         char sh[160];
-        shape_str(sh, sizeof sh, en->t.ndim, en->t.shape);
+        st_shape_str(sh, sizeof sh, en->t.ndim, en->t.shape);
         return bl_fail_at(h->e, h->file, en->at,
                           "tensor %s: data_offsets [%llu, %llu] hold %llu bytes but %s %s needs %llu",
                           en->t.name, (unsigned long long)en->begin, (unsigned long long)en->end,
@@ -616,126 +553,4 @@ int st_read(SafeTensors **out, const char *path, BlErr *e)
     st->map_len = len;
     *out = st;
     return 0;
-}
-
-/* ---- lookups ---- */
-
-int st_count(const SafeTensors *st) { return st->n; }
-const StTensor *st_tensor(const SafeTensors *st, int i)
-{
-    return i >= 0 && i < st->n ? &st->ent[i].t : NULL;
-}
-const char *st_file(const SafeTensors *st) { return st->file; }
-
-const StTensor *st_find(const SafeTensors *st, const char *name)
-{
-    int lo = 0, hi = st->n - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        const StTensor *t = &st->ent[st->by_name[mid]].t;
-        int c = strcmp(name, t->name);
-        if (c == 0) return t;
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
-    }
-    return NULL;
-}
-
-int st_metadata_count(const SafeTensors *st) { return st->nmeta; }
-void st_metadata_at(const SafeTensors *st, int i, const char **key, const char **value)
-{
-    BL_CHECK(i >= 0 && i < st->nmeta);
-    *key = st->mkey[i];
-    *value = st->mval[i];
-}
-const char *st_metadata(const SafeTensors *st, const char *key)
-{
-    for (int i = 0; i < st->nmeta; i++)
-        if (strcmp(st->mkey[i], key) == 0) return st->mval[i];
-    return NULL;
-}
-
-/* ---- typed access ---- */
-
-static const StTensor *expect_shape(const SafeTensors *st, const char *name, int ndim,
-                                    const int64_t *shape, BlErr *e)
-{
-    const StTensor *t = st_find(st, name);
-    if (!t) {
-        bl_fail(e, st->file, "tensor %s is missing", name);
-        return NULL;
-    }
-    bool same = t->ndim == ndim;
-    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
-    if (!same) {
-        char want[160], got[160];
-        shape_str(want, sizeof want, ndim, shape);
-        shape_str(got, sizeof got, t->ndim, t->shape);
-        bl_fail_at(e, st->file, t->file_offset, "tensor %s: expected shape %s, found %s", name, want,
-                   got);
-        return NULL;
-    }
-    return t;
-}
-
-const StTensor *st_expect(const SafeTensors *st, const char *name, StDtype dtype, int ndim,
-                          const int64_t *shape, BlErr *e)
-{
-    const StTensor *t = expect_shape(st, name, ndim, shape, e);
-    if (t && t->dtype != dtype) {
-        bl_fail_at(e, st->file, t->file_offset, "tensor %s: expected dtype %s, found %s", name,
-                   st_dtype_name(dtype), st_dtype_name(t->dtype));
-        return NULL;
-    }
-    return t;
-}
-
-/* IEEE half to float, subnormals, infinities and NaNs included */
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
-    uint32_t bits;
-    if (exp == 0) {
-        float f = (float)man * 0x1p-24f; /* zero or subnormal: man * 2^-24 */
-        return sign ? -f : f;
-    }
-    if (exp == 31) bits = sign | 0x7F800000u | (man << 13);
-    else bits = sign | ((exp + 112) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-int st_read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t *shape,
-                float *dst, BlErr *e)
-{
-    const StTensor *t = expect_shape(st, name, ndim, shape, e);
-    if (!t) return -1;
-    const uint8_t *p = t->data;
-    size_t n = (size_t)t->numel;
-    switch (t->dtype) {
-    case ST_F32:
-        memcpy(dst, p, n * 4);
-        return 0;
-    case ST_BF16:
-        for (size_t i = 0; i < n; i++) {
-            uint32_t bits = (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) << 16;
-            memcpy(&dst[i], &bits, 4);
-        }
-        return 0;
-    case ST_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = half_to_float((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
-        return 0;
-    case ST_F64:
-        for (size_t i = 0; i < n; i++) {
-            double d;
-            memcpy(&d, p + 8 * i, 8);
-            dst[i] = (float)d;
-        }
-        return 0;
-    default:
-        return bl_fail_at(e, st->file, t->file_offset,
-                          "tensor %s: dtype %s cannot be read as floats (need F32, BF16, F16 or F64)",
-                          name, st_dtype_name(t->dtype));
-    }
 }
