@@ -68,7 +68,7 @@ void cpu_conv1d_fwd(Backend *be, float *out, const float *in, int in_stride, con
 {
     float *wt = transpose_weights(w, D, K);
     int rows = B * L;
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+#pragma omp parallel for schedule(static) num_threads(cpu_team(be, (size_t)rows * D * K))
     for (int r = 0; r < rows; r++)
         conv_fwd_row(out + (size_t)r * D, in, in_stride, wt, bias, conv_state, r / L, r % L, L,
                      D, K);
@@ -78,7 +78,7 @@ void cpu_conv1d_fwd(Backend *be, float *out, const float *in, int in_stride, con
     /* New state = the last K-1 inputs of the extended sequence [old state, in]. Slot j holds
      * position L-(K-1)+j; a negative position is old slot L+j > j, not yet overwritten when
      * slots are filled in increasing j. */
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+#pragma omp parallel for schedule(static) num_threads(cpu_team(be, (size_t)B * D * K))
     for (int bd = 0; bd < B * D; bd++) {
         int b = bd / D, d = bd % D;
         float *st = conv_state + (size_t)bd * (K - 1);
@@ -103,7 +103,7 @@ void cpu_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *d
     float *g = cpu_scratch((size_t)rows * D * sizeof(float));
     int nblk = (D + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK;
 
-#pragma omp parallel num_threads(cpu_threads(be))
+#pragma omp parallel num_threads(cpu_team(be, (size_t)rows * D * K))
     {
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++)

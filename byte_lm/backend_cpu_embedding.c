@@ -7,7 +7,7 @@
 void cpu_embedding_fwd(Backend *be, float *out, const uint8_t *ids, const float *table, int rows,
                        int C)
 {
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+#pragma omp parallel for schedule(static) num_threads(cpu_team(be, (size_t)rows * C))
     for (int r = 0; r < rows; r++)
         memcpy(out + (size_t)r * C, table + (size_t)ids[r] * C, (size_t)C * sizeof(float));
 }
@@ -18,7 +18,7 @@ void cpu_embedding_bwd(Backend *be, float *dtable, const float *dout, const uint
                        int C)
 {
     int nblk = (C + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK;
-#pragma omp parallel num_threads(cpu_threads(be))
+#pragma omp parallel num_threads(cpu_team(be, (size_t)rows * C))
     {
         double *acc = cpu_scratch(256 * CPU_COL_BLOCK * sizeof(double));
 #pragma omp for schedule(static)

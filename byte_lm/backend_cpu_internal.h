@@ -24,6 +24,16 @@ static inline int cpu_threads(const Backend *be)
     return ((const CpuCtx *)be->ctx)->threads;
 }
 
+/* Team size for a loop touching `work` elements. Waking a team and meeting at its barrier costs
+ * microseconds (far more when another process holds the cores), which dwarfs small loops: one
+ * recurrent generation step is a few thousand elements per op. Small loops therefore run on the
+ * calling thread; results do not depend on the team size (test_ops_threads). */
+#define CPU_PARALLEL_MIN_WORK 32768
+static inline int cpu_team(const Backend *be, size_t work)
+{
+    return work < CPU_PARALLEL_MIN_WORK ? 1 : cpu_threads(be);
+}
+
 /* Columns per block when a loop is threaded over column blocks so that each column's sum over
  * rows is owned by one thread (no races, order fixed by the row loop). */
 #define CPU_COL_BLOCK 32

@@ -30,7 +30,7 @@ CPU_HOT static float cross_entropy_row(float *g, float *e, const float *x, int t
 void cpu_cross_entropy(Backend *be, float *losses, float *dlogits, const float *logits,
                        const uint8_t *targets, int rows, int V, float dscale)
 {
-#pragma omp parallel num_threads(cpu_threads(be))
+#pragma omp parallel num_threads(cpu_team(be, (size_t)rows * V))
     {
         float *e = dlogits ? NULL : cpu_scratch((size_t)V * sizeof(float));
 #pragma omp for schedule(static)

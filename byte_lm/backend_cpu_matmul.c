@@ -32,7 +32,7 @@ void cpu_matmul_fwd(Backend *be, float *out, int ldo, const float *inp, int ldi,
     int tiles = ceil_div(M, MM_ROW_TILE);
     /* beta = 0 makes BLAS overwrite out without reading it (so NaN garbage is not propagated) */
     float beta = accumulate ? 1.0f : 0.0f;
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+#pragma omp parallel for schedule(static) num_threads(cpu_team(be, (size_t)M * N * K))
     for (int i = 0; i < tiles; i++) {
         int m0 = i * MM_ROW_TILE, m = min_int(MM_ROW_TILE, M - m0);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, N, K, 1.0f,
@@ -51,7 +51,7 @@ void cpu_matmul_bwd(Backend *be, float *dinp, int lddi, float *dw, const float *
     float beta = accumulate_dinp ? 1.0f : 0.0f;
     /* One loop over both products' tiles, dealt round-robin: the dw tiles (each a reduction
      * over all M rows) are the heavy ones, so they come first and are spread over the team. */
-#pragma omp parallel for schedule(static, 1) num_threads(cpu_threads(be))
+#pragma omp parallel for schedule(static, 1) num_threads(cpu_team(be, (size_t)M * N * K))
     for (int i = 0; i < dw_tiles + row_tiles; i++) {
         if (i < dw_tiles) { /* dw[n0:n0+n, k0:k0+k] += dout[:, n0:]^T @ inp[:, k0:] */
             int n0 = (i / dw_cols) * MM_DW_ROW_TILE, n = min_int(MM_DW_ROW_TILE, N - n0);

@@ -7,7 +7,7 @@
 void cpu_rmsnorm_fwd(Backend *be, float *out, float *rstd, const float *inp, const float *w,
                      int rows, int C, float eps)
 {
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+#pragma omp parallel for schedule(static) num_threads(cpu_team(be, (size_t)rows * C))
     for (int r = 0; r < rows; r++) {
         const float *x = inp + (size_t)r * C;
         float *o = out + (size_t)r * C;
@@ -27,7 +27,7 @@ void cpu_rmsnorm_bwd(Backend *be, float *dinp, float *dw, const float *dout, con
                      const float *w, const float *rstd, int rows, int C)
 {
     int nblk = (C + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK;
-#pragma omp parallel num_threads(cpu_threads(be))
+#pragma omp parallel num_threads(cpu_team(be, (size_t)rows * C))
     {
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {

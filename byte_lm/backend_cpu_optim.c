@@ -14,7 +14,7 @@ void cpu_adamw(Backend *be, float *param, const float *grad, float *m, float *v,
 {
     double b1 = beta1, b2 = beta2;
     double c1 = 1.0 - pow(b1, t), c2 = 1.0 - pow(b2, t);
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+#pragma omp parallel for schedule(static) num_threads(cpu_team(be, n))
     for (size_t i = 0; i < n; i++) {
         double g = (double)grad[i] * grad_scale;
         double mi = b1 * m[i] + (1.0 - b1) * g;
@@ -32,7 +32,7 @@ double cpu_sumsq(Backend *be, const float *x, size_t n)
     size_t nchunk = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
     if (nchunk == 0) return 0.0;
     double *part = cpu_scratch(nchunk * sizeof(double));
-#pragma omp parallel for schedule(static) num_threads(cpu_threads(be))
+#pragma omp parallel for schedule(static) num_threads(cpu_team(be, n))
     for (size_t c = 0; c < nchunk; c++) {
         size_t i1 = (c + 1) * SUMSQ_CHUNK < n ? (c + 1) * SUMSQ_CHUNK : n;
         double s = 0;

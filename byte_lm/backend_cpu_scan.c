@@ -175,7 +175,7 @@ void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
     size_t n_el = (size_t)B * L * D;
     float *delta = cpu_scratch(n_el * sizeof(float));
     float *sg = z ? cpu_scratch(n_el * sizeof(float)) : NULL;
-#pragma omp parallel num_threads(cpu_threads(be))
+#pragma omp parallel num_threads(cpu_team(be, n_el * (size_t)N))
     {
         scan_prologue(delta, NULL, sg, delta_pre, dt_bias, z, z_stride, B * L, D);
         float *A = cpu_scratch((size_t)N * sizeof(float));
@@ -342,7 +342,7 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
     float *ddelta = cpu_scratch(n_el * sizeof(float));
     float *sg = z ? cpu_scratch(n_el * sizeof(float)) : NULL;
 
-#pragma omp parallel num_threads(cpu_threads(be))
+#pragma omp parallel num_threads(cpu_team(be, n_el * (size_t)N))
     {
         scan_prologue(delta, ddelta, sg, delta_pre, dt_bias, z, z_stride, (int)rows, D);
         float *A = cpu_scratch((size_t)N * sizeof(float));
