@@ -44,7 +44,7 @@ ifeq ($(CUDA),1)
   NVCCFLAGS   := -O3 -std=c++17 -I. -DBYTELM_CUDA -lineinfo -Xcompiler -fPIC \
                  -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
   CFLAGS      += -DBYTELM_CUDA -I$(CUDA_HOME)/include
-  LDLIBS      += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+  LDLIBS      += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lnccl -lcublasLt -lcublas -lcudart -lstdc++
   CUDA_SRC    := $(wildcard kernels/*.cu)
   $(info bytelm: nvcc found at $(NVCC): building the CUDA backend (sm_90 + PTX))
 else

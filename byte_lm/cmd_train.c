@@ -2,8 +2,10 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "launch.h"
 #include "train.h"
 
 static void usage(FILE *f)
@@ -40,7 +42,13 @@ static void usage(FILE *f)
             "  --time-budget SEC   stop after SEC seconds of training and save\n"
             "  --stop-after N      stop after N steps of this invocation and save (the schedule\n"
             "                      still runs to --steps; continue with --resume)\n"
-            "  --json              print a JSON summary on stdout\n");
+            "  --procs N           data parallel over N processes on this host (CPU backend):\n"
+            "                      each runs --accum micro-batches, so a step covers N x accum\n"
+            "  --gpus N            data parallel over GPUs 0..N-1 through NCCL (CUDA backend)\n"
+            "  --json              print a JSON summary on stdout\n"
+            "\n"
+            "An external launcher may start the ranks itself, passing each --rank R --world N\n"
+            "--rendezvous NAME (a shared-memory name on the CPU, a file path for the NCCL id).\n");
 }
 
 /* Parses a positive integer option; -1 when malformed. */
@@ -66,7 +74,7 @@ int cmd_train(int argc, char **argv)
     TrainerState *t = &o.ts;
     enum { O_CONFIG = 256, O_DATA, O_VAL, O_OUT, O_RESUME, O_DEVICE, O_THREADS, O_ACCUM, O_STEPS,
            O_LR, O_MINLR, O_WARMUP, O_WD, O_CLIP, O_SEED, O_EVAL, O_EVALB, O_CKPT, O_LOG, O_TIME,
-           O_JSON, O_HELP, O_STOP };
+           O_JSON, O_HELP, O_STOP, O_PROCS, O_GPUS, O_RANK, O_WORLD, O_RDV };
     static const struct option opts[] = {
         {"config", 1, 0, O_CONFIG}, {"data", 1, 0, O_DATA}, {"val", 1, 0, O_VAL},
         {"out", 1, 0, O_OUT}, {"resume", 1, 0, O_RESUME}, {"device", 1, 0, O_DEVICE},
@@ -76,9 +84,10 @@ int cmd_train(int argc, char **argv)
         {"weight-decay", 1, 0, O_WD}, {"clip", 1, 0, O_CLIP}, {"seed", 1, 0, O_SEED},
         {"eval-every", 1, 0, O_EVAL}, {"eval-batches", 1, 0, O_EVALB},
         {"ckpt-every", 1, 0, O_CKPT}, {"log-every", 1, 0, O_LOG}, {"time-budget", 1, 0, O_TIME},
-        {"stop-after", 1, 0, O_STOP},
+        {"stop-after", 1, 0, O_STOP}, {"procs", 1, 0, O_PROCS}, {"gpus", 1, 0, O_GPUS},
+        {"rank", 1, 0, O_RANK}, {"world", 1, 0, O_WORLD}, {"rendezvous", 1, 0, O_RDV},
         {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
-    int c;
+    int c, procs = 0, gpus = 0, rank = -1;
     long v;
     double d;
     optind = 1;
@@ -109,6 +118,11 @@ int cmd_train(int argc, char **argv)
         case O_LOG: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--log-every"; else o.log_every = (int)v; break;
         case O_TIME: if (parse_double(optarg, &d) || d < 0) bad = "--time-budget"; else o.time_budget = d; break;
         case O_STOP: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--stop-after"; else o.stop_after = (int)v; break;
+        case O_PROCS: if ((v = parse_long(optarg, 1, 256)) < 0) bad = "--procs"; else procs = (int)v; break;
+        case O_GPUS: if ((v = parse_long(optarg, 1, 256)) < 0) bad = "--gpus"; else gpus = (int)v; break;
+        case O_RANK: if ((v = parse_long(optarg, 0, 255)) < 0) bad = "--rank"; else rank = (int)v; break;
+        case O_WORLD: if ((v = parse_long(optarg, 1, 256)) < 0) bad = "--world"; else o.world = (int)v; break;
+        case O_RDV: o.rendezvous = optarg; break;
         case O_JSON: o.json = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
@@ -141,8 +155,40 @@ int cmd_train(int argc, char **argv)
         }
     }
     if (t->optim.warmup_steps > t->optim.total_steps) t->optim.warmup_steps = t->optim.total_steps / 10;
+    if (procs && gpus) return cmd_usage_error("train", "--procs and --gpus exclude each other");
+    if (gpus) {
+        o.device = "cuda";
+        setenv("NCCL_NVLS_ENABLE", "0", 1); /* before NCCL starts, here and in every rank */
+    }
+    int launch = rank < 0 && (procs > 1 || gpus > 1);
+    if (rank >= 0) {
+        if (o.world < 2 || rank >= o.world || !o.rendezvous)
+            return cmd_usage_error("train", "--rank needs --world N > rank and --rendezvous");
+        o.rank = rank;
+    } else if (o.world > 1) {
+        return cmd_usage_error("train", "--world needs --rank (or use --procs/--gpus)");
+    } else if (launch) {
+        o.world = procs > 1 ? procs : gpus;
+    }
+    /* ranks on one host share its cores */
+    if (o.world > 1 && !o.threads && !strcmp(o.device, "cpu")) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = cores / o.world > 1 ? (int)(cores / o.world) : 1;
+    }
     BlErr e;
+    pid_t pids[256];
+    char rdv[1100];
+    if (launch) {
+        launch_rendezvous(rdv, sizeof rdv, gpus > 1);
+        o.rendezvous = rdv;
+        if (launch_ranks(argc, argv, o.world, rdv, pids, &e)) return cmd_error(e.msg);
+    }
     int rc = train_run(&o, &e);
-    if (rc < 0) return cmd_error(e.msg);
-    return rc;
+    if (rc < 0) cmd_error(e.msg);
+    if (launch) {
+        /* when rank 0 failed the others fail too, soon: give them a moment, then end them */
+        int others = launch_wait(pids, o.world - 1, rc < 0 ? 5.0 : -1);
+        if (rc == 0 && others) rc = others == 130 ? 130 : 1;
+    }
+    return rc < 0 ? 1 : rc;
 }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "backend_select.h"
+#include "comm.h"
 #include "interrupt.h"
 #include "loss_plot.h"
 #include "progress.h"
@@ -17,6 +18,7 @@ void train_options_default(TrainOptions *o)
     memset(o, 0, sizeof *o);
     o->device = "cpu";
     o->log_every = 1;
+    o->world = 1;
     TrainerState *t = &o->ts;
     optim_config_default(&t->optim);
     t->B = 8;
@@ -79,6 +81,8 @@ static double validate(Model *m, Loader *val, const TrainerState *ts, uint8_t *b
 
 typedef struct {
     Backend *be;
+    Comm *comm;      /* NULL when training alone */
+    float *scalars;  /* backend memory: loss and stop flags summed over the ranks */
     Model *model;
     Optimizer opt;
     int have_opt;
@@ -95,6 +99,8 @@ static void run_close(Run *r)
     if (r->model) model_free(r->model);
     if (r->train) loader_close(r->train);
     if (r->val) loader_close(r->val);
+    if (r->comm) r->comm->destroy(r->comm);
+    if (r->scalars) r->be->free(r->be, r->scalars);
     if (r->be) r->be->destroy(r->be);
     metrics_close(&r->metrics);
     free(r->batch);
@@ -113,7 +119,27 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         if (config_load(&cfg, o->config, e)) return -1;
         r->ts = o->ts;
     }
-    if (!(r->be = backend_by_name(o->device, o->threads, e))) return -1;
+    if (o->world > 1 && o->device && strcmp(o->device, "cpu")) {
+#ifdef BYTELM_CUDA
+        r->be = backend_cuda_create(o->rank); /* rank r drives GPU r */
+        if (!r->be) return bl_fail(e, NULL, "rank %d: no usable GPU %d", o->rank, o->rank);
+#else
+        return bl_fail(e, NULL, "this bytelm was built without CUDA (no nvcc at build time)");
+#endif
+    } else if (!(r->be = backend_by_name(o->device, o->threads, e))) {
+        return -1;
+    }
+    if (o->world > 1) {
+        if (!o->rendezvous) return bl_fail(e, NULL, "train: --rendezvous is required with --world");
+#ifdef BYTELM_CUDA
+        if (!strcmp(r->be->name, "cuda"))
+            r->comm = comm_nccl_create(o->rendezvous, o->rank, o->world, r->be, 600, e);
+        else
+#endif
+            r->comm = comm_shm_create(o->rendezvous, o->rank, o->world, 120, e);
+        if (!r->comm) return -1;
+        r->scalars = r->be->alloc(r->be, 4 * sizeof(float));
+    }
     const char *cfg_file = o->resume ? resume_dir : o->config;
     if (model_create(&r->model, &cfg, r->be, e)) {
         BlErr inner = *e;
@@ -126,6 +152,11 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         if (checkpoint_load_trainer(resume_dir, r->model, &r->opt, &r->ts, e)) return -1;
         if (o->steps_given) r->ts.optim.total_steps = o->ts.optim.total_steps;
         r->opt.cfg = r->ts.optim;
+        /* the checkpoint holds the micro-batches of a whole step: split them over the ranks */
+        if (r->ts.accum % o->world)
+            return bl_fail(e, resume_dir, "accum %d of the checkpoint does not split over %d ranks",
+                           r->ts.accum, o->world);
+        r->ts.accum /= o->world;
     } else {
         model_init_params(r->model, r->ts.seed);
         optimizer_init(&r->opt, r->model, &r->ts.optim);
@@ -133,12 +164,17 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         r->ts.loader.seed = r->ts.seed;
         r->ts.loader.next_batch = 0;
     }
+    /* every rank starts from rank 0's weights, whatever their own init or files said */
+    if (r->comm && r->comm->broadcast(r->comm, model_params(r->model),
+                                      model_num_params(r->model) * sizeof(float), e))
+        return -1;
     if (!r->ts.data[0]) return bl_fail(e, NULL, "train: --data is required");
     if (loader_open(&r->train, r->ts.data, "train", r->ts.B, r->ts.L, r->ts.loader.seed, e)) return -1;
     loader_set_pos(r->train, r->ts.loader);
+    r->batch = bl_malloc((size_t)r->ts.B * (r->ts.L + 1));
+    if (o->rank > 0) return 0; /* rank 0 alone validates, logs and saves */
     const char *val = r->ts.val[0] ? r->ts.val : NULL;
     if (val && loader_open(&r->val, val, "val", r->ts.B, r->ts.L, r->ts.seed ^ 0x5eed, e)) return -1;
-    r->batch = bl_malloc((size_t)r->ts.B * (r->ts.L + 1));
 
     const char *out = o->out;
     char derived[2048];
@@ -161,11 +197,30 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
     return 0;
 }
 
-static int save(Run *r, BlErr *e)
+/* The checkpoint describes the step as a whole (accum = micro-batches over all ranks, the loader
+ * at the first global batch of the next step), so it resumes alone or over any rank count that
+ * divides accum. */
+static int save(Run *r, int world, BlErr *e)
 {
-    r->ts.loader = loader_get_pos(r->train);
     r->ts.optim = r->opt.cfg;
-    return checkpoint_save(r->ckpt_dir, r->model, &r->opt, &r->ts, e);
+    TrainerState whole = r->ts;
+    whole.accum *= world;
+    return checkpoint_save(r->ckpt_dir, r->model, &r->opt, &whole, e);
+}
+
+/* Sums the gradients and the step's scalars (loss, stop requests) over the ranks. */
+static int reduce_step(Run *r, double *loss, int *time_up, int *sig, BlErr *e)
+{
+    Comm *c = r->comm;
+    if (c->allreduce_sum(c, model_grads(r->model), model_num_params(r->model), e)) return -1;
+    float s[4] = {(float)*loss, (float)*time_up, (float)*sig, 0};
+    r->be->upload(r->be, r->scalars, s, sizeof s);
+    if (c->allreduce_sum(c, r->scalars, 4, e)) return -1;
+    r->be->download(r->be, s, r->scalars, sizeof s);
+    *loss = s[0];
+    *time_up = s[1] > 0;
+    if (!*sig && s[2] > 0) *sig = 15; /* another rank was signalled: stop as if terminated */
+    return 0;
 }
 
 int train_run(const TrainOptions *o, BlErr *e)
@@ -177,31 +232,45 @@ int train_run(const TrainOptions *o, BlErr *e)
         return -1;
     }
     TrainerState *ts = &r.ts;
-    int total = ts->optim.total_steps;
-    uint64_t bytes_per_step = (uint64_t)ts->B * ts->L * ts->accum;
-    fprintf(stderr, "bytelm train: %s backend, %lld parameters, B=%d L=%d accum=%d, steps %d..%d\n",
-            r.be->name, config_num_params(model_config(r.model)), ts->B, ts->L, ts->accum,
-            ts->step + 1, total);
+    int total = ts->optim.total_steps, world = o->world, lead = o->rank == 0;
+    uint64_t per_step = (uint64_t)ts->accum * world; /* loader batches per step, all ranks */
+    uint64_t bytes_per_step = (uint64_t)ts->B * ts->L * per_step;
+    if (lead)
+        fprintf(stderr, "bytelm train: %s backend, %lld parameters, B=%d L=%d accum=%d%s, steps %d..%d\n",
+                r.be->name, config_num_params(model_config(r.model)), ts->B, ts->L, ts->accum,
+                world > 1 ? (r.comm->kind[0] == 'n' ? " x GPUs" : " x processes") : "",
+                ts->step + 1, total);
+    if (lead && world > 1) fprintf(stderr, "bytelm train: data parallel over %d ranks (%s)\n", world, r.comm->kind);
 
     Progress prog;
-    progress_init(&prog, "train", (uint64_t)(total - ts->step) * bytes_per_step);
+    if (lead) progress_init(&prog, "train", (uint64_t)(total - ts->step) * bytes_per_step);
     double t0 = now_seconds(), elapsed0 = ts->elapsed_seconds;
     int start_step = ts->step, rc = 0;
     interrupt_install();
     double last_loss = NAN, last_val = NAN;
-    char extra[160];
+    char extra[160] = "";
     while (ts->step < total) {
         double ts_step = now_seconds();
         model_zero_grads(r.model);
         double loss = 0;
+        uint64_t first = ts->loader.next_batch;
         for (int k = 0; k < ts->accum; k++) {
+            /* micro-batch k of rank r is global batch first + k*world + r: the step over all
+             * ranks reads the batches one process with accum*world would */
+            if (world > 1) loader_set_pos(r.train, (LoaderPos){ts->loader.seed, first + (uint64_t)k * world + o->rank});
             if (loader_next(r.train, r.batch, e)) {
                 rc = -1;
                 goto done;
             }
-            loss += model_forward_backward(r.model, r.batch, ts->B, ts->L, 1.0f / ts->accum);
+            loss += model_forward_backward(r.model, r.batch, ts->B, ts->L, 1.0f / (float)per_step);
         }
-        loss /= ts->accum;
+        int sig = interrupt_requested();
+        int time_up = o->time_budget > 0 && now_seconds() - t0 >= o->time_budget;
+        if (r.comm && reduce_step(&r, &loss, &time_up, &sig, e)) {
+            rc = -1;
+            goto done;
+        }
+        loss /= (double)per_step;
         float lr = 0;
         /* a non-finite loss or gradient must not reach the weights: skip the update (the
          * optimizer itself refuses a non-finite gradient norm) */
@@ -209,9 +278,16 @@ int train_run(const TrainOptions *o, BlErr *e)
         r.be->sync(r.be);
         ts->step++;
         ts->bytes_seen += bytes_per_step;
+        ts->loader.next_batch = first + per_step;
         double now = now_seconds(), dt = now - ts_step;
         ts->elapsed_seconds = elapsed0 + (now - t0);
         last_loss = loss / LN2;
+        int last = ts->step == total || time_up ||
+                   (o->stop_after > 0 && ts->step - start_step >= o->stop_after) || sig;
+        if (!lead) {
+            if (last) break;
+            continue;
+        }
         if (!isfinite(gnorm) || !isfinite(loss))
             fprintf(stderr, "\nbytelm train: warning: non-finite loss or gradient at step %d, update skipped\n",
                     ts->step);
@@ -224,9 +300,6 @@ int train_run(const TrainOptions *o, BlErr *e)
                           json_num(jg, gnorm), (unsigned long long)ts->bytes_seen,
                           bytes_per_step / dt, ts->elapsed_seconds);
         }
-        int sig = interrupt_requested();
-        int last = ts->step == total || (o->time_budget > 0 && now - t0 >= o->time_budget) ||
-                   (o->stop_after > 0 && ts->step - start_step >= o->stop_after) || sig;
         if (sig) fprintf(stderr, "\nbytelm train: %s at step %d: saving a checkpoint and stopping\n",
                          sig == 2 ? "interrupted" : "terminated", ts->step);
         if (r.val && ts->eval_every > 0 && (ts->step % ts->eval_every == 0 || last)) {
@@ -244,13 +317,14 @@ int train_run(const TrainOptions *o, BlErr *e)
         if (!isnan(last_val)) snprintf(extra + n, sizeof extra - (size_t)n, " val %.3f bpb", last_val);
         progress_update(&prog, (uint64_t)(ts->step - start_step) * bytes_per_step, extra);
         if ((ts->ckpt_every > 0 && ts->step % ts->ckpt_every == 0) || last) {
-            if (save(&r, e)) {
+            if (save(&r, world, e)) {
                 rc = -1;
                 goto done;
             }
         }
         if (last) break;
     }
+    if (!lead) goto done;
     progress_finish(&prog, (uint64_t)(ts->step - start_step) * bytes_per_step, extra);
     if (!r.val) loss_plot_write(r.metrics_path, r.svg_path);
     char val_json[32] = "null";

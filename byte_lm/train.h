@@ -16,6 +16,11 @@ typedef struct {
     int log_every;      /* steps between metrics lines */
     int steps_given;    /* 1 when --steps was given (overrides a resumed run's total) */
     int stop_after;     /* stop (and save) after this many steps of this invocation, 0 = none */
+    /* data parallel: this process is rank `rank` of `world` (1 = alone); the ranks meet at
+     * `rendezvous` (a shared-memory name on the CPU, a file for the NCCL id on CUDA). ts.accum
+     * is per rank: a step covers world * accum micro-batches. */
+    int rank, world;
+    const char *rendezvous;
     TrainerState ts;    /* options for a new run (ignored on resume, except --steps) */
 } TrainOptions;
 
