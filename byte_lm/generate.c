@@ -9,10 +9,10 @@ struct Generator {
     GenOptions o;
     int B;
     ModelState *st;
+    ModelState *st1; /* batch-1 state the shared prompt is prefilled into (B > 1 only) */
     float *logits;   /* host, B x 256: the last step's output */
     uint8_t *next;   /* host, B: the byte each stream feeds at its next step */
     size_t chunk;    /* prompt bytes per prefill call */
-    uint8_t *prompt; /* host, chunk x B: one prefill call's bytes, the prompt replicated */
     Rng *rng;        /* one independent stream per sample */
     Utf8State *u8;   /* per stream, for strict masking */
     long produced;
@@ -37,8 +37,8 @@ Generator *generator_create(Model *m, const GenOptions *o)
     g->st = model_state_create(m, g->B);
     g->logits = bl_malloc((size_t)g->B * 256 * sizeof(float));
     g->next = bl_calloc((size_t)g->B, 1);
-    g->chunk = o->prefill_chunk / g->B > 0 ? (size_t)(o->prefill_chunk / g->B) : 1;
-    g->prompt = bl_malloc(g->chunk * (size_t)g->B);
+    g->st1 = g->B > 1 ? model_state_create(m, 1) : NULL;
+    g->chunk = (size_t)o->prefill_chunk;
     g->rng = bl_calloc((size_t)g->B, sizeof(Rng));
     g->u8 = bl_calloc((size_t)g->B, sizeof(Utf8State));
     generator_prefill(g, NULL, 0);
@@ -49,9 +49,9 @@ void generator_free(Generator *g)
 {
     if (!g) return;
     model_state_free(g->m, g->st);
+    model_state_free(g->m, g->st1);
     free(g->logits);
     free(g->next);
-    free(g->prompt);
     free(g->rng);
     free(g->u8);
     free(g);
@@ -75,13 +75,17 @@ void generator_prefill(Generator *g, const uint8_t *prompt, size_t n)
         memset(&g->u8[b], 0, sizeof g->u8[b]);
     }
     g->produced = 0;
-    /* every byte but the last through the parallel scan; all streams share the prompt */
+    /* every byte but the last through the parallel scan. All streams share the prompt, so it is
+     * run once, as a batch of one, and its state copied to every stream. */
+    ModelState *pre = g->st1 ? g->st1 : g->st;
+    if (g->st1) model_state_reset(g->m, g->st1);
     size_t chunk = g->chunk;
     for (size_t off = 0; off + 1 < n; off += chunk) {
         size_t L = n - 1 - off < chunk ? n - 1 - off : chunk;
-        for (int b = 0; b < g->B; b++) memcpy(g->prompt + (size_t)b * L, prompt + off, L);
-        model_forward_stateful(g->m, g->st, g->prompt, NULL, g->B, (int)L, NULL, NULL);
+        model_forward_stateful(g->m, pre, prompt + off, NULL, 1, (int)L, NULL, NULL);
     }
+    if (g->st1)
+        for (int b = 0; b < g->B; b++) model_state_copy_row(g->m, g->st, b, g->st1, 0);
     memset(g->next, prompt[n - 1], (size_t)g->B);
 }
 

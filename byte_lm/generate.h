@@ -32,9 +32,9 @@ typedef struct {
     int batch;         /* B, streams generated together */
     long max_bytes;    /* bytes per stream the caller will ask for; strict mode finishes every
                         * character within it. 0: no budget */
-    int prefill_chunk; /* rows (streams x prompt bytes) per parallel-scan call: bounds activation
-                        * memory for long prompts and big batches; a batch-1 prompt up to this
-                        * long is one call */
+    int prefill_chunk; /* prompt bytes per parallel-scan call: bounds activation memory for long
+                        * prompts. The prompt is prefilled once, as a batch of one, and its state
+                        * copied to every stream */
 } GenOptions;
 
 /* sampler defaults, safe UTF-8, seed 0, batch 1, no budget, prefill_chunk 4096 */

@@ -326,6 +326,22 @@ void model_state_free(Model *m, ModelState *s)
     free(s);
 }
 
+void model_state_copy_row(Model *m, ModelState *dst, int dst_row, const ModelState *src,
+                          int src_row)
+{
+    const ModelConfig *c = &m->cfg;
+    BL_CHECK(dst_row >= 0 && dst_row < dst->B && src_row >= 0 && src_row < src->B);
+    size_t conv = (size_t)c->intermediate_size * (c->conv_kernel - 1);
+    size_t ssm = (size_t)c->intermediate_size * c->state_size;
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        if (conv)
+            m->be->copy(m->be, dst->conv[l] + dst_row * conv, src->conv[l] + src_row * conv,
+                        conv * sizeof(float));
+        m->be->copy(m->be, dst->ssm[l] + dst_row * ssm, src->ssm[l] + src_row * ssm,
+                    ssm * sizeof(float));
+    }
+}
+
 /* ---- accessors ---- */
 const ModelConfig *model_config(const Model *m) { return &m->cfg; }
 Backend *model_backend(const Model *m) { return m->be; }

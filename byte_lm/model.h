@@ -60,6 +60,10 @@ typedef struct ModelState ModelState;
 ModelState *model_state_create(Model *m, int B);
 void model_state_reset(Model *m, ModelState *s);
 void model_state_free(Model *m, ModelState *s);
+/* Copies stream src_row of src into stream dst_row of dst (e.g. one prefilled prompt to every
+ * stream of a batch). */
+void model_state_copy_row(Model *m, ModelState *dst, int dst_row, const ModelState *src,
+                          int src_row);
 /* Forward over the next L bytes of each of B streams, starting from and updating state s.
  * L may be 1 (one recurrent step). logits (host, B*L*256) filled when not NULL; when targets is
  * not NULL, losses (host, B*L) are filled and the summed loss in nats is returned. */
