@@ -235,12 +235,12 @@ int train_run(const TrainOptions *o, BlErr *e)
     int total = ts->optim.total_steps, world = o->world, lead = o->rank == 0;
     uint64_t per_step = (uint64_t)ts->accum * world; /* loader batches per step, all ranks */
     uint64_t bytes_per_step = (uint64_t)ts->B * ts->L * per_step;
+    char ranks[64] = "";
+    if (world > 1) snprintf(ranks, sizeof ranks, " on each of %d ranks (%s)", world, r.comm->kind);
     if (lead)
         fprintf(stderr, "bytelm train: %s backend, %lld parameters, B=%d L=%d accum=%d%s, steps %d..%d\n",
-                r.be->name, config_num_params(model_config(r.model)), ts->B, ts->L, ts->accum,
-                world > 1 ? (r.comm->kind[0] == 'n' ? " x GPUs" : " x processes") : "",
+                r.be->name, config_num_params(model_config(r.model)), ts->B, ts->L, ts->accum, ranks,
                 ts->step + 1, total);
-    if (lead && world > 1) fprintf(stderr, "bytelm train: data parallel over %d ranks (%s)\n", world, r.comm->kind);
 
     Progress prog;
     if (lead) progress_init(&prog, "train", (uint64_t)(total - ts->step) * bytes_per_step);
