@@ -30,7 +30,7 @@ CLANG=${CLANG:-$(command -v clang-14 || command -v clang || echo clang)}
 # The library sources each target links, besides its tests/fuzz/fuzz_TARGET.c.
 sources() {
     case $1 in
-    safetensors) echo byte_lm/safetensors.c byte_lm/error.c ;;
+    safetensors) echo byte_lm/safetensors.c byte_lm/safetensors_access.c byte_lm/safetensors_dtype.c byte_lm/error.c ;;
     config) echo byte_lm/config.c byte_lm/atomic_dir.c byte_lm/error.c ;;
     shard) echo corpus/seekable_reader.c corpus/shard_set.c corpus/manifest.c corpus/seqreader.c \
         corpus/source.c byte_lm/error.c ;;
