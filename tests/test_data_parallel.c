@@ -1,7 +1,8 @@
 /* Data parallel training on the CPU: `bytelm train --procs 2` against one process with twice the
  * accumulation (same losses, same weights, checkpoints that resume alone), the shared-memory
  * communicator's sums and broadcasts against direct computation over 3 forked processes, and
- * ranks that die or leave making the others fail with one line instead of waiting forever. */
+ * ranks that die or leave making the others fail with one line instead of waiting forever, and a
+ * failing launcher ending the ranks it started. */
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -291,6 +292,36 @@ START_TEST(test_killed_rank_fails_the_others)
 }
 END_TEST
 
+/* The launcher's rank 0 fails after the others started (its run directory cannot be made): the
+ * command ends with 1 and the started ranks end too, having seen rank 0 leave. */
+START_TEST(test_launcher_rank0_fails)
+{
+    char *dir = tu_tmpdir("dpfail"), cmd[4096], data[1024], path[1024];
+    snprintf(data, sizeof data, "%s/text.txt", dir);
+    write_text(data);
+    snprintf(path, sizeof path, "%s/file", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s train " COMMON " --procs 3 --data %s --out %s/file/run 2>%s/err.log",
+             bytelm(), data, dir, dir);
+    ck_assert_int_eq(run(cmd), 1);
+    snprintf(path, sizeof path, "%s/err.log", dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    int own = 0, echoes = 0;
+    while (fgets(line, sizeof line, f)) {
+        own += strstr(line, "cannot create directory") != NULL;
+        echoes += strstr(line, "rank 0 of 3 left the group") != NULL;
+    }
+    fclose(f);
+    ck_assert_int_eq(own, 1);
+    ck_assert_int_eq(echoes, 2);
+    tu_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("data-parallel");
@@ -299,6 +330,7 @@ int main(void)
     tcase_add_test(tc, test_two_procs_equal_accum_two);
     tcase_add_test(tc, test_comm_shm_three_ranks);
     tcase_add_test(tc, test_killed_rank_fails_the_others);
+    tcase_add_test(tc, test_launcher_rank0_fails);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
