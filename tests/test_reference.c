@@ -27,6 +27,11 @@ typedef struct {
     float loss;
 } Ref;
 
+/* The backend under test; tests/gpu/test_reference_gpu.c runs this same file on CUDA. */
+#ifndef REF_BACKEND
+#define REF_BACKEND() backend_cpu_create(2)
+#endif
+
 static void ref_open(Ref *r)
 {
     BlErr e;
@@ -44,7 +49,7 @@ static void ref_open(Ref *r)
     ck_assert_int_eq(c.time_step_rank, 2);
     ck_assert(fabsf(c.layer_norm_epsilon - 1e-5f) < 1e-12f);
 
-    r->be = backend_cpu_create(2);
+    r->be = REF_BACKEND();
     ck_assert_msg(model_create(&r->m, &c, r->be, &e) == 0, "%s", e.msg);
     ck_assert_msg(checkpoint_load_weights(FIXTURE, r->m, &e) == 0, "%s", e.msg);
     ck_assert_msg(st_read(&r->golden, FIXTURE "/golden.safetensors", &e) == 0, "%s", e.msg);
