@@ -93,7 +93,8 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(wildcard tests/*.h) $(LIB)
 
 # Every suite runs even when an earlier one fails; the target fails if any did. The last line
 # counts checks: "make test: N passed, M failed".
-test: $(BIN) $(TESTS)
+# With CUDA the GPU suites are built too (not run: they need a GPU), so CI compiles them.
+test: $(BIN) $(TESTS) $(if $(filter 1,$(CUDA)),$(GPU_TESTS))
 	@BYTELM=$(abspath $(BIN)) CK_DEFAULT_TIMEOUT=600 ./scripts/run-tests.sh "make test" $(TESTS)
 
 test-gpu: $(BIN) $(GPU_TESTS)
