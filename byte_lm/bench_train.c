@@ -126,9 +126,10 @@ int bench_train(int argc, char **argv)
     if (json) {
         printf("{\"bench\":\"train\",\"config\":\"%s\",\"device\":\"%s\",\"params\":%lld,\"B\":%d,"
                "\"L\":%d,\"step_s\":%.6f,\"bytes_per_s\":%.1f,\"model_flops\":%.4g,"
-               "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"peak_mem_bytes\":%.0f,\"activation_bytes\":%zu,"
+               "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"%s\":%.0f,\"activation_bytes\":%zu,"
                "\"loss\":%.4f}\n",
-               config, be->name, params, B, L, step_s, bps, flops, peak, flops / peak, mem,
+               config, be->name, params, B, L, step_s, bps, flops, peak, flops / peak,
+               be->mem_peak_bytes ? "peak_mem_bytes" : "host_rss_bytes", mem,
                model_activation_bytes(m), loss);
     } else {
         printf("bench train: %s on %s, %.2f M parameters, B=%d L=%d\n", config, be->name,
