@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "test_util.h"
+#include "test_cli_util.h"
 
 #define FUZZ_ENTRY fuzz_safetensors_one
 #include "fuzz/fuzz_safetensors.c"
@@ -43,12 +43,6 @@
 #ifndef UNDER_ASAN
 #define UNDER_ASAN 0
 #endif
-
-static const char *bytelm(void)
-{
-    const char *b = getenv("BYTELM");
-    return b ? b : "bin/bytelm";
-}
 
 /* ---- files ---- */
 
@@ -201,7 +195,7 @@ static RunResult run_bytelm(const char *tmp, const char *const *args, int limit_
 {
     char *argv[32], err_path[1024], out_path[1024];
     int n = 0;
-    argv[n++] = (char *)bytelm();
+    argv[n++] = (char *)tu_bytelm();
     for (; args[n - 1] && n < 31; n++) argv[n] = expand(args[n - 1], tmp);
     argv[n] = NULL;
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp);
@@ -355,7 +349,7 @@ static uint64_t make_inputs(const char *T)
     snprintf(p, sizeof p, "%s/adir", T);
     ck_assert_int_eq(mkdir(p, 0755), 0);
 
-    const char *B = bytelm();
+    const char *B = tu_bytelm();
     sh("%s prepare %s/text.txt -o %s/corp --frame-size 1KiB -q >/dev/null", B, T, T);
     sh("cp -r %s/corp %s/corp_exist && cp -r %s/corp %s/corp_trunc", T, T, T, T);
     sh("truncate -s -5 %s/corp_trunc/train-00000.zst", T);
@@ -464,7 +458,7 @@ START_TEST(bad_input_table)
     };
 #undef TRAIN_ON
     int nrows = (int)(sizeof rows / sizeof rows[0]), failed = 0;
-    printf("bad inputs through %s:\n", bytelm());
+    printf("bad inputs through %s:\n", tu_bytelm());
     for (int i = 0; i < nrows; i++) {
         char why[1200], line[1200];
         const char *bad = check_row(&rows[i], T, why, sizeof why, line, sizeof line);

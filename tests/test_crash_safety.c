@@ -21,13 +21,7 @@
 #include "byte_lm/backend.h"
 #include "byte_lm/checkpoint.h"
 #include "byte_lm/safetensors.h"
-#include "test_util.h"
-
-static const char *bytelm(void)
-{
-    const char *b = getenv("BYTELM");
-    return b ? b : "bin/bytelm";
-}
+#include "test_cli_util.h"
 
 static void sleep_ms(double ms)
 {
@@ -51,21 +45,10 @@ static char *slurp(const char *path, size_t *len)
     return b;
 }
 
-/* A few KB of text a tiny model can train on. */
-static void write_text(const char *path)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    const char *words[] = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"};
-    uint64_t s = 3;
-    for (int i = 0; i < 3000; i++) fprintf(f, "%s%s", words[tu_next(&s) % 8], i % 12 == 11 ? ".\n" : " ");
-    fclose(f);
-}
-
 /* Starts bytelm with argv[1..] (argv[0] is filled in), stdout to /dev/null, stderr to err_path. */
 static pid_t spawn(const char **argv, const char *err_path)
 {
-    argv[0] = bytelm();
+    argv[0] = tu_bytelm();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -144,7 +127,7 @@ START_TEST(sigkill_during_saves)
     snprintf(err, sizeof err, "%s/stderr.txt", T);
     snprintf(tmp, sizeof tmp, "%s/checkpoint.tmp", run);
     snprintf(old, sizeof old, "%s/checkpoint.old", run);
-    write_text(text);
+    tu_write_words(text, 3, 3000, 8);
 
     int good = -1, losses = 0, mid_save = 0, from_old = 0, resumed = 0;
     double t0 = (double)time(NULL);
@@ -216,7 +199,7 @@ START_TEST(resume_from_old_copy)
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint", run);
     snprintf(old, sizeof old, "%s/checkpoint.old", run);
     snprintf(nested, sizeof nested, "%s/checkpoint", old);
-    write_text(text);
+    tu_write_words(text, 3, 3000, 8);
     const char *first[] = {NULL, "train", "--config", "configs/tiny.json", "--data", text, "--out", run,
                            "-B", "2", "-L", "32", "--steps", "3", "--threads", "1", NULL};
     int st = wait_status(spawn(first, err));
@@ -256,7 +239,7 @@ static void one_signal(int sig, const char *says)
     snprintf(text, sizeof text, "%s/text.txt", T);
     snprintf(run, sizeof run, "%s/run", T);
     snprintf(err, sizeof err, "%s/stderr.txt", T);
-    write_text(text);
+    tu_write_words(text, 3, 3000, 8);
     /* no periodic checkpoint: the one found afterwards can only come from the signal */
     const char *argv[] = {NULL, "train", "--config", "configs/tiny.json", "--data", text, "--out", run, "-B", "2", "-L",
                           "32", "--steps", "1000000", "--ckpt-every", "0", "--threads", "1", NULL};
@@ -304,7 +287,7 @@ START_TEST(second_sigint_kills)
     snprintf(text, sizeof text, "%s/text.txt", T);
     snprintf(run, sizeof run, "%s/run", T);
     snprintf(err, sizeof err, "%s/stderr.txt", T);
-    write_text(text);
+    tu_write_words(text, 3, 3000, 8);
     const char *argv[] = {NULL, "train", "--config", "configs/tiny.json", "--data", text, "--out", run, "-B", "2", "-L",
                           "32", "--steps", "1000000", "--ckpt-every", "1", "--threads", "1", NULL};
     pid_t pid = spawn(argv, err);
@@ -343,7 +326,7 @@ static char *nan_run(void)
     snprintf(text, sizeof text, "%s/text.txt", T);
     snprintf(run, sizeof run, "%s/run", T);
     snprintf(err, sizeof err, "%s/stderr.txt", T);
-    write_text(text);
+    tu_write_words(text, 3, 3000, 8);
     const char *argv[] = {NULL, "train", "--config", "configs/tiny.json", "--data", text, "--out", run,
                           "-B", "2", "-L", "32", "--steps", "2", "--threads", "1", NULL};
     int st = wait_status(spawn(argv, err));

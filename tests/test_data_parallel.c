@@ -9,45 +9,7 @@
 
 #include "byte_lm/comm.h"
 #include "byte_lm/safetensors.h"
-#include "test_util.h"
-
-static const char *bytelm(void)
-{
-    const char *b = getenv("BYTELM");
-    return b ? b : "bin/bytelm";
-}
-
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void write_text(const char *path)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    const char *words[] = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
-                           "and", "runs", "away", "from", "a", "big", "red", "barn"};
-    uint64_t s = 9;
-    for (int i = 0; i < 6000; i++) fprintf(f, "%s%s", words[tu_next(&s) % 16], i % 12 == 11 ? ".\n" : " ");
-    fclose(f);
-}
-
-/* The "loss" of every step line of a metrics file, in order; returns the count. */
-static int read_losses(const char *path, double *out, int cap)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char line[1024];
-    int n = 0;
-    while (fgets(line, sizeof line, f) && n < cap) {
-        char *p = strstr(line, "\"loss\":");
-        if (p) out[n++] = atof(p + 7);
-    }
-    fclose(f);
-    return n;
-}
+#include "test_cli_util.h"
 
 static void assert_losses_close(const double *a, const double *b, int n, const char *what)
 {
@@ -99,27 +61,27 @@ START_TEST(test_two_procs_equal_accum_two)
 {
     char *dir = tu_tmpdir("dp"), cmd[4096], data[1024], path[1024];
     snprintf(data, sizeof data, "%s/text.txt", dir);
-    write_text(data);
+    tu_write_words(data, 9, 6000, 16);
     snprintf(cmd, sizeof cmd, "%s train " COMMON " --accum 2 --data %s --out %s/one 2>%s/one.log",
-             bytelm(), data, dir, dir);
-    ck_assert_int_eq(run(cmd), 0);
+             tu_bytelm(), data, dir, dir);
+    ck_assert_int_eq(tu_sh(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s train " COMMON " --procs 2 --data %s --out %s/two 2>%s/two.log",
-             bytelm(), data, dir, dir);
-    ck_assert_int_eq(run(cmd), 0);
+             tu_bytelm(), data, dir, dir);
+    ck_assert_int_eq(tu_sh(cmd), 0);
     /* stop the 2-process run half way, then finish it in one process with accum 2 */
     snprintf(cmd, sizeof cmd, "%s train " COMMON " --procs 2 --stop-after 4 --data %s --out %s/half 2>%s/half.log",
-             bytelm(), data, dir, dir);
-    ck_assert_int_eq(run(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s train --resume %s/half --threads 1 2>>%s/half.log", bytelm(), dir, dir);
-    ck_assert_int_eq(run(cmd), 0);
+             tu_bytelm(), data, dir, dir);
+    ck_assert_int_eq(tu_sh(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s train --resume %s/half --threads 1 2>>%s/half.log", tu_bytelm(), dir, dir);
+    ck_assert_int_eq(tu_sh(cmd), 0);
 
     double one[16], two[16], half[16];
     snprintf(path, sizeof path, "%s/one/metrics.jsonl", dir);
-    ck_assert_int_eq(read_losses(path, one, 16), 8);
+    ck_assert_int_eq(tu_read_losses(path, one, 16), 8);
     snprintf(path, sizeof path, "%s/two/metrics.jsonl", dir);
-    ck_assert_int_eq(read_losses(path, two, 16), 8);
+    ck_assert_int_eq(tu_read_losses(path, two, 16), 8);
     snprintf(path, sizeof path, "%s/half/metrics.jsonl", dir);
-    ck_assert_int_eq(read_losses(path, half, 16), 8);
+    ck_assert_int_eq(tu_read_losses(path, half, 16), 8);
     ck_assert(one[7] < one[0] - 0.5); /* it trains */
     assert_losses_close(two, one, 8, "--procs 2 vs --accum 2");
     assert_losses_close(half, one, 8, "--procs 2 stopped at 4, resumed alone, vs --accum 2");
@@ -228,7 +190,7 @@ static pid_t start_rank(const char *dir, const char *data, int rank, const char 
     snprintf(cmd, sizeof cmd,
              "exec %s train --config configs/tiny.json -B 4 -L 64 --steps 1000000 --threads 1 "
              "--ckpt-every 0 --data %s --out %s/run --rank %d --world 3 --rendezvous %s 2>%s/rank%d.log",
-             bytelm(), data, dir, rank, rdv, dir, rank);
+             tu_bytelm(), data, dir, rank, rdv, dir, rank);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -265,7 +227,7 @@ START_TEST(test_killed_rank_fails_the_others)
 {
     char *dir = tu_tmpdir("dpkill"), data[1024], path[1024], rdv[64];
     snprintf(data, sizeof data, "%s/text.txt", dir);
-    write_text(data);
+    tu_write_words(data, 9, 6000, 16);
     snprintf(rdv, sizeof rdv, "/bytelm-test-kill-%d", (int)getpid());
     pid_t pids[3];
     for (int r = 0; r < 3; r++) pids[r] = start_rank(dir, data, r, rdv);
@@ -298,14 +260,14 @@ START_TEST(test_launcher_rank0_fails)
 {
     char *dir = tu_tmpdir("dpfail"), cmd[4096], data[1024], path[1024];
     snprintf(data, sizeof data, "%s/text.txt", dir);
-    write_text(data);
+    tu_write_words(data, 9, 6000, 16);
     snprintf(path, sizeof path, "%s/file", dir);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     fclose(f);
     snprintf(cmd, sizeof cmd, "%s train " COMMON " --procs 3 --data %s --out %s/file/run 2>%s/err.log",
-             bytelm(), data, dir, dir);
-    ck_assert_int_eq(run(cmd), 1);
+             tu_bytelm(), data, dir, dir);
+    ck_assert_int_eq(tu_sh(cmd), 1);
     snprintf(path, sizeof path, "%s/err.log", dir);
     f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);

@@ -8,13 +8,7 @@
 #include "byte_lm/checkpoint.h"
 #include "eval/bpb.h"
 #include "eval/words.h"
-#include "test_util.h"
-
-static const char *bytelm(void)
-{
-    const char *b = getenv("BYTELM");
-    return b ? b : "bin/bytelm";
-}
+#include "test_cli_util.h"
 
 /* Runs cmd with stdout into out (cap bytes) and stderr into err; returns the exit status. */
 static int run(const char *cmd, char *out, size_t cap, char *err, size_t errcap)
@@ -128,7 +122,7 @@ START_TEST(test_bpb_cli)
     printf("library: %.6f bits/byte over %zu bytes\n", want, n - 1);
     ck_assert(want < 5.0);
 
-    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 7 --threads 1 --json %s %s", bytelm(), ckpt,
+    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 7 --threads 1 --json %s %s", tu_bytelm(), ckpt,
              txt, zst);
     ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     cJSON *o = cJSON_Parse(out);
@@ -148,7 +142,7 @@ START_TEST(test_bpb_cli)
     cJSON_Delete(o);
 
     /* the table, with a chunk larger than the file */
-    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 100000 --threads 1 %s", bytelm(), ckpt, txt);
+    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 100000 --threads 1 %s", tu_bytelm(), ckpt, txt);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 0);
     ck_assert_ptr_nonnull(strstr(out, "bits/byte"));
     ck_assert_ptr_nonnull(strstr(out, "first byte"));
@@ -157,12 +151,12 @@ START_TEST(test_bpb_cli)
     ck_assert_msg(strstr(out, figure) != NULL, "%s not in\n%s", figure, out);
 
     /* a corpus directory: the two splits together hold the file's bytes */
-    snprintf(cmd, sizeof cmd, "%s prepare %s -o %s --val-fraction 0.25 -q", bytelm(), txt, corpus);
+    snprintf(cmd, sizeof cmd, "%s prepare %s -o %s --val-fraction 0.25 -q", tu_bytelm(), txt, corpus);
     ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     double split_bytes[2];
     const char *splits[2] = {"train", "val"};
     for (int k = 0; k < 2; k++) {
-        snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --split %s --threads 1 --json %s", bytelm(),
+        snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --split %s --threads 1 --json %s", tu_bytelm(),
                  ckpt, splits[k], corpus);
         ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
         o = cJSON_Parse(out);
@@ -179,18 +173,18 @@ START_TEST(test_bpb_cli)
     ck_assert_int_eq((int)(split_bytes[0] + split_bytes[1]), (int)n);
 
     /* usage errors exit 2; runtime errors exit 1 with one "bytelm: FILE: ..." line */
-    snprintf(cmd, sizeof cmd, "%s eval bpb %s", bytelm(), txt);
+    snprintf(cmd, sizeof cmd, "%s eval bpb %s", tu_bytelm(), txt);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
-    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 0 %s", bytelm(), ckpt, txt);
+    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 0 %s", tu_bytelm(), ckpt, txt);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
-    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --split test %s", bytelm(), ckpt, txt);
+    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --split test %s", tu_bytelm(), ckpt, txt);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
-    snprintf(cmd, sizeof cmd, "%s eval frobnicate", bytelm());
+    snprintf(cmd, sizeof cmd, "%s eval frobnicate", tu_bytelm());
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
-    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s %s/missing.txt", bytelm(), ckpt, dir);
+    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s %s/missing.txt", tu_bytelm(), ckpt, dir);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
     ck_assert_msg(!strncmp(err, "bytelm: ", 8) && strstr(err, "missing.txt"), "stderr: %s", err);
-    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s/nockpt %s", bytelm(), dir, txt);
+    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s/nockpt %s", tu_bytelm(), dir, txt);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
     ck_assert_msg(!strncmp(err, "bytelm: ", 8), "stderr: %s", err);
 
@@ -212,7 +206,7 @@ START_TEST(test_tasks_cli)
     snprintf(path, sizeof path, "%s/reverse.txt", dir);
     snprintf(cmd, sizeof cmd,
              "%s eval tasks --words tests/data/words.txt --task reverse,swap --write-train %s "
-             "--examples 2000", bytelm(), path);
+             "--examples 2000", tu_bytelm(), path);
     ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
@@ -232,13 +226,13 @@ START_TEST(test_tasks_cli)
     const char *task = "--task selective-copy --length 4 --tokens 1 --vocab 4 --n 50 --threads 1";
     snprintf(cmd, sizeof cmd,
              "%s eval memory %s --train --config configs/tiny.json --steps 300 -B 16 --out %s/mem --json",
-             bytelm(), task, dir);
+             tu_bytelm(), task, dir);
     ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     cJSON *o = cJSON_Parse(out);
     ck_assert_msg(o != NULL, "not JSON: %s", out);
     double trained = json_num(o, "results", 0, "exact");
     cJSON_Delete(o);
-    snprintf(cmd, sizeof cmd, "%s eval memory %s --ckpt %s/mem --json", bytelm(), task, dir);
+    snprintf(cmd, sizeof cmd, "%s eval memory %s --ckpt %s/mem --json", tu_bytelm(), task, dir);
     ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     o = cJSON_Parse(out);
     double reloaded = json_num(o, "results", 0, "exact");
@@ -251,7 +245,7 @@ START_TEST(test_tasks_cli)
     /* the character tasks on that checkpoint: scored on held-out words, reported as such */
     snprintf(cmd, sizeof cmd,
              "%s eval tasks --ckpt %s/mem --words tests/data/words.txt --task all --held-out --n 5 "
-             "--threads 1 --json", bytelm(), dir);
+             "--threads 1 --json", tu_bytelm(), dir);
     ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     o = cJSON_Parse(out);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "results")), 7);
@@ -261,13 +255,13 @@ START_TEST(test_tasks_cli)
     cJSON_Delete(o);
 
     /* usage and runtime errors */
-    snprintf(cmd, sizeof cmd, "%s eval tasks --words tests/data/words.txt --task reverse", bytelm());
+    snprintf(cmd, sizeof cmd, "%s eval tasks --words tests/data/words.txt --task reverse", tu_bytelm());
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2); /* no mode */
-    snprintf(cmd, sizeof cmd, "%s eval tasks --words tests/data/words.txt --task upend --ckpt %s/mem", bytelm(), dir);
+    snprintf(cmd, sizeof cmd, "%s eval tasks --words tests/data/words.txt --task upend --ckpt %s/mem", tu_bytelm(), dir);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
-    snprintf(cmd, sizeof cmd, "%s eval memory --task induction --vocab 40 --ckpt %s/mem", bytelm(), dir);
+    snprintf(cmd, sizeof cmd, "%s eval memory --task induction --vocab 40 --ckpt %s/mem", tu_bytelm(), dir);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
-    snprintf(cmd, sizeof cmd, "%s eval tasks --words %s/none.txt --task reverse --ckpt %s/mem", bytelm(), dir, dir);
+    snprintf(cmd, sizeof cmd, "%s eval tasks --words %s/none.txt --task reverse --ckpt %s/mem", tu_bytelm(), dir, dir);
     ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
     ck_assert_msg(!strncmp(err, "bytelm: ", 8) && strstr(err, "none.txt"), "stderr: %s", err);
 

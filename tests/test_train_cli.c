@@ -4,68 +4,29 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "test_util.h"
-
-static const char *bytelm(void)
-{
-    const char *b = getenv("BYTELM");
-    return b ? b : "bin/bytelm";
-}
-
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* A few KB of English-like text with structure a tiny model can learn quickly. */
-static void write_text(const char *path)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    const char *words[] = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
-                           "and", "runs", "away", "from", "a", "big", "red", "barn"};
-    uint64_t s = 5;
-    for (int i = 0; i < 6000; i++) fprintf(f, "%s%s", words[tu_next(&s) % 16], i % 12 == 11 ? ".\n" : " ");
-    fclose(f);
-}
-
-/* Reads the "loss" of every step line of a metrics file into out; returns the count. */
-static int read_losses(const char *path, double *out, int cap)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    char line[1024];
-    int n = 0;
-    while (fgets(line, sizeof line, f) && n < cap) {
-        char *p = strstr(line, "\"loss\":");
-        if (p) out[n++] = atof(p + 7);
-    }
-    fclose(f);
-    return n;
-}
+#include "test_cli_util.h"
 
 START_TEST(test_train_and_resume)
 {
     char *dir = tu_tmpdir("train"), cmd[4096], path[1024];
     snprintf(path, sizeof path, "%s/text.txt", dir);
-    write_text(path);
+    tu_write_words(path, 5, 6000, 16);
     const char *common = "--config configs/tiny.json -B 4 -L 64 --steps 24 --warmup 4 --lr 5e-3 "
                          "--threads 2 --ckpt-every 0";
-    snprintf(cmd, sizeof cmd, "%s train %s --data %s --out %s/full 2>%s/full.log", bytelm(), common,
+    snprintf(cmd, sizeof cmd, "%s train %s --data %s --out %s/full 2>%s/full.log", tu_bytelm(), common,
              path, dir, dir);
-    ck_assert_int_eq(run(cmd), 0);
+    ck_assert_int_eq(tu_sh(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s train %s --data %s --out %s/part --stop-after 9 2>%s/part.log",
-             bytelm(), common, path, dir, dir);
-    ck_assert_int_eq(run(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s train --resume %s/part --threads 2 2>>%s/part.log", bytelm(), dir, dir);
-    ck_assert_int_eq(run(cmd), 0);
+             tu_bytelm(), common, path, dir, dir);
+    ck_assert_int_eq(tu_sh(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s train --resume %s/part --threads 2 2>>%s/part.log", tu_bytelm(), dir, dir);
+    ck_assert_int_eq(tu_sh(cmd), 0);
 
     double full[64], part[64];
     snprintf(path, sizeof path, "%s/full/metrics.jsonl", dir);
-    int nf = read_losses(path, full, 64);
+    int nf = tu_read_losses(path, full, 64);
     snprintf(path, sizeof path, "%s/part/metrics.jsonl", dir);
-    int np = read_losses(path, part, 64);
+    int np = tu_read_losses(path, part, 64);
     ck_assert_int_eq(nf, 24);
     ck_assert_int_eq(np, 24);
     printf("loss (bits/byte): first %.3f, last %.3f\n", full[0] / log(2), full[nf - 1] / log(2));
@@ -85,7 +46,7 @@ START_TEST(test_train_and_resume)
     /* the two runs end with byte-identical weights */
     snprintf(cmd, sizeof cmd, "cmp -s %s/full/checkpoint/model.safetensors %s/part/checkpoint/model.safetensors",
              dir, dir);
-    ck_assert_int_eq(run(cmd), 0);
+    ck_assert_int_eq(tu_sh(cmd), 0);
     tu_rmdir(dir);
 }
 END_TEST
@@ -93,14 +54,14 @@ END_TEST
 START_TEST(test_bad_arguments)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s train --config configs/tiny.json 2>/dev/null", bytelm());
-    ck_assert_int_eq(run(cmd), 2); /* usage: --data missing */
-    snprintf(cmd, sizeof cmd, "%s train --config configs/tiny.json --data /nonexistent/x --out /tmp/bytelm-none 2>/dev/null", bytelm());
-    ck_assert_int_eq(run(cmd), 1);
-    snprintf(cmd, sizeof cmd, "%s train --config configs/tiny.json --data x -B zero 2>/dev/null", bytelm());
-    ck_assert_int_eq(run(cmd), 2);
-    snprintf(cmd, sizeof cmd, "%s train --resume /nonexistent/run 2>/dev/null", bytelm());
-    ck_assert_int_eq(run(cmd), 1);
+    snprintf(cmd, sizeof cmd, "%s train --config configs/tiny.json 2>/dev/null", tu_bytelm());
+    ck_assert_int_eq(tu_sh(cmd), 2); /* usage: --data missing */
+    snprintf(cmd, sizeof cmd, "%s train --config configs/tiny.json --data /nonexistent/x --out /tmp/bytelm-none 2>/dev/null", tu_bytelm());
+    ck_assert_int_eq(tu_sh(cmd), 1);
+    snprintf(cmd, sizeof cmd, "%s train --config configs/tiny.json --data x -B zero 2>/dev/null", tu_bytelm());
+    ck_assert_int_eq(tu_sh(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s train --resume /nonexistent/run 2>/dev/null", tu_bytelm());
+    ck_assert_int_eq(tu_sh(cmd), 1);
 }
 END_TEST
 

@@ -3,13 +3,7 @@
  * suites covers the library in depth; this covers the real binary with its real libraries.) */
 #include <sys/wait.h>
 
-#include "test_util.h"
-
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#include "test_cli_util.h"
 
 START_TEST(test_short_runs_are_memcheck_clean)
 {
@@ -27,11 +21,11 @@ START_TEST(test_short_runs_are_memcheck_clean)
     };
     for (int i = 0; i < 4; i++) {
         snprintf(cmd, sizeof cmd, steps[i], vg, b, dir, dir);
-        int rc = run(cmd);
+        int rc = tu_sh(cmd);
         if (rc != 0) {
             char show[700];
             snprintf(show, sizeof show, "cat %s/log >&2", dir);
-            run(show);
+            tu_sh(show);
         }
         ck_assert_msg(rc == 0, "exit %d under valgrind: %s", rc, cmd);
         printf("memcheck clean: %.60s...\n", cmd + strlen(vg) + strlen(b) + 2);

@@ -1,0 +1,53 @@
+/* Helpers for the suites that drive the bytelm binary: where it is, running a shell command, a
+ * small English-like training text, and the per-step losses of a metrics file. */
+#ifndef BYTELM_TEST_CLI_UTIL_H
+#define BYTELM_TEST_CLI_UTIL_H
+
+#include <sys/wait.h>
+
+#include "test_util.h"
+
+/* The binary under test: $BYTELM (make test sets it), else bin/bytelm. */
+static inline const char *tu_bytelm(void)
+{
+    const char *b = getenv("BYTELM");
+    return b ? b : "bin/bytelm";
+}
+
+/* Runs a shell command; its exit status, or -1 when a signal ended it. */
+static inline int tu_sh(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* n words drawn from the first `vocab` (<= 16) of a fixed list, a sentence every 12 words:
+ * structure a tiny model learns in a few steps. */
+static inline void tu_write_words(const char *path, uint64_t seed, int n, int vocab)
+{
+    static const char *const words[] = {"the", "quick", "brown", "fox", "jumps", "over",
+                                        "lazy", "dog", "and", "runs", "away", "from",
+                                        "a", "big", "red", "barn"};
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%s", words[tu_next(&seed) % (uint64_t)vocab], i % 12 == 11 ? ".\n" : " ");
+    fclose(f);
+}
+
+/* The "loss" of every step line of a metrics.jsonl, in order; returns the count. */
+static inline int tu_read_losses(const char *path, double *out, int cap)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < cap) {
+        char *p = strstr(line, "\"loss\":");
+        if (p) out[n++] = atof(p + 7);
+    }
+    fclose(f);
+    return n;
+}
+
+#endif
