@@ -6,10 +6,7 @@
  * stderr one line "bytelm: FILE: what (offset N)" naming the file and, where there is one, the
  * offset; and no partial output (the output directory absent or untouched, no half-written
  * checkpoint). The table is printed with PASS or the reason per row.
- *
- * The replays: every seed and every past crash input of the fuzz targets (tests/fuzz/) is fed to
- * the same target code, compiled here with gcc, so a bug a fuzzer found stays fixed without
- * clang or libFuzzer, and under the sanitizer build of `make SANITIZE=1 test`. */
+ * The fuzz targets' seeds and past crash inputs are replayed by tests/test_fuzz_regressions.c. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -19,19 +16,6 @@
 #include <sys/wait.h>
 
 #include "test_cli_util.h"
-
-#define FUZZ_ENTRY fuzz_safetensors_one
-#include "fuzz/fuzz_safetensors.c"
-#undef FUZZ_ENTRY
-#define FUZZ_ENTRY fuzz_config_one
-#include "fuzz/fuzz_config.c"
-#undef FUZZ_ENTRY
-#define FUZZ_ENTRY fuzz_shard_one
-#include "fuzz/fuzz_shard.c"
-#undef FUZZ_ENTRY
-#define FUZZ_ENTRY fuzz_utf8_one
-#include "fuzz/fuzz_utf8.c"
-#undef FUZZ_ENTRY
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -55,23 +39,6 @@ static void put_bytes(const char *path, const void *p, size_t n)
 }
 
 /* Whole file into a malloc'd, NUL-terminated buffer; NULL if unreadable. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    size_t k;
-    while ((k = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (cap - n < 2) b = realloc(b, cap *= 2);
-    }
-    fclose(f);
-    b[n] = 0;
-    if (len) *len = n;
-    return b;
-}
-
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *fmt, ...)
 {
@@ -88,7 +55,7 @@ static void sh(const char *fmt, ...)
 static void set_field(const char *path, const char *key, const char *value)
 {
     size_t n;
-    char *s = slurp(path, &n), quoted[128];
+    char *s = tu_slurp(path, &n), quoted[128];
     ck_assert_ptr_nonnull(s);
     snprintf(quoted, sizeof quoted, "\"%s\"", key);
     char *at = strstr(s, quoted);
@@ -129,7 +96,7 @@ static uint64_t tree_digest(const char *path)
     int n = scandir(path, &ents, NULL, alphasort);
     if (n < 0) { /* a file */
         size_t len;
-        char *s = slurp(path, &len);
+        char *s = tu_slurp(path, &len);
         if (!s) return 0;
         for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
         free(s);
@@ -226,7 +193,7 @@ static RunResult run_bytelm(const char *tmp, const char *const *args, int limit_
     RunResult r;
     ck_assert_int_eq(waitpid(pid, &r.status, 0), pid);
     for (int i = 1; argv[i]; i++) free(argv[i]);
-    r.err = slurp(err_path, NULL);
+    r.err = tu_slurp(err_path, NULL);
     ck_assert_ptr_nonnull(r.err);
     return r;
 }
@@ -356,7 +323,7 @@ static uint64_t make_inputs(const char *T)
     /* lone shards: one with a byte of frame 2 flipped, one whose table misstates frame 1's size */
     size_t n;
     snprintf(p, sizeof p, "%s/corp/train-00000.zst", T);
-    uint8_t *d = (uint8_t *)slurp(p, &n);
+    uint8_t *d = (uint8_t *)tu_slurp(p, &n);
     ck_assert_ptr_nonnull(d);
     size_t entry;
     uint64_t coff2, coff1;
@@ -487,7 +454,7 @@ START_TEST(binary_data_kept)
     ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "prepare --on-invalid keep: %s", r.err);
     free(r.err);
     snprintf(p, sizeof p, "%s/stdout.txt", T);
-    char *out = slurp(p, NULL);
+    char *out = tu_slurp(p, NULL);
     ck_assert_msg(strstr(out, "\"input_bytes\":1024") != NULL, "%s", out);
     free(out);
     /* and every byte comes back, train + val in order */
@@ -495,104 +462,6 @@ START_TEST(binary_data_kept)
     sh("rm -rf %s", T);
     free(T);
 }
-END_TEST
-
-/* ---- the fuzzers' findings, as plain tests ---- */
-
-static int collect(void *ctx, const uint8_t *p, size_t n, BlErr *e)
-{
-    (void)e;
-    fuzz_buf_add(ctx, p, n);
-    return 0;
-}
-
-/* fuzz utf8, regressions/utf8/empty-text-finish: a document that ends before any byte came
- * (utf8f_finish straight after utf8f_init) is empty and fine; it used to memmove from a NULL
- * buffer (undefined behaviour, reported by UBSan). */
-START_TEST(utf8_finish_without_bytes)
-{
-    for (int mode = 0; mode < 3; mode++) {
-        Utf8Filter f;
-        FuzzBuf out = {0};
-        BlErr e;
-        utf8f_init(&f, (InvalidMode)mode, NORMALIZE_NONE, "doc", 0, collect, &out);
-        ck_assert_int_eq(utf8f_finish(&f, &e), 0);
-        ck_assert_uint_eq(out.n, 0);
-        utf8f_free(&f);
-        free(out.p);
-    }
-}
-END_TEST
-
-/* fuzz utf8, regressions/utf8/nfc-carry-only-first-chunk: with normalization on, a first chunk
- * that is only the start of a character (held back for the next chunk) passes nothing on; at
- * the end each of its bytes becomes U+FFFD. It used to copy zero bytes to a NULL pending buffer
- * (undefined behaviour, reported by UBSan). */
-START_TEST(utf8_nfc_first_chunk_held_back)
-{
-    Utf8Filter f;
-    FuzzBuf out = {0};
-    BlErr e;
-    utf8f_init(&f, INVALID_REPLACE, NORMALIZE_NFC, "doc", 0, collect, &out);
-    ck_assert_int_eq(utf8f_push(&f, (const uint8_t *)"\xe2\x82", 2, &e), 0);
-    ck_assert_int_eq(utf8f_finish(&f, &e), 0);
-    ck_assert_uint_eq(out.n, 6);
-    ck_assert(memcmp(out.p, "\xef\xbf\xbd\xef\xbf\xbd", 6) == 0);
-    ck_assert_uint_eq(f.replaced, 2);
-    utf8f_free(&f);
-    free(out.p);
-}
-END_TEST
-
-/* ---- replays of the fuzz targets' inputs ---- */
-
-typedef int (*FuzzEntry)(const uint8_t *, size_t);
-
-/* Feeds every file of tests/fuzz/DIR/ to the target; returns how many. A failing oracle aborts,
- * which Check reports as this test dying by a signal. */
-static int replay_dir(FuzzEntry entry, const char *dir)
-{
-    struct dirent **ents;
-    int n = scandir(dir, &ents, NULL, alphasort), count = 0;
-    for (int i = 0; i < n; i++) {
-        char p[1024];
-        snprintf(p, sizeof p, "%s/%s", dir, ents[i]->d_name);
-        struct stat st;
-        if (ents[i]->d_name[0] != '.' && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
-            size_t len;
-            char *data = slurp(p, &len);
-            /* an exact-size copy, so a read past the end is past the allocation */
-            uint8_t *copy = malloc(len ? len : 1);
-            memcpy(copy, data, len);
-            fprintf(stderr, "replay %s\n", p);
-            entry(copy, len);
-            free(copy);
-            free(data);
-            count++;
-        }
-        free(ents[i]);
-    }
-    if (n >= 0) free(ents);
-    return count;
-}
-
-static void replay(FuzzEntry entry, const char *target)
-{
-    char seeds[256], regress[256];
-    snprintf(seeds, sizeof seeds, "tests/fuzz/seeds/%s", target);
-    snprintf(regress, sizeof regress, "tests/fuzz/regressions/%s", target);
-    int a = replay_dir(entry, seeds), b = replay_dir(entry, regress);
-    printf("fuzz replay %-12s %d seeds, %d past crash inputs: oracles hold\n", target, a, b);
-    ck_assert_int_gt(a, 0);
-}
-
-START_TEST(replay_safetensors) { replay(fuzz_safetensors_one, "safetensors"); }
-END_TEST
-START_TEST(replay_config) { replay(fuzz_config_one, "config"); }
-END_TEST
-START_TEST(replay_shard) { replay(fuzz_shard_one, "shard"); }
-END_TEST
-START_TEST(replay_utf8) { replay(fuzz_utf8_one, "utf8"); }
 END_TEST
 
 int main(void)
@@ -603,15 +472,5 @@ int main(void)
     tcase_add_test(cli, bad_input_table);
     tcase_add_test(cli, binary_data_kept);
     suite_add_tcase(s, cli);
-    TCase *found = tcase_create("fuzz-findings");
-    tcase_add_test(found, utf8_finish_without_bytes);
-    tcase_add_test(found, utf8_nfc_first_chunk_held_back);
-    suite_add_tcase(s, found);
-    TCase *fz = tcase_create("fuzz-replay");
-    tcase_add_test(fz, replay_safetensors);
-    tcase_add_test(fz, replay_config);
-    tcase_add_test(fz, replay_shard);
-    tcase_add_test(fz, replay_utf8);
-    suite_add_tcase(s, fz);
     return tu_run(s);
 }

@@ -29,22 +29,6 @@ static void sleep_ms(double ms)
     while (nanosleep(&t, &t) != 0) continue;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0, k;
-    char *b = malloc(cap);
-    while ((k = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (cap - n < 2) b = realloc(b, cap *= 2);
-    }
-    fclose(f);
-    b[n] = 0;
-    if (len) *len = n;
-    return b;
-}
-
 /* Starts bytelm with argv[1..] (argv[0] is filled in), stdout to /dev/null, stderr to err_path. */
 static pid_t spawn(const char **argv, const char *err_path)
 {
@@ -100,7 +84,7 @@ static int last_logged_step(const char *run)
 {
     char p[1024];
     snprintf(p, sizeof p, "%s/metrics.jsonl", run);
-    char *s = slurp(p, NULL), *at = s, *hit;
+    char *s = tu_slurp(p, NULL), *at = s, *hit;
     int step = 0;
     while (s && (hit = strstr(at, "{\"step\":"))) {
         step = atoi(hit + 8);
@@ -142,7 +126,7 @@ START_TEST(sigkill_during_saves)
         kill(pid, SIGKILL);
         int st = wait_status(pid);
         if (!WIFSIGNALED(st)) { /* it ended by itself: it failed, which is not what this tests */
-            char *msg = slurp(err, NULL);
+            char *msg = tu_slurp(err, NULL);
             ck_abort_msg("kill %d: train exited with %d before the kill: %s", i, WEXITSTATUS(st), msg);
         }
         mid_save += exists(tmp) || exists(old);
@@ -171,7 +155,7 @@ START_TEST(sigkill_during_saves)
     snprintf(steps, sizeof steps, "%d", good + 2);
     const char *cont[] = {NULL, "train", "--resume", run, "--threads", "1", "--steps", steps, NULL};
     int st = wait_status(spawn(cont, err));
-    char *msg = slurp(err, NULL);
+    char *msg = tu_slurp(err, NULL);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume after the last kill failed: %s", msg);
     free(msg);
     BlErr e;
@@ -247,7 +231,7 @@ static void one_signal(int sig, const char *says)
     wait_for_steps(run, 3, pid);
     kill(pid, sig);
     int st = wait_status(pid);
-    char *msg = slurp(err, NULL);
+    char *msg = tu_slurp(err, NULL);
     ck_assert_msg(WIFEXITED(st), "train died by signal %d instead of stopping cleanly", WTERMSIG(st));
     ck_assert_msg(WEXITSTATUS(st) == 130, "exit status %d after %s, expected 130: %s", WEXITSTATUS(st), says, msg);
     int logged = last_logged_step(run);
@@ -296,7 +280,7 @@ START_TEST(second_sigint_kills)
     /* the second signal only counts once the first was handled: a signal still pending (the main
      * thread sits in fsync) would absorb it */
     for (int waited = 0; waited < 120000; waited++) {
-        char *m = slurp(err, NULL);
+        char *m = tu_slurp(err, NULL);
         int seen = m && strstr(m, "interrupted at step");
         free(m);
         if (seen) break;
@@ -376,7 +360,7 @@ START_TEST(nan_loss_skips_the_update)
 
     const char *argv[] = {NULL, "train", "--resume", run, "--threads", "1", "--steps", "5", NULL};
     int st = wait_status(spawn(argv, err));
-    char *msg = slurp(err, NULL);
+    char *msg = tu_slurp(err, NULL);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x: %s", st, msg);
     for (int step = 3; step <= 5; step++) {
         char want[128];
@@ -410,7 +394,7 @@ START_TEST(nan_loss_metrics_stay_json)
     int st = wait_status(spawn(argv, err));
     ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    char *s = slurp(path, NULL), *line = s, *nl;
+    char *s = tu_slurp(path, NULL), *line = s, *nl;
     int n = 0;
     for (; (nl = strchr(line, '\n')); line = nl + 1, n++) {
         *nl = 0;

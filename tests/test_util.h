@@ -47,6 +47,23 @@ static inline char *tu_tmpdir(const char *tag)
     ck_assert_ptr_nonnull(mkdtemp(p));
     return p;
 }
+/* A whole file, NUL-terminated (so text can be searched as a string); NULL if unreadable.
+ * *len (when not NULL) gets the byte count. The caller frees it. */
+static inline char *tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0, k;
+    char *b = malloc(cap);
+    while ((k = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (cap - n < 2) b = realloc(b, cap *= 2);
+    }
+    fclose(f);
+    b[n] = 0;
+    if (len) *len = n;
+    return b;
+}
 /* Removes a directory made by tu_tmpdir, with everything in it, and frees its name. */
 static inline void tu_rmdir(char *dir)
 {
