@@ -247,38 +247,44 @@ float model_forward_backward(Model *m, const uint8_t *batch, int B, int L, float
     return (float)(sum_losses(m, rows, NULL) / rows);
 }
 
-/* Uploads separate input and target arrays (targets may be NULL). */
-static void upload_io(Model *m, const uint8_t *inputs, const uint8_t *targets, int rows)
+float model_loss(Model *m, const uint8_t *batch, int B, int L)
 {
+    int rows = B * L;
+    ensure_acts(m, B, L, 0);
+    upload_batch(m, batch, B, L);
+    forward_pass(m, NULL, B, L, 0);
+    Acts *a = &m->acts;
+    m->be->cross_entropy(m->be, a->losses, NULL, a->logits, a->targets, rows, 256, 0);
+    return (float)(sum_losses(m, rows, NULL) / rows);
+}
+
+/* Forward only (state s may be NULL), scored against targets when given; returns the summed
+ * loss in nats. The one body behind model_forward and model_forward_stateful. */
+static double forward_scored(Model *m, ModelState *s, const uint8_t *inputs,
+                             const uint8_t *targets, int B, int L, float *losses, float *logits)
+{
+    int rows = B * L;
+    ensure_acts(m, B, L, 0);
     m->be->upload(m->be, m->acts.ids, inputs, (size_t)rows);
     if (targets) m->be->upload(m->be, m->acts.targets, targets, (size_t)rows);
+    forward_pass(m, s, B, L, 0);
+    if (logits) m->be->download(m->be, logits, m->acts.logits, (size_t)rows * 256 * sizeof(float));
+    if (!targets) return 0.0;
+    m->be->cross_entropy(m->be, m->acts.losses, NULL, m->acts.logits, m->acts.targets, rows, 256, 0);
+    return sum_losses(m, rows, losses);
 }
 
 float model_forward(Model *m, const uint8_t *inputs, const uint8_t *targets, int B, int L,
                     float *losses, float *logits)
 {
-    int rows = B * L;
-    ensure_acts(m, B, L, 0);
-    upload_io(m, inputs, targets, rows);
-    forward_pass(m, NULL, B, L, 0);
-    if (logits) m->be->download(m->be, logits, m->acts.logits, (size_t)rows * 256 * sizeof(float));
-    if (!targets) return 0.0f;
-    m->be->cross_entropy(m->be, m->acts.losses, NULL, m->acts.logits, m->acts.targets, rows, 256, 0);
-    return (float)(sum_losses(m, rows, losses) / rows);
+    return (float)(forward_scored(m, NULL, inputs, targets, B, L, losses, logits) / (B * L));
 }
 
 double model_forward_stateful(Model *m, ModelState *s, const uint8_t *inputs,
                               const uint8_t *targets, int B, int L, float *losses, float *logits)
 {
     BL_CHECK(s->B == B);
-    int rows = B * L;
-    ensure_acts(m, B, L, 0);
-    upload_io(m, inputs, targets, rows);
-    forward_pass(m, s, B, L, 0);
-    if (logits) m->be->download(m->be, logits, m->acts.logits, (size_t)rows * 256 * sizeof(float));
-    if (!targets) return 0.0;
-    m->be->cross_entropy(m->be, m->acts.losses, NULL, m->acts.logits, m->acts.targets, rows, 256, 0);
-    return sum_losses(m, rows, losses);
+    return forward_scored(m, s, inputs, targets, B, L, losses, logits);
 }
 
 /* at least one float so a kernel of width 1 (no history) still gets a valid pointer */

@@ -48,6 +48,10 @@ size_t model_activation_bytes(const Model *m);
  * model_grads, so several calls accumulate. Returns the mean loss in nats. */
 float model_forward_backward(Model *m, const uint8_t *batch, int B, int L, float grad_scale);
 
+/* Mean loss in nats of a batch in the training format (B rows of L+1 bytes), forward only:
+ * what validation measures. */
+float model_loss(Model *m, const uint8_t *batch, int B, int L);
+
 /* Forward only over B rows of L input bytes with their L targets (host memory).
  * losses (host, B*L, nats) and logits (host, B*L*256) are filled when not NULL.
  * Returns the mean loss in nats. */

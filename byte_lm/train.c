@@ -59,7 +59,6 @@ static double validate(Model *m, Loader *val, const TrainerState *ts, uint8_t *b
     LoaderPos start = {ts->seed ^ 0x5eed, 0};
     loader_set_pos(val, start);
     int B = ts->B, L = ts->L;
-    uint8_t *in = bl_malloc((size_t)B * L), *tg = bl_malloc((size_t)B * L);
     double sum = 0;
     long long n = 0;
     for (int k = 0; k < ts->eval_batches; k++) {
@@ -67,15 +66,9 @@ static double validate(Model *m, Loader *val, const TrainerState *ts, uint8_t *b
             sum = NAN;
             break;
         }
-        for (int b = 0; b < B; b++) {
-            memcpy(in + (size_t)b * L, batch + (size_t)b * (L + 1), (size_t)L);
-            memcpy(tg + (size_t)b * L, batch + (size_t)b * (L + 1) + 1, (size_t)L);
-        }
-        sum += (double)model_forward(m, in, tg, B, L, NULL, NULL) * B * L;
+        sum += (double)model_loss(m, batch, B, L) * B * L;
         n += (long long)B * L;
     }
-    free(in);
-    free(tg);
     return n ? sum / n / LN2 : NAN;
 }
 
