@@ -1,6 +1,7 @@
 #!/bin/sh
 # GPU check, run on a machine with a CUDA GPU from the repository root, after
-#   make BUILD=build-gpu BIN=build-gpu/bytelm build-gpu/bytelm build-gpu/tests/gpu/test_ops_gpu
+#   make BUILD=build-gpu BIN=build-gpu/bytelm build-gpu/bytelm build-gpu/tests/gpu/test_ops_gpu \
+#        build-gpu/tests/gpu/test_scan_gpu
 # (built there, or built elsewhere and copied along with .devdeps/). Runs every GPU test suite,
 # compute-sanitizer memcheck and racecheck on the kernel tests (their smaller shapes, in one
 # process so the tool sees every launch), and `bytelm bench kernels`; full logs go to $OUT
@@ -57,11 +58,13 @@ for step in $STEPS; do
             fail=1
             continue
         fi
-        BYTELM_GPU_TEST_QUICK=1 CK_FORK=no timeout "$LIMIT" "$SAN" --tool "$step" --error-exitcode 99 \
-            "$BUILD/tests/gpu/test_ops_gpu" > "$LOG/$step.log" 2>&1
-        rc=$?
-        [ $rc -eq 0 ] || fail=1
-        line "$step (test_ops_gpu)" "$(verdict $rc); $(grep 'ERROR SUMMARY' "$LOG/$step.log" | tail -1 | sed 's/^=* *//')"
+        for kt in test_ops_gpu test_scan_gpu; do
+            BYTELM_GPU_TEST_QUICK=1 CK_FORK=no timeout "$LIMIT" "$SAN" --tool "$step" --error-exitcode 99 \
+                "$BUILD/tests/gpu/$kt" > "$LOG/$step-$kt.log" 2>&1
+            rc=$?
+            [ $rc -eq 0 ] || fail=1
+            line "$step ($kt)" "$(verdict $rc); $(grep 'ERROR SUMMARY' "$LOG/$step-$kt.log" | tail -1 | sed 's/^=* *//')"
+        done
         ;;
     bench)
         # shellcheck disable=SC2086

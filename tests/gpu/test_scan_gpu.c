@@ -1,0 +1,258 @@
+/* The selective scan on CUDA against the CPU oracle, forward and backward, on fresh random
+ * inputs with poisoned outputs (tests/gpu/gpu_pair.h says how): L = 1, 7, 300 and a few chunks
+ * + 3, channel counts that are not multiples of the kernels' blocks, odd strides, d_state 8, 16
+ * and 32, and state chaining (L = 1 steps equal the parallel forward).
+ *
+ * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
+#include "tests/gpu/gpu_pair.h"
+
+#ifdef BYTELM_CUDA
+
+/* ---- selective scan ---- */
+
+/* Inputs laid out as the model lays them out: Bm, Cm are column slices at R and R + N of
+ * xdbl [rows, R + 2N]; z is the second half of xz [rows, 2D]. */
+typedef struct {
+    int B, L, D, N, R, rows, ldx;
+    Buf u, dp, dtb, Alog, xdbl, Dsk, xz;
+} ScanIn;
+
+static void scan_in(Pair *p, ScanIn *s, int B, int L, int D, int N, int R)
+{
+    s->B = B, s->L = L, s->D = D, s->N = N, s->R = R, s->rows = B * L, s->ldx = R + 2 * N;
+    s->u = buf_rand(p, (size_t)s->rows * D, -1, 1);
+    s->dp = buf_rand(p, (size_t)s->rows * D, -3, 1);
+    s->dtb = buf_rand(p, (size_t)D, -3, -1);
+    s->Alog = buf_new(p, (size_t)D * N * sizeof(float));
+    float *al = s->Alog.host;
+    for (int d = 0; d < D; d++) /* mamba's init, perturbed */
+        for (int n = 0; n < N; n++)
+            al[(size_t)d * N + n] = logf((float)(n + 1)) + tu_uniform(&p->rng, -0.3f, 0.3f);
+    buf_push(p, &s->Alog);
+    s->xdbl = buf_rand(p, (size_t)s->rows * s->ldx, -1, 1);
+    s->Dsk = buf_rand(p, (size_t)D, 0.5f, 1.5f);
+    s->xz = buf_rand(p, (size_t)s->rows * 2 * D, -2, 2);
+}
+
+static void scan_in_free(Pair *p, ScanIn *s)
+{
+    buf_free(p, &s->u), buf_free(p, &s->dp), buf_free(p, &s->dtb), buf_free(p, &s->Alog);
+    buf_free(p, &s->xdbl), buf_free(p, &s->Dsk), buf_free(p, &s->xz);
+}
+
+#define XB(s, side) ((float *)(s)->xdbl.side + (s)->R)
+#define XC(s, side) ((float *)(s)->xdbl.side + (s)->R + (s)->N)
+#define XZ(s, side) ((float *)(s)->xz.side + (s)->D)
+
+/* Forward then backward on both backends. use_z = 0 runs without the gate; gpu_saved = 0 hands
+ * the GPU backward no saved states (it must recompute them). */
+static void check_scan(int B, int L, int D, int N, int R, int use_z, int gpu_saved, uint64_t seed)
+{
+    Pair p;
+    pair_open(&p, seed);
+    char sh[80];
+    snprintf(sh, sizeof sh, "B=%d L=%d D=%d N=%d%s%s", B, L, D, N, use_z ? "" : " noz",
+             gpu_saved ? "" : " nosaved");
+    ScanIn s;
+    scan_in(&p, &s, B, L, D, N, R);
+    const int rows = s.rows, ldx = s.ldx;
+    size_t sb_c = p.cpu->scan_saved_bytes(p.cpu, B, L, D, N);
+    size_t sb_g = p.gpu->scan_saved_bytes(p.gpu, B, L, D, N);
+    void *sv_c = sb_c ? p.cpu->alloc(p.cpu, sb_c) : NULL;
+    void *sv_g = sb_g ? p.gpu->alloc(p.gpu, sb_g) : NULL;
+    Buf y = buf_nan(&p, (size_t)rows * D);
+    p.cpu->scan_fwd(p.cpu, y.c, s.u.c, s.dp.c, s.dtb.c, s.Alog.c, XB(&s, c), XC(&s, c), ldx,
+                    s.Dsk.c, use_z ? XZ(&s, c) : NULL, 2 * D, NULL, sv_c, B, L, D, N);
+    p.gpu->scan_fwd(p.gpu, y.g, s.u.g, s.dp.g, s.dtb.g, s.Alog.g, XB(&s, g), XC(&s, g), ldx,
+                    s.Dsk.g, use_z ? XZ(&s, g) : NULL, 2 * D, NULL, sv_g, B, L, D, N);
+    report("scan_fwd", "y", sh, err_all(&p, &y));
+
+    Buf dy = buf_rand(&p, (size_t)rows * D, -1, 1);
+    Buf du = buf_nan(&p, (size_t)rows * D), ddp = buf_nan(&p, (size_t)rows * D);
+    Buf dxdbl = buf_nan(&p, (size_t)rows * ldx), dxz = buf_nan(&p, (size_t)rows * 2 * D);
+    Buf dtb = buf_rand(&p, (size_t)D, -1, 1), dAl = buf_rand(&p, (size_t)D * N, -1, 1);
+    Buf dD = buf_rand(&p, (size_t)D, -1, 1);
+    p.cpu->scan_bwd(p.cpu, du.c, ddp.c, dtb.c, dAl.c, (float *)dxdbl.c + s.R,
+                    (float *)dxdbl.c + s.R + N, ldx, dD.c, use_z ? (float *)dxz.c + D : NULL, 2 * D,
+                    dy.c, s.u.c, s.dp.c, s.dtb.c, s.Alog.c, XB(&s, c), XC(&s, c), ldx, s.Dsk.c,
+                    use_z ? XZ(&s, c) : NULL, 2 * D, sv_c, B, L, D, N);
+    p.gpu->scan_bwd(p.gpu, du.g, ddp.g, dtb.g, dAl.g, (float *)dxdbl.g + s.R,
+                    (float *)dxdbl.g + s.R + N, ldx, dD.g, use_z ? (float *)dxz.g + D : NULL, 2 * D,
+                    dy.g, s.u.g, s.dp.g, s.dtb.g, s.Alog.g, XB(&s, g), XC(&s, g), ldx, s.Dsk.g,
+                    use_z ? XZ(&s, g) : NULL, 2 * D, gpu_saved ? sv_g : NULL, B, L, D, N);
+    report("scan_bwd", "du", sh, err_all(&p, &du));
+    report("scan_bwd", "ddelta_pre", sh, err_all(&p, &ddp));
+    /* dBm, dCm: columns [R, R + 2N) of dxdbl; the dt columns must keep the poison */
+    {
+        size_t n = dxdbl.n / sizeof(float);
+        float *gc = malloc(dxdbl.n), *gg = malloc(dxdbl.n);
+        p.cpu->download(p.cpu, gc, dxdbl.c, dxdbl.n);
+        p.gpu->download(p.gpu, gg, dxdbl.g, dxdbl.n);
+        double nb = 0, db = 0, nc = 0, dc = 0;
+        size_t spilled = 0;
+        for (size_t i = 0; i < n; i++) {
+            int col = (int)(i % ldx);
+            double e = (double)gg[i] - gc[i];
+            if (col >= s.R && col < s.R + N)
+                nb += e * e, db += (double)gc[i] * gc[i];
+            else if (col >= s.R + N)
+                nc += e * e, dc += (double)gc[i] * gc[i];
+            else if (!isnan(gg[i]))
+                spilled++;
+        }
+        free(gc), free(gg);
+        ck_assert_msg(spilled == 0, "dBm/dCm: %zu elements written outside", spilled);
+        report("scan_bwd", "dBm", sh, sqrt(nb / db));
+        report("scan_bwd", "dCm", sh, sqrt(nc / dc));
+    }
+    if (use_z) {
+        /* dz is the second half of dxz: compare that half, the first must keep the poison */
+        size_t n = dxz.n / sizeof(float);
+        float *gc = malloc(dxz.n), *gg = malloc(dxz.n);
+        p.cpu->download(p.cpu, gc, dxz.c, dxz.n);
+        p.gpu->download(p.gpu, gg, dxz.g, dxz.n);
+        double num = 0, den = 0;
+        size_t spilled = 0;
+        for (size_t i = 0; i < n; i++) {
+            if ((int)(i % (2 * D)) >= D) {
+                double e = (double)gg[i] - gc[i];
+                num += e * e, den += (double)gc[i] * gc[i];
+            } else if (!isnan(gg[i])) {
+                spilled++;
+            }
+        }
+        free(gc), free(gg);
+        ck_assert_msg(spilled == 0, "dz: %zu elements written outside", spilled);
+        report("scan_bwd", "dz", sh, sqrt(num / den));
+    }
+    report("scan_bwd", "ddt_bias", sh, err_all(&p, &dtb));
+    report("scan_bwd", "dA_log", sh, err_all(&p, &dAl));
+    report("scan_bwd", "dDskip", sh, err_all(&p, &dD));
+
+    if (sv_c) p.cpu->free(p.cpu, sv_c);
+    if (sv_g) p.gpu->free(p.gpu, sv_g);
+    buf_free(&p, &y), buf_free(&p, &dy), buf_free(&p, &du), buf_free(&p, &ddp);
+    buf_free(&p, &dxdbl), buf_free(&p, &dxz), buf_free(&p, &dtb), buf_free(&p, &dAl);
+    buf_free(&p, &dD);
+    scan_in_free(&p, &s);
+    pair_close(&p);
+}
+
+START_TEST(scan_short)
+{
+    check_scan(2, 1, 40, 16, 5, 1, 1, 51);
+    check_scan(3, 7, 64, 16, 4, 1, 1, 52);
+}
+END_TEST
+
+START_TEST(scan_chunks)
+{
+    check_scan(2, 3 * 8 + 3, 136, 16, 5, 1, 1, 53);  /* a few chunks + 3; 136 channels: padded blocks */
+    check_scan(1, 3 * 16 + 3, 72, 16, 4, 1, 1, 62);
+    check_scan(1, 35, 37, 16, 3, 1, 1, 54);          /* odd D: scalar staging */
+    check_scan(2, 19, 48, 16, 4, 0, 1, 55);          /* no gate */
+    check_scan(2, 21, 48, 16, 4, 1, 0, 56);          /* backward without saved states */
+}
+END_TEST
+
+START_TEST(scan_long)
+{
+    check_scan(2, 300, 96, 16, 5, 1, 1, 57);
+    if (!quick()) check_scan(3, 300, 520, 16, 8, 1, 1, 58); /* several clusters */
+}
+END_TEST
+
+START_TEST(scan_other_state_sizes)
+{
+    check_scan(2, 37, 48, 8, 3, 1, 1, 59);
+    check_scan(1, 45, 80, 32, 6, 1, 1, 60);
+}
+END_TEST
+
+/* L = 1 steps with the ssm state reproduce the parallel forward from the same initial state. */
+START_TEST(scan_state_chaining)
+{
+    Pair p;
+    pair_open(&p, 61);
+    const int B = 2, L = 21, D = 40, N = 16, R = 3;
+    ScanIn s;
+    scan_in(&p, &s, B, L, D, N, R);
+    const int ldx = s.ldx;
+    Buf st = buf_rand(&p, (size_t)B * D * N, -1, 1);
+    float *st0 = malloc(st.n);
+    memcpy(st0, st.host, st.n);
+    Buf y = buf_nan(&p, (size_t)B * L * D);
+    p.gpu->scan_fwd(p.gpu, y.g, s.u.g, s.dp.g, s.dtb.g, s.Alog.g, XB(&s, g), XC(&s, g), ldx,
+                    s.Dsk.g, XZ(&s, g), 2 * D, st.g, NULL, B, L, D, N);
+    float *par = malloc(y.n), *fin = malloc(st.n);
+    p.gpu->download(p.gpu, par, y.g, y.n);
+    p.gpu->download(p.gpu, fin, st.g, st.n);
+
+    p.gpu->upload(p.gpu, st.g, st0, st.n);
+    p.cpu->upload(p.cpu, st.c, st0, st.n);
+    /* one step: rows b of [B, D], [B, ldx], [B, 2D] */
+    Buf u1 = buf_new(&p, (size_t)B * D * 4), dp1 = buf_new(&p, (size_t)B * D * 4);
+    Buf x1 = buf_new(&p, (size_t)B * ldx * 4), z1 = buf_new(&p, (size_t)B * 2 * D * 4);
+    Buf y1 = buf_nan(&p, (size_t)B * D);
+    float *seq = malloc(y.n), *cseq = malloc(y.n), *y1h = malloc(y1.n);
+    for (int t = 0; t < L; t++) {
+        for (int b = 0; b < B; b++) {
+            size_t r = (size_t)b * L + t;
+            memcpy((float *)u1.host + b * D, (float *)s.u.host + r * D, D * 4);
+            memcpy((float *)dp1.host + b * D, (float *)s.dp.host + r * D, D * 4);
+            memcpy((float *)x1.host + b * ldx, (float *)s.xdbl.host + r * ldx, ldx * 4);
+            memcpy((float *)z1.host + b * 2 * D, (float *)s.xz.host + r * 2 * D, 2 * D * 4);
+        }
+        buf_push(&p, &u1), buf_push(&p, &dp1), buf_push(&p, &x1), buf_push(&p, &z1);
+        p.gpu->scan_fwd(p.gpu, y1.g, u1.g, dp1.g, s.dtb.g, s.Alog.g, (float *)x1.g + R,
+                        (float *)x1.g + R + N, ldx, s.Dsk.g, (float *)z1.g + D, 2 * D, st.g, NULL,
+                        B, 1, D, N);
+        p.cpu->scan_fwd(p.cpu, y1.c, u1.c, dp1.c, s.dtb.c, s.Alog.c, (float *)x1.c + R,
+                        (float *)x1.c + R + N, ldx, s.Dsk.c, (float *)z1.c + D, 2 * D, st.c, NULL,
+                        B, 1, D, N);
+        p.gpu->download(p.gpu, y1h, y1.g, y1.n);
+        for (int b = 0; b < B; b++)
+            memcpy(seq + ((size_t)b * L + t) * D, y1h + (size_t)b * D, D * 4);
+        p.cpu->download(p.cpu, y1h, y1.c, y1.n);
+        for (int b = 0; b < B; b++)
+            memcpy(cseq + ((size_t)b * L + t) * D, y1h + (size_t)b * D, D * 4);
+    }
+    size_t n = (size_t)B * L * D;
+    report("scan chain", "steps/par", "B=2 L=21 D=40 N=16", tu_rel_err(seq, par, n));
+    report("scan chain", "gpu/cpu", "B=2 L=21 D=40 N=16", tu_rel_err(seq, cseq, n));
+    float *stg = malloc(st.n), *stc = malloc(st.n);
+    p.gpu->download(p.gpu, stg, st.g, st.n);
+    p.cpu->download(p.cpu, stc, st.c, st.n);
+    report("scan chain", "state par", "B=2 L=21 D=40 N=16", tu_rel_err(stg, fin, st.n / 4));
+    report("scan chain", "state cpu", "B=2 L=21 D=40 N=16", tu_rel_err(stg, stc, st.n / 4));
+    free(st0), free(par), free(fin), free(seq), free(cseq), free(y1h), free(stg), free(stc);
+    buf_free(&p, &st), buf_free(&p, &y), buf_free(&p, &u1), buf_free(&p, &dp1);
+    buf_free(&p, &x1), buf_free(&p, &z1), buf_free(&p, &y1);
+    scan_in_free(&p, &s);
+    pair_close(&p);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("scan_gpu");
+    TCase *tc = tcase_create("scan");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, scan_short);
+    tcase_add_test(tc, scan_chunks);
+    tcase_add_test(tc, scan_long);
+    tcase_add_test(tc, scan_other_state_sizes);
+    tcase_add_test(tc, scan_state_chaining);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
+
+#else
+
+int main(void)
+{
+    fprintf(stderr, "test_scan_gpu: built without CUDA\n");
+    return 77;
+}
+
+#endif
