@@ -40,11 +40,15 @@ endif
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA ?= $(if $(NVCC),1,0)
 ifeq ($(CUDA),1)
-  CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
+  # nvcc may be a wrapper script outside the toolkit (/usr/local/bin/nvcc), so ask
+  # nvcc itself where its toolkit lives rather than trusting the path it was found at
+  CUDA_HOME   := $(shell $(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p')
+  CUDA_HOME   := $(if $(CUDA_HOME),$(CUDA_HOME),$(patsubst %/bin/nvcc,%,$(NVCC)))
   NVCCFLAGS   := -O3 -std=c++17 -I. -DBYTELM_CUDA -lineinfo -Xcompiler -fPIC \
                  -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
   CFLAGS      += -DBYTELM_CUDA -I$(CUDA_HOME)/include
-  LDLIBS      += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lnccl -lcublasLt -lcublas -lcudart -lstdc++
+  LDLIBS      += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -L$(CUDA_HOME)/targets/x86_64-linux/lib -lnccl -lcublasLt -lcublas -lcudart -lstdc++ \
+                 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib
   CUDA_SRC    := $(wildcard kernels/*.cu)
   $(info bytelm: nvcc found at $(NVCC): building the CUDA backend (sm_90 + PTX))
 else
