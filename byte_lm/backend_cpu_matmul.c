@@ -12,6 +12,10 @@
 /* Rows of out (or dinp) per tile: large enough that packing w once per tile is cheap next to
  * the tile's arithmetic (1/MM_ROW_TILE of it). */
 #define MM_ROW_TILE 64
+/* Products with fewer row tiles than this (generation steps, short chunks) are also cut along
+ * the columns of out, MM_COL_TILE at a time, so every core streams its own part of w. */
+#define MM_MIN_ROW_TILES 4
+#define MM_COL_TILE 128
 /* dw tiles: rows and columns of dw; each runs the full reduction over M. */
 #define MM_DW_ROW_TILE 32
 #define MM_DW_COL_TILE 64
@@ -25,18 +29,37 @@ static inline int min_int(int a, int b)
     return a < b ? a : b;
 }
 
+/* out[m0:m0+m, n0:n0+n] (+)= inp[m0:m0+m, :] @ w[n0:n0+n, :]^T. A single row is a
+ * matrix-vector product: sgemv reads w once without sgemm's packing copy, which is what a
+ * batch-1 generation step is bound by. */
+static void mm_tile(float *out, int ldo, const float *inp, int ldi, const float *w, int m0, int m,
+                    int n0, int n, int K, float beta)
+{
+    const float *wt = w + (size_t)n0 * K;
+    float *o = out + (size_t)m0 * ldo + n0;
+    if (m == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, K, 1.0f, wt, K, inp + (size_t)m0 * ldi, 1,
+                    beta, o, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.0f,
+                    inp + (size_t)m0 * ldi, ldi, wt, K, beta, o, ldo);
+}
+
 void cpu_matmul_fwd(Backend *be, float *out, int ldo, const float *inp, int ldi, const float *w,
                     int M, int K, int N, int accumulate)
 {
     if (M <= 0 || N <= 0) return;
-    int tiles = ceil_div(M, MM_ROW_TILE);
+    int row_tiles = ceil_div(M, MM_ROW_TILE);
+    int col_w = row_tiles < MM_MIN_ROW_TILES ? MM_COL_TILE : N;
+    int col_tiles = ceil_div(N, col_w);
     /* beta = 0 makes BLAS overwrite out without reading it (so NaN garbage is not propagated) */
     float beta = accumulate ? 1.0f : 0.0f;
-#pragma omp parallel for schedule(static) num_threads(cpu_team(be, (size_t)M * N * K))
+    int tiles = row_tiles * col_tiles, team = cpu_team(be, (size_t)M * N * K);
+#pragma omp parallel for schedule(static) num_threads(tiles < team ? tiles : team)
     for (int i = 0; i < tiles; i++) {
-        int m0 = i * MM_ROW_TILE, m = min_int(MM_ROW_TILE, M - m0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, N, K, 1.0f,
-                    inp + (size_t)m0 * ldi, ldi, w, K, beta, out + (size_t)m0 * ldo, ldo);
+        int m0 = (i / col_tiles) * MM_ROW_TILE, n0 = (i % col_tiles) * col_w;
+        mm_tile(out, ldo, inp, ldi, w, m0, min_int(MM_ROW_TILE, M - m0), n0,
+                min_int(col_w, N - n0), K, beta);
     }
 }
 
