@@ -105,6 +105,13 @@ CPU_INLINE float cpu_exp_neg_abs(float x)
     return cpu_select(-(int32_t)(ia > 0x7f800000), x, e); /* NaN stays NaN */
 }
 
+/* exp(x) for any x: exp(-|x|), inverted when x > 0 (so +inf from about 87 up) */
+CPU_INLINE float cpu_exp(float x)
+{
+    float e = cpu_exp_neg_abs(x);
+    return cpu_select(-(int32_t)(x > 0.0f), 1.0f / e, e);
+}
+
 /* log1p(e) for e in [0, 1], as 2 atanh(s) with s = e / (2 + e) in [0, 1/3] (odd series to
  * s^17, truncation < 1e-9 relative). */
 CPU_INLINE float cpu_log1p_unit(float e)

@@ -22,6 +22,10 @@
 /* Mamba's d_state: the per-channel loops are inlined twice, once with this constant state size
  * (fully unrolled, no remainder loop) and once for any other N. */
 #define SCAN_N_FAST 16
+/* Work units (as cpu_team counts them) per state element and step: an exp and a few
+ * multiply-adds, several times the elementwise ops the team threshold is set for, so that a
+ * generation step's scan is threaded too. */
+#define SCAN_WORK_PER_STATE 4
 /* The forward computes exp(delta A) for this many steps ahead of the recurrence. */
 #define SCAN_T_CHUNK 64
 
@@ -63,13 +67,28 @@ static void scan_prologue(float *delta, float *ddelta, float *sg, const float *d
     }
 }
 
+/* A = -exp(A_log) for all [D, N], inside the caller's parallel region. Once per call rather than
+ * once per (sequence, channel): a generation step (L = 1) would otherwise spend as many exps on
+ * A as on the recurrence itself. */
+CPU_HOT static void scan_A_row(float *A, const float *A_log, int N)
+{
+#pragma omp simd
+    for (int n = 0; n < N; n++) A[n] = -cpu_exp(A_log[n]);
+}
+
+static void scan_A_table(float *A, const float *A_log, int D, int N)
+{
+#pragma omp for schedule(static)
+    for (int d = 0; d < D; d++) scan_A_row(A + (size_t)d * N, A_log + (size_t)d * N, N);
+}
+
 /* The inputs of one (b, d) channel, at (b, t = 0); element t is at t * stride. */
 typedef struct {
     const float *u, *delta, *ddelta, *sg, *z; /* stride D, except z (z_stride); sg, z may be NULL */
     const float *Bm, *Cm;                     /* stride bc_stride */
     int D, bc_stride, z_stride, L;
     float Dd;
-    const float *A; /* [N], -exp(A_log[d, :]) */
+    const float *A; /* [N], -exp(A_log[d, :]): this channel's row of the A table */
 } ScanChan;
 
 static ScanChan scan_chan(const float *u, const float *delta, const float *ddelta,
@@ -167,6 +186,95 @@ CPU_HOT static void scan_channel_fwd_any(float *y, float *s, ScanChunk *w, const
         scan_channel_fwd(y, s, w, c, N);
 }
 
+/* One recurrent step (L = 1) of nd <= SCAN_STEP_GROUP neighbouring channels of one sequence,
+ * each pointer at the group's first channel. The same arithmetic in the same order as
+ * scan_channel_fwd with L = 1, so the two agree exactly; but the group's output sums run side
+ * by side in vector lanes, where one channel at a time would wait on a chain of N dependent adds
+ * and pay the chunked path's bookkeeping for a single step. */
+#define SCAN_STEP_GROUP 8
+CPU_INLINE void scan_step_group(float *y, float *s, const float *u, const float *delta,
+                                const float *sg, const float *z, const float *Bt,
+                                const float *Ct, const float *Dskip, const float *A, int nd,
+                                const int N)
+{
+    float acc[SCAN_STEP_GROUP] = {0};
+    for (int j = 0; j < nd; j++) {
+        float dl = delta[j], dlu = dl * u[j];
+        float *sj = s + (size_t)j * N;
+        const float *Aj = A + (size_t)j * N;
+#pragma omp simd
+        for (int n = 0; n < N; n++) sj[n] = cpu_exp_neg_abs(dl * Aj[n]) * sj[n] + dlu * Bt[n];
+    }
+    if (nd == SCAN_STEP_GROUP) {
+        for (int n = 0; n < N; n++)
+#pragma omp simd
+            for (int j = 0; j < SCAN_STEP_GROUP; j++) acc[j] += Ct[n] * s[(size_t)j * N + n];
+    } else {
+        for (int n = 0; n < N; n++)
+            for (int j = 0; j < nd; j++) acc[j] += Ct[n] * s[(size_t)j * N + n];
+    }
+    for (int j = 0; j < nd; j++) {
+        float yv = acc[j] + Dskip[j] * u[j];
+        if (z) yv *= z[j] * sg[j];
+        y[j] = yv;
+    }
+}
+
+CPU_HOT static void scan_step_group_any(float *y, float *s, const float *u, const float *delta,
+                                        const float *sg, const float *z, const float *Bt,
+                                        const float *Ct, const float *Dskip, const float *A,
+                                        int nd, int N)
+{
+    if (N == SCAN_N_FAST)
+        scan_step_group(y, s, u, delta, sg, z, Bt, Ct, Dskip, A, nd, SCAN_N_FAST);
+    else
+        scan_step_group(y, s, u, delta, sg, z, Bt, Ct, Dskip, A, nd, N);
+}
+
+/* The step of every sequence from its state, inside the caller's parallel region. */
+static void scan_step(float *y, float *ssm_state, const float *u, const float *delta,
+                      const float *sg, const float *z, int z_stride, const float *Bm,
+                      const float *Cm, int bc_stride, const float *Dskip, const float *A, int B,
+                      int D, int N)
+{
+    int groups = (D + SCAN_STEP_GROUP - 1) / SCAN_STEP_GROUP;
+#pragma omp for schedule(static)
+    for (int i = 0; i < B * groups; i++) {
+        int b = i / groups, d = (i % groups) * SCAN_STEP_GROUP;
+        int nd = D - d < SCAN_STEP_GROUP ? D - d : SCAN_STEP_GROUP;
+        size_t o = (size_t)b * D + d;
+        scan_step_group_any(y + o, ssm_state + o * N, u + o, delta + o, z ? sg + o : NULL,
+                            z ? z + (size_t)b * z_stride + d : NULL, Bm + (size_t)b * bc_stride,
+                            Cm + (size_t)b * bc_stride, Dskip + d, A + (size_t)d * N, nd, N);
+    }
+}
+
+/* Every (sequence, channel) pair through its whole length, inside the caller's parallel
+ * region; from ssm_state (updated) when given, else from zero. */
+static void scan_channels(float *y, float *ssm_state, const float *u, const float *delta,
+                          const float *sg, const float *z, int z_stride, const float *Bm,
+                          const float *Cm, int bc_stride, const float *Dskip, const float *A,
+                          int B, int L, int D, int N)
+{
+    float *s0 = cpu_scratch((size_t)N * sizeof(float));
+    ScanChunk w = {
+        .a = cpu_scratch((size_t)SCAN_T_CHUNK * N * sizeof(float)),
+        .st = cpu_scratch((size_t)SCAN_T_CHUNK * N * sizeof(float)),
+        .ypre = cpu_scratch((size_t)SCAN_T_CHUNK * sizeof(float)),
+    };
+#pragma omp for schedule(static)
+    for (int bd = 0; bd < B * D; bd++) {
+        int b = bd / D, d = bd % D;
+        float *s = ssm_state ? ssm_state + (size_t)bd * N : s0;
+        if (!ssm_state) memset(s, 0, (size_t)N * sizeof(float));
+        ScanChan c = scan_chan(u, delta, NULL, sg, z, z_stride, Bm, Cm, bc_stride, Dskip,
+                               A + (size_t)d * N, b, d, L, D);
+        scan_channel_fwd_any(y + (size_t)b * L * D + d, s, &w, &c, N);
+    }
+    free(w.a), free(w.st), free(w.ypre);
+    free(s0);
+}
+
 void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
                   const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
                   int bc_stride, const float *Dskip, const float *z, int z_stride,
@@ -175,30 +283,19 @@ void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
     size_t n_el = (size_t)B * L * D;
     float *delta = cpu_scratch(n_el * sizeof(float));
     float *sg = z ? cpu_scratch(n_el * sizeof(float)) : NULL;
-#pragma omp parallel num_threads(cpu_team(be, n_el * (size_t)N))
+    float *A = cpu_scratch((size_t)D * N * sizeof(float));
+#pragma omp parallel num_threads(cpu_team(be, n_el * (size_t)N * SCAN_WORK_PER_STATE))
     {
         scan_prologue(delta, NULL, sg, delta_pre, dt_bias, z, z_stride, B * L, D);
-        float *A = cpu_scratch((size_t)N * sizeof(float));
-        float *s0 = cpu_scratch((size_t)N * sizeof(float));
-        ScanChunk w = {
-            .a = cpu_scratch((size_t)SCAN_T_CHUNK * N * sizeof(float)),
-            .st = cpu_scratch((size_t)SCAN_T_CHUNK * N * sizeof(float)),
-            .ypre = cpu_scratch((size_t)SCAN_T_CHUNK * sizeof(float)),
-        };
-#pragma omp for schedule(static)
-        for (int bd = 0; bd < B * D; bd++) {
-            int b = bd / D, d = bd % D;
-            for (int n = 0; n < N; n++) A[n] = -expf(A_log[(size_t)d * N + n]);
-            float *s = ssm_state ? ssm_state + (size_t)bd * N : s0;
-            if (!ssm_state) memset(s, 0, (size_t)N * sizeof(float));
-            ScanChan c = scan_chan(u, delta, NULL, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, A,
-                                   b, d, L, D);
-            scan_channel_fwd_any(y + (size_t)b * L * D + d, s, &w, &c, N);
-        }
-        free(w.a), free(w.st), free(w.ypre);
-        free(s0);
-        free(A);
+        scan_A_table(A, A_log, D, N);
+        if (L == 1 && ssm_state) /* a generation step */
+            scan_step(y, ssm_state, u, delta, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, A, B,
+                      D, N);
+        else
+            scan_channels(y, ssm_state, u, delta, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, A,
+                          B, L, D, N);
     }
+    free(A);
     free(sg);
     free(delta);
 }
@@ -341,11 +438,12 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
     float *delta = cpu_scratch(n_el * sizeof(float));
     float *ddelta = cpu_scratch(n_el * sizeof(float));
     float *sg = z ? cpu_scratch(n_el * sizeof(float)) : NULL;
+    float *A = cpu_scratch((size_t)D * N * sizeof(float));
 
 #pragma omp parallel num_threads(cpu_team(be, n_el * (size_t)N))
     {
         scan_prologue(delta, ddelta, sg, delta_pre, dt_bias, z, z_stride, (int)rows, D);
-        float *A = cpu_scratch((size_t)N * sizeof(float));
+        scan_A_table(A, A_log, D, N);
         ScanHist h;
         scan_hist_alloc(&h, L, N);
 #pragma omp for schedule(static)
@@ -358,9 +456,8 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
             memset(dCp, 0, (size_t)L * N * sizeof(float));
             int d1 = (blk + 1) * bw < D ? (blk + 1) * bw : D;
             for (int d = blk * bw; d < d1; d++) {
-                for (int n = 0; n < N; n++) A[n] = -expf(A_log[(size_t)d * N + n]);
                 ScanChan c = scan_chan(u, delta, ddelta, sg, z, z_stride, Bm, Cm, bc_stride,
-                                       Dskip, A, b, d, L, D);
+                                       Dskip, A + (size_t)d * N, b, d, L, D);
                 size_t o = (size_t)b * L * D + d;
                 float *dzc = dz ? dz + (size_t)b * L * dz_stride + d : NULL;
                 ChanSums *cs = &cs_bd[(size_t)b * D + d];
@@ -370,7 +467,6 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
             }
         }
         scan_hist_free(&h);
-        free(A);
 
         /* dBm, dCm: sum the block partials in block order */
 #pragma omp for schedule(static)
@@ -403,6 +499,7 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
             }
         }
     }
+    free(A);
     free(sg);
     free(ddelta);
     free(delta);
