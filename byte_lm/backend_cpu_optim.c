@@ -27,6 +27,22 @@ void cpu_adamw(Backend *be, float *param, const float *grad, float *m, float *v,
     }
 }
 
+/* Sum of squares of one chunk in SUMSQ_LANES interleaved accumulators, combined in lane order:
+ * one running sum would wait on the previous add at every element and read memory at a
+ * fraction of its bandwidth. The order is written out, so every build sums alike. */
+#define SUMSQ_LANES 8
+CPU_HOT static double sumsq_chunk(const float *x, size_t n)
+{
+    double acc[SUMSQ_LANES] = {0};
+    size_t i = 0;
+    for (; i + SUMSQ_LANES <= n; i += SUMSQ_LANES)
+        for (int j = 0; j < SUMSQ_LANES; j++) acc[j] += (double)x[i + j] * x[i + j];
+    for (int j = 0; i < n; i++, j++) acc[j] += (double)x[i] * x[i];
+    double s = 0;
+    for (int j = 0; j < SUMSQ_LANES; j++) s += acc[j];
+    return s;
+}
+
 double cpu_sumsq(Backend *be, const float *x, size_t n)
 {
     size_t nchunk = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
@@ -35,9 +51,7 @@ double cpu_sumsq(Backend *be, const float *x, size_t n)
 #pragma omp parallel for schedule(static) num_threads(cpu_team(be, n))
     for (size_t c = 0; c < nchunk; c++) {
         size_t i1 = (c + 1) * SUMSQ_CHUNK < n ? (c + 1) * SUMSQ_CHUNK : n;
-        double s = 0;
-        for (size_t i = c * SUMSQ_CHUNK; i < i1; i++) s += (double)x[i] * x[i];
-        part[c] = s;
+        part[c] = sumsq_chunk(x + c * SUMSQ_CHUNK, i1 - c * SUMSQ_CHUNK);
     }
     double total = 0;
     for (size_t c = 0; c < nchunk; c++) total += part[c];
