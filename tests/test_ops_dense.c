@@ -238,6 +238,8 @@ START_TEST(matmul)
     check_matmul(1, 33, 17, 6);
     check_matmul(40, 19, 35, 7);
     check_matmul(150, 70, 41, 10); /* several row tiles, dw tiles in both directions */
+    check_matmul(1, 40, 300, 14);  /* one row (a generation step) over several column tiles */
+    check_matmul(70, 20, 260, 15); /* few row tiles, so cut along columns too */
 }
 END_TEST
 

@@ -254,12 +254,11 @@ START_TEST(scan_bwd_many_channels)
 END_TEST
 
 /* Running L = 5 then L = 3 from the carried state equals L = 8 at once, and L = 1 steps one by
- * one equal the parallel form. The CPU performs the same float operations either way, so the
- * comparison is exact. */
-START_TEST(scan_state_chaining)
+ * one (the generation path, which groups channels) equal the parallel form. The CPU performs the
+ * same float operations either way, so the comparison is exact. */
+static void check_state_chaining(int B, int D, int N, uint64_t rng)
 {
-    uint64_t rng = 31;
-    int B = 3, L = 8, D = 7, N = 16;
+    int L = 8;
     ScanIn in;
     scan_in_make(&in, B, L, D, N, &rng);
     Backend *be = backend_cpu_create(2);
@@ -289,7 +288,7 @@ START_TEST(scan_state_chaining)
             free(yc), free(ch.u), free(ch.dp), free(ch.xdbl), free(ch.xz);
             t0 += L1;
         }
-        printf("  scan chunks %s: y and state %s\n", sp ? "1x8" : "5+3",
+        printf("  scan chunks %s B=%d D=%d N=%d: y and state %s\n", sp ? "1x8" : "5+3", B, D, N,
                memcmp(y, y_all, ny * sizeof(float)) ? "DIFFER" : "identical");
         ck_assert_mem_eq(y, y_all, ny * sizeof(float));
         ck_assert_mem_eq(st, st_all, ns * sizeof(float));
@@ -298,6 +297,13 @@ START_TEST(scan_state_chaining)
     free(y_all), free(st_all);
     be->destroy(be);
     scan_in_free(&in);
+}
+
+START_TEST(scan_state_chaining)
+{
+    check_state_chaining(3, 7, 16, 31);  /* fewer channels than one step group */
+    check_state_chaining(2, 19, 16, 32); /* whole groups and a remainder */
+    check_state_chaining(2, 19, 4, 33);  /* a state size other than 16 */
 }
 END_TEST
 
