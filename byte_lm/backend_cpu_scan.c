@@ -1,12 +1,12 @@
 /* CPU selective scan (Mamba-1) forward and backward.
  *
  * Two phases. An elementwise prologue computes, for every (row, channel), delta =
- * softplus(delta_pre + dt_bias) and the z gate, vectorized over channels. Then each
- * (sequence b, channel d) pair runs its recurrence over t with a state of N floats; the state
- * loop (n) is innermost, contiguous and vectorized. The backward recomputes the history of one
- * channel into per-thread buffers, then walks t backwards carrying ds. The gradients that sum
- * over channels (dBm, dCm) or sequences (dA_log, dDskip, ddt_bias) go through partial buffers
- * reduced in a fixed order. */
+ * softplus(delta_pre + dt_bias) and the z gate, vectorized over channels. Then the recurrence
+ * over t: the forward runs groups of 8 channels of one sequence side by side, one per vector
+ * lane; the backward takes one (sequence b, channel d) pair at a time with its state loop (n)
+ * innermost, recomputes that channel's history into per-thread buffers, then walks t backwards
+ * carrying ds. The gradients that sum over channels (dBm, dCm) or sequences (dA_log, dDskip,
+ * ddt_bias) go through partial buffers reduced in a fixed order. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +26,6 @@
  * multiply-adds, several times the elementwise ops the team threshold is set for, so that a
  * generation step's scan is threaded too. */
 #define SCAN_WORK_PER_STATE 4
-/* The forward computes exp(delta A) for this many steps ahead of the recurrence. */
-#define SCAN_T_CHUNK 64
 
 size_t cpu_scan_saved_bytes(Backend *be, int B, int L, int D, int N)
 {
@@ -152,127 +150,142 @@ CPU_INLINE void scan_outputs(float *ypre, const float *st, const ScanChan *c, in
     }
 }
 
-/* Per-thread scratch of the forward, for one chunk of SCAN_T_CHUNK steps. */
-typedef struct {
-    float *a, *st; /* [SCAN_T_CHUNK, N] */
-    float *ypre;   /* [SCAN_T_CHUNK] */
-} ScanChunk;
+/* The forward runs SCAN_GROUP neighbouring channels of one sequence together, one channel per
+ * vector lane (8 floats: one AVX2 register), with the group's state stored [N][SCAN_GROUP].
+ * Then every operation is vertical: the decay exps, the state update and the output sums over
+ * n all run across channels, where one channel at a time would sum its output through a chain
+ * of N dependent adds. Per channel the arithmetic and its order are those of the backward's
+ * recompute (scan_decay, scan_states, scan_outputs), so the two agree exactly. */
+#define SCAN_GROUP 8
 
-/* Forward of one channel from state s (updated in place); y at (b, t = 0, d), stride D. */
-CPU_INLINE void scan_channel_fwd(float *y, float *s, ScanChunk *w, const ScanChan *c,
-                                 const int N)
+/* The A table in the forward's layout, [groups][N][SCAN_GROUP] from the rows [D][N], inside
+ * the caller's parallel region; lanes past the last channel hold 0. */
+static void scan_A_groups(float *Ag, const float *A, int D, int N)
 {
-    for (int t0 = 0; t0 < c->L; t0 += SCAN_T_CHUNK) {
-        int nt = c->L - t0 < SCAN_T_CHUNK ? c->L - t0 : SCAN_T_CHUNK;
-        scan_decay(w->a, c, t0, nt, N);
-        scan_states(w->st, s, w->a, c, t0, nt, N);
-        memcpy(s, w->st + (size_t)(nt - 1) * N, (size_t)N * sizeof(float));
-        scan_outputs(w->ypre, w->st, c, t0, nt, N);
-        for (int i = 0; i < nt; i++) {
-            size_t t = (size_t)(t0 + i);
-            float yv = w->ypre[i];
-            if (c->z) yv *= c->z[t * c->z_stride] * c->sg[t * c->D];
-            y[t * c->D] = yv;
-        }
-    }
-}
-
-CPU_HOT static void scan_channel_fwd_any(float *y, float *s, ScanChunk *w, const ScanChan *c,
-                                         int N)
-{
-    if (N == SCAN_N_FAST)
-        scan_channel_fwd(y, s, w, c, SCAN_N_FAST);
-    else
-        scan_channel_fwd(y, s, w, c, N);
-}
-
-/* One recurrent step (L = 1) of nd <= SCAN_STEP_GROUP neighbouring channels of one sequence,
- * each pointer at the group's first channel. The same arithmetic in the same order as
- * scan_channel_fwd with L = 1, so the two agree exactly; but the group's output sums run side
- * by side in vector lanes, where one channel at a time would wait on a chain of N dependent adds
- * and pay the chunked path's bookkeeping for a single step. */
-#define SCAN_STEP_GROUP 8
-CPU_INLINE void scan_step_group(float *y, float *s, const float *u, const float *delta,
-                                const float *sg, const float *z, const float *Bt,
-                                const float *Ct, const float *Dskip, const float *A, int nd,
-                                const int N)
-{
-    float acc[SCAN_STEP_GROUP] = {0};
-    for (int j = 0; j < nd; j++) {
-        float dl = delta[j], dlu = dl * u[j];
-        float *sj = s + (size_t)j * N;
-        const float *Aj = A + (size_t)j * N;
-#pragma omp simd
-        for (int n = 0; n < N; n++) sj[n] = cpu_exp_neg_abs(dl * Aj[n]) * sj[n] + dlu * Bt[n];
-    }
-    if (nd == SCAN_STEP_GROUP) {
+    int groups = (D + SCAN_GROUP - 1) / SCAN_GROUP;
+#pragma omp for schedule(static)
+    for (int g = 0; g < groups; g++)
         for (int n = 0; n < N; n++)
+            for (int j = 0; j < SCAN_GROUP; j++) {
+                int d = g * SCAN_GROUP + j;
+                Ag[((size_t)g * N + n) * SCAN_GROUP + j] = d < D ? A[(size_t)d * N + n] : 0.0f;
+            }
+}
+
+/* dst[j] = src[j] for the nd lanes in use, 0 in the others. A whole group takes the plain
+ * loop, which vectorizes; only a last, partial group pays for the test per lane. */
+CPU_INLINE void lanes_load(float *dst, const float *src, int nd)
+{
+    if (nd == SCAN_GROUP) {
 #pragma omp simd
-            for (int j = 0; j < SCAN_STEP_GROUP; j++) acc[j] += Ct[n] * s[(size_t)j * N + n];
+        for (int j = 0; j < SCAN_GROUP; j++) dst[j] = src[j];
+    } else {
+        for (int j = 0; j < SCAN_GROUP; j++) dst[j] = j < nd ? src[j] : 0.0f;
+    }
+}
+
+CPU_INLINE void lanes_store(float *dst, const float *src, int nd)
+{
+    if (nd == SCAN_GROUP) {
+#pragma omp simd
+        for (int j = 0; j < SCAN_GROUP; j++) dst[j] = src[j];
+    } else {
+        for (int j = 0; j < nd; j++) dst[j] = src[j];
+    }
+}
+
+/* Forward of nd <= SCAN_GROUP channels from the group's first channel (every pointer is at
+ * (b, t = 0, d0) in its own layout; At is the group's [N][SCAN_GROUP] block of the A table,
+ * state at row d0) over L steps, from state (its [nd, N] rows, updated) or from zero, through
+ * st, [N][SCAN_GROUP] scratch. Unused lanes run on zeros and are never stored. */
+CPU_INLINE void scan_group_fwd(float *y, float *state, float *st, const float *u,
+                               const float *delta, const float *sg, const float *z, int z_stride,
+                               const float *Bm, const float *Cm, int bc_stride,
+                               const float *Dskip, const float *At, int nd, int L, int D,
+                               const int N)
+{
+    enum { G = SCAN_GROUP };
+    if (state && nd == G) {
+        for (int j = 0; j < G; j++)
+            for (int n = 0; n < N; n++) st[n * G + j] = state[(size_t)j * N + n];
     } else {
         for (int n = 0; n < N; n++)
-            for (int j = 0; j < nd; j++) acc[j] += Ct[n] * s[(size_t)j * N + n];
+            for (int j = 0; j < G; j++)
+                st[n * G + j] = j < nd && state ? state[(size_t)j * N + n] : 0.0f;
     }
-    for (int j = 0; j < nd; j++) {
-        float yv = acc[j] + Dskip[j] * u[j];
-        if (z) yv *= z[j] * sg[j];
-        y[j] = yv;
+    float Dd[G];
+    lanes_load(Dd, Dskip, nd);
+    for (int t = 0; t < L; t++) {
+        const float *ut = u + (size_t)t * D;
+        const float *Bt = Bm + (size_t)t * bc_stride, *Ct = Cm + (size_t)t * bc_stride;
+        float dl[G], uu[G], dlu[G], acc[G];
+        lanes_load(dl, delta + (size_t)t * D, nd);
+        lanes_load(uu, ut, nd);
+#pragma omp simd
+        for (int j = 0; j < G; j++) {
+            dlu[j] = dl[j] * uu[j];
+            acc[j] = 0.0f;
+        }
+        for (int n = 0; n < N; n++) {
+            float *sn = st + n * G;
+            const float *An = At + n * G;
+#pragma omp simd
+            for (int j = 0; j < G; j++) {
+                sn[j] = cpu_exp_neg_abs(dl[j] * An[j]) * sn[j] + dlu[j] * Bt[n];
+                acc[j] += Ct[n] * sn[j];
+            }
+        }
+#pragma omp simd
+        for (int j = 0; j < G; j++) acc[j] += Dd[j] * uu[j];
+        if (z) {
+            float zz[G], sgt[G];
+            lanes_load(zz, z + (size_t)t * z_stride, nd);
+            lanes_load(sgt, sg + (size_t)t * D, nd);
+#pragma omp simd
+            for (int j = 0; j < G; j++) acc[j] *= zz[j] * sgt[j];
+        }
+        lanes_store(y + (size_t)t * D, acc, nd);
     }
+    if (state)
+        for (int j = 0; j < nd; j++)
+            for (int n = 0; n < N; n++) state[(size_t)j * N + n] = st[n * G + j];
 }
 
-CPU_HOT static void scan_step_group_any(float *y, float *s, const float *u, const float *delta,
-                                        const float *sg, const float *z, const float *Bt,
-                                        const float *Ct, const float *Dskip, const float *A,
-                                        int nd, int N)
+CPU_HOT static void scan_group_fwd_any(float *y, float *state, float *st, const float *u,
+                                       const float *delta, const float *sg, const float *z,
+                                       int z_stride, const float *Bm, const float *Cm,
+                                       int bc_stride, const float *Dskip, const float *At, int nd,
+                                       int L, int D, int N)
 {
     if (N == SCAN_N_FAST)
-        scan_step_group(y, s, u, delta, sg, z, Bt, Ct, Dskip, A, nd, SCAN_N_FAST);
+        scan_group_fwd(y, state, st, u, delta, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, At,
+                       nd, L, D, SCAN_N_FAST);
     else
-        scan_step_group(y, s, u, delta, sg, z, Bt, Ct, Dskip, A, nd, N);
+        scan_group_fwd(y, state, st, u, delta, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, At,
+                       nd, L, D, N);
 }
 
-/* The step of every sequence from its state, inside the caller's parallel region. */
-static void scan_step(float *y, float *ssm_state, const float *u, const float *delta,
-                      const float *sg, const float *z, int z_stride, const float *Bm,
-                      const float *Cm, int bc_stride, const float *Dskip, const float *A, int B,
-                      int D, int N)
+/* Every (sequence, channel group) through its whole length, inside the caller's parallel
+ * region; from ssm_state (updated) when given, else from zero. */
+static void scan_groups(float *y, float *ssm_state, const float *u, const float *delta,
+                        const float *sg, const float *z, int z_stride, const float *Bm,
+                        const float *Cm, int bc_stride, const float *Dskip, const float *Ag,
+                        int B, int L, int D, int N)
 {
-    int groups = (D + SCAN_STEP_GROUP - 1) / SCAN_STEP_GROUP;
+    int groups = (D + SCAN_GROUP - 1) / SCAN_GROUP;
+    float *st = cpu_scratch((size_t)N * SCAN_GROUP * sizeof(float));
 #pragma omp for schedule(static)
     for (int i = 0; i < B * groups; i++) {
-        int b = i / groups, d = (i % groups) * SCAN_STEP_GROUP;
-        int nd = D - d < SCAN_STEP_GROUP ? D - d : SCAN_STEP_GROUP;
-        size_t o = (size_t)b * D + d;
-        scan_step_group_any(y + o, ssm_state + o * N, u + o, delta + o, z ? sg + o : NULL,
-                            z ? z + (size_t)b * z_stride + d : NULL, Bm + (size_t)b * bc_stride,
-                            Cm + (size_t)b * bc_stride, Dskip + d, A + (size_t)d * N, nd, N);
+        int g = i % groups, b = i / groups, d = g * SCAN_GROUP;
+        int nd = D - d < SCAN_GROUP ? D - d : SCAN_GROUP;
+        size_t o = (size_t)b * L * D + d; /* (b, t = 0, d) */
+        scan_group_fwd_any(y + o, ssm_state ? ssm_state + ((size_t)b * D + d) * N : NULL, st,
+                           u + o, delta + o, z ? sg + o : NULL,
+                           z ? z + (size_t)b * L * z_stride + d : NULL, z_stride,
+                           Bm + (size_t)b * L * bc_stride, Cm + (size_t)b * L * bc_stride,
+                           bc_stride, Dskip + d, Ag + (size_t)g * N * SCAN_GROUP, nd, L, D, N);
     }
-}
-
-/* Every (sequence, channel) pair through its whole length, inside the caller's parallel
- * region; from ssm_state (updated) when given, else from zero. */
-static void scan_channels(float *y, float *ssm_state, const float *u, const float *delta,
-                          const float *sg, const float *z, int z_stride, const float *Bm,
-                          const float *Cm, int bc_stride, const float *Dskip, const float *A,
-                          int B, int L, int D, int N)
-{
-    float *s0 = cpu_scratch((size_t)N * sizeof(float));
-    ScanChunk w = {
-        .a = cpu_scratch((size_t)SCAN_T_CHUNK * N * sizeof(float)),
-        .st = cpu_scratch((size_t)SCAN_T_CHUNK * N * sizeof(float)),
-        .ypre = cpu_scratch((size_t)SCAN_T_CHUNK * sizeof(float)),
-    };
-#pragma omp for schedule(static)
-    for (int bd = 0; bd < B * D; bd++) {
-        int b = bd / D, d = bd % D;
-        float *s = ssm_state ? ssm_state + (size_t)bd * N : s0;
-        if (!ssm_state) memset(s, 0, (size_t)N * sizeof(float));
-        ScanChan c = scan_chan(u, delta, NULL, sg, z, z_stride, Bm, Cm, bc_stride, Dskip,
-                               A + (size_t)d * N, b, d, L, D);
-        scan_channel_fwd_any(y + (size_t)b * L * D + d, s, &w, &c, N);
-    }
-    free(w.a), free(w.st), free(w.ypre);
-    free(s0);
+    free(st);
 }
 
 void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
@@ -283,18 +296,18 @@ void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
     size_t n_el = (size_t)B * L * D;
     float *delta = cpu_scratch(n_el * sizeof(float));
     float *sg = z ? cpu_scratch(n_el * sizeof(float)) : NULL;
+    size_t groups = (size_t)(D + SCAN_GROUP - 1) / SCAN_GROUP;
     float *A = cpu_scratch((size_t)D * N * sizeof(float));
+    float *Ag = cpu_scratch(groups * N * SCAN_GROUP * sizeof(float));
 #pragma omp parallel num_threads(cpu_team(be, n_el * (size_t)N * SCAN_WORK_PER_STATE))
     {
         scan_prologue(delta, NULL, sg, delta_pre, dt_bias, z, z_stride, B * L, D);
         scan_A_table(A, A_log, D, N);
-        if (L == 1 && ssm_state) /* a generation step */
-            scan_step(y, ssm_state, u, delta, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, A, B,
-                      D, N);
-        else
-            scan_channels(y, ssm_state, u, delta, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, A,
-                          B, L, D, N);
+        scan_A_groups(Ag, A, D, N);
+        scan_groups(y, ssm_state, u, delta, sg, z, z_stride, Bm, Cm, bc_stride, Dskip, Ag, B, L,
+                    D, N);
     }
+    free(Ag);
     free(A);
     free(sg);
     free(delta);
