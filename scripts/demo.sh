@@ -17,7 +17,7 @@ echo "== preparing data/sample.txt"
 "$BYTELM" prepare data/sample.txt -o "$RUN/corpus" --val-fraction 0.05
 
 # about two minutes on two CPU cores; the time budget only guards a slow machine
-steps=500
+steps=1200
 [ "$device" = cuda ] && steps=3000
 echo "== training configs/tiny.json on $device: $steps steps (at most ${SECONDS_BUDGET}s)"
 rm -rf "$RUN/tiny"
@@ -29,7 +29,12 @@ echo "== validation"
 "$BYTELM" eval bpb --ckpt "$RUN/tiny" "$RUN/corpus" --device "$device"
 
 echo "== sample"
-"$BYTELM" generate --ckpt "$RUN/tiny" --prompt "And God said, " -n 300 --temperature 0.8 \
-    --top-k 40 --seed 1 --device "$device"
+# the text goes to stdout exactly as generated; the timing line (stderr) follows on its own line
+if ! "$BYTELM" generate --ckpt "$RUN/tiny" --prompt "And God said, " -n 300 --temperature 0.8 \
+    --top-k 40 --seed 1 --device "$device" 2>"$RUN/generate.log"; then
+    cat "$RUN/generate.log" >&2
+    exit 1
+fi
 echo
+cat "$RUN/generate.log"
 echo "== done: loss curve in $RUN/tiny/loss.svg, metrics in $RUN/tiny/metrics.jsonl"
