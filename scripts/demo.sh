@@ -29,9 +29,10 @@ echo "== validation"
 "$BYTELM" eval bpb --ckpt "$RUN/tiny" "$RUN/corpus" --device "$device"
 
 echo "== sample"
-# the text goes to stdout exactly as generated; the timing line (stderr) follows on its own line
+# strict: the sample never holds a byte that breaks UTF-8 (no U+FFFD); the text goes to stdout
+# exactly as generated, and the timing line (stderr) follows on its own line
 if ! "$BYTELM" generate --ckpt "$RUN/tiny" --prompt "And God said, " -n 300 --temperature 0.8 \
-    --top-k 40 --seed 1 --device "$device" 2>"$RUN/generate.log"; then
+    --top-k 40 --seed 1 --utf8 strict --device "$device" 2>"$RUN/generate.log"; then
     cat "$RUN/generate.log" >&2
     exit 1
 fi
