@@ -205,6 +205,8 @@ CPU_INLINE void scan_group_fwd(float *y, float *state, float *st, const float *u
                                const int N)
 {
     enum { G = SCAN_GROUP };
+    /* A generation step (L = 1) pays this transpose every call: the whole-group case reads the
+     * state rows in order and without a test per element. */
     if (state && nd == G) {
         for (int j = 0; j < G; j++)
             for (int n = 0; n < N; n++) st[n * G + j] = state[(size_t)j * N + n];
