@@ -12,6 +12,12 @@
  * - Weights use PyTorch's layouts (nn.Linear weight is [out_features, in_features]).
  * - "dX (+=)" means the op accumulates into dX; otherwise it overwrites dX.
  * - Byte ids and targets are uint8_t in backend memory.
+ * - Mixed precision (the `_bf16` ops): tensors typed `bf16` hold bfloat16 values (the upper
+ *   half of an IEEE fp32). Each such op computes what its fp32 namesake computes on the bf16
+ *   inputs widened to fp32 (exactly), with fp32 arithmetic and fp32 sums, and rounds each bf16
+ *   output once, to nearest even, where it is stored. fp32-typed arguments mean what they mean
+ *   in the fp32 op. So the CPU twin of a bf16 op is its fp32 op between a widening and a
+ *   rounding, and both backends agree to fp32 summation order before that one rounding.
  */
 #ifndef BYTELM_BACKEND_H
 #define BYTELM_BACKEND_H
@@ -21,9 +27,15 @@
 
 typedef struct Backend Backend;
 
+/* bfloat16 storage (see the mixed-precision convention above). */
+typedef uint16_t bf16;
+
 struct Backend {
     const char *name; /* "cpu" or "cuda" */
     void *ctx;        /* implementation state (thread count, cuBLAS handle, stream, ...) */
+    /* 1 when bf16 mixed precision is this backend's default (the GPU: its matrix units run bf16
+     * products about 15 times faster than fp32); 0 for fp32 (the CPU) */
+    int bf16_default;
 
     /* ---- memory ---- */
     void *(*alloc)(Backend *be, size_t bytes); /* aborts with a message when out of memory */
@@ -110,12 +122,52 @@ struct Backend {
     /* sum of squares of x[0..n), accumulated in double, returned on the host */
     double (*sumsq)(Backend *be, const float *x, size_t n);
 
+    /* ---- mixed precision: bf16 storage, fp32 arithmetic ----
+     * dst[r, c] = round(src[r, c]) over rows x cols, leading dimensions ldd and lds. */
+    void (*cast_bf16)(Backend *be, bf16 *dst, int ldd, const float *src, int lds, int rows,
+                      int cols);
+    /* rmsnorm_fwd with a bf16 output (inp, w and rstd fp32) */
+    void (*rmsnorm_fwd_bf16)(Backend *be, bf16 *out, float *rstd, const float *inp,
+                             const float *w, int rows, int C, float eps);
+    /* out[M, N] = add + inp @ w^T with bf16 operands. out is bf16 when out_bf16, else fp32;
+     * add (fp32, leading dimension ldo, may equal out, NULL for none) only with an fp32 out. */
+    void (*matmul_fwd_bf16)(Backend *be, void *out, int out_bf16, int ldo, const float *add,
+                            const bf16 *inp, int ldi, const bf16 *w, int M, int K, int N);
+    /* matmul_bwd with bf16 dout, inp and w; dinp bf16 when dinp_bf16, else fp32; dw fp32 (+=). */
+    void (*matmul_bwd_bf16)(Backend *be, void *dinp, int dinp_bf16, int lddi, float *dw,
+                            const bf16 *dout, int lddo, const bf16 *inp, int ldi, const bf16 *w,
+                            int M, int K, int N, int accumulate_dinp);
+    /* conv1d_fwd / conv1d_bwd on bf16 activations; w, bias, dw, dbias and conv_state fp32 */
+    void (*conv1d_fwd_bf16)(Backend *be, bf16 *out, const bf16 *in, int in_stride, const float *w,
+                            const float *bias, float *conv_state, int B, int L, int D, int K);
+    void (*conv1d_bwd_bf16)(Backend *be, bf16 *din, int din_stride, float *dw, float *dbias,
+                            const bf16 *dout, const bf16 *in, int in_stride, const float *w,
+                            const float *bias, int B, int L, int D, int K);
+    /* scan_fwd / scan_bwd with bf16 u, delta_pre, z, y and du, ddelta_pre, dz, dy. Bm, Cm, their
+     * gradients, the parameters, ssm_state and saved stay fp32. */
+    void (*scan_fwd_bf16)(Backend *be, bf16 *y, const bf16 *u, const bf16 *delta_pre,
+                          const float *dt_bias, const float *A_log, const float *Bm,
+                          const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
+                          int z_stride, float *ssm_state, void *saved, int B, int L, int D, int N);
+    void (*scan_bwd_bf16)(Backend *be, bf16 *du, bf16 *ddelta_pre, float *ddt_bias, float *dA_log,
+                          float *dBm, float *dCm, int dbc_stride, float *dDskip, bf16 *dz,
+                          int dz_stride, const bf16 *dy, const bf16 *u, const bf16 *delta_pre,
+                          const float *dt_bias, const float *A_log, const float *Bm,
+                          const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
+                          int z_stride, const void *saved, int B, int L, int D, int N);
+    /* adamw that also writes shadow[i] = round(param[i]) in the same pass */
+    void (*adamw_bf16)(Backend *be, float *param, bf16 *shadow, const float *grad, float *m,
+                       float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,
+                       float grad_scale, int t);
+
     /* ---- for benchmarks (may be NULL) ----
-     * The dense matmul rate, in FLOP/s, measured on this device in the precision the backend
-     * trains its matmuls in (bf16 operands on the GPU): the denominator of MFU. */
-    double (*matmul_peak_flops)(Backend *be);
+     * The dense matmul rate, in FLOP/s, measured now on this device with bf16 operands (bf16)
+     * or fp32 ones: the denominator of MFU. */
+    double (*matmul_peak_flops)(Backend *be, int bf16);
     /* Most backend memory held at once since creation, in bytes. */
     size_t (*mem_peak_bytes)(Backend *be);
+    /* All of the device's memory, in bytes (the model plans its activations against it). */
+    size_t (*mem_total_bytes)(Backend *be);
 };
 
 /* Constructors. threads <= 0 means all cores. */

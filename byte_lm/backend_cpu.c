@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend_cpu_internal.h"
 #include "error.h"
@@ -62,6 +63,13 @@ static void cpu_sync(Backend *be)
     (void)be; /* every op has finished when it returns */
 }
 
+static size_t cpu_mem_total(Backend *be)
+{
+    (void)be;
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : 0;
+}
+
 static void cpu_destroy(Backend *be)
 {
     if (!be) return;
@@ -88,6 +96,7 @@ Backend *backend_cpu_create(int threads)
     be->copy = cpu_memcpy;
     be->zero = cpu_zero;
     be->sync = cpu_sync;
+    be->mem_total_bytes = cpu_mem_total;
     be->destroy = cpu_destroy;
     be->embedding_fwd = cpu_embedding_fwd;
     be->embedding_bwd = cpu_embedding_bwd;
@@ -103,5 +112,14 @@ Backend *backend_cpu_create(int threads)
     be->cross_entropy = cpu_cross_entropy;
     be->adamw = cpu_adamw;
     be->sumsq = cpu_sumsq;
+    be->cast_bf16 = cpu_cast_bf16;
+    be->rmsnorm_fwd_bf16 = cpu_rmsnorm_fwd_bf16;
+    be->matmul_fwd_bf16 = cpu_matmul_fwd_bf16;
+    be->matmul_bwd_bf16 = cpu_matmul_bwd_bf16;
+    be->conv1d_fwd_bf16 = cpu_conv1d_fwd_bf16;
+    be->conv1d_bwd_bf16 = cpu_conv1d_bwd_bf16;
+    be->scan_fwd_bf16 = cpu_scan_fwd_bf16;
+    be->scan_bwd_bf16 = cpu_scan_bwd_bf16;
+    be->adamw_bf16 = cpu_adamw_bf16;
     return be;
 }

@@ -199,4 +199,32 @@ void cpu_adamw(Backend *be, float *param, const float *grad, float *m, float *v,
                float lr, float beta1, float beta2, float eps, float wd, float grad_scale, int t);
 double cpu_sumsq(Backend *be, const float *x, size_t n);
 
+/* backend_cpu_bf16.c: the mixed-precision ops, as widening + fp32 op + rounding */
+void cpu_cast_bf16(Backend *be, bf16 *dst, int ldd, const float *src, int lds, int rows, int cols);
+void cpu_rmsnorm_fwd_bf16(Backend *be, bf16 *out, float *rstd, const float *inp, const float *w,
+                          int rows, int C, float eps);
+void cpu_matmul_fwd_bf16(Backend *be, void *out, int out_bf16, int ldo, const float *add,
+                         const bf16 *inp, int ldi, const bf16 *w, int M, int K, int N);
+void cpu_matmul_bwd_bf16(Backend *be, void *dinp, int dinp_bf16, int lddi, float *dw,
+                         const bf16 *dout, int lddo, const bf16 *inp, int ldi, const bf16 *w,
+                         int M, int K, int N, int accumulate_dinp);
+void cpu_conv1d_fwd_bf16(Backend *be, bf16 *out, const bf16 *in, int in_stride, const float *w,
+                         const float *bias, float *conv_state, int B, int L, int D, int K);
+void cpu_conv1d_bwd_bf16(Backend *be, bf16 *din, int din_stride, float *dw, float *dbias,
+                         const bf16 *dout, const bf16 *in, int in_stride, const float *w,
+                         const float *bias, int B, int L, int D, int K);
+void cpu_scan_fwd_bf16(Backend *be, bf16 *y, const bf16 *u, const bf16 *delta_pre,
+                       const float *dt_bias, const float *A_log, const float *Bm,
+                       const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
+                       int z_stride, float *ssm_state, void *saved, int B, int L, int D, int N);
+void cpu_scan_bwd_bf16(Backend *be, bf16 *du, bf16 *ddelta_pre, float *ddt_bias, float *dA_log,
+                       float *dBm, float *dCm, int dbc_stride, float *dDskip, bf16 *dz,
+                       int dz_stride, const bf16 *dy, const bf16 *u, const bf16 *delta_pre,
+                       const float *dt_bias, const float *A_log, const float *Bm,
+                       const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
+                       int z_stride, const void *saved, int B, int L, int D, int N);
+void cpu_adamw_bf16(Backend *be, float *param, bf16 *shadow, const float *grad, float *m,
+                    float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,
+                    float grad_scale, int t);
+
 #endif

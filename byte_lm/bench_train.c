@@ -41,19 +41,26 @@ static double measure_matmul_peak(Backend *be)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bytelm bench train [--config FILE] [--device cpu|cuda] [-B N] [-L N]\n"
+               "                          [--precision fp32|bf16] [--recompute auto|on|off]\n"
                "                          [--steps N] [--threads N] [--json]\n"
                "Times full training steps (forward, backward, AdamW) on random bytes.\n"
+               "MFU is against the matmul rate measured in the same run, in the same precision\n"
+               "(default bf16 on cuda, fp32 on cpu). --recompute: whether bf16's backward makes\n"
+               "the scan's tensors again or the forward keeps them (auto: kept when they fit).\n"
                "Defaults: configs/tiny.json on the CPU (B=8, L=512), configs/small.json on CUDA\n"
                "(B=16, L=2048); 2 warm-up steps, then --steps (default 5) timed.\n");
 }
 
 int bench_train(int argc, char **argv)
 {
-    const char *config = NULL, *device = "cpu";
+    const char *config = NULL, *device = "cpu", *precision = NULL;
+    int recompute = -1;
     int B = 0, L = 0, steps = 5, threads = 0, json = 0;
     static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
                                          {"steps", 1, 0, 's'}, {"threads", 1, 0, 't'},
-                                         {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"precision", 1, 0, 'p'}, {"recompute", 1, 0, 'r'},
+                                         {"json", 0, 0, 'j'},
+                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -66,6 +73,13 @@ int bench_train(int argc, char **argv)
         case 's': steps = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
         case 'j': json = 1; break;
+        case 'p': precision = optarg; break;
+        case 'r':
+            if (!strcmp(optarg, "auto")) recompute = -1;
+            else if (!strcmp(optarg, "on")) recompute = 1;
+            else if (!strcmp(optarg, "off")) recompute = 0;
+            else return cmd_usage_error("bench train", "--recompute must be auto, on or off");
+            break;
         case 'h': usage(stdout); return 0;
         default: return cmd_usage_error("bench train", "unknown option");
         }
@@ -83,6 +97,14 @@ int bench_train(int argc, char **argv)
     if (!be) return cmd_error(e.msg);
     Model *m;
     if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
+    Precision prec = be->bf16_default ? PREC_BF16 : PREC_FP32;
+    if (precision && precision_parse(precision, &prec)) {
+        model_free(m);
+        be->destroy(be);
+        return cmd_usage_error("bench train", "--precision must be fp32 or bf16");
+    }
+    model_set_precision(m, prec);
+    model_set_recompute(m, recompute);
     model_init_params(m, 1);
     OptimConfig oc;
     optim_config_default(&oc);
@@ -113,7 +135,8 @@ int bench_train(int argc, char **argv)
     double bps = (double)B * L / step_s;
     long long params = config_num_params(&cfg);
     double flops = 6.0 * (double)params * bps;
-    double peak = be->matmul_peak_flops ? be->matmul_peak_flops(be) : measure_matmul_peak(be);
+    double peak = be->matmul_peak_flops ? be->matmul_peak_flops(be, prec == PREC_BF16)
+                                        : measure_matmul_peak(be);
     double mem = 0;
     if (be->mem_peak_bytes) {
         mem = (double)be->mem_peak_bytes(be);
@@ -124,23 +147,26 @@ int bench_train(int argc, char **argv)
     }
     const char *mem_what = be->mem_peak_bytes ? "backend" : "process RSS";
     if (json) {
-        printf("{\"bench\":\"train\",\"config\":\"%s\",\"device\":\"%s\",\"params\":%lld,\"B\":%d,"
+        printf("{\"bench\":\"train\",\"config\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","
+               "\"params\":%lld,\"B\":%d,"
                "\"L\":%d,\"step_s\":%.6f,\"bytes_per_s\":%.1f,\"model_flops\":%.4g,"
                "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"%s\":%.0f,\"activation_bytes\":%zu,"
-               "\"loss\":%.4f}\n",
-               config, be->name, params, B, L, step_s, bps, flops, peak, flops / peak,
+               "\"recompute\":%s,\"loss\":%.4f}\n",
+               config, be->name, precision_name(prec), params, B, L, step_s, bps, flops, peak, flops / peak,
                be->mem_peak_bytes ? "peak_mem_bytes" : "host_rss_bytes", mem,
-               model_activation_bytes(m), loss);
+               model_activation_bytes(m), model_recomputes(m) ? "true" : "false", loss);
     } else {
-        printf("bench train: %s on %s, %.2f M parameters, B=%d L=%d\n", config, be->name,
-               params / 1e6, B, L);
+        printf("bench train: %s on %s in %s, %.2f M parameters, B=%d L=%d\n", config, be->name,
+               precision_name(prec), params / 1e6, B, L);
         printf("  %-28s %12.4f s (median of %d)\n", "step time", step_s, steps);
         printf("  %-28s %12.1f\n", "bytes/s", bps);
         printf("  %-28s %12.3f TFLOP/s\n", "model FLOP/s (6*P*bytes/s)", flops / 1e12);
-        printf("  %-28s %12.3f TFLOP/s\n", "measured matmul rate", peak / 1e12);
+        printf("  %-28s %12.3f TFLOP/s (%s)\n", "measured matmul rate", peak / 1e12,
+               be->matmul_peak_flops ? precision_name(prec) : "fp32 sgemm");
         printf("  %-28s %12.1f %%\n", "MFU", 100.0 * flops / peak);
         printf("  %-28s %12.2f GiB (%s)\n", "peak memory", mem / (1 << 30), mem_what);
-        printf("  %-28s %12.2f GiB\n", "activation arena", model_activation_bytes(m) / (double)(1 << 30));
+        printf("  %-28s %12.2f GiB%s\n", "activation arena", model_activation_bytes(m) / (double)(1 << 30),
+               model_recomputes(m) ? " (the scan's tensors recomputed)" : "");
     }
     free(batch);
     optimizer_free(&opt, m);

@@ -91,6 +91,7 @@ static char *trainer_json(const TrainerState *ts, int opt_step)
     cJSON_AddNumberToObject(op, "ckpt_every", ts->ckpt_every);
     cJSON_AddStringToObject(op, "data", ts->data);
     cJSON_AddStringToObject(op, "val", ts->val);
+    cJSON_AddStringToObject(op, "precision", precision_name(ts->precision));
     const OptimConfig *c = &ts->optim;
     cJSON *oc = cJSON_AddObjectToObject(o, "optimizer");
     cJSON_AddNumberToObject(oc, "lr", c->lr);
@@ -253,6 +254,12 @@ static int parse_trainer(const char *js, size_t len, const char *file, TrainerSt
              get_num(oc, "total_steps", &v[12], file, e) || get_num(oc, "beta1", &v[13], file, e) ||
              get_num(oc, "beta2", &v[14], file, e) || get_num(oc, "eps", &v[15], file, e) ||
              get_num(oc, "weight_decay", &v[16], file, e) || get_num(oc, "clip", &v[17], file, e);
+    if (!rc) {
+        const cJSON *pr = cJSON_GetObjectItem(op, "precision");
+        ts->precision = PREC_FP32;
+        if (pr && (!cJSON_IsString(pr) || precision_parse(pr->valuestring, &ts->precision)))
+            rc = bl_fail(e, file, "field 'precision' must be \"fp32\" or \"bf16\"");
+    }
     cJSON_Delete(o);
     if (rc) return -1;
     /* every count is range-checked before it becomes an int: a hand-edited or damaged file must

@@ -23,6 +23,7 @@ typedef struct {
     uint64_t seed;
     int eval_every, eval_batches, ckpt_every;
     char data[1024], val[1024];
+    Precision precision; /* "precision" in options; a file without it was trained in fp32 */
 } TrainerState;
 
 /* Resolves a user-given path to a checkpoint directory: DIR itself, DIR/checkpoint (a run

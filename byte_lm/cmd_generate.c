@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "                      strict: never sample a byte that breaks UTF-8, and end on a\n"
             "                      whole character within N bytes; off: raw bytes\n"
             "  --device cpu|cuda   backend (default cpu)\n"
+            "  --precision P       fp32 or bf16 (bf16 weights and activations, fp32 states and\n"
+            "                      sums); default bf16 on cuda, fp32 on cpu\n"
             "  --threads N         CPU threads (default: all cores)\n"
             "  --json              print one JSON object (texts, timings, options) on stdout;\n"
             "                      texts are always valid UTF-8 (safe decoding), and with\n"
@@ -150,7 +152,7 @@ static long json_text(const Buf *raw, Buf *lit)
 }
 
 typedef struct {
-    const char *ckpt, *prompt, *prompt_file, *device;
+    const char *ckpt, *prompt, *prompt_file, *device, *precision;
     long n;
     int threads, json, seed_given;
     GenOptions g;
@@ -171,6 +173,9 @@ static int load_model(const Args *a, char *dir, size_t cap, Backend **be, Model 
         (*be)->destroy(*be);
         return -1;
     }
+    Precision p = (*be)->bf16_default ? PREC_BF16 : PREC_FP32;
+    if (a->precision) precision_parse(a->precision, &p); /* checked when parsed */
+    model_set_precision(*m, p);
     return 0;
 }
 
@@ -257,14 +262,14 @@ static double run(const Args *a, Generator *g, Buf *raw)
 static int parse_args(int argc, char **argv, Args *a, int *exit_now)
 {
     enum { O_CKPT = 256, O_PROMPT, O_PFILE, O_TEMP, O_GREEDY, O_TOPK, O_TOPP, O_SEED, O_BATCH,
-           O_UTF8, O_DEVICE, O_THREADS, O_JSON, O_HELP };
+           O_UTF8, O_DEVICE, O_THREADS, O_JSON, O_HELP, O_PREC };
     static const struct option opts[] = {
         {"ckpt", 1, 0, O_CKPT}, {"prompt", 1, 0, O_PROMPT}, {"prompt-file", 1, 0, O_PFILE},
         {"bytes", 1, 0, 'n'}, {"temperature", 1, 0, O_TEMP}, {"greedy", 0, 0, O_GREEDY},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
         {"batch", 1, 0, O_BATCH}, {"utf8", 1, 0, O_UTF8}, {"device", 1, 0, O_DEVICE},
         {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP},
-        {0, 0, 0, 0}};
+        {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
     int c, greedy = 0;
     long v;
     optind = 1;
@@ -291,6 +296,7 @@ static int parse_args(int argc, char **argv, Args *a, int *exit_now)
         case O_BATCH: if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--batch"; else a->g.batch = (int)v; break;
         case O_UTF8: if (utf8_mode_parse(optarg, &a->g.utf8)) bad = "--utf8"; break;
         case O_DEVICE: a->device = optarg; break;
+        case O_PREC: if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16")) bad = "--precision"; else a->precision = optarg; break;
         case O_THREADS: if ((v = parse_long(optarg, 1, 4096)) < 0) bad = "--threads"; else a->threads = (int)v; break;
         case O_JSON: a->json = 1; break;
         case 'h':

@@ -25,6 +25,9 @@ static void usage(FILE *f)
             "  --resume DIR        continue a run from its checkpoint (run or checkpoint dir)\n"
             "  --device cpu|cuda   backend (default cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
+            "  --precision P       fp32 or bf16 (mixed precision: bf16 matmuls and activations,\n"
+            "                      fp32 weights, moments, residual stream and sums); default bf16\n"
+            "                      on cuda, fp32 on cpu; a resumed run keeps its own\n"
             "  -B, --batch N       windows per micro-batch (default 8)\n"
             "  -L, --seq-len N     bytes per window (default 512)\n"
             "  --accum N           micro-batches per step (default 1)\n"
@@ -74,7 +77,7 @@ int cmd_train(int argc, char **argv)
     TrainerState *t = &o.ts;
     enum { O_CONFIG = 256, O_DATA, O_VAL, O_OUT, O_RESUME, O_DEVICE, O_THREADS, O_ACCUM, O_STEPS,
            O_LR, O_MINLR, O_WARMUP, O_WD, O_CLIP, O_SEED, O_EVAL, O_EVALB, O_CKPT, O_LOG, O_TIME,
-           O_JSON, O_HELP, O_STOP, O_PROCS, O_GPUS, O_RANK, O_WORLD, O_RDV };
+           O_JSON, O_HELP, O_STOP, O_PROCS, O_GPUS, O_RANK, O_WORLD, O_RDV, O_PREC };
     static const struct option opts[] = {
         {"config", 1, 0, O_CONFIG}, {"data", 1, 0, O_DATA}, {"val", 1, 0, O_VAL},
         {"out", 1, 0, O_OUT}, {"resume", 1, 0, O_RESUME}, {"device", 1, 0, O_DEVICE},
@@ -86,7 +89,8 @@ int cmd_train(int argc, char **argv)
         {"ckpt-every", 1, 0, O_CKPT}, {"log-every", 1, 0, O_LOG}, {"time-budget", 1, 0, O_TIME},
         {"stop-after", 1, 0, O_STOP}, {"procs", 1, 0, O_PROCS}, {"gpus", 1, 0, O_GPUS},
         {"rank", 1, 0, O_RANK}, {"world", 1, 0, O_WORLD}, {"rendezvous", 1, 0, O_RDV},
-        {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"precision", 1, 0, O_PREC}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP},
+        {0, 0, 0, 0}};
     int c, procs = 0, gpus = 0, rank = -1;
     long v;
     double d;
@@ -123,6 +127,12 @@ int cmd_train(int argc, char **argv)
         case O_RANK: if ((v = parse_long(optarg, 0, 255)) < 0) bad = "--rank"; else rank = (int)v; break;
         case O_WORLD: if ((v = parse_long(optarg, 1, 256)) < 0) bad = "--world"; else o.world = (int)v; break;
         case O_RDV: o.rendezvous = optarg; break;
+        case O_PREC: {
+            Precision p;
+            if (precision_parse(optarg, &p)) bad = "--precision";
+            else o.precision = optarg;
+            break;
+        }
         case O_JSON: o.json = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;

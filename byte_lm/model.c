@@ -13,6 +13,7 @@ int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
         return -1;
     }
     m->be = be;
+    m->recompute = -1;
     /* a config can be valid yet far too large for the machine: say so instead of dying in the
      * allocator (the GPU backend's allocator reports its own failures) */
     if (!strcmp(be->name, "cpu")) {
@@ -49,6 +50,7 @@ void model_free(Model *m)
 {
     if (!m) return;
     free_acts(m);
+    if (m->shadow) m->be->free(m->be, m->shadow);
     m->be->free(m->be, m->params);
     m->be->free(m->be, m->grads);
     free(m->tensors);
@@ -56,14 +58,7 @@ void model_free(Model *m)
     free(m);
 }
 
-/* Hands out 256-byte-aligned pieces of one allocation. With base NULL it only measures, so the
- * same plan function both sizes the arena and fills in the pointers. */
-typedef struct {
-    uint8_t *base;
-    size_t off;
-} Carver;
-
-static void *carve(Carver *c, size_t bytes)
+void *carve(Carver *c, size_t bytes)
 {
     size_t at = (c->off + 255) & ~(size_t)255;
     c->off = at + bytes;
@@ -113,17 +108,34 @@ static void ensure_acts(Model *m, int B, int L, int need_saved)
     Acts *a = &m->acts;
     int rows = B * L;
     size_t saved = need_saved ? m->be->scan_saved_bytes(m->be, B, L, c->intermediate_size, c->state_size) : 0;
-    if (rows <= a->rows_cap && saved <= a->saved_bytes) return;
+    /* a training pass after forward-only ones may need the bf16 plan that keeps scan tensors */
+    int replan = need_saved && m->prec == PREC_BF16 && m->recompute != 1 && !a->keep_scan &&
+                 !a->decided;
+    if (rows <= a->rows_cap && saved <= a->saved_bytes && a->arena && !replan) return;
     if (rows < a->rows_cap) rows = a->rows_cap;
     if (saved < a->saved_bytes) saved = a->saved_bytes;
     free_acts(m);
     a->layer = bl_calloc((size_t)c->num_hidden_layers, sizeof(LayerActs));
+    void (*plan)(Model *, Carver *, size_t, size_t) = m->prec == PREC_BF16 ? plan_acts_bf16 : plan_acts;
     Carver measure = {NULL, 0};
-    plan_acts(m, &measure, (size_t)rows, saved);
+    /* bf16 training keeps the scan's tensors unless told not to or they would not fit in half
+     * of the backend's memory next to weights, gradients, bf16 copy and moments (18 bytes a
+     * parameter) */
+    a->keep_scan = m->prec == PREC_BF16 && need_saved && m->recompute != 1;
+    a->decided = need_saved;
+    plan(m, &measure, (size_t)rows, saved);
+    if (a->keep_scan && m->recompute == -1 && m->be->mem_total_bytes) {
+        double need = (double)measure.off + 18.0 * (double)m->n_params;
+        if (need > 0.5 * (double)m->be->mem_total_bytes(m->be)) {
+            a->keep_scan = 0;
+            measure.off = 0;
+            plan(m, &measure, (size_t)rows, saved);
+        }
+    }
     a->arena_bytes = measure.off;
     a->arena = m->be->alloc(m->be, measure.off);
     Carver fill = {a->arena, 0};
-    plan_acts(m, &fill, (size_t)rows, saved);
+    plan(m, &fill, (size_t)rows, saved);
     a->rows_cap = rows;
     a->saved_bytes = saved;
     m->host_losses = bl_malloc((size_t)rows * sizeof(float));
@@ -136,6 +148,10 @@ size_t model_activation_bytes(const Model *m) { return m->acts.arena_bytes; }
  * states across calls; keep_saved asks the scan to save what its backward needs. */
 static void forward_pass(Model *m, ModelState *s, int B, int L, int keep_saved)
 {
+    if (m->prec == PREC_BF16) {
+        forward_pass_bf16(m, s, B, L);
+        return;
+    }
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     Acts *a = &m->acts;
@@ -172,6 +188,10 @@ static void forward_pass(Model *m, ModelState *s, int B, int L, int keep_saved)
 /* Gradients of the loss whose dlogits are in a->logits, added into m->grads. */
 static void backward_pass(Model *m, int B, int L)
 {
+    if (m->prec == PREC_BF16) {
+        backward_pass_bf16(m, B, L);
+        return;
+    }
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     Acts *a = &m->acts;
@@ -354,9 +374,50 @@ Backend *model_backend(const Model *m) { return m->be; }
 int model_num_tensors(const Model *m) { return m->n_tensors; }
 const ParamInfo *model_tensor(const Model *m, int i) { return &m->tensors[i]; }
 size_t model_num_params(const Model *m) { return m->n_params; }
-float *model_params(Model *m) { return m->params; }
+float *model_params(Model *m)
+{
+    m->shadow_stale = 1;
+    return m->params;
+}
 float *model_grads(Model *m) { return m->grads; }
 void model_zero_grads(Model *m) { m->be->zero(m->be, m->grads, m->n_params * sizeof(float)); }
+
+void model_set_precision(Model *m, Precision p)
+{
+    if (p == m->prec) return;
+    free_acts(m);
+    m->prec = p;
+    if (p == PREC_BF16) {
+        BL_CHECK(m->be->cast_bf16 != NULL);
+        m->shadow = m->be->alloc(m->be, m->n_params * sizeof(bf16));
+        m->be->zero(m->be, m->shadow, m->n_params * sizeof(bf16));
+        m->shadow_stale = 1;
+    } else if (m->shadow) {
+        m->be->free(m->be, m->shadow);
+        m->shadow = NULL;
+    }
+}
+
+Precision model_precision(const Model *m) { return m->prec; }
+
+void model_set_recompute(Model *m, int mode)
+{
+    if (mode == m->recompute) return;
+    m->recompute = mode;
+    free_acts(m); /* planned anew at the next pass */
+}
+
+int model_recomputes(const Model *m) { return m->prec == PREC_BF16 && !m->acts.keep_scan; }
+bf16 *model_params_bf16(Model *m) { return m->shadow; }
+void model_shadow_written(Model *m) { m->shadow_stale = 0; }
+
+void model_refresh_shadow(Model *m)
+{
+    if (!m->shadow || !m->shadow_stale) return;
+    /* the flat buffer is a whole number of 16-float tensors (model_build_layout pads each) */
+    m->be->cast_bf16(m->be, m->shadow, 16, m->params, 16, (int)(m->n_params / 16), 16);
+    m->shadow_stale = 0;
+}
 
 const ParamInfo *model_find_tensor(const Model *m, const char *name)
 {

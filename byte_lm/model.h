@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "config.h"
 #include "error.h"
+#include "precision.h"
 
 /* One parameter tensor inside the flat parameter buffer, named as in transformers'
  * MambaForCausalLM state dict. */
@@ -37,9 +38,27 @@ int model_num_tensors(const Model *m);
 const ParamInfo *model_tensor(const Model *m, int i);
 const ParamInfo *model_find_tensor(const Model *m, const char *name);
 size_t model_num_params(const Model *m); /* floats in the flat buffer */
-float *model_params(Model *m);           /* backend memory, model_num_params floats */
+/* backend memory, model_num_params floats. Writing through it is allowed at any time: in the
+ * bf16 plan the next forward rewrites the bf16 copy of the weights. */
+float *model_params(Model *m);
 float *model_grads(Model *m);            /* backend memory, same layout */
 void model_zero_grads(Model *m);
+
+/* Selects fp32 or bf16 mixed precision (default fp32). bf16 allocates the bf16 copy of the
+ * weights; the activation arena is planned anew at the next pass. */
+void model_set_precision(Model *m, Precision p);
+Precision model_precision(const Model *m);
+/* bf16 plan: the bf16 copy of the weights (same layout as the params), for the optimizer to
+ * rewrite in its own pass; after it has, model_shadow_written says the copy is current.
+ * NULL in fp32. */
+bf16 *model_params_bf16(Model *m);
+void model_shadow_written(Model *m);
+/* bf16 training: whether the backward recomputes each layer's conv, delta and scan forward
+ * (1) or the forward keeps them (0); -1 (the default) keeps them when the whole plan takes at
+ * most half of the backend's memory. Results are the same bits either way. */
+void model_set_recompute(Model *m, int mode);
+/* 1 when the current plan recomputes the scan (known after the first training pass) */
+int model_recomputes(const Model *m);
 /* Bytes of the activation arena as planned so far (the largest B*L used). */
 size_t model_activation_bytes(const Model *m);
 

@@ -57,11 +57,18 @@ double optimizer_step(Optimizer *o, Model *model, float *lr_out)
     o->step++;
     float lr = optimizer_lr(&o->cfg, o->step);
     if (lr_out) *lr_out = lr;
+    bf16 *S = model_params_bf16(model); /* bf16 plan: the weights' copy, rewritten in the pass */
     for (int i = 0; i < model_num_tensors(model); i++) {
         const ParamInfo *p = model_tensor(model, i);
         float wd = p->decay ? o->cfg.weight_decay : 0.0f;
-        be->adamw(be, P + p->offset, G + p->offset, o->m + p->offset, o->v + p->offset, p->numel, lr,
-                  o->cfg.beta1, o->cfg.beta2, o->cfg.eps, wd, scale, o->step);
+        if (S)
+            be->adamw_bf16(be, P + p->offset, S + p->offset, G + p->offset, o->m + p->offset,
+                           o->v + p->offset, p->numel, lr, o->cfg.beta1, o->cfg.beta2, o->cfg.eps,
+                           wd, scale, o->step);
+        else
+            be->adamw(be, P + p->offset, G + p->offset, o->m + p->offset, o->v + p->offset,
+                      p->numel, lr, o->cfg.beta1, o->cfg.beta2, o->cfg.eps, wd, scale, o->step);
     }
+    if (S) model_shadow_written(model);
     return norm;
 }

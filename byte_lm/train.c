@@ -138,11 +138,18 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         BlErr inner = *e;
         return bl_fail(e, cfg_file, "%s", inner.msg);
     }
+    Precision want = r->be->bf16_default ? PREC_BF16 : PREC_FP32;
+    if (o->precision && precision_parse(o->precision, &want))
+        return bl_fail(e, NULL, "train: --precision must be fp32 or bf16, not '%s'", o->precision);
     if (o->resume) {
         if (checkpoint_load_weights(resume_dir, r->model, e)) return -1;
         optimizer_init(&r->opt, r->model, &r->ts.optim);
         r->have_opt = 1;
         if (checkpoint_load_trainer(resume_dir, r->model, &r->opt, &r->ts, e)) return -1;
+        /* a resumed run continues in its own precision; asking for another is refused */
+        if (o->precision && want != r->ts.precision)
+            return bl_fail(e, resume_dir, "the run trains in %s; --precision %s cannot change that",
+                           precision_name(r->ts.precision), o->precision);
         if (o->steps_given) r->ts.optim.total_steps = o->ts.optim.total_steps;
         r->opt.cfg = r->ts.optim;
         /* the checkpoint holds the micro-batches of a whole step: split them over the ranks */
@@ -151,12 +158,14 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
                            r->ts.accum, o->world);
         r->ts.accum /= o->world;
     } else {
+        r->ts.precision = want;
         model_init_params(r->model, r->ts.seed);
         optimizer_init(&r->opt, r->model, &r->ts.optim);
         r->have_opt = 1;
         r->ts.loader.seed = r->ts.seed;
         r->ts.loader.next_batch = 0;
     }
+    model_set_precision(r->model, r->ts.precision);
     /* every rank starts from rank 0's weights, whatever their own init or files said */
     if (r->comm && r->comm->broadcast(r->comm, model_params(r->model),
                                       model_num_params(r->model) * sizeof(float), e))

@@ -10,6 +10,7 @@ typedef struct {
     const char *out;    /* run directory: checkpoint/, metrics.jsonl, loss.svg */
     const char *resume; /* checkpoint or run directory to continue from, or NULL */
     const char *device; /* "cpu" or "cuda" */
+    const char *precision; /* "fp32", "bf16", or NULL: the backend's default (a resumed run: its own) */
     int threads;
     double time_budget; /* seconds; stop (and save) after this much training time, 0 = none */
     int json;           /* print a JSON summary on stdout at the end */

@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "  --split train|val   which part of a corpus directory (default val)\n"
             "  --chunk N           bytes per model call (default 4096)\n"
             "  --device cpu|cuda   backend (default cpu)\n"
+            "  --precision P       fp32 or bf16 (default bf16 on cuda, fp32 on cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
             "  --json              print the results as JSON on stdout\n");
 }
@@ -120,13 +121,13 @@ static void print_results(const char *ckpt, int chunk, const FileResult *res, in
 
 int eval_cmd_bpb(int argc, char **argv)
 {
-    const char *ckpt = NULL, *device = "cpu", *split = "val";
+    const char *ckpt = NULL, *device = "cpu", *split = "val", *precision = NULL;
     int chunk = 4096, threads = 0, json = 0;
-    enum { O_CKPT = 256, O_SPLIT, O_CHUNK, O_DEVICE, O_THREADS, O_JSON, O_HELP };
+    enum { O_CKPT = 256, O_SPLIT, O_CHUNK, O_DEVICE, O_THREADS, O_JSON, O_HELP, O_PREC };
     static const struct option opts[] = {
         {"ckpt", 1, 0, O_CKPT},       {"split", 1, 0, O_SPLIT}, {"chunk", 1, 0, O_CHUNK},
         {"device", 1, 0, O_DEVICE},   {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON},
-        {"help", 0, 0, O_HELP},       {0, 0, 0, 0}};
+        {"help", 0, 0, O_HELP},       {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
     int c;
     long v;
     optind = 1;
@@ -151,6 +152,11 @@ int eval_cmd_bpb(int argc, char **argv)
             threads = (int)v;
             break;
         case O_JSON: json = 1; break;
+        case O_PREC:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                return cmd_usage_error("eval bpb", "--precision must be fp32 or bf16");
+            precision = optarg;
+            break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default: return cmd_usage_error("eval bpb", "unknown option or missing value");
@@ -162,7 +168,7 @@ int eval_cmd_bpb(int argc, char **argv)
     BlErr e;
     Backend *be;
     Model *m;
-    if (eval_load_model(ckpt, device, threads, &be, &m, &e)) return cmd_error(e.msg);
+    if (eval_load_model(ckpt, device, threads, precision, &be, &m, &e)) return cmd_error(e.msg);
     int n = argc - optind, rc = 0;
     FileResult *res = bl_calloc((size_t)n, sizeof *res);
     BpbTally total = {0};

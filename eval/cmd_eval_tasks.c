@@ -320,7 +320,7 @@ int eval_cmd_tasks(int argc, char **argv)
         a.tr.eval.pool = a.memory ? POOL_ALL : POOL_HELD_OUT;
         if (!(be = backend_by_name(a.device, a.threads, &e)) || task_train(&a.tr, gens, ngens, be, &m, &e))
             rc = cmd_error(e.msg);
-    } else if (eval_load_model(a.ckpt, a.device, a.threads, &be, &m, &e)) {
+    } else if (eval_load_model(a.ckpt, a.device, a.threads, NULL, &be, &m, &e)) {
         rc = cmd_error(e.msg);
     }
     if (!rc) rc = score_all(&a, m, gens, ngens, mts, pools, npools);

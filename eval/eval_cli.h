@@ -11,9 +11,10 @@ int eval_cmd_tasks(int argc, char **argv);  /* argv[0]: "tasks" or "memory" */
 long eval_parse_long(const char *s, long lo, long hi);
 int eval_parse_double(const char *s, double *out); /* 0 ok, -1 malformed */
 
-/* Opens the checkpoint (a checkpoint or run directory) on the named backend. */
-int eval_load_model(const char *ckpt, const char *device, int threads, Backend **be, Model **m,
-                    BlErr *e);
+/* Opens the checkpoint (a checkpoint or run directory) on the named backend, in `precision`
+ * ("fp32", "bf16", or NULL for the backend's default). */
+int eval_load_model(const char *ckpt, const char *device, int threads, const char *precision,
+                    Backend **be, Model **m, BlErr *e);
 void eval_close_model(Backend *be, Model *m);
 
 #endif

@@ -1,6 +1,6 @@
 /* The CUDA backend: device memory on one stream and the op table. The ops live in kernels/, one
- * file per op; matmuls go through cuBLAS in fp32 (no TF32), so results match the CPU
- * oracle to fp32 rounding. */
+ * file per op; fp32 matmuls go through cuBLAS in fp32 (no TF32), so results match the CPU
+ * oracle to fp32 rounding; the mixed-precision ones through cuBLASLt (matmul_bf16.cu). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,14 +15,49 @@ extern "C" {
 
 static CudaCtx *ctx_of(Backend *be) { return static_cast<CudaCtx *>(be->ctx); }
 
+void *dev_malloc(CudaCtx *c, size_t bytes)
+{
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    if (c->n_blocks == c->cap_blocks) {
+        c->cap_blocks = c->cap_blocks ? 2 * c->cap_blocks : 64;
+        c->blocks = static_cast<MemBlock *>(realloc(c->blocks, (size_t)c->cap_blocks * sizeof(MemBlock)));
+        if (!c->blocks) {
+            fprintf(stderr, "bytelm: out of host memory\n");
+            abort();
+        }
+    }
+    c->blocks[c->n_blocks++] = {p, bytes};
+    c->mem_now += bytes;
+    if (c->mem_now > c->mem_peak) c->mem_peak = c->mem_now;
+    return p;
+}
+
+/* cudaFree waits for the device, so queued work using p finishes first */
+void dev_free(CudaCtx *c, void *p)
+{
+    if (!p) return;
+    for (int i = c->n_blocks - 1; i >= 0; i--)
+        if (c->blocks[i].p == p) {
+            c->mem_now -= c->blocks[i].bytes;
+            c->blocks[i] = c->blocks[--c->n_blocks];
+            break;
+        }
+    CUDA_CHECK(cudaFree(p));
+}
+
 void *cuda_scratch(CudaCtx *c, size_t bytes)
 {
     if (bytes <= c->scratch_bytes) return c->scratch;
     CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* the old buffer may still be read */
-    if (c->scratch) CUDA_CHECK(cudaFree(c->scratch));
+    if (c->scratch) dev_free(c, c->scratch);
+    c->scratch = NULL;
     size_t grow = bytes + bytes / 4;
-    if (cudaMalloc(&c->scratch, grow) != cudaSuccess) {
-        (void)cudaGetLastError();
+    c->scratch = dev_malloc(c, grow);
+    if (!c->scratch) {
         fprintf(stderr, "bytelm: CUDA: out of device memory (scratch of %zu bytes)\n", grow);
         abort();
     }
@@ -32,22 +67,15 @@ void *cuda_scratch(CudaCtx *c, size_t bytes)
 
 static void *be_alloc(Backend *be, size_t bytes)
 {
-    (void)be;
-    void *p = NULL;
-    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
-        (void)cudaGetLastError();
+    void *p = dev_malloc(ctx_of(be), bytes);
+    if (!p) {
         fprintf(stderr, "bytelm: CUDA: out of device memory allocating %zu bytes\n", bytes);
         abort();
     }
     return p;
 }
 
-static void be_free(Backend *be, void *p)
-{
-    /* cudaFree waits for the device, so queued work using p finishes first */
-    (void)be;
-    if (p) CUDA_CHECK(cudaFree(p));
-}
+static void be_free(Backend *be, void *p) { dev_free(ctx_of(be), p); }
 
 /* Host memory may be pageable and reused by the caller right after return: copy on the stream,
  * then wait. */
@@ -86,7 +114,9 @@ static void be_destroy(Backend *be)
     if (!be) return;
     CudaCtx *c = ctx_of(be);
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    if (c->scratch) CUDA_CHECK(cudaFree(c->scratch));
+    if (c->scratch) dev_free(c, c->scratch);
+    cuda_lt_destroy(c);
+    free(c->blocks);
     CUDA_CHECK(cudaFreeHost(c->host_result));
     CUBLAS_CHECK(cublasDestroy(c->cublas));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
@@ -174,11 +204,92 @@ static void op_adamw(Backend *be, float *param, const float *grad, float *m, flo
                      float lr, float beta1, float beta2, float eps, float wd, float grad_scale,
                      int t)
 {
-    cuda_adamw(ctx_of(be), param, grad, m, v, n, lr, beta1, beta2, eps, wd, grad_scale, t);
+    cuda_adamw(ctx_of(be), param, NULL, grad, m, v, n, lr, beta1, beta2, eps, wd, grad_scale, t);
 }
 static double op_sumsq(Backend *be, const float *x, size_t n)
 {
     return cuda_sumsq(ctx_of(be), x, n);
+}
+
+/* ---- mixed precision: bf16 in the interface is __nv_bfloat16 here (same 16 bits) ---- */
+typedef __nv_bfloat16 nvbf;
+#define NB(p) reinterpret_cast<nvbf *>(p)
+#define CNB(p) reinterpret_cast<const nvbf *>(p)
+
+static void op_cast_bf16(Backend *be, bf16 *dst, int ldd, const float *src, int lds, int rows,
+                         int cols)
+{
+    cuda_cast_bf16(ctx_of(be), NB(dst), ldd, src, lds, rows, cols);
+}
+static void op_rmsnorm_fwd_bf16(Backend *be, bf16 *out, float *rstd, const float *inp,
+                                const float *w, int rows, int C, float eps)
+{
+    cuda_rmsnorm_fwd_bf16(ctx_of(be), NB(out), rstd, inp, w, rows, C, eps);
+}
+static void op_matmul_fwd_bf16(Backend *be, void *out, int out_bf16, int ldo, const float *add,
+                               const bf16 *inp, int ldi, const bf16 *w, int M, int K, int N)
+{
+    cuda_matmul_fwd_bf16(ctx_of(be), out, out_bf16, ldo, add, CNB(inp), ldi, CNB(w), M, K, N);
+}
+static void op_matmul_bwd_bf16(Backend *be, void *dinp, int dinp_bf16, int lddi, float *dw,
+                               const bf16 *dout, int lddo, const bf16 *inp, int ldi,
+                               const bf16 *w, int M, int K, int N, int accumulate_dinp)
+{
+    cuda_matmul_bwd_bf16(ctx_of(be), dinp, dinp_bf16, lddi, dw, CNB(dout), lddo, CNB(inp), ldi,
+                         CNB(w), M, K, N, accumulate_dinp);
+}
+static void op_conv1d_fwd_bf16(Backend *be, bf16 *out, const bf16 *in, int in_stride,
+                               const float *w, const float *bias, float *conv_state, int B, int L,
+                               int D, int K)
+{
+    cuda_conv1d_fwd_bf16(ctx_of(be), NB(out), CNB(in), in_stride, w, bias, conv_state, B, L, D, K);
+}
+static void op_conv1d_bwd_bf16(Backend *be, bf16 *din, int din_stride, float *dw, float *dbias,
+                               const bf16 *dout, const bf16 *in, int in_stride, const float *w,
+                               const float *bias, int B, int L, int D, int K)
+{
+    cuda_conv1d_bwd_bf16(ctx_of(be), NB(din), din_stride, dw, dbias, CNB(dout), CNB(in), in_stride,
+                         w, bias, B, L, D, K);
+}
+static void op_scan_fwd_bf16(Backend *be, bf16 *y, const bf16 *u, const bf16 *delta_pre,
+                             const float *dt_bias, const float *A_log, const float *Bm,
+                             const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
+                             int z_stride, float *ssm_state, void *saved, int B, int L, int D,
+                             int N)
+{
+    cuda_scan_fwd_bf16(ctx_of(be), NB(y), CNB(u), CNB(delta_pre), dt_bias, A_log, Bm, Cm,
+                       bc_stride, Dskip, CNB(z), z_stride, ssm_state, saved, B, L, D, N, 0);
+}
+static void op_scan_bwd_bf16(Backend *be, bf16 *du, bf16 *ddelta_pre, float *ddt_bias,
+                             float *dA_log, float *dBm, float *dCm, int dbc_stride, float *dDskip,
+                             bf16 *dz, int dz_stride, const bf16 *dy, const bf16 *u,
+                             const bf16 *delta_pre, const float *dt_bias, const float *A_log,
+                             const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
+                             const bf16 *z, int z_stride, const void *saved, int B, int L, int D,
+                             int N)
+{
+    cuda_scan_bwd_bf16(ctx_of(be), NB(du), NB(ddelta_pre), ddt_bias, dA_log, dBm, dCm, dbc_stride,
+                       dDskip, NB(dz), dz_stride, CNB(dy), CNB(u), CNB(delta_pre), dt_bias, A_log,
+                       Bm, Cm, bc_stride, Dskip, CNB(z), z_stride, saved, B, L, D, N, 0);
+}
+static void op_adamw_bf16(Backend *be, float *param, bf16 *shadow, const float *grad, float *m,
+                          float *v, size_t n, float lr, float beta1, float beta2, float eps,
+                          float wd, float grad_scale, int t)
+{
+    cuda_adamw(ctx_of(be), param, NB(shadow), grad, m, v, n, lr, beta1, beta2, eps, wd, grad_scale,
+               t);
+}
+static double op_matmul_peak_flops(Backend *be, int bf16)
+{
+    return cuda_matmul_rate(ctx_of(be), bf16, 8192);
+}
+static size_t op_mem_peak_bytes(Backend *be) { return ctx_of(be)->mem_peak; }
+static size_t op_mem_total_bytes(Backend *be)
+{
+    (void)be;
+    size_t free_b = 0, total = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total));
+    return total;
 }
 
 extern "C" Backend *backend_cuda_create(int device)
@@ -209,9 +320,11 @@ extern "C" Backend *backend_cuda_create(int device)
     /* default math: no TF32 unless asked for; the matmuls also request CUBLAS_COMPUTE_32F */
     CUBLAS_CHECK(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH));
     CUDA_CHECK(cudaMallocHost(&c->host_result, sizeof(double)));
+    cuda_lt_init(c);
 
     be->name = "cuda";
     be->ctx = c;
+    be->bf16_default = 1;
     be->alloc = be_alloc;
     be->free = be_free;
     be->upload = be_upload;
@@ -234,5 +347,17 @@ extern "C" Backend *backend_cuda_create(int device)
     be->cross_entropy = op_cross_entropy;
     be->adamw = op_adamw;
     be->sumsq = op_sumsq;
+    be->cast_bf16 = op_cast_bf16;
+    be->rmsnorm_fwd_bf16 = op_rmsnorm_fwd_bf16;
+    be->matmul_fwd_bf16 = op_matmul_fwd_bf16;
+    be->matmul_bwd_bf16 = op_matmul_bwd_bf16;
+    be->conv1d_fwd_bf16 = op_conv1d_fwd_bf16;
+    be->conv1d_bwd_bf16 = op_conv1d_bwd_bf16;
+    be->scan_fwd_bf16 = op_scan_fwd_bf16;
+    be->scan_bwd_bf16 = op_scan_bwd_bf16;
+    be->adamw_bf16 = op_adamw_bf16;
+    be->matmul_peak_flops = op_matmul_peak_flops;
+    be->mem_peak_bytes = op_mem_peak_bytes;
+    be->mem_total_bytes = op_mem_total_bytes;
     return be;
 }

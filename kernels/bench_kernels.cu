@@ -240,7 +240,7 @@ static void bench_others(Bench &b, bool quick)
         snprintf(sh, sizeof sh, "n=%zu", n);
         int step = 1;
         double t = time_ms(b, [&] {
-            cuda_adamw(c, p, g, m, v, n, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, step++);
+            cuda_adamw(c, p, NULL, g, m, v, n, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, step++);
         });
         row(b, "adamw", sh, t, n * 28.0, 0);
         t = time_ms(b, [&] { cuda_sumsq(c, g, n); });

@@ -13,18 +13,21 @@
 #define CONV_THREADS 128
 #define CONV_KMAX 8
 
-/* input (b, s, d) of the extended sequence [state, in]: s < 0 is state slot (K-1) + s */
-__device__ __forceinline__ float conv_x(const float *in, int in_stride, const float *state,
+/* input (b, s, d) of the extended sequence [state, in]: s < 0 is state slot (K-1) + s.
+ * T is the activation storage type (in, out, dout, din): float or bf16; the state, weights
+ * and all arithmetic are fp32. */
+template <typename T>
+__device__ __forceinline__ float conv_x(const T *in, int in_stride, const float *state,
                                         int b, int s, int d, int L, int D, int K)
 {
-    if (s >= 0) return in[((size_t)b * L + s) * in_stride + d];
+    if (s >= 0) return bl_to_f(in[((size_t)b * L + s) * in_stride + d]);
     if (state) return state[((size_t)b * D + d) * (K - 1) + (K - 1) + s];
     return 0.0f;
 }
 
-template <int K>
+template <typename T, int K>
 __global__ void __launch_bounds__(CONV_THREADS)
-conv1d_fwd_kernel(float *__restrict__ out, const float *__restrict__ in, int in_stride,
+conv1d_fwd_kernel(T *__restrict__ out, const T *__restrict__ in, int in_stride,
                   const float *__restrict__ w, const float *__restrict__ bias,
                   const float *__restrict__ state, int L, int D)
 {
@@ -42,17 +45,18 @@ conv1d_fwd_kernel(float *__restrict__ out, const float *__restrict__ in, int in_
     for (int t = t0; t < t1; t++) {
 #pragma unroll
         for (int k = 0; k < K - 1; k++) x[k] = x[k + 1];
-        x[K - 1] = in[((size_t)b * L + t) * in_stride + d];
+        x[K - 1] = bl_to_f(in[((size_t)b * L + t) * in_stride + d]);
         float a = bs;
 #pragma unroll
         for (int k = 0; k < K; k++) a = fmaf(wk[k], x[k], a);
-        out[((size_t)b * L + t) * D + d] = a * bl_sigmoid(a);
+        out[((size_t)b * L + t) * D + d] = bl_from_f<T>(a * bl_sigmoid(a));
     }
 }
 
 /* New state = the last K-1 inputs of [old state, in]; read before written, one thread per
  * (b, d). */
-__global__ void conv1d_state_kernel(float *state, const float *in, int in_stride, int B, int L,
+template <typename T>
+__global__ void conv1d_state_kernel(float *state, const T *in, int in_stride, int B, int L,
                                     int D, int K)
 {
     size_t i = bl_gtid();
@@ -64,10 +68,10 @@ __global__ void conv1d_state_kernel(float *state, const float *in, int in_stride
 }
 
 /* part: [B * tiles][K + 1][D]: dw[d][k] partials, then dbias */
-template <int K>
+template <typename T, int K>
 __global__ void __launch_bounds__(CONV_THREADS)
-conv1d_bwd_kernel(float *__restrict__ din, int din_stride, float *__restrict__ part,
-                  const float *__restrict__ dout, const float *__restrict__ in, int in_stride,
+conv1d_bwd_kernel(T *__restrict__ din, int din_stride, float *__restrict__ part,
+                  const T *__restrict__ dout, const T *__restrict__ in, int in_stride,
                   const float *__restrict__ w, const float *__restrict__ bias, int L, int D)
 {
     const int d = blockIdx.x * CONV_THREADS + threadIdx.x;
@@ -82,7 +86,7 @@ conv1d_bwd_kernel(float *__restrict__ din, int din_stride, float *__restrict__ p
     }
     const float bs = bias[d];
 #pragma unroll
-    for (int k = 0; k < K - 1; k++) x[k + 1] = conv_x(in, in_stride, NULL, b, t0 - (K - 1) + k, d, L, D, K);
+    for (int k = 0; k < K - 1; k++) x[k + 1] = conv_x(in, in_stride, (const float *)NULL, b, t0 - (K - 1) + k, d, L, D, K);
     /* s walks the rows whose gradient the tile's din needs: t0 .. t1 - 1 + (K - 1) */
     const int s1 = min(L, t1 + K - 1);
 #pragma unroll 4
@@ -91,12 +95,12 @@ conv1d_bwd_kernel(float *__restrict__ din, int din_stride, float *__restrict__ p
 #pragma unroll
         for (int k = 0; k < K - 1; k++) x[k] = x[k + 1];
         if (s < s1) {
-            x[K - 1] = in[((size_t)b * L + s) * in_stride + d];
+            x[K - 1] = bl_to_f(in[((size_t)b * L + s) * in_stride + d]);
             float a = bs;
 #pragma unroll
             for (int k = 0; k < K; k++) a = fmaf(wk[k], x[k], a);
             float sg = bl_sigmoid(a);
-            gs = dout[((size_t)b * L + s) * D + d] * sg * (1.0f + a * (1.0f - sg));
+            gs = bl_to_f(dout[((size_t)b * L + s) * D + d]) * sg * (1.0f + a * (1.0f - sg));
             if (s < t1) { /* the tile's own rows feed dw, dbias */
                 db += gs;
 #pragma unroll
@@ -111,7 +115,7 @@ conv1d_bwd_kernel(float *__restrict__ din, int din_stride, float *__restrict__ p
             float acc = 0.0f;
 #pragma unroll
             for (int k = 0; k < K; k++) acc = fmaf(wk[k], g[K - 1 - k], acc);
-            din[((size_t)b * L + t) * din_stride + d] = acc;
+            din[((size_t)b * L + t) * din_stride + d] = bl_from_f<T>(acc);
         }
     }
     float *p = part + ((size_t)b * gridDim.y + blockIdx.y) * (K + 1) * D;
@@ -150,28 +154,30 @@ __global__ void conv1d_bwd_reduce_kernel(float *dw, float *dbias, const float *p
         abort();                                                                            \
     }
 
-void cuda_conv1d_fwd(CudaCtx *c, float *out, const float *in, int in_stride, const float *w,
+template <typename T>
+static void conv_fwd(CudaCtx *c, T *out, const T *in, int in_stride, const float *w,
                      const float *bias, float *conv_state, int B, int L, int D, int K)
 {
     if (B == 0 || D == 0 || L == 0) return;
     dim3 grid((D + CONV_THREADS - 1) / CONV_THREADS, (L + CONV_TILE - 1) / CONV_TILE, B);
 #define CONV_FWD(KK)                                                                         \
-    conv1d_fwd_kernel<KK><<<grid, CONV_THREADS, 0, c->stream>>>(out, in, in_stride, w, bias, \
-                                                                conv_state, L, D)
+    conv1d_fwd_kernel<T, KK><<<grid, CONV_THREADS, 0, c->stream>>>(out, in, in_stride, w, bias, \
+                                                                   conv_state, L, D)
     CONV_DISPATCH(K, CONV_FWD)
 #undef CONV_FWD
     CUDA_LAUNCH_CHECK();
     if (conv_state && K > 1) {
         size_t n = (size_t)B * D;
-        conv1d_state_kernel<<<(int)((n + 255) / 256), 256, 0, c->stream>>>(conv_state, in,
-                                                                           in_stride, B, L, D, K);
+        conv1d_state_kernel<T><<<(int)((n + 255) / 256), 256, 0, c->stream>>>(conv_state, in,
+                                                                              in_stride, B, L, D, K);
         CUDA_LAUNCH_CHECK();
     }
 }
 
-void cuda_conv1d_bwd(CudaCtx *c, float *din, int din_stride, float *dw, float *dbias,
-                     const float *dout, const float *in, int in_stride, const float *w,
-                     const float *bias, int B, int L, int D, int K)
+template <typename T>
+static void conv_bwd(CudaCtx *c, T *din, int din_stride, float *dw, float *dbias, const T *dout,
+                     const T *in, int in_stride, const float *w, const float *bias, int B, int L,
+                     int D, int K)
 {
     if (B == 0 || D == 0 || L == 0) return;
     int tiles = (L + CONV_TILE - 1) / CONV_TILE;
@@ -179,8 +185,8 @@ void cuda_conv1d_bwd(CudaCtx *c, float *din, int din_stride, float *dw, float *d
     float *part = (float *)cuda_scratch(c, (size_t)nparts * (K + 1) * D * sizeof(float));
     dim3 grid((D + CONV_THREADS - 1) / CONV_THREADS, tiles, B);
 #define CONV_BWD(KK)                                                                         \
-    conv1d_bwd_kernel<KK><<<grid, CONV_THREADS, 0, c->stream>>>(din, din_stride, part, dout, \
-                                                                in, in_stride, w, bias, L, D)
+    conv1d_bwd_kernel<T, KK><<<grid, CONV_THREADS, 0, c->stream>>>(din, din_stride, part, dout, \
+                                                                   in, in_stride, w, bias, L, D)
     CONV_DISPATCH(K, CONV_BWD)
 #undef CONV_BWD
     CUDA_LAUNCH_CHECK();
@@ -188,4 +194,32 @@ void cuda_conv1d_bwd(CudaCtx *c, float *din, int din_stride, float *dw, float *d
     conv1d_bwd_reduce_kernel<<<(int)((n + 255) / 256), 256, 0, c->stream>>>(dw, dbias, part,
                                                                             nparts, D, K);
     CUDA_LAUNCH_CHECK();
+}
+
+void cuda_conv1d_fwd(CudaCtx *c, float *out, const float *in, int in_stride, const float *w,
+                     const float *bias, float *conv_state, int B, int L, int D, int K)
+{
+    conv_fwd(c, out, in, in_stride, w, bias, conv_state, B, L, D, K);
+}
+
+void cuda_conv1d_bwd(CudaCtx *c, float *din, int din_stride, float *dw, float *dbias,
+                     const float *dout, const float *in, int in_stride, const float *w,
+                     const float *bias, int B, int L, int D, int K)
+{
+    conv_bwd(c, din, din_stride, dw, dbias, dout, in, in_stride, w, bias, B, L, D, K);
+}
+
+void cuda_conv1d_fwd_bf16(CudaCtx *c, __nv_bfloat16 *out, const __nv_bfloat16 *in, int in_stride,
+                          const float *w, const float *bias, float *conv_state, int B, int L,
+                          int D, int K)
+{
+    conv_fwd(c, out, in, in_stride, w, bias, conv_state, B, L, D, K);
+}
+
+void cuda_conv1d_bwd_bf16(CudaCtx *c, __nv_bfloat16 *din, int din_stride, float *dw,
+                          float *dbias, const __nv_bfloat16 *dout, const __nv_bfloat16 *in,
+                          int in_stride, const float *w, const float *bias, int B, int L, int D,
+                          int K)
+{
+    conv_bwd(c, din, din_stride, dw, dbias, dout, in, in_stride, w, bias, B, L, D, K);
 }

@@ -5,20 +5,43 @@
 #ifndef BYTELM_CUDA_CTX_H
 #define BYTELM_CUDA_CTX_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct LtPlan; /* matmul_bf16.cu: a cuBLASLt product's descriptors and chosen algorithm */
+
+/* One live device allocation, for the memory counter. */
+struct MemBlock {
+    void *p;
+    size_t bytes;
+};
 
 struct CudaCtx {
     int device;
     int num_sms;
     cudaStream_t stream;
     cublasHandle_t cublas;
+    cublasLtHandle_t lt;
+    void *lt_ws; /* cuBLASLt workspace */
+    size_t lt_ws_bytes;
+    LtPlan *plans; /* cached per distinct product shape */
+    int n_plans, cap_plans;
     void *scratch; /* device memory reused by every op that needs temporaries */
     size_t scratch_bytes;
     double *host_result; /* pinned, for sumsq's answer */
+    /* every cudaMalloc the backend makes, so peak memory is the backend's own count */
+    MemBlock *blocks;
+    int n_blocks, cap_blocks;
+    size_t mem_now, mem_peak;
 };
+
+/* cudaMalloc / cudaFree with the memory counter; dev_malloc returns NULL when out of memory. */
+void *dev_malloc(CudaCtx *c, size_t bytes);
+void dev_free(CudaCtx *c, void *p);
 
 /* At least `bytes` of device scratch, valid until the next call of any op. Growing waits for the
  * stream (the old buffer may still be in use), so sizes settle after the first training step. */
@@ -75,11 +98,52 @@ void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, fl
                    const float *Dskip, const float *z, int z_stride, const void *saved, int B,
                    int L, int D, int N, int chunk);
 
+void cuda_conv1d_fwd_bf16(CudaCtx *c, __nv_bfloat16 *out, const __nv_bfloat16 *in, int in_stride,
+                          const float *w, const float *bias, float *conv_state, int B, int L,
+                          int D, int K);
+void cuda_conv1d_bwd_bf16(CudaCtx *c, __nv_bfloat16 *din, int din_stride, float *dw,
+                          float *dbias, const __nv_bfloat16 *dout, const __nv_bfloat16 *in,
+                          int in_stride, const float *w, const float *bias, int B, int L, int D,
+                          int K);
+void cuda_rmsnorm_fwd_bf16(CudaCtx *c, __nv_bfloat16 *out, float *rstd, const float *inp,
+                           const float *w, int rows, int C, float eps);
+void cuda_scan_fwd_bf16(CudaCtx *c, __nv_bfloat16 *y, const __nv_bfloat16 *u,
+                        const __nv_bfloat16 *delta_pre, const float *dt_bias, const float *A_log,
+                        const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
+                        const __nv_bfloat16 *z, int z_stride, float *ssm_state, void *saved,
+                        int B, int L, int D, int N, int chunk);
+void cuda_scan_bwd_bf16(CudaCtx *c, __nv_bfloat16 *du, __nv_bfloat16 *ddelta_pre, float *ddt_bias,
+                        float *dA_log, float *dBm, float *dCm, int dbc_stride, float *dDskip,
+                        __nv_bfloat16 *dz, int dz_stride, const __nv_bfloat16 *dy,
+                        const __nv_bfloat16 *u, const __nv_bfloat16 *delta_pre,
+                        const float *dt_bias, const float *A_log, const float *Bm,
+                        const float *Cm, int bc_stride, const float *Dskip,
+                        const __nv_bfloat16 *z, int z_stride, const void *saved, int B, int L,
+                        int D, int N, int chunk);
+
+/* matmul_bf16.cu: bf16 operands, fp32 accumulation, through cuBLASLt (see backend.h) */
+void cuda_lt_init(CudaCtx *c);
+void cuda_lt_destroy(CudaCtx *c);
+void cuda_matmul_fwd_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const float *add,
+                          const __nv_bfloat16 *inp, int ldi, const __nv_bfloat16 *w, int M, int K,
+                          int N);
+void cuda_matmul_bwd_bf16(CudaCtx *c, void *dinp, int dinp_bf16, int lddi, float *dw,
+                          const __nv_bfloat16 *dout, int lddo, const __nv_bfloat16 *inp, int ldi,
+                          const __nv_bfloat16 *w, int M, int K, int N, int accumulate_dinp);
+/* FLOP/s of an n x n x n product measured now on random data: bf16 operands through cuBLASLt,
+ * or fp32 through cuBLAS (no TF32). */
+double cuda_matmul_rate(CudaCtx *c, int bf16, int n);
+/* cast.cu */
+void cuda_cast_bf16(CudaCtx *c, __nv_bfloat16 *dst, int ldd, const float *src, int lds, int rows,
+                    int cols);
+
 void cuda_cross_entropy(CudaCtx *c, float *losses, float *dlogits, const float *logits,
                         const uint8_t *targets, int rows, int V, float dscale);
 
-void cuda_adamw(CudaCtx *c, float *param, const float *grad, float *m, float *v, size_t n,
-                float lr, float beta1, float beta2, float eps, float wd, float grad_scale, int t);
+/* shadow: when not NULL, also set to param rounded to bf16, in the same pass */
+void cuda_adamw(CudaCtx *c, float *param, __nv_bfloat16 *shadow, const float *grad, float *m,
+                float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,
+                float grad_scale, int t);
 double cuda_sumsq(CudaCtx *c, const float *x, size_t n);
 
 #endif

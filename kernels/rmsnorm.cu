@@ -19,9 +19,21 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
-template <bool VEC>
+/* Four consecutive outputs: one 16-byte store in fp32, one 8-byte store in bf16. */
+__device__ __forceinline__ void store4(float *o, float4 v) { *(float4 *)o = v; }
+__device__ __forceinline__ void store4(__nv_bfloat16 *o, float4 v)
+{
+    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+    uint2 u;
+    u.x = *(unsigned *)&lo;
+    u.y = *(unsigned *)&hi;
+    *(uint2 *)o = u;
+}
+
+/* TO: the output's storage type (fp32, or bf16 for the mixed-precision plan) */
+template <typename TO, bool VEC>
 __global__ void __launch_bounds__(RMS_WARPS * 32)
-rmsnorm_fwd_kernel(float *out, float *rstd, const float *inp, const float *w, int rows, int C,
+rmsnorm_fwd_kernel(TO *out, float *rstd, const float *inp, const float *w, int rows, int C,
                    float eps)
 {
     const int lane = threadIdx.x & 31;
@@ -29,7 +41,7 @@ rmsnorm_fwd_kernel(float *out, float *rstd, const float *inp, const float *w, in
     const size_t nw = (size_t)gridDim.x * RMS_WARPS;
     for (size_t r = wid; r < (size_t)rows; r += nw) {
         const float *x = inp + r * C;
-        float *o = out + r * C;
+        TO *o = out + r * C;
         float ss = 0.0f;
         if (VEC) {
             for (int c = lane * 4; c < C; c += 128) {
@@ -45,11 +57,11 @@ rmsnorm_fwd_kernel(float *out, float *rstd, const float *inp, const float *w, in
         if (VEC) {
             for (int c = lane * 4; c < C; c += 128) {
                 float4 v = *(const float4 *)(x + c), g = *(const float4 *)(w + c);
-                *(float4 *)(o + c) = make_float4(v.x * rs * g.x, v.y * rs * g.y, v.z * rs * g.z,
-                                                 v.w * rs * g.w);
+                store4(o + c, make_float4(v.x * rs * g.x, v.y * rs * g.y, v.z * rs * g.z,
+                                          v.w * rs * g.w));
             }
         } else {
-            for (int c = lane; c < C; c += 32) o[c] = x[c] * rs * w[c];
+            for (int c = lane; c < C; c += 32) o[c] = bl_from_f<TO>(x[c] * rs * w[c]);
         }
     }
 }
@@ -162,20 +174,33 @@ static int row_blocks(CudaCtx *c, int rows, int rows_per_warp)
     return (int)(blocks < 1 ? 1 : (blocks < cap ? blocks : cap));
 }
 
-void cuda_rmsnorm_fwd(CudaCtx *c, float *out, float *rstd, const float *inp, const float *w,
-                      int rows, int C, float eps)
+template <typename TO>
+static void rms_fwd(CudaCtx *c, TO *out, float *rstd, const float *inp, const float *w, int rows,
+                    int C, float eps)
 {
     if (rows == 0) return;
-    bool vec = C % 4 == 0 && (uintptr_t)out % 16 == 0 && (uintptr_t)inp % 16 == 0 &&
+    bool vec = C % 4 == 0 && (uintptr_t)out % (4 * sizeof(TO)) == 0 && (uintptr_t)inp % 16 == 0 &&
                (uintptr_t)w % 16 == 0;
     int grid = row_blocks(c, rows, 1);
     if (vec)
-        rmsnorm_fwd_kernel<true><<<grid, RMS_WARPS * 32, 0, c->stream>>>(out, rstd, inp, w, rows,
-                                                                         C, eps);
+        rmsnorm_fwd_kernel<TO, true><<<grid, RMS_WARPS * 32, 0, c->stream>>>(out, rstd, inp, w,
+                                                                             rows, C, eps);
     else
-        rmsnorm_fwd_kernel<false><<<grid, RMS_WARPS * 32, 0, c->stream>>>(out, rstd, inp, w, rows,
-                                                                          C, eps);
+        rmsnorm_fwd_kernel<TO, false><<<grid, RMS_WARPS * 32, 0, c->stream>>>(out, rstd, inp, w,
+                                                                              rows, C, eps);
     CUDA_LAUNCH_CHECK();
+}
+
+void cuda_rmsnorm_fwd(CudaCtx *c, float *out, float *rstd, const float *inp, const float *w,
+                      int rows, int C, float eps)
+{
+    rms_fwd(c, out, rstd, inp, w, rows, C, eps);
+}
+
+void cuda_rmsnorm_fwd_bf16(CudaCtx *c, __nv_bfloat16 *out, float *rstd, const float *inp,
+                           const float *w, int rows, int C, float eps)
+{
+    rms_fwd(c, out, rstd, inp, w, rows, C, eps);
 }
 
 template <int NV>

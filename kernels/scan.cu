@@ -41,14 +41,22 @@ size_t cuda_scan_saved_bytes(int B, int L, int D, int N, int chunk)
 
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
-void cuda_scan_fwd(CudaCtx *c, float *y, const float *u, const float *delta_pre,
-                   const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
-                   int bc_stride, const float *Dskip, const float *z, int z_stride,
-                   float *ssm_state, void *saved, int B, int L, int D, int N, int chunk)
+/* 16-byte staging of activation rows: E elements per copy */
+template <typename T> static bool vec_rows(int D, int stride, const void *p)
+{
+    const int E = 16 / (int)sizeof(T);
+    return D % E == 0 && stride % E == 0 && aligned16(p);
+}
+
+template <typename T>
+static void scan_fwd(CudaCtx *c, T *y, const T *u, const T *delta_pre, const float *dt_bias,
+                     const float *A_log, const float *Bm, const float *Cm, int bc_stride,
+                     const float *Dskip, const T *z, int z_stride, float *ssm_state, void *saved,
+                     int B, int L, int D, int N, int chunk)
 {
     chunk = pick_chunk(B, L, D, N, chunk);
     if (B == 0 || L == 0 || D == 0) return;
-    ScanFwdArgs<float> a;
+    ScanFwdArgs<T> a;
     a.y = y;
     a.u = u;
     a.delta_pre = delta_pre;
@@ -66,10 +74,29 @@ void cuda_scan_fwd(CudaCtx *c, float *y, const float *u, const float *delta_pre,
     a.L = L;
     a.D = D;
     a.nchunk = (L + chunk - 1) / chunk;
-    a.vec_act = D % 4 == 0 && aligned16(u) && aligned16(delta_pre) &&
-                (!z || (z_stride % 4 == 0 && aligned16(z)));
+    a.vec_act = vec_rows<T>(D, D, u) && vec_rows<T>(D, D, delta_pre) &&
+                (!z || vec_rows<T>(D, z_stride, z));
     a.vec_bc = bc_stride % 4 == 0 && aligned16(Bm) && aligned16(Cm);
     scan_fwd_dispatch(a, N, chunk, c->stream);
+}
+
+void cuda_scan_fwd(CudaCtx *c, float *y, const float *u, const float *delta_pre,
+                   const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
+                   int bc_stride, const float *Dskip, const float *z, int z_stride,
+                   float *ssm_state, void *saved, int B, int L, int D, int N, int chunk)
+{
+    scan_fwd(c, y, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride, ssm_state,
+             saved, B, L, D, N, chunk);
+}
+
+void cuda_scan_fwd_bf16(CudaCtx *c, __nv_bfloat16 *y, const __nv_bfloat16 *u,
+                        const __nv_bfloat16 *delta_pre, const float *dt_bias, const float *A_log,
+                        const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
+                        const __nv_bfloat16 *z, int z_stride, float *ssm_state, void *saved,
+                        int B, int L, int D, int N, int chunk)
+{
+    scan_fwd(c, y, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride, ssm_state,
+             saved, B, L, D, N, chunk);
 }
 
 /* dBm[r, n] = sum_p part[p][r][n], dCm[r, n] = sum_p part[p][r][N + n], in p order */
@@ -113,12 +140,13 @@ __global__ void scan_param_reduce_kernel(float *dA_log, float *dDskip, float *dd
     }
 }
 
-void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
-                   float *dBm, float *dCm, int dbc_stride, float *dDskip, float *dz, int dz_stride,
-                   const float *dy, const float *u, const float *delta_pre, const float *dt_bias,
-                   const float *A_log, const float *Bm, const float *Cm, int bc_stride,
-                   const float *Dskip, const float *z, int z_stride, const void *saved, int B,
-                   int L, int D, int N, int chunk)
+template <typename T>
+static void scan_bwd(CudaCtx *c, T *du, T *ddelta_pre, float *ddt_bias, float *dA_log,
+                     float *dBm, float *dCm, int dbc_stride, float *dDskip, T *dz, int dz_stride,
+                     const T *dy, const T *u, const T *delta_pre, const float *dt_bias,
+                     const float *A_log, const float *Bm, const float *Cm, int bc_stride,
+                     const float *Dskip, const T *z, int z_stride, const void *saved, int B,
+                     int L, int D, int N, int chunk)
 {
     chunk = pick_chunk(B, L, D, N, chunk);
     if (B == 0 || L == 0 || D == 0) return;
@@ -139,7 +167,7 @@ void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, fl
     size_t saved_bytes = cuda_scan_saved_bytes(B, L, D, N, chunk);
     if (!saved) need += scratch_round(saved_bytes);
     ScratchCarver sc = {(char *)cuda_scratch(c, need), 0};
-    ScanBwdArgs<float> a;
+    ScanBwdArgs<T> a;
     a.part_bc = sc.take<float>((size_t)nparts * rows * 2 * N);
     a.part_A = sc.take<float>((size_t)B * D * N);
     a.part_D = sc.take<float>((size_t)B * D);
@@ -147,8 +175,8 @@ void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, fl
     float *sv = (float *)saved;
     if (!sv) {
         sv = sc.take<float>(saved_bytes / sizeof(float));
-        cuda_scan_fwd(c, NULL, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride,
-                      NULL, sv, B, L, D, N, chunk);
+        scan_fwd<T>(c, NULL, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride,
+                    NULL, sv, B, L, D, N, chunk);
     }
     a.du = du;
     a.ddelta_pre = ddelta_pre;
@@ -170,8 +198,8 @@ void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, fl
     a.L = L;
     a.D = D;
     a.nchunk = nchunk;
-    a.vec_act = D % 4 == 0 && aligned16(u) && aligned16(delta_pre) && aligned16(dy) &&
-                (!z || (z_stride % 4 == 0 && aligned16(z)));
+    a.vec_act = vec_rows<T>(D, D, u) && vec_rows<T>(D, D, delta_pre) && vec_rows<T>(D, D, dy) &&
+                (!z || vec_rows<T>(D, z_stride, z));
     a.vec_bc = bc_stride % 4 == 0 && aligned16(Bm) && aligned16(Cm);
     scan_bwd_dispatch(a, N, chunk, grid_x, cluster, c->stream);
 
@@ -184,4 +212,30 @@ void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, fl
     scan_param_reduce_kernel<<<(int)((np + 255) / 256), 256, 0, c->stream>>>(
         dA_log, dDskip, ddt_bias, a.part_A, a.part_D, a.part_bias, B, D, N);
     CUDA_LAUNCH_CHECK();
+}
+
+void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
+                   float *dBm, float *dCm, int dbc_stride, float *dDskip, float *dz, int dz_stride,
+                   const float *dy, const float *u, const float *delta_pre, const float *dt_bias,
+                   const float *A_log, const float *Bm, const float *Cm, int bc_stride,
+                   const float *Dskip, const float *z, int z_stride, const void *saved, int B,
+                   int L, int D, int N, int chunk)
+{
+    scan_bwd(c, du, ddelta_pre, ddt_bias, dA_log, dBm, dCm, dbc_stride, dDskip, dz, dz_stride, dy,
+             u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride, saved, B, L, D,
+             N, chunk);
+}
+
+void cuda_scan_bwd_bf16(CudaCtx *c, __nv_bfloat16 *du, __nv_bfloat16 *ddelta_pre, float *ddt_bias,
+                        float *dA_log, float *dBm, float *dCm, int dbc_stride, float *dDskip,
+                        __nv_bfloat16 *dz, int dz_stride, const __nv_bfloat16 *dy,
+                        const __nv_bfloat16 *u, const __nv_bfloat16 *delta_pre,
+                        const float *dt_bias, const float *A_log, const float *Bm,
+                        const float *Cm, int bc_stride, const float *Dskip,
+                        const __nv_bfloat16 *z, int z_stride, const void *saved, int B, int L,
+                        int D, int N, int chunk)
+{
+    scan_bwd(c, du, ddelta_pre, ddt_bias, dA_log, dBm, dCm, dbc_stride, dDskip, dz, dz_stride, dy,
+             u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride, saved, B, L, D,
+             N, chunk);
 }

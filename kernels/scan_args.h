@@ -1,9 +1,11 @@
 /* Arguments of the selective-scan kernels and the per-shape dispatchers (scan_fwd.cu,
  * scan_bwd.cu); scan.cu fills them from the backend interface. T is the activation storage
- * type (u, delta_pre, z, y and their gradients): float today, a bf16 instantiation later. */
+ * type (u, delta_pre, z, y and their gradients): float, or __nv_bfloat16 for the mixed-precision
+ * plan. */
 #ifndef BYTELM_SCAN_ARGS_H
 #define BYTELM_SCAN_ARGS_H
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
 
@@ -38,7 +40,10 @@ bool scan_supported(int N, int chunk);
 /* Queue the forward / backward kernels. The backward launch is a cluster of `cluster` blocks
  * along the channel axis; gridDim.x is padded to a multiple of it. */
 void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int chunk, cudaStream_t s);
+void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int chunk, cudaStream_t s);
 void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int chunk, int grid_x, int cluster,
                        cudaStream_t s);
+void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int chunk, int grid_x,
+                       int cluster, cudaStream_t s);
 
 #endif

@@ -296,17 +296,29 @@ static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, cudaStr
 
 } // namespace scan
 
-void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int chunk, int grid_x, int cluster,
+template <typename T>
+static void dispatch_launch_bwd(const ScanBwdArgs<T> &a, int N, int chunk, int grid_x, int cluster,
                        cudaStream_t s)
 {
     if (N == 16 && chunk == 16)
-        scan::launch_bwd<float, 16, 16>(a, grid_x, cluster, s);
+        scan::launch_bwd<T, 16, 16>(a, grid_x, cluster, s);
     else if (N == 8 && chunk == 8)
-        scan::launch_bwd<float, 8, 8>(a, grid_x, cluster, s);
+        scan::launch_bwd<T, 8, 8>(a, grid_x, cluster, s);
     else if (N == 32 && chunk == 16)
-        scan::launch_bwd<float, 32, 16>(a, grid_x, cluster, s);
+        scan::launch_bwd<T, 32, 16>(a, grid_x, cluster, s);
     else {
         fprintf(stderr, "bytelm: CUDA scan: d_state %d with chunk %d is not built\n", N, chunk);
         abort();
     }
+}
+
+void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int chunk, int grid_x, int cluster,
+                       cudaStream_t s)
+{
+    dispatch_launch_bwd(a, N, chunk, grid_x, cluster, s);
+}
+void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int chunk, int grid_x,
+                       int cluster, cudaStream_t s)
+{
+    dispatch_launch_bwd(a, N, chunk, grid_x, cluster, s);
 }

@@ -149,16 +149,26 @@ bool scan_supported(int N, int chunk)
     return (N == 16 && chunk == 16) || (N == 8 && chunk == 8) || (N == 32 && chunk == 16);
 }
 
-void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int chunk, cudaStream_t s)
+template <typename T>
+static void dispatch_launch_fwd(const ScanFwdArgs<T> &a, int N, int chunk, cudaStream_t s)
 {
     if (N == 16 && chunk == 16)
-        scan::launch_fwd<float, 16, 16>(a, s);
+        scan::launch_fwd<T, 16, 16>(a, s);
     else if (N == 8 && chunk == 8)
-        scan::launch_fwd<float, 8, 8>(a, s);
+        scan::launch_fwd<T, 8, 8>(a, s);
     else if (N == 32 && chunk == 16)
-        scan::launch_fwd<float, 32, 16>(a, s);
+        scan::launch_fwd<T, 32, 16>(a, s);
     else {
         fprintf(stderr, "bytelm: CUDA scan: d_state %d with chunk %d is not built\n", N, chunk);
         abort();
     }
+}
+
+void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int chunk, cudaStream_t s)
+{
+    dispatch_launch_fwd(a, N, chunk, s);
+}
+void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int chunk, cudaStream_t s)
+{
+    dispatch_launch_fwd(a, N, chunk, s);
 }
