@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "byte_lm/backend.h"
+#include "byte_lm/bf16.h"
 #include "tests/test_util.h"
 
 #define GPU_TOL 1e-5
+#define GPU_TOL_BF16 1e-2 /* bf16 ops: both backends round fp32 results once, to 8 bits */
 
 #ifdef BYTELM_CUDA
 
@@ -132,6 +134,70 @@ static inline void report(const char *op, const char *what, const char *shape, d
     printf("  %-16s %-10s %-28s rel %.2e\n", op, what, shape, err);
     fflush(stdout);
     ck_assert_msg(err < GPU_TOL, "%s %s %s: rel error %.3e", op, what, shape, err);
+}
+
+static inline void report_tol(const char *op, const char *what, const char *shape, double err,
+                              double tol)
+{
+    printf("  %-16s %-10s %-28s rel %.2e\n", op, what, shape, err);
+    fflush(stdout);
+    ck_assert_msg(err < tol, "%s %s %s: rel error %.3e (bound %.0e)", op, what, shape, err, tol);
+}
+
+/* ---- bf16 tensors: n values, the host copy holds bf16 bits ---- */
+#define BF16_POISON 0x7fc1 /* a quiet NaN */
+
+/* n bf16 values uniform in [lo, hi) (drawn in fp32, rounded) on both backends */
+static inline Buf bufh_rand(Pair *p, size_t n, float lo, float hi)
+{
+    Buf b = buf_new(p, n * sizeof(bf16));
+    bf16 *h = b.host;
+    for (size_t i = 0; i < n; i++) h[i] = bf16_from_f32(tu_uniform(&p->rng, lo, hi));
+    buf_push(p, &b);
+    return b;
+}
+
+static inline Buf bufh_nan(Pair *p, size_t n)
+{
+    Buf b = buf_new(p, n * sizeof(bf16));
+    bf16 *h = b.host;
+    for (size_t i = 0; i < n; i++) h[i] = BF16_POISON;
+    buf_push(p, &b);
+    return b;
+}
+
+/* buf_err for bf16 tensors: rows x cols of leading dimension ld; with check_rest the GPU must
+ * have left the poison everywhere else. */
+static inline double bufh_err(Pair *p, const Buf *b, int rows, int cols, int ld, int check_rest)
+{
+    size_t n = b->n / sizeof(bf16);
+    bf16 *gc = malloc(b->n ? b->n : 1), *gg = malloc(b->n ? b->n : 1);
+    p->cpu->download(p->cpu, gc, b->c, b->n);
+    p->gpu->download(p->gpu, gg, b->g, b->n);
+    double num = 0, den = 0;
+    size_t spilled = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = i / ld, col = i % ld;
+        float vc = bf16_to_f32(gc[i]), vg = bf16_to_f32(gg[i]);
+        if ((int)r < rows && (int)col < cols) {
+            double d = (double)vg - vc;
+            num += d * d;
+            den += (double)vc * vc;
+            if (isnan(vg) || isnan(vc)) num = NAN;
+        } else if (check_rest && gg[i] != BF16_POISON) {
+            spilled++;
+        }
+    }
+    free(gc);
+    free(gg);
+    ck_assert_msg(spilled == 0, "%zu elements written outside the output slice", spilled);
+    return den == 0 ? sqrt(num) : sqrt(num / den);
+}
+
+static inline double errh_all(Pair *p, const Buf *b)
+{
+    size_t n = b->n / sizeof(bf16);
+    return bufh_err(p, b, 1, (int)n, (int)n, 0);
 }
 
 static inline int quick(void)
