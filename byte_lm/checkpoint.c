@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "atomic_dir.h"
+#include "file_read.h"
 #include "safetensors.h"
 
 static int is_dir(const char *p)
@@ -295,11 +296,9 @@ int checkpoint_load_trainer(const char *dir, Model *m, Optimizer *opt, TrainerSt
 {
     char path[ATOMIC_DIR_PATH_MAX];
     join(path, sizeof path, dir, "trainer_state.json");
-    FILE *f = fopen(path, "rb");
-    if (!f) return bl_fail_errno(e, path, "cannot open");
-    char *buf = bl_malloc(1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
+    char *buf;
+    size_t n;
+    if (file_read_all(path, 1 << 20, 0, &buf, &n, e)) return -1;
     int opt_step = 0;
     int rc = parse_trainer(buf, n, path, ts, &opt_step, e);
     free(buf);

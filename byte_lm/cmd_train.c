@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -148,11 +149,8 @@ int cmd_train(int argc, char **argv)
     if (!o.resume && !t->val[0]) {
         char probe[1100];
         snprintf(probe, sizeof probe, "%s/corpus.json", t->data);
-        FILE *f = fopen(probe, "r");
-        if (f) {
-            fclose(f);
-            snprintf(t->val, sizeof t->val, "%s", t->data);
-        }
+        struct stat st;
+        if (stat(probe, &st) == 0) snprintf(t->val, sizeof t->val, "%s", t->data);
     }
     if (t->optim.warmup_steps > t->optim.total_steps) t->optim.warmup_steps = t->optim.total_steps / 10;
     if (procs && gpus) return cmd_usage_error("train", "--procs and --gpus exclude each other");

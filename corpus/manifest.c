@@ -10,38 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byte_lm/file_read.h"
+
 int read_small_file(const char *path, size_t max, char **buf, size_t *len, BlErr *e)
 {
-    *buf = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bl_fail_errno(e, path, "open");
-    struct stat st;
-    if (fstat(fd, &st)) {
-        close(fd);
-        return bl_fail_errno(e, path, "stat");
-    }
-    if ((uint64_t)st.st_size > max) {
-        close(fd);
-        return bl_fail_at(e, path, max, "file too large (%lld bytes, at most %zu)", (long long)st.st_size, max);
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *b = bl_malloc(n + 1);
-    while (got < n) {
-        ssize_t k = read(fd, b + got, n - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        got += (size_t)k;
-    }
-    close(fd);
-    if (got != n) {
-        free(b);
-        return bl_fail_at(e, path, got, "short read");
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
+    return file_read_all(path, max, 0, buf, len, e);
 }
 
 typedef struct {

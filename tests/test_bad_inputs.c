@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "byte_lm/file_read.h"
 #include "test_cli_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -204,7 +205,7 @@ enum { OFF_UNCHECKED = -1, OFF_ANY = -2 };
 
 typedef struct {
     const char *what;      /* the bad input, as the table prints it */
-    const char *args[16];  /* bytelm's arguments, "%T" for the scratch directory */
+    const char *args[20];  /* bytelm's arguments, "%T" for the scratch directory */
     int code;              /* expected exit status: 1 runtime error, 2 usage error */
     const char *names;     /* the file the message must start with ("bytelm: FILE: ...") */
     const char *says;      /* a phrase the message must contain */
@@ -360,6 +361,17 @@ static uint64_t make_inputs(const char *T)
     snprintf(p, sizeof p, "%s/run_state/checkpoint/trainer_state.json", T);
     set_field(p, "accum", "1e10");
 
+    /* FIFOs where files belong: opening one for reading blocks until a writer comes, so each must
+     * be refused before it is opened (none of these directories is digested: that would open
+     * the FIFO) */
+    sh("mkfifo %s/fifo", T);
+    sh("cp -r %s/corp %s/corp_fifo && rm %s/corp_fifo/train-00000.zst && mkfifo %s/corp_fifo/train-00000.zst", T, T,
+       T, T);
+    const char *ckpt_files[] = {"config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"};
+    for (int i = 0; i < 4; i++)
+        sh("cp -r %s/run %s/run_fifo%d && rm %s/run_fifo%d/checkpoint/%s && mkfifo %s/run_fifo%d/checkpoint/%s", T, T,
+           i, T, i, ckpt_files[i], T, i, ckpt_files[i]);
+
     /* configs: name, hidden_size, num_hidden_layers, state_size, expand, time_step_rank */
     const char *cfgs[][6] = {
         {"neg.json", "-4", "2", "16", "2", "4"},
@@ -418,6 +430,21 @@ START_TEST(bad_input_table)
         {"config num_hidden_layers 1e300 (train)", {"train", "--config", "%T/frac.json", "--data", "%T/text.txt", "--out", "%T/r_frac"}, 1, "%T/frac.json", "num_hidden_layers", OFF_UNCHECKED, 0, "%T/r_frac", NULL, 0},
         {"config of 3.5e14 parameters (info)", {"info", "%T/absurd.json"}, 1, "%T/absurd.json", "parameter count", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"config of 5.4e10 parameters (train)", {"train", "--config", "%T/big.json", "--data", "%T/text.txt", "--out", "%T/r_big", "-B", "1", "-L", "8", "--threads", "1"}, 1, "%T/big.json", NULL, OFF_UNCHECKED, 0, "%T/r_big", NULL, 1},
+        {"FIFO for data (train)", {TRAIN_ON("%T/fifo", "%T/r_fifo")}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/r_fifo", NULL, 0},
+        {"FIFO for --val (train)", {TRAIN_ON("%T/text.txt", "%T/r_fifoval"), "--val", "%T/fifo"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/r_fifoval", NULL, 0},
+        {"FIFO for a shard of a corpus (train)", {TRAIN_ON("%T/corp_fifo", "%T/r_fifoshard")}, 1, "%T/corp_fifo/train-00000.zst", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/r_fifoshard", NULL, 0},
+        {"FIFO for a shard of a corpus (eval bpb)", {"eval", "bpb", "--ckpt", "%T/run", "--split", "train", "%T/corp_fifo"}, 1, "%T/corp_fifo/train-00000.zst", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"character device for data (eval bpb)", {"eval", "bpb", "--ckpt", "%T/run", "/dev/zero"}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"character device for data (train)", {TRAIN_ON("/dev/zero", "%T/r_zero")}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, "%T/r_zero", NULL, 0},
+        {"FIFO for a config (train)", {"train", "--config", "%T/fifo", "--data", "%T/text.txt", "--out", "%T/r_fifocfg"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/r_fifocfg", NULL, 0},
+        {"FIFO config.json in a checkpoint (info)", {"info", "%T/run_fifo0"}, 1, "%T/run_fifo0/checkpoint/config.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO model.safetensors (generate)", {"generate", "--ckpt", "%T/run_fifo1", "-n", "4", "--prompt", "x"}, 1, "%T/run_fifo1/checkpoint/model.safetensors", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO model.safetensors (eval bpb)", {"eval", "bpb", "--ckpt", "%T/run_fifo1", "%T/text.txt"}, 1, "%T/run_fifo1/checkpoint/model.safetensors", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO optimizer.safetensors (train --resume)", {"train", "--resume", "%T/run_fifo2", "--threads", "1", "--steps", "3"}, 1, "%T/run_fifo2/checkpoint/optimizer.safetensors", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO trainer_state.json (train --resume)", {"train", "--resume", "%T/run_fifo3", "--threads", "1", "--steps", "3"}, 1, "%T/run_fifo3/checkpoint/trainer_state.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO trainer_state.json (info)", {"info", "%T/run_fifo3"}, 1, "%T/run_fifo3/checkpoint/trainer_state.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"/dev/zero for a prompt file (generate)", {"generate", "--ckpt", "%T/run", "-n", "4", "--prompt-file", "/dev/zero"}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO for a words file (eval tasks)", {"eval", "tasks", "--ckpt", "%T/run", "--words", "%T/fifo", "--task", "reverse"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"usage: prepare without -o", {"prepare", "%T/text.txt"}, 2, NULL, "-o DIR", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"usage: train -B zero", {"train", "--config", tiny, "--data", "%T/text.txt", "-B", "zero"}, 2, NULL, "--batch", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"usage: generate without -n", {"generate", "--ckpt", "%T/run"}, 2, NULL, "-n", OFF_UNCHECKED, 0, NULL, NULL, 0},
@@ -464,6 +491,99 @@ START_TEST(binary_data_kept)
 }
 END_TEST
 
+/* The "bits" of `bytelm eval bpb --json` as printed (17 significant digits): equal strings are
+ * equal results. */
+static void bpb_bits(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char line[8192] = "";
+    size_t n = fread(line, 1, sizeof line - 1, p);
+    line[n] = 0;
+    ck_assert_msg(pclose(p) == 0, "failed: %s", cmd);
+    const char *b = strstr(line, "\"total\"");
+    b = b ? strstr(b, "\"bits\":") : NULL;
+    ck_assert_msg(b != NULL, "no total bits from %s: %s", cmd, line);
+    snprintf(out, cap, "%.*s", (int)strcspn(b + 7, ","), b + 7);
+}
+
+/* Where a pipe makes sense it is read whole: eval bpb of "-", of a FIFO and of <(...) scores
+ * exactly the bytes eval bpb of the file scores (also for zstd data), and a prompt from a pipe
+ * works; a pipe without end meets the bound with one line. */
+START_TEST(pipes_are_read_whole)
+{
+    char *T = tu_tmpdir("badin-pipe");
+    const char *B = tu_bytelm();
+    char f[1024];
+    snprintf(f, sizeof f, "%s/text.txt", T);
+    tu_write_words(f, 5, 2000, 16);
+    sh("%s train --config configs/tiny.json --data %s --out %s/run -B 2 -L 32 --steps 1 --threads 1 2>/dev/null", B, f, T);
+    sh("zstd -q %s -o %s/text.zst", f, T);
+    char cmd[4096], want[64], got[64];
+    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s/run --threads 1 --json %s 2>/dev/null", B, T, f);
+    bpb_bits(cmd, want, sizeof want);
+    const char *forms[] = {
+        "cat %2$s | %1$s eval bpb --ckpt %3$s/run --threads 1 --json - 2>/dev/null",
+        "bash -c '%1$s eval bpb --ckpt %3$s/run --threads 1 --json <(cat %2$s)' 2>/dev/null",
+        "bash -c '%1$s eval bpb --ckpt %3$s/run --threads 1 --json <(cat %3$s/text.zst)' 2>/dev/null",
+        "mkfifo %3$s/p && (cat %2$s > %3$s/p &) && %1$s eval bpb --ckpt %3$s/run --threads 1 --json %3$s/p 2>/dev/null; "
+        "s=$?; rm -f %3$s/p; exit $s",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        snprintf(cmd, sizeof cmd, forms[i], B, f, T);
+        bpb_bits(cmd, got, sizeof got);
+        ck_assert_msg(!strcmp(got, want), "%s: bits %s, the file gives %s", cmd, got, want);
+    }
+    printf("eval bpb of -, <(cat f), <(cat f.zst) and a FIFO: %s bits, as of the file\n", want);
+
+    /* a prompt through a pipe, and one without end */
+    snprintf(cmd, sizeof cmd, "printf 'the ' | %s generate --ckpt %s/run -n 4 --greedy --prompt-file - >/dev/null 2>&1", B, T);
+    ck_assert_int_eq(tu_sh(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s generate --ckpt %s/run -n 4 --prompt-file - < /dev/zero > /dev/null 2> %s/err.txt", B, T, T);
+    ck_assert_int_eq(tu_sh(cmd), 1);
+    snprintf(f, sizeof f, "%s/err.txt", T);
+    char *err = tu_slurp(f, NULL);
+    ck_assert_msg(!strncmp(err, "bytelm: <stdin>: more than 1048576 bytes", 40) && strchr(err, '\n') == err + strlen(err) - 1,
+                  "stdin without end as a prompt: %s", err);
+    printf("prompt from /dev/zero on stdin: %s", err);
+    free(err);
+    sh("rm -rf %s", T);
+    free(T);
+}
+END_TEST
+
+/* The bound on a pipe, in process: a pipe with more than max bytes is refused at max. */
+START_TEST(pipe_bound)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        char block[1000];
+        memset(block, 'x', sizeof block);
+        for (int i = 0; i < 10; i++)
+            if (write(fds[1], block, sizeof block) < 0) break;
+        _exit(0);
+    }
+    close(fds[1]);
+    char path[64], *buf;
+    size_t len;
+    BlErr e;
+    snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+    ck_assert_int_eq(file_read_all(path, 4096, FILE_PIPE_OK, &buf, &len, &e), -1);
+    char want[128];
+    snprintf(want, sizeof want, "%s: more than 4096 bytes: too large to read (offset 4096)", path);
+    ck_assert_str_eq(e.msg, want);
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    /* without FILE_PIPE_OK the same path is refused unread */
+    ck_assert_int_eq(file_read_all("/dev/zero", 4096, 0, &buf, &len, &e), -1);
+    ck_assert_str_eq(e.msg, "/dev/zero: not a regular file (a character device)");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bad-inputs");
@@ -471,6 +591,8 @@ int main(void)
     tcase_set_timeout(cli, 300);
     tcase_add_test(cli, bad_input_table);
     tcase_add_test(cli, binary_data_kept);
+    tcase_add_test(cli, pipes_are_read_whole);
+    tcase_add_test(cli, pipe_bound);
     suite_add_tcase(s, cli);
     return tu_run(s);
 }
