@@ -290,6 +290,33 @@ static const char *check_row(const Row *w, const char *tmp, char *buf, size_t ca
     return why;
 }
 
+/* Replaces every occurrence of from by to in the file at path. */
+static void replace_text(const char *path, const char *from, const char *to)
+{
+    size_t n;
+    char *s = tu_slurp(path, &n), *at = s, *hit;
+    ck_assert_ptr_nonnull(s);
+    FILE *f = fopen(path, "wb");
+    while ((hit = strstr(at, from))) {
+        fwrite(at, 1, (size_t)(hit - at), f);
+        fputs(to, f);
+        at = hit + strlen(from);
+    }
+    fputs(at, f);
+    fclose(f);
+    free(s);
+}
+
+/* T/dst: a copy of T/src with the JSON field key of T/dst/file set to value. */
+static void variant(const char *T, const char *src, const char *dst, const char *file, const char *key,
+                    const char *value)
+{
+    char p[1024];
+    sh("cp -r %s/%s %s/%s", T, src, T, dst);
+    snprintf(p, sizeof p, "%s/%s/%s", T, dst, file);
+    set_field(p, key, value);
+}
+
 /* The scratch directory's inputs: text, damaged text, a corpus with damaged copies of its shard,
  * a one-step checkpoint with damaged copies, and bad configs. Returns the file offset of frame 2
  * of the corrupted shard (where its error must point). */
@@ -360,6 +387,26 @@ static uint64_t make_inputs(const char *T)
     set_field(p, "state_size", "8");
     snprintf(p, sizeof p, "%s/run_state/checkpoint/trainer_state.json", T);
     set_field(p, "accum", "1e10");
+
+    /* out-of-range fields of trainer_state.json and corpus.json */
+    static const char *const ts_fields[][3] = {
+        {"ts_batch_neg", "next_batch", "\"-1\""},       {"ts_batch_big", "next_batch", "\"9007199254740993\""},
+        {"ts_bytes", "bytes_seen", "\"1e3\""},          {"ts_seed", "seed", "\"18446744073709551616\""},
+        {"ts_step", "step", "-1"},                      {"ts_B", "batch", "2.5"},
+        {"ts_evalb", "eval_batches", "0"},              {"ts_total", "total_steps", "0"},
+        {"ts_lr", "lr", "0"},                           {"ts_eps", "eps", "0"},
+        {"ts_beta2", "beta2", "1"},                     {"ts_elapsed", "elapsed_seconds", "1e999"},
+        {"ts_data", "data", "\"\""},
+    };
+    for (size_t i = 0; i < sizeof ts_fields / sizeof ts_fields[0]; i++)
+        variant(T, "run", ts_fields[i][0], "checkpoint/trainer_state.json", ts_fields[i][1], ts_fields[i][2]);
+    variant(T, "corp", "cj_frames", "corpus.json", "frames", "1000000");
+    variant(T, "corp", "cj_filebytes", "corpus.json", "file_bytes", "1");
+    variant(T, "corp", "cj_framesize", "corpus.json", "frame_size", "0");
+    variant(T, "corp", "cj_bytes", "corpus.json", "bytes", "-1");
+    variant(T, "corp", "cj_twice", "corpus.json", "format", "\"bytelm-corpus\"");
+    snprintf(p, sizeof p, "%s/cj_twice/corpus.json", T);
+    replace_text(p, "val-00000.zst", "train-00000.zst");
 
     /* FIFOs where files belong: opening one for reading blocks until a writer comes, so each must
      * be refused before it is opened (none of these directories is digested: that would open
@@ -445,6 +492,28 @@ START_TEST(bad_input_table)
         {"FIFO trainer_state.json (info)", {"info", "%T/run_fifo3"}, 1, "%T/run_fifo3/checkpoint/trainer_state.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"/dev/zero for a prompt file (generate)", {"generate", "--ckpt", "%T/run", "-n", "4", "--prompt-file", "/dev/zero"}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"FIFO for a words file (eval tasks)", {"eval", "tasks", "--ckpt", "%T/run", "--words", "%T/fifo", "--task", "reverse"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+#define TS_ROW(what, dir, says) {what, {"train", "--resume", "%T/" dir, "--threads", "1", "--steps", "3"}, 1, "%T/" dir "/checkpoint/trainer_state.json", says, OFF_UNCHECKED, 0, NULL, "%T/" dir, 0}
+        TS_ROW("trainer_state.json next_batch \"-1\"", "ts_batch_neg", "field 'loader.next_batch' is not an unsigned integer"),
+        TS_ROW("trainer_state.json next_batch 2^53+1", "ts_batch_big", "field 'loader.next_batch' out of range"),
+        TS_ROW("trainer_state.json bytes_seen \"1e3\"", "ts_bytes", "field 'bytes_seen' is not an unsigned integer"),
+        TS_ROW("trainer_state.json loader seed 2^64", "ts_seed", "field 'loader.seed' out of range"),
+        TS_ROW("trainer_state.json step -1", "ts_step", "field 'step' out of range"),
+        TS_ROW("trainer_state.json batch 2.5", "ts_B", "field 'batch' is not a whole number"),
+        TS_ROW("trainer_state.json eval_batches 0", "ts_evalb", "field 'eval_batches' out of range"),
+        TS_ROW("trainer_state.json total_steps 0", "ts_total", "field 'total_steps' out of range"),
+        TS_ROW("trainer_state.json lr 0", "ts_lr", "field 'lr' out of range"),
+        TS_ROW("trainer_state.json eps 0", "ts_eps", "field 'eps' out of range"),
+        TS_ROW("trainer_state.json beta2 1", "ts_beta2", "field 'beta2' out of range"),
+        TS_ROW("trainer_state.json elapsed_seconds 1e999", "ts_elapsed", "field 'elapsed_seconds' out of range"),
+        TS_ROW("trainer_state.json data \"\"", "ts_data", "field 'data' is empty"),
+#undef TS_ROW
+#define CJ_ROW(what, dir, says) {what, {TRAIN_ON("%T/" dir, "%T/r_" dir)}, 1, "%T/" dir "/corpus.json", says, OFF_ANY, 0, "%T/r_" dir, "%T/" dir, 0}
+        CJ_ROW("corpus.json frames > bytes (train)", "cj_frames", "\"frames\" 1000000 out of range"),
+        CJ_ROW("corpus.json file_bytes 1 (train)", "cj_filebytes", "\"file_bytes\" 1 too small"),
+        CJ_ROW("corpus.json frame_size 0 (train)", "cj_framesize", "\"frame_size\" must be"),
+        CJ_ROW("corpus.json bytes -1 (train)", "cj_bytes", "\"bytes\" must be a non-negative integer"),
+        CJ_ROW("corpus.json lists a shard twice (train)", "cj_twice", "shard train-00000.zst is listed twice"),
+#undef CJ_ROW
         {"usage: prepare without -o", {"prepare", "%T/text.txt"}, 2, NULL, "-o DIR", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"usage: train -B zero", {"train", "--config", tiny, "--data", "%T/text.txt", "-B", "zero"}, 2, NULL, "--batch", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"usage: generate without -n", {"generate", "--ckpt", "%T/run"}, 2, NULL, "-n", OFF_UNCHECKED, 0, NULL, NULL, 0},
