@@ -388,6 +388,13 @@ static uint64_t make_inputs(const char *T)
     snprintf(p, sizeof p, "%s/run_state/checkpoint/trainer_state.json", T);
     set_field(p, "accum", "1e10");
 
+    /* directories prepare must not replace: a corpus with a note or a subdirectory beside its
+     * files, and one whose corpus.json only says "format" */
+    sh("cp -r %s/corp %s/corp_notes && echo keep > %s/corp_notes/notes.txt", T, T, T);
+    sh("cp -r %s/corp %s/corp_sub && mkdir %s/corp_sub/mine && echo keep > %s/corp_sub/mine/a.txt", T, T, T, T);
+    sh("mkdir %s/fake_corp && echo '{\"format\":\"bytelm-corpus\"}' > %s/fake_corp/corpus.json && echo keep > "
+       "%s/fake_corp/notes.txt", T, T, T);
+
     /* out-of-range fields of trainer_state.json and corpus.json */
     static const char *const ts_fields[][3] = {
         {"ts_batch_neg", "next_batch", "\"-1\""},       {"ts_batch_big", "next_batch", "\"9007199254740993\""},
@@ -492,6 +499,9 @@ START_TEST(bad_input_table)
         {"FIFO trainer_state.json (info)", {"info", "%T/run_fifo3"}, 1, "%T/run_fifo3/checkpoint/trainer_state.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"/dev/zero for a prompt file (generate)", {"generate", "--ckpt", "%T/run", "-n", "4", "--prompt-file", "/dev/zero"}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"FIFO for a words file (eval tasks)", {"eval", "tasks", "--ckpt", "%T/run", "--words", "%T/fifo", "--task", "reverse"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"notes beside a corpus (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/corp_notes", "-q"}, 1, "%T/corp_notes/notes.txt", "refusing to replace", OFF_UNCHECKED, 0, NULL, "%T/corp_notes", 0},
+        {"a subdirectory in a corpus (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/corp_sub", "-q"}, 1, "%T/corp_sub/mine", "refusing to replace", OFF_UNCHECKED, 0, NULL, "%T/corp_sub", 0},
+        {"corpus.json of only \"format\" (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/fake_corp", "-q"}, 1, "%T/fake_corp", "is not a bytelm corpus", OFF_UNCHECKED, 0, NULL, "%T/fake_corp", 0},
 #define TS_ROW(what, dir, says) {what, {"train", "--resume", "%T/" dir, "--threads", "1", "--steps", "3"}, 1, "%T/" dir "/checkpoint/trainer_state.json", says, OFF_UNCHECKED, 0, NULL, "%T/" dir, 0}
         TS_ROW("trainer_state.json next_batch \"-1\"", "ts_batch_neg", "field 'loader.next_batch' is not an unsigned integer"),
         TS_ROW("trainer_state.json next_batch 2^53+1", "ts_batch_big", "field 'loader.next_batch' out of range"),
