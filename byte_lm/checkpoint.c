@@ -315,17 +315,24 @@ static int parse_trainer(const char *js, size_t len, const char *file, TrainerSt
     return 0;
 }
 
-int checkpoint_load_trainer(const char *dir, Model *m, Optimizer *opt, TrainerState *ts, BlErr *e)
+int checkpoint_read_state(const char *dir, TrainerState *ts, int *opt_step, BlErr *e)
 {
     char path[ATOMIC_DIR_PATH_MAX];
     join(path, sizeof path, dir, "trainer_state.json");
     char *buf;
     size_t n;
     if (file_read_all(path, 1 << 20, 0, &buf, &n, e)) return -1;
-    int opt_step = 0;
-    int rc = parse_trainer(buf, n, path, ts, &opt_step, e);
+    int rc = parse_trainer(buf, n, path, ts, opt_step, e);
     free(buf);
-    if (rc) return -1;
+    return rc;
+}
+
+int checkpoint_load_trainer(const char *dir, Model *m, Optimizer *opt, TrainerState *ts, BlErr *e)
+{
+    char path[ATOMIC_DIR_PATH_MAX];
+    int opt_step = 0;
+    if (checkpoint_read_state(dir, ts, &opt_step, e)) return -1;
+    int rc;
 
     join(path, sizeof path, dir, "optimizer.safetensors");
     size_t np = model_num_params(m);

@@ -395,6 +395,9 @@ static uint64_t make_inputs(const char *T)
     sh("mkdir %s/fake_corp && echo '{\"format\":\"bytelm-corpus\"}' > %s/fake_corp/corpus.json && echo keep > "
        "%s/fake_corp/notes.txt", T, T, T);
 
+    /* a run directory with a file of the user's in it, for --force */
+    sh("cp -r %s/run %s/run_user && echo keep > %s/run_user/notes.txt", T, T, T);
+
     /* out-of-range fields of trainer_state.json and corpus.json */
     static const char *const ts_fields[][3] = {
         {"ts_batch_neg", "next_batch", "\"-1\""},       {"ts_batch_big", "next_batch", "\"9007199254740993\""},
@@ -502,6 +505,17 @@ START_TEST(bad_input_table)
         {"notes beside a corpus (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/corp_notes", "-q"}, 1, "%T/corp_notes/notes.txt", "refusing to replace", OFF_UNCHECKED, 0, NULL, "%T/corp_notes", 0},
         {"a subdirectory in a corpus (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/corp_sub", "-q"}, 1, "%T/corp_sub/mine", "refusing to replace", OFF_UNCHECKED, 0, NULL, "%T/corp_sub", 0},
         {"corpus.json of only \"format\" (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/fake_corp", "-q"}, 1, "%T/fake_corp", "is not a bytelm corpus", OFF_UNCHECKED, 0, NULL, "%T/fake_corp", 0},
+        {"existing run (train --out, no --resume or --force)", {TRAIN_ON("%T/text.txt", "%T/run")}, 1, "%T/run", "use --resume to continue it or --force to replace it", OFF_UNCHECKED, 0, NULL, "%T/run", 0},
+        {"existing run with a note of the user's (train --force)", {TRAIN_ON("%T/text.txt", "%T/run_user"), "--force"}, 1, "%T/run_user", "holds notes.txt, which is not part of a bytelm run", OFF_UNCHECKED, 0, NULL, "%T/run_user", 0},
+#define RESUME_ROW(what, ...) {what, {"train", "--resume", "%T/run", "--threads", "1", "--steps", "3", __VA_ARGS__}, 2, NULL, "differs from the run's", OFF_UNCHECKED, 0, NULL, "%T/run", 0}
+        RESUME_ROW("usage: train --resume with another -B", "-B", "4"),
+        RESUME_ROW("usage: train --resume with another -L", "-L", "64"),
+        RESUME_ROW("usage: train --resume with another --accum", "--accum", "2"),
+        RESUME_ROW("usage: train --resume with another --seed", "--seed", "5"),
+        RESUME_ROW("usage: train --resume with another --data", "--data", "%T/bad.txt"),
+        RESUME_ROW("usage: train --resume with another --val", "--val", "%T/text.txt"),
+#undef RESUME_ROW
+        {"usage: train --resume with another --config", {"train", "--resume", "%T/run", "--threads", "1", "--steps", "3", "--config", "configs/small.json"}, 2, NULL, "describes another model than the run's", OFF_UNCHECKED, 0, NULL, "%T/run", 0},
 #define TS_ROW(what, dir, says) {what, {"train", "--resume", "%T/" dir, "--threads", "1", "--steps", "3"}, 1, "%T/" dir "/checkpoint/trainer_state.json", says, OFF_UNCHECKED, 0, NULL, "%T/" dir, 0}
         TS_ROW("trainer_state.json next_batch \"-1\"", "ts_batch_neg", "field 'loader.next_batch' is not an unsigned integer"),
         TS_ROW("trainer_state.json next_batch 2^53+1", "ts_batch_big", "field 'loader.next_batch' out of range"),
