@@ -1,11 +1,15 @@
 /* Bad inputs, through the binary and in process.
  *
  * The table: each row runs `bytelm` on one kind of bad input (a missing file, a directory for a
- * file, an empty file, damaged shards, invalid UTF-8, mismatched checkpoints, absurd configs, usage
- * mistakes) and checks the promise of DESIGN.md §1: exit status 1 (2 for usage errors), no signal,
- * stderr one line "bytelm: FILE: what (offset N)" naming the file and, where there is one, the
- * offset; and no partial output (the output directory absent or untouched, no half-written
- * checkpoint). The table is printed with PASS or the reason per row.
+ * file, an empty file, damaged shards, invalid UTF-8, mismatched checkpoints, absurd configs, a
+ * FIFO or device where a file belongs, a directory prepare or train must not replace, options a
+ * resume refuses, out-of-range fields of trainer_state.json and corpus.json, usage mistakes) and
+ * checks the promise of README.md's command line section: exit status 1 (2 for usage errors), no
+ * signal, stderr one line "bytelm: FILE: what (offset N)" naming the file and, where there is one,
+ * the offset; and no partial output (the output directory absent or untouched, no half-written
+ * checkpoint). The table is printed with PASS or the reason per row; tests/README.md lists every
+ * row and its behaviour. Pipes where they make sense (eval bpb, a prompt) are read whole: the tests
+ * after the table.
  * The fuzz targets' seeds and past crash inputs are replayed by tests/test_fuzz_regressions.c. */
 #include <dirent.h>
 #include <fcntl.h>
