@@ -27,7 +27,7 @@ static void usage(FILE *f)
             "\n"
             "  --ckpt DIR          checkpoint (or run directory holding checkpoint/)\n"
             "  --prompt TEXT       prompt bytes\n"
-            "  --prompt-file F     read the prompt from F\n"
+            "  --prompt-file F     read the prompt from F (a file, - or a pipe; at most 1 MiB)\n"
             "  -n, --bytes N       bytes to generate per sample (required)\n"
             "  --temperature T     softmax temperature (default 1.0; 0 = greedy)\n"
             "  --greedy            always the most likely byte (same as --temperature 0)\n"

@@ -504,6 +504,7 @@ START_TEST(bad_input_table)
         {"FIFO optimizer.safetensors (train --resume)", {"train", "--resume", "%T/run_fifo2", "--threads", "1", "--steps", "3"}, 1, "%T/run_fifo2/checkpoint/optimizer.safetensors", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"FIFO trainer_state.json (train --resume)", {"train", "--resume", "%T/run_fifo3", "--threads", "1", "--steps", "3"}, 1, "%T/run_fifo3/checkpoint/trainer_state.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"FIFO trainer_state.json (info)", {"info", "%T/run_fifo3"}, 1, "%T/run_fifo3/checkpoint/trainer_state.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO as an input (prepare)", {"prepare", "%T/fifo", "-o", "%T/out_fifo", "-q"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/out_fifo", NULL, 0},
         {"/dev/zero for a prompt file (generate)", {"generate", "--ckpt", "%T/run", "-n", "4", "--prompt-file", "/dev/zero"}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"FIFO for a words file (eval tasks)", {"eval", "tasks", "--ckpt", "%T/run", "--words", "%T/fifo", "--task", "reverse"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"notes beside a corpus (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/corp_notes", "-q"}, 1, "%T/corp_notes/notes.txt", "refusing to replace", OFF_UNCHECKED, 0, NULL, "%T/corp_notes", 0},
