@@ -15,10 +15,12 @@
 
 #define LOCK_NAME "train.lock"
 
-/* What a trainer writes into a run directory; --force replaces a directory holding only these. */
+/* What a trainer writes into a run directory; --force replaces a directory holding only these.
+ * The first two (a complete checkpoint, or the copy a crash mid-save leaves) make it a run: what
+ * a run that died before its first checkpoint left is what a resume would drop anyway. */
 static const char *const RUN_FILES[] = {"checkpoint", "checkpoint.old", "checkpoint.tmp", "metrics.jsonl",
                                         "metrics.jsonl.tmp", "loss.svg", "loss.svg.tmp", LOCK_NAME};
-enum { N_RUN_FILES = sizeof RUN_FILES / sizeof RUN_FILES[0], N_RUN_MARKS = 7 }; /* all but the lock mark a run */
+enum { N_RUN_FILES = sizeof RUN_FILES / sizeof RUN_FILES[0], N_RUN_MARKS = 2 };
 
 static int mkdir_p(const char *path, BlErr *e)
 {

@@ -27,7 +27,7 @@ typedef struct {
     int old_lock_fd;             /* train.lock of the run being replaced, held until the swap; -1 */
 } RunDir;
 
-/* 1 if dir holds files of a run (a checkpoint, metrics.jsonl or loss.svg). */
+/* 1 if dir holds a run: a checkpoint (or the checkpoint.old a crash mid-save leaves). */
 int run_dir_holds_run(const char *dir);
 /* Creates and locks the run directory for mode, refusing what the mode does not allow. */
 int run_dir_open(RunDir *rd, const char *dir, RunDirMode mode, BlErr *e);
