@@ -121,10 +121,11 @@ static int duplicate_shard(const Ctx *c, const Manifest *m)
 }
 
 /* The top-level "bytes" (when there) is the two splits' sum: a manifest that disagrees with
- * itself was edited or damaged. */
+ * itself was edited or damaged. The top-level "documents" is only checked for its type. */
 static int total_bytes(const Ctx *c, const cJSON *root, const Manifest *m)
 {
-    uint64_t total;
+    uint64_t total, docs;
+    if (cJSON_GetObjectItemCaseSensitive(root, "documents") && get_u64(c, root, "documents", &docs)) return -1;
     if (!cJSON_GetObjectItemCaseSensitive(root, "bytes")) return 0;
     if (get_u64(c, root, "bytes", &total)) return -1;
     if (total != m->train.bytes + m->val.bytes)

@@ -55,15 +55,16 @@ static void sh(const char *fmt, ...)
     ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
 }
 
-/* Sets the value of "key" in the JSON file at path to the literal value, whatever the file's
- * layout (the value ends at the next ',', '}' or newline). */
-static void set_field(const char *path, const char *key, const char *value)
+/* Sets the value of the nth (from 1) "key" in the JSON file at path to the literal value,
+ * whatever the file's layout (the value ends at the next ',', '}' or newline). */
+static void set_nth_field(const char *path, const char *key, int nth, const char *value)
 {
     size_t n;
     char *s = tu_slurp(path, &n), quoted[128];
     ck_assert_ptr_nonnull(s);
     snprintf(quoted, sizeof quoted, "\"%s\"", key);
     char *at = strstr(s, quoted);
+    for (int k = 1; k < nth && at; k++) at = strstr(at + 1, quoted);
     ck_assert_msg(at != NULL, "%s: no %s", path, quoted);
     char *v = strchr(at, ':') + 1;
     while (*v == ' ' || *v == '\t') v++;
@@ -74,6 +75,11 @@ static void set_field(const char *path, const char *key, const char *value)
     fputs(end, f);
     fclose(f);
     free(s);
+}
+
+static void set_field(const char *path, const char *key, const char *value)
+{
+    set_nth_field(path, key, 1, value);
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -410,10 +416,31 @@ static uint64_t make_inputs(const char *T)
         {"ts_evalb", "eval_batches", "0"},              {"ts_total", "total_steps", "0"},
         {"ts_lr", "lr", "0"},                           {"ts_eps", "eps", "0"},
         {"ts_beta2", "beta2", "1"},                     {"ts_elapsed", "elapsed_seconds", "1e999"},
-        {"ts_data", "data", "\"\""},
+        {"ts_data", "data", "\"\""},                     {"ts_L", "seq_len", "0"},
+        {"ts_evale", "eval_every", "-5"},               {"ts_ckpte", "ckpt_every", "1e12"},
+        {"ts_optstep", "optimizer_step", "0.5"},        {"ts_warmup", "warmup_steps", "-1"},
+        {"ts_minlr", "min_lr_ratio", "2"},              {"ts_beta1", "beta1", "-0.1"},
+        {"ts_wd", "weight_decay", "1e9"},               {"ts_clip", "clip", "-1"},
+        {"ts_val", "val", "\"\""}, /* made too long below */
+        {"ts_oseed", "step", "1"},  /* its options.seed is set below */
     };
     for (size_t i = 0; i < sizeof ts_fields / sizeof ts_fields[0]; i++)
         variant(T, "run", ts_fields[i][0], "checkpoint/trainer_state.json", ts_fields[i][1], ts_fields[i][2]);
+    snprintf(p, sizeof p, "%s/ts_oseed/checkpoint/trainer_state.json", T);
+    set_nth_field(p, "seed", 2, "\"-7\"");
+    {
+        char longval[1200];
+        memset(longval, 'a', sizeof longval);
+        longval[0] = '"', longval[1100] = '"', longval[1101] = 0;
+        snprintf(p, sizeof p, "%s/ts_val/checkpoint/trainer_state.json", T);
+        set_field(p, "val", longval);
+    }
+    variant(T, "corp", "cj_version", "corpus.json", "version", "2");
+    variant(T, "corp", "cj_docs", "corpus.json", "documents", "1.5");
+    variant(T, "corp", "cj_fnv", "corpus.json", "format", "\"bytelm-corpus\"");
+    snprintf(p, sizeof p, "%s/cj_fnv/corpus.json", T);
+    set_nth_field(p, "fnv1a64", 2, "\"xyz\""); /* the first is "checksum"'s value */
+    variant(T, "corp", "cj_name", "corpus.json", "file", "\"../text.txt\"");
     variant(T, "corp", "cj_frames", "corpus.json", "frames", "1000000");
     variant(T, "corp", "cj_filebytes", "corpus.json", "file_bytes", "1");
     variant(T, "corp", "cj_framesize", "corpus.json", "frame_size", "0");
@@ -535,6 +562,17 @@ START_TEST(bad_input_table)
         TS_ROW("trainer_state.json beta2 1", "ts_beta2", "field 'beta2' out of range"),
         TS_ROW("trainer_state.json elapsed_seconds 1e999", "ts_elapsed", "field 'elapsed_seconds' out of range"),
         TS_ROW("trainer_state.json data \"\"", "ts_data", "field 'data' is empty"),
+        TS_ROW("trainer_state.json seq_len 0", "ts_L", "field 'seq_len' out of range"),
+        TS_ROW("trainer_state.json eval_every -5", "ts_evale", "field 'eval_every' out of range"),
+        TS_ROW("trainer_state.json ckpt_every 1e12", "ts_ckpte", "field 'ckpt_every' out of range"),
+        TS_ROW("trainer_state.json optimizer_step 0.5", "ts_optstep", "field 'optimizer_step' is not a whole number"),
+        TS_ROW("trainer_state.json warmup_steps -1", "ts_warmup", "field 'warmup_steps' out of range"),
+        TS_ROW("trainer_state.json min_lr_ratio 2", "ts_minlr", "field 'min_lr_ratio' out of range"),
+        TS_ROW("trainer_state.json beta1 -0.1", "ts_beta1", "field 'beta1' out of range"),
+        TS_ROW("trainer_state.json weight_decay 1e9", "ts_wd", "field 'weight_decay' out of range"),
+        TS_ROW("trainer_state.json clip -1", "ts_clip", "field 'clip' out of range"),
+        TS_ROW("trainer_state.json val of 1099 bytes", "ts_val", "field 'val' is too long"),
+        TS_ROW("trainer_state.json options seed \"-7\"", "ts_oseed", "field 'options.seed' is not an unsigned integer"),
 #undef TS_ROW
 #define CJ_ROW(what, dir, says) {what, {TRAIN_ON("%T/" dir, "%T/r_" dir)}, 1, "%T/" dir "/corpus.json", says, OFF_ANY, 0, "%T/r_" dir, "%T/" dir, 0}
         CJ_ROW("corpus.json frames > bytes (train)", "cj_frames", "\"frames\" 1000000 out of range"),
@@ -542,6 +580,10 @@ START_TEST(bad_input_table)
         CJ_ROW("corpus.json frame_size 0 (train)", "cj_framesize", "\"frame_size\" must be"),
         CJ_ROW("corpus.json bytes -1 (train)", "cj_bytes", "\"bytes\" must be a non-negative integer"),
         CJ_ROW("corpus.json lists a shard twice (train)", "cj_twice", "shard train-00000.zst is listed twice"),
+        CJ_ROW("corpus.json version 2 (train)", "cj_version", "unsupported corpus version 2"),
+        CJ_ROW("corpus.json documents 1.5 (train)", "cj_docs", "\"documents\" must be a non-negative integer"),
+        CJ_ROW("corpus.json fnv1a64 \"xyz\" (train)", "cj_fnv", "\"fnv1a64\" must be 16 hex digits"),
+        CJ_ROW("corpus.json shard file ../text.txt (train)", "cj_name", "bad shard file name"),
 #undef CJ_ROW
         {"usage: prepare without -o", {"prepare", "%T/text.txt"}, 2, NULL, "-o DIR", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"usage: train -B zero", {"train", "--config", tiny, "--data", "%T/text.txt", "-B", "zero"}, 2, NULL, "--batch", OFF_UNCHECKED, 0, NULL, NULL, 0},
