@@ -71,12 +71,17 @@ static void wait_lines(const char *path, int n, pid_t pid)
     }
 }
 
-/* The "step" of the checkpoint of a run directory, from its trainer_state.json; -1 if none. */
+/* The "step" of the checkpoint of a run directory, from its trainer_state.json (in
+ * checkpoint.old when a kill came between a save's two renames, as resume finds it); -1 if none. */
 static int ckpt_step(const char *run)
 {
     char p[1200];
     snprintf(p, sizeof p, "%s/checkpoint/trainer_state.json", run);
     char *s = tu_slurp(p, NULL);
+    if (!s) {
+        snprintf(p, sizeof p, "%s/checkpoint.old/trainer_state.json", run);
+        s = tu_slurp(p, NULL);
+    }
     cJSON *j = s ? cJSON_Parse(s) : NULL;
     cJSON *st = cJSON_GetObjectItem(j, "step");
     int step = cJSON_IsNumber(st) ? st->valueint : -1;
