@@ -1,11 +1,14 @@
 #include "checkpoint.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "atomic_dir.h"
+#include "file_read.h"
 #include "safetensors.h"
 
 static int is_dir(const char *p)
@@ -204,20 +207,31 @@ static int get_num(cJSON *o, const char *k, double *out, const char *file, BlErr
     return 0;
 }
 
-static int get_u64(cJSON *o, const char *k, uint64_t *out, const char *file, BlErr *e)
+/* A 64-bit count written as a string of decimal digits, at most max. strtoull alone would take
+ * "-1" as 2^64 - 1 (a loader position no run reaches, on which the loader used to wait forever)
+ * and " 5" or "+5" too, so only digits pass. */
+static int get_u64(cJSON *o, const char *sec, const char *k, uint64_t max, uint64_t *out, const char *file, BlErr *e)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    char *end;
-    if (!cJSON_IsString(v) || !v->valuestring[0]) return bl_fail(e, file, "missing field '%s'", k);
-    *out = strtoull(v->valuestring, &end, 10);
-    if (*end) return bl_fail(e, file, "field '%s' is not an unsigned integer", k);
+    if (!cJSON_IsString(v) || !v->valuestring[0]) return bl_fail(e, file, "missing field '%s%s'", sec, k);
+    const char *s = v->valuestring;
+    if (strspn(s, "0123456789") != strlen(s) || strlen(s) > 20)
+        return bl_fail(e, file, "field '%s%s' is not an unsigned integer ('%.40s')", sec, k, s);
+    errno = 0;
+    unsigned long long x = strtoull(s, NULL, 10);
+    if (errno == ERANGE || x > max)
+        return bl_fail(e, file, "field '%s%s' out of range (%.40s, at most %llu)", sec, k, s, (unsigned long long)max);
+    *out = x;
     return 0;
 }
 
+/* A string field that must fit out[cap] whole: a truncated data path would name another file. */
 static int get_str(cJSON *o, const char *k, char *out, size_t cap, const char *file, BlErr *e)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!cJSON_IsString(v)) return bl_fail(e, file, "missing field '%s'", k);
+    if (strlen(v->valuestring) >= cap) return bl_fail(e, file, "field '%s' is too long (%zu bytes, at most %zu)", k,
+                                                      strlen(v->valuestring), cap - 1);
     snprintf(out, cap, "%s", v->valuestring);
     return 0;
 }
@@ -239,11 +253,11 @@ static int parse_trainer(const char *js, size_t len, const char *file, TrainerSt
     if (!rc)
         rc = get_num(o, "step", &v[0], file, e) || get_num(o, "optimizer_step", &v[1], file, e) ||
              get_num(o, "elapsed_seconds", &v[2], file, e) ||
-             get_u64(o, "bytes_seen", &ts->bytes_seen, file, e) ||
-             get_u64(ld, "seed", &ts->loader.seed, file, e) ||
-             get_u64(ld, "next_batch", &ts->loader.next_batch, file, e) ||
+             get_u64(o, "", "bytes_seen", UINT64_MAX / 2, &ts->bytes_seen, file, e) ||
+             get_u64(ld, "loader.", "seed", UINT64_MAX, &ts->loader.seed, file, e) ||
+             get_u64(ld, "loader.", "next_batch", LOADER_MAX_BATCH, &ts->loader.next_batch, file, e) ||
              get_num(op, "batch", &v[3], file, e) || get_num(op, "seq_len", &v[4], file, e) ||
-             get_num(op, "accum", &v[5], file, e) || get_u64(op, "seed", &ts->seed, file, e) ||
+             get_num(op, "accum", &v[5], file, e) || get_u64(op, "options.", "seed", UINT64_MAX, &ts->seed, file, e) ||
              get_num(op, "eval_every", &v[6], file, e) ||
              get_num(op, "eval_batches", &v[7], file, e) ||
              get_num(op, "ckpt_every", &v[8], file, e) ||
@@ -264,25 +278,35 @@ static int parse_trainer(const char *js, size_t len, const char *file, TrainerSt
     if (rc) return -1;
     /* every count is range-checked before it becomes an int: a hand-edited or damaged file must
      * not turn into a run with a wrapped-around batch size */
+    /* counts must be whole numbers; lr and eps must be above 0 and the betas below 1, or AdamW
+     * divides by zero (open ends are marked) */
+    enum { INT = 1, OPEN_LO = 2, OPEN_HI = 4 };
     static const struct {
         int idx;
         const char *name;
         double lo, hi;
-    } limits[] = {{0, "step", 0, 1e9},          {1, "optimizer_step", 0, 1e9},
-                  {2, "elapsed_seconds", 0, 1e12}, {3, "batch", 1, 65536},
-                  {4, "seq_len", 1, 1 << 24},   {5, "accum", 1, 65536},
-                  {6, "eval_every", 0, 1e9},    {7, "eval_batches", 0, 1e6},
-                  {8, "ckpt_every", 0, 1e9},    {9, "lr", 0, 1e3},
-                  {10, "min_lr_ratio", 0, 1},   {11, "warmup_steps", 0, 1e9},
-                  {12, "total_steps", 1, 1e9},  {13, "beta1", 0, 1},
-                  {14, "beta2", 0, 1},          {15, "eps", 0, 1},
-                  {16, "weight_decay", 0, 1e3}, {17, "clip", 0, 1e9}};
+        int flags;
+    } limits[] = {{0, "step", 0, 1 << 30, INT},          {1, "optimizer_step", 0, 1 << 30, INT},
+                  {2, "elapsed_seconds", 0, 1e12, 0},   {3, "batch", 1, 1 << 16, INT},
+                  {4, "seq_len", 1, 1 << 24, INT},      {5, "accum", 1, 1 << 24, INT},
+                  {6, "eval_every", 0, 1 << 30, INT},   {7, "eval_batches", 1, 1 << 20, INT},
+                  {8, "ckpt_every", 0, 1 << 30, INT},   {9, "lr", 0, 1e3, OPEN_LO},
+                  {10, "min_lr_ratio", 0, 1, 0},        {11, "warmup_steps", 0, 1 << 30, INT},
+                  {12, "total_steps", 1, 1 << 30, INT}, {13, "beta1", 0, 1, OPEN_HI},
+                  {14, "beta2", 0, 1, OPEN_HI},       {15, "eps", 0, 1, OPEN_LO},
+                  {16, "weight_decay", 0, 1e3, 0},    {17, "clip", 0, 1e9, 0}};
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         double x = v[limits[i].idx];
-        if (!(x >= limits[i].lo && x <= limits[i].hi))
-            return bl_fail(e, file, "field '%s' out of range (%g, expected %g..%g)", limits[i].name,
-                           x, limits[i].lo, limits[i].hi);
+        int f = limits[i].flags;
+        if (!(x >= limits[i].lo && x <= limits[i].hi) || ((f & OPEN_LO) && x == limits[i].lo) ||
+            ((f & OPEN_HI) && x == limits[i].hi))
+            return bl_fail(e, file, "field '%s' out of range: %.15g, expected %.15g %s %s %s %.15g", limits[i].name, x,
+                           limits[i].lo, f & OPEN_LO ? "<" : "<=", limits[i].name, f & OPEN_HI ? "<" : "<=",
+                           limits[i].hi);
+        if ((f & INT) && x != floor(x))
+            return bl_fail(e, file, "field '%s' is not a whole number (%.15g)", limits[i].name, x);
     }
+    if (!ts->data[0]) return bl_fail(e, file, "field 'data' is empty");
     if ((double)v[3] * (v[4] + 1) > (double)(1u << 31))
         return bl_fail(e, file, "batch x (seq_len + 1) too large");
     ts->step = (int)v[0];
@@ -298,19 +322,24 @@ static int parse_trainer(const char *js, size_t len, const char *file, TrainerSt
     return 0;
 }
 
-int checkpoint_load_trainer(const char *dir, Model *m, Optimizer *opt, TrainerState *ts, BlErr *e)
+int checkpoint_read_state(const char *dir, TrainerState *ts, int *opt_step, BlErr *e)
 {
     char path[ATOMIC_DIR_PATH_MAX];
     join(path, sizeof path, dir, "trainer_state.json");
-    FILE *f = fopen(path, "rb");
-    if (!f) return bl_fail_errno(e, path, "cannot open");
-    char *buf = bl_malloc(1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    int opt_step = 0;
-    int rc = parse_trainer(buf, n, path, ts, &opt_step, e);
+    char *buf;
+    size_t n;
+    if (file_read_all(path, 1 << 20, 0, &buf, &n, e)) return -1;
+    int rc = parse_trainer(buf, n, path, ts, opt_step, e);
     free(buf);
-    if (rc) return -1;
+    return rc;
+}
+
+int checkpoint_load_trainer(const char *dir, Model *m, Optimizer *opt, TrainerState *ts, BlErr *e)
+{
+    char path[ATOMIC_DIR_PATH_MAX];
+    int opt_step = 0;
+    if (checkpoint_read_state(dir, ts, &opt_step, e)) return -1;
+    int rc;
 
     join(path, sizeof path, dir, "optimizer.safetensors");
     size_t np = model_num_params(m);

@@ -35,6 +35,9 @@ int checkpoint_save(const char *dir, Model *m, const Optimizer *opt, const Train
 int checkpoint_load_config(const char *dir, ModelConfig *c, BlErr *e);
 /* Loads model.safetensors into m, checking every tensor's presence, dtype and shape. */
 int checkpoint_load_weights(const char *dir, Model *m, BlErr *e);
+/* Reads and checks trainer_state.json alone (every field range-checked); opt_step gets the
+ * optimizer's step count. */
+int checkpoint_read_state(const char *dir, TrainerState *ts, int *opt_step, BlErr *e);
 int checkpoint_load_trainer(const char *dir, Model *m, Optimizer *opt, TrainerState *ts, BlErr *e);
 
 #endif

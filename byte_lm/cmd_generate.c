@@ -11,6 +11,7 @@
 #include "backend_select.h"
 #include "checkpoint.h"
 #include "commands.h"
+#include "file_read.h"
 #include "generate.h"
 #include "progress.h"
 
@@ -26,7 +27,7 @@ static void usage(FILE *f)
             "\n"
             "  --ckpt DIR          checkpoint (or run directory holding checkpoint/)\n"
             "  --prompt TEXT       prompt bytes\n"
-            "  --prompt-file F     read the prompt from F\n"
+            "  --prompt-file F     read the prompt from F (a file, - or a pipe; at most 1 MiB)\n"
             "  -n, --bytes N       bytes to generate per sample (required)\n"
             "  --temperature T     softmax temperature (default 1.0; 0 = greedy)\n"
             "  --greedy            always the most likely byte (same as --temperature 0)\n"
@@ -84,13 +85,17 @@ static void buf_add(Buf *b, const uint8_t *x, size_t n)
     b->n += n;
 }
 
-/* Reads all of f; path names it in errors. */
-static int read_all(FILE *f, const char *path, Buf *out, BlErr *e)
+/* A prompt is at most this long: stdin or a pipe without end (or /dev/zero) must not fill memory. */
+#define MAX_PROMPT_BYTES ((size_t)1 << 20)
+
+/* Reads a whole prompt file, "-" or a pipe (bounded by MAX_PROMPT_BYTES) into out. */
+static int read_all(const char *path, Buf *out, BlErr *e)
 {
-    uint8_t chunk[65536];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) buf_add(out, chunk, r);
-    if (ferror(f)) return bl_fail_at(e, path, out->n, "read error");
+    char *text;
+    size_t n;
+    if (file_read_all(path, MAX_PROMPT_BYTES, FILE_PIPE_OK, &text, &n, e)) return -1;
+    buf_add(out, (const uint8_t *)text, n);
+    free(text);
     return 0;
 }
 
@@ -101,12 +106,7 @@ static int read_prompt(const char *text, const char *file, Buf *out, BlErr *e)
         return 0;
     }
     if (!file && isatty(STDIN_FILENO)) return 0;
-    if (!file || !strcmp(file, "-")) return read_all(stdin, "<stdin>", out, e);
-    FILE *f = fopen(file, "rb");
-    if (!f) return bl_fail_errno(e, file, "cannot open");
-    int rc = read_all(f, file, out, e);
-    fclose(f);
-    return rc;
+    return read_all(file ? file : "-", out, e);
 }
 
 /* Stream 0's characters go to stdout as they are made: one write and flush per character. */

@@ -8,6 +8,7 @@
 
 #include "checkpoint.h"
 #include "commands.h"
+#include "file_read.h"
 #include "safetensors.h"
 
 static void usage(FILE *f)
@@ -121,12 +122,16 @@ int cmd_info(int argc, char **argv)
         printf("  weights: %d tensors loaded, rms %.4g\n", model_num_tensors(m),
                sqrt(ss / config_num_params(&cfg)));
         if (has_ts) {
-            FILE *f = fopen(ts_path, "r");
-            char buf[8192];
-            size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-            if (f) fclose(f);
-            buf[n] = 0;
-            cJSON *o = cJSON_Parse(buf);
+            char *buf;
+            size_t n;
+            BlErr e;
+            if (file_read_all(ts_path, 1 << 20, 0, &buf, &n, &e)) {
+                model_free(m);
+                be->destroy(be);
+                return cmd_error(e.msg);
+            }
+            cJSON *o = cJSON_ParseWithLength(buf, n);
+            free(buf);
             cJSON *step = o ? cJSON_GetObjectItem(o, "step") : NULL;
             cJSON *bytes = o ? cJSON_GetObjectItem(o, "bytes_seen") : NULL;
             if (cJSON_IsNumber(step) && cJSON_IsString(bytes))

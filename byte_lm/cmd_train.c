@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -22,7 +23,11 @@ static void usage(FILE *f)
             "  --val PATH          validation data (default: the corpus's val split when PATH is\n"
             "                      a corpus directory, else none)\n"
             "  --out DIR           run directory: DIR/checkpoint, DIR/metrics.jsonl, DIR/loss.svg\n"
-            "  --resume DIR        continue a run from its checkpoint (run or checkpoint dir)\n"
+            "  --resume DIR        continue a run from its checkpoint (run or checkpoint dir);\n"
+            "                      -B, -L, --accum, --seed, --data, --val and --config must then\n"
+            "                      match the run, the schedule and optimizer options change it\n"
+            "  --force             let a new run replace an existing run in --out (once the new\n"
+            "                      run's first checkpoint is complete)\n"
             "  --device cpu|cuda   backend (default cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
             "  --precision P       fp32 or bf16 (mixed precision: bf16 matmuls and activations,\n"
@@ -77,7 +82,7 @@ int cmd_train(int argc, char **argv)
     TrainerState *t = &o.ts;
     enum { O_CONFIG = 256, O_DATA, O_VAL, O_OUT, O_RESUME, O_DEVICE, O_THREADS, O_ACCUM, O_STEPS,
            O_LR, O_MINLR, O_WARMUP, O_WD, O_CLIP, O_SEED, O_EVAL, O_EVALB, O_CKPT, O_LOG, O_TIME,
-           O_JSON, O_HELP, O_STOP, O_PROCS, O_GPUS, O_RANK, O_WORLD, O_RDV, O_PREC };
+           O_JSON, O_HELP, O_STOP, O_PROCS, O_GPUS, O_RANK, O_WORLD, O_RDV, O_PREC, O_FORCE };
     static const struct option opts[] = {
         {"config", 1, 0, O_CONFIG}, {"data", 1, 0, O_DATA}, {"val", 1, 0, O_VAL},
         {"out", 1, 0, O_OUT}, {"resume", 1, 0, O_RESUME}, {"device", 1, 0, O_DEVICE},
@@ -90,7 +95,7 @@ int cmd_train(int argc, char **argv)
         {"stop-after", 1, 0, O_STOP}, {"procs", 1, 0, O_PROCS}, {"gpus", 1, 0, O_GPUS},
         {"rank", 1, 0, O_RANK}, {"world", 1, 0, O_WORLD}, {"rendezvous", 1, 0, O_RDV},
         {"precision", 1, 0, O_PREC}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP},
-        {0, 0, 0, 0}};
+        {"force", 0, 0, O_FORCE}, {0, 0, 0, 0}};
     int c, procs = 0, gpus = 0, rank = -1;
     long v;
     double d;
@@ -99,26 +104,26 @@ int cmd_train(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "B:L:h", opts, NULL)) != -1) {
         const char *bad = NULL;
         switch (c) {
-        case O_CONFIG: o.config = optarg; break;
-        case O_DATA: snprintf(t->data, sizeof t->data, "%s", optarg); break;
-        case O_VAL: snprintf(t->val, sizeof t->val, "%s", optarg); break;
+        case O_CONFIG: o.config = optarg, o.given |= TRAIN_GIVEN_CONFIG; break;
+        case O_DATA: snprintf(t->data, sizeof t->data, "%s", optarg), o.given |= TRAIN_GIVEN_DATA; break;
+        case O_VAL: snprintf(t->val, sizeof t->val, "%s", optarg), o.given |= TRAIN_GIVEN_VAL; break;
         case O_OUT: o.out = optarg; break;
         case O_RESUME: o.resume = optarg; break;
         case O_DEVICE: o.device = optarg; break;
         case O_THREADS: if ((v = parse_long(optarg, 1, 4096)) < 0) bad = "--threads"; else o.threads = (int)v; break;
-        case 'B': if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--batch"; else t->B = (int)v; break;
-        case 'L': if ((v = parse_long(optarg, 1, 1 << 24)) < 0) bad = "--seq-len"; else t->L = (int)v; break;
-        case O_ACCUM: if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--accum"; else t->accum = (int)v; break;
-        case O_STEPS: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--steps"; else t->optim.total_steps = (int)v, o.steps_given = 1; break;
-        case O_LR: if (parse_double(optarg, &d) || d <= 0) bad = "--lr"; else t->optim.lr = (float)d; break;
-        case O_MINLR: if (parse_double(optarg, &d) || d < 0 || d > 1) bad = "--min-lr-ratio"; else t->optim.min_lr_ratio = (float)d; break;
-        case O_WARMUP: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--warmup"; else t->optim.warmup_steps = (int)v; break;
-        case O_WD: if (parse_double(optarg, &d) || d < 0) bad = "--weight-decay"; else t->optim.weight_decay = (float)d; break;
-        case O_CLIP: if (parse_double(optarg, &d) || d < 0) bad = "--clip"; else t->optim.clip = (float)d; break;
-        case O_SEED: if (parse_double(optarg, &d) || d < 0) bad = "--seed"; else t->seed = strtoull(optarg, NULL, 10); break;
-        case O_EVAL: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--eval-every"; else t->eval_every = (int)v; break;
-        case O_EVALB: if ((v = parse_long(optarg, 1, 1L << 20)) < 0) bad = "--eval-batches"; else t->eval_batches = (int)v; break;
-        case O_CKPT: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--ckpt-every"; else t->ckpt_every = (int)v; break;
+        case 'B': if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--batch"; else t->B = (int)v, o.given |= TRAIN_GIVEN_B; break;
+        case 'L': if ((v = parse_long(optarg, 1, 1 << 24)) < 0) bad = "--seq-len"; else t->L = (int)v, o.given |= TRAIN_GIVEN_L; break;
+        case O_ACCUM: if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--accum"; else t->accum = (int)v, o.given |= TRAIN_GIVEN_ACCUM; break;
+        case O_STEPS: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--steps"; else t->optim.total_steps = (int)v, o.given |= TRAIN_GIVEN_STEPS; break;
+        case O_LR: if (parse_double(optarg, &d) || d <= 0) bad = "--lr"; else t->optim.lr = (float)d, o.given |= TRAIN_GIVEN_LR; break;
+        case O_MINLR: if (parse_double(optarg, &d) || d < 0 || d > 1) bad = "--min-lr-ratio"; else t->optim.min_lr_ratio = (float)d, o.given |= TRAIN_GIVEN_MIN_LR; break;
+        case O_WARMUP: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--warmup"; else t->optim.warmup_steps = (int)v, o.given |= TRAIN_GIVEN_WARMUP; break;
+        case O_WD: if (parse_double(optarg, &d) || d < 0) bad = "--weight-decay"; else t->optim.weight_decay = (float)d, o.given |= TRAIN_GIVEN_WD; break;
+        case O_CLIP: if (parse_double(optarg, &d) || d < 0) bad = "--clip"; else t->optim.clip = (float)d, o.given |= TRAIN_GIVEN_CLIP; break;
+        case O_SEED: if (parse_double(optarg, &d) || d < 0) bad = "--seed"; else t->seed = strtoull(optarg, NULL, 10), o.given |= TRAIN_GIVEN_SEED; break;
+        case O_EVAL: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--eval-every"; else t->eval_every = (int)v, o.given |= TRAIN_GIVEN_EVAL_EVERY; break;
+        case O_EVALB: if ((v = parse_long(optarg, 1, 1L << 20)) < 0) bad = "--eval-batches"; else t->eval_batches = (int)v, o.given |= TRAIN_GIVEN_EVAL_BATCHES; break;
+        case O_CKPT: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--ckpt-every"; else t->ckpt_every = (int)v, o.given |= TRAIN_GIVEN_CKPT_EVERY; break;
         case O_LOG: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--log-every"; else o.log_every = (int)v; break;
         case O_TIME: if (parse_double(optarg, &d) || d < 0) bad = "--time-budget"; else o.time_budget = d; break;
         case O_STOP: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--stop-after"; else o.stop_after = (int)v; break;
@@ -134,6 +139,7 @@ int cmd_train(int argc, char **argv)
             break;
         }
         case O_JSON: o.json = 1; break;
+        case O_FORCE: o.force = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default: return cmd_usage_error("train", "unknown option or missing value");
@@ -158,11 +164,8 @@ int cmd_train(int argc, char **argv)
     if (!o.resume && !t->val[0]) {
         char probe[1100];
         snprintf(probe, sizeof probe, "%s/corpus.json", t->data);
-        FILE *f = fopen(probe, "r");
-        if (f) {
-            fclose(f);
-            snprintf(t->val, sizeof t->val, "%s", t->data);
-        }
+        struct stat st;
+        if (stat(probe, &st) == 0) snprintf(t->val, sizeof t->val, "%s", t->data);
     }
     if (t->optim.warmup_steps > t->optim.total_steps) t->optim.warmup_steps = t->optim.total_steps / 10;
     if (procs && gpus) return cmd_usage_error("train", "--procs and --gpus exclude each other");
@@ -186,6 +189,14 @@ int cmd_train(int argc, char **argv)
         o.threads = cores / o.world > 1 ? (int)(cores / o.world) : 1;
     }
     BlErr e;
+    if (o.resume) {
+        /* refused before anything starts: an option that would make the resumed run another run */
+        char dir[4096], msg[1024];
+        if (checkpoint_resolve(o.resume, dir, sizeof dir, &e)) return cmd_error(e.msg);
+        int r = train_resume_check(&o, dir, msg, sizeof msg, &e);
+        if (r < 0) return cmd_error(e.msg);
+        if (r > 0) return cmd_usage_error("train", msg);
+    }
     pid_t pids[256];
     char rdv[1100];
     if (launch) {

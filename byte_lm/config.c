@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "atomic_dir.h"
+#include "file_read.h"
 
 #define MAX_HIDDEN 65536
 #define MAX_LAYERS 1024
@@ -325,15 +326,12 @@ out:
 
 int config_load(ModelConfig *c, const char *path, BlErr *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bl_fail_errno(e, path, "cannot open");
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        bl_fail_errno(e, path, "cannot stat");
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG_BYTES) {
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return bl_fail(e, path, "not a config file: not a regular file (%s)", file_kind(st.st_mode));
+    int fd = file_open_regular(path, &st, e);
+    if (fd < 0) return -1;
+    if (st.st_size > MAX_CONFIG_BYTES) {
         close(fd);
         return bl_fail(e, path, "not a config file (a regular file of at most %d bytes)",
                        MAX_CONFIG_BYTES);

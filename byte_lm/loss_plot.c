@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "file_read.h"
 
 typedef struct {
     double *x, *y;
@@ -55,8 +57,12 @@ static void polyline(FILE *f, const Series *s, double x0, double x1, double y0, 
 
 int loss_plot_write(const char *metrics_path, const char *svg_path)
 {
-    FILE *in = fopen(metrics_path, "r");
-    if (!in) return -1;
+    int fd = file_open_regular(metrics_path, NULL, NULL);
+    FILE *in = fd < 0 ? NULL : fdopen(fd, "r");
+    if (!in) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
     Series tr = {0}, va = {0};
     char *line = NULL;
     size_t cap = 0;

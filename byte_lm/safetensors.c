@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_read.h"
 #include "safetensors_internal.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -519,18 +520,9 @@ bad:
 int st_read(SafeTensors **out, const char *path, BlErr *e)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bl_fail_errno(e, path, "cannot open");
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        bl_fail_errno(e, path, "cannot stat");
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return bl_fail(e, path, "not a regular file");
-    }
+    int fd = file_open_regular(path, &sb, e);
+    if (fd < 0) return -1;
     size_t len = (size_t)sb.st_size;
     if (len < 8) {
         close(fd);

@@ -10,6 +10,7 @@
 #include "interrupt.h"
 #include "loss_plot.h"
 #include "progress.h"
+#include "run_dir.h"
 
 #define LN2 0.69314718055994530942
 
@@ -36,20 +37,6 @@ static const char *json_num(char *buf, double v)
     if (isfinite(v)) snprintf(buf, 32, "%.6f", v);
     else snprintf(buf, 32, "null");
     return buf;
-}
-
-static int mkdir_p(const char *path, BlErr *e)
-{
-    char tmp[2048];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST) return bl_fail_errno(e, tmp, "cannot create directory");
-            *p = '/';
-        }
-    if (mkdir(tmp, 0755) && errno != EEXIST) return bl_fail_errno(e, tmp, "cannot create directory");
-    return 0;
 }
 
 /* Validation bpb on a fixed set of batches: the val loader is rewound to the same position each
@@ -83,8 +70,27 @@ typedef struct {
     uint8_t *batch;
     TrainerState ts;
     Metrics metrics;
+    RunDir rd;
+    int have_rd;
+    TrainerState loaded; /* as the checkpoint had it, before the options of a resume */
     char ckpt_dir[2048], metrics_path[2048], svg_path[2048];
 } Run;
+
+/* The run's file names under dir (the run directory, or where a forced run grows until its
+ * first checkpoint). */
+static void run_paths(Run *r, const char *dir)
+{
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%.2000s/checkpoint", dir);
+    snprintf(r->metrics_path, sizeof r->metrics_path, "%.2000s/metrics.jsonl", dir);
+    snprintf(r->svg_path, sizeof r->svg_path, "%.2000s/loss.svg", dir);
+}
+
+/* 1 when a and b name the same existing directory. */
+static int same_dir(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
 
 static void run_close(Run *r)
 {
@@ -96,6 +102,7 @@ static void run_close(Run *r)
     if (r->scalars) r->be->free(r->be, r->scalars);
     if (r->be) r->be->destroy(r->be);
     metrics_close(&r->metrics);
+    if (r->have_rd) run_dir_close(&r->rd);
     free(r->batch);
 }
 
@@ -146,11 +153,8 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         optimizer_init(&r->opt, r->model, &r->ts.optim);
         r->have_opt = 1;
         if (checkpoint_load_trainer(resume_dir, r->model, &r->opt, &r->ts, e)) return -1;
-        /* a resumed run continues in its own precision; asking for another is refused */
-        if (o->precision && want != r->ts.precision)
-            return bl_fail(e, resume_dir, "the run trains in %s; --precision %s cannot change that",
-                           precision_name(r->ts.precision), o->precision);
-        if (o->steps_given) r->ts.optim.total_steps = o->ts.optim.total_steps;
+        r->loaded = r->ts;
+        train_resume_apply(o, &r->ts, 0); /* said once the run directory is ours (below) */
         r->opt.cfg = r->ts.optim;
         /* the checkpoint holds the micro-batches of a whole step: split them over the ranks */
         if (r->ts.accum % o->world)
@@ -180,21 +184,30 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
 
     const char *out = o->out;
     char derived[2048];
-    if (!out && o->resume) {
-        /* resuming without --out: keep writing into the run the checkpoint belongs to */
+    RunDirMode mode = o->force ? RUN_FORCE : RUN_NEW;
+    if (o->resume) {
+        /* the run the checkpoint belongs to; checkpoint.old is what a crash between a save's
+         * two renames leaves: the run is its parent all the same */
         snprintf(derived, sizeof derived, "%s", resume_dir);
-        /* checkpoint.old is what a crash between a save's two renames leaves: the run is its
-         * parent all the same */
         char *slash = strrchr(derived, '/');
         if (slash && (!strcmp(slash, "/checkpoint") || !strcmp(slash, "/checkpoint.old"))) *slash = 0;
-        out = derived;
+        /* resuming without --out (or with --out naming that run) keeps writing into it */
+        if (!out || same_dir(out, derived)) {
+            out = derived;
+            mode = RUN_RESUME;
+        }
     }
     if (!out) return bl_fail(e, NULL, "train: --out DIR is required");
-    if (mkdir_p(out, e)) return -1;
-    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%.2000s/checkpoint", out);
-    snprintf(r->metrics_path, sizeof r->metrics_path, "%.2000s/metrics.jsonl", out);
-    snprintf(r->svg_path, sizeof r->svg_path, "%.2000s/loss.svg", out);
-    if (metrics_open(&r->metrics, r->metrics_path, o->resume != NULL))
+    if (run_dir_open(&r->rd, out, mode, e)) {
+        run_dir_close(&r->rd);
+        return -1;
+    }
+    r->have_rd = 1;
+    run_paths(r, r->rd.work);
+    if (o->resume) train_resume_apply(o, &r->loaded, 1); /* says what the options change */
+    /* a crash after the checkpoint logged steps that will be run (and logged) again */
+    if (mode == RUN_RESUME && run_dir_trim_metrics(r->metrics_path, r->ts.step, e)) return -1;
+    if (metrics_open(&r->metrics, r->metrics_path, mode == RUN_RESUME))
         return bl_fail_errno(e, r->metrics_path, "cannot open");
     return 0;
 }
@@ -323,6 +336,12 @@ int train_run(const TrainOptions *o, BlErr *e)
                 rc = -1;
                 goto done;
             }
+            int moved = run_dir_saved(&r.rd, e); /* a forced run takes the old one's place now */
+            if (moved < 0) {
+                rc = -1;
+                goto done;
+            }
+            if (moved) run_paths(&r, r.rd.dir);
         }
         if (last) break;
     }

@@ -18,7 +18,7 @@ static const char HELP[] =
     "concatenated as they are, in input order. The validation split takes whole documents\n"
     "(chosen by a hash of --seed and the document's path), or the tail of the only document.\n"
     "DIR is built as DIR.tmp-PID and replaces DIR only when everything succeeded; an existing DIR\n"
-    "is replaced only if it is a corpus (or empty).\n"
+    "is replaced only if it is empty or holds nothing but corpus.json and the shards it lists.\n"
     "\n"
     "options:\n"
     "  -o, --output DIR        output directory (required)\n"

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "byte_lm/file_read.h"
 #include "corpus/manifest.h"
 
 static char *join(const char *a, const char *b)
@@ -102,7 +103,7 @@ int doclist_collect(DocList *l, const char *const *inputs, int n, BlErr *e)
         } else if (S_ISREG(st.st_mode)) {
             add(l, in, base_name(in), (uint64_t)st.st_size, 0);
         } else {
-            return bl_fail(e, in, "not a regular file or a directory");
+            return bl_fail(e, in, "not a regular file (%s) nor a directory", file_kind(st.st_mode));
         }
     }
     return 0;

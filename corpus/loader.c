@@ -53,6 +53,8 @@ struct Loader {
     uint64_t next;  /* the batch loader_next returns next */
     uint64_t start; /* the batch the workers started from */
     int stop;
+    int running; /* the workers were started (not for a position out of range) */
+    char *path;  /* for messages */
     int nworkers;
     Worker *workers;
 };
@@ -162,11 +164,17 @@ static void start_workers(Loader *ld)
     for (int s = 0; s < ld->ahead; s++) ld->slot_batch[s] = UINT64_MAX, ld->slot_state[s] = SLOT_EMPTY;
     ld->start = ld->next;
     ld->stop = 0;
+    /* beyond LOADER_MAX_BATCH, k + ahead would wrap and every thread would wait for a batch that
+     * never comes: no workers, and loader_next reports the position instead */
+    ld->running = ld->next <= LOADER_MAX_BATCH;
+    if (!ld->running) return;
     for (int i = 0; i < ld->nworkers; i++) BL_CHECK(!pthread_create(&ld->workers[i].thread, NULL, worker_main, &ld->workers[i]));
 }
 
 static void stop_workers(Loader *ld)
 {
+    if (!ld->running) return;
+    ld->running = 0;
     pthread_mutex_lock(&ld->mu);
     ld->stop = 1;
     pthread_cond_broadcast(&ld->room);
@@ -223,10 +231,12 @@ int loader_open_opts(Loader **out, const char *path, const char *split, int B, i
     else loader_default_options(&o);
     Loader *ld = bl_calloc(1, sizeof *ld);
     ld->B = B, ld->L = L, ld->seed = seed;
+    ld->path = strdup(path);
     ld->row = (size_t)L + 1;
     ld->batch_bytes = (size_t)B * ld->row;
     if (open_data(ld, path, split, e)) {
         free_data(ld);
+        free(ld->path);
         free(ld);
         return -1;
     }
@@ -234,6 +244,7 @@ int loader_open_opts(Loader **out, const char *path, const char *split, int B, i
         bl_fail_at(e, path, ld->total, "too short: %llu bytes, fewer than one window of L+1 = %zu",
                    (unsigned long long)ld->total, ld->row);
         free_data(ld);
+        free(ld->path);
         free(ld);
         return -1;
     }
@@ -271,6 +282,9 @@ int loader_open(Loader **out, const char *path, const char *split, int B, int L,
 
 int loader_next(Loader *ld, uint8_t *batch, BlErr *e)
 {
+    if (ld->next > LOADER_MAX_BATCH)
+        return bl_fail(e, ld->path, "loader position %llu is out of range (at most 2^53)",
+                       (unsigned long long)ld->next);
     size_t slot = (size_t)(ld->next % (uint64_t)ld->ahead);
     pthread_mutex_lock(&ld->mu);
     while (!(ld->slot_batch[slot] == ld->next && ld->slot_state[slot] != SLOT_EMPTY))
@@ -325,5 +339,6 @@ void loader_close(Loader *ld)
     pthread_mutex_destroy(&ld->mu);
     pthread_cond_destroy(&ld->ready);
     pthread_cond_destroy(&ld->room);
+    free(ld->path);
     free(ld);
 }

@@ -26,6 +26,10 @@ typedef struct {
     uint64_t next_batch; /* k of the next batch loader_next returns */
 } LoaderPos;
 
+/* The largest batch number a position may hold (2^53, exact in a double): far beyond any run,
+ * and small enough that the workers' batch arithmetic never wraps around. */
+#define LOADER_MAX_BATCH ((uint64_t)1 << 53)
+
 /* Opens `path` for batches of B windows of L+1 bytes. Fails (one-line error naming the file and
  * offset) on unreadable, corrupt or too-short input (fewer than L+1 bytes). */
 int loader_open(Loader **out, const char *path, const char *split, int B, int L, uint64_t seed,
@@ -33,7 +37,8 @@ int loader_open(Loader **out, const char *path, const char *split, int B, int L,
 /* Fills batch[B*(L+1)] with the next batch (row-major: row i is bytes [i*(L+1), (i+1)*(L+1))). */
 int loader_next(Loader *ld, uint8_t *batch, BlErr *e);
 LoaderPos loader_get_pos(const Loader *ld);
-void loader_set_pos(Loader *ld, LoaderPos pos); /* the next loader_next continues from pos */
+/* The next loader_next continues from pos; a next_batch over LOADER_MAX_BATCH makes it fail. */
+void loader_set_pos(Loader *ld, LoaderPos pos);
 uint64_t loader_total_bytes(const Loader *ld);  /* decoded bytes in the source */
 void loader_close(Loader *ld);
 

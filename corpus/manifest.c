@@ -10,38 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byte_lm/file_read.h"
+#include "corpus/seekable.h"
+
 int read_small_file(const char *path, size_t max, char **buf, size_t *len, BlErr *e)
 {
-    *buf = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bl_fail_errno(e, path, "open");
-    struct stat st;
-    if (fstat(fd, &st)) {
-        close(fd);
-        return bl_fail_errno(e, path, "stat");
-    }
-    if ((uint64_t)st.st_size > max) {
-        close(fd);
-        return bl_fail_at(e, path, max, "file too large (%lld bytes, at most %zu)", (long long)st.st_size, max);
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *b = bl_malloc(n + 1);
-    while (got < n) {
-        ssize_t k = read(fd, b + got, n - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        got += (size_t)k;
-    }
-    close(fd);
-    if (got != n) {
-        free(b);
-        return bl_fail_at(e, path, got, "short read");
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
+    return file_read_all(path, max, 0, buf, len, e);
 }
 
 typedef struct {
@@ -84,6 +58,9 @@ static int load_split(const Ctx *c, const cJSON *root, const char *name, Manifes
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "shards");
     if (!cJSON_IsArray(arr)) return bl_fail_at(c->e, c->path, key_offset(c, name), "split \"%s\" has no shard list", name);
     int n = cJSON_GetArraySize(arr);
+    if (n > MANIFEST_MAX_SHARDS)
+        return bl_fail_at(c->e, c->path, key_offset(c, name), "split \"%s\" lists %d shards (at most %d)", name, n,
+                          MANIFEST_MAX_SHARDS);
     sp->shards = bl_calloc((size_t)(n ? n : 1), sizeof *sp->shards);
     uint64_t sum = 0;
     const cJSON *it;
@@ -92,23 +69,68 @@ static int load_split(const Ctx *c, const cJSON *root, const char *name, Manifes
         ManifestShard *s = &sp->shards[sp->nshards];
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "file");
         const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, CORPUS_CHECKSUM);
-        if (!cJSON_IsString(f) || !plain_name(f->valuestring))
+        if (!cJSON_IsString(f) || !plain_name(f->valuestring) || !strcmp(f->valuestring, CORPUS_MANIFEST))
             return bl_fail_at(c->e, c->path, key_offset(c, "file"), "bad shard file name in split \"%s\"", name);
         s->file = strdup(f->valuestring);
         sp->nshards++;
         if (get_u64(c, it, "bytes", &s->bytes) || get_u64(c, it, "file_bytes", &s->file_bytes) ||
             get_u64(c, it, "frames", &s->frames))
             return -1;
+        /* a frame holds at least one byte, and a shard with bytes has a frame */
+        if (s->frames > s->bytes || (s->bytes && !s->frames) || s->frames > SEEKABLE_MAX_FRAMES)
+            return bl_fail_at(c->e, c->path, key_offset(c, s->file), "shard %s: \"frames\" %" PRIu64 " out of range for %" PRIu64 " bytes",
+                              s->file, s->frames, s->bytes);
+        if (s->file_bytes < s->frames * 8) /* a seek table entry alone is 8 bytes per frame */
+            return bl_fail_at(c->e, c->path, key_offset(c, s->file), "shard %s: \"file_bytes\" %" PRIu64 " too small for %" PRIu64 " frames",
+                              s->file, s->file_bytes, s->frames);
         char *end = NULL;
         if (!cJSON_IsString(h) || strlen(h->valuestring) != 16 ||
             (s->fnv1a64 = strtoull(h->valuestring, &end, 16), *end))
             return bl_fail_at(c->e, c->path, key_offset(c, s->file), "shard %s: \"%s\" must be 16 hex digits", s->file,
                               CORPUS_CHECKSUM);
+        if (sum + s->bytes < sum)
+            return bl_fail_at(c->e, c->path, key_offset(c, s->file), "split \"%s\": the shards' bytes overflow", name);
         sum += s->bytes;
     }
     if (sum != sp->bytes)
         return bl_fail_at(c->e, c->path, key_offset(c, name), "split \"%s\": shards hold %" PRIu64 " bytes, not %" PRIu64,
                           name, sum, sp->bytes);
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Two entries naming one file would read (or, for prepare, count) it twice: sorted names, so
+ * equal ones are neighbours. */
+static int duplicate_shard(const Ctx *c, const Manifest *m)
+{
+    size_t n = (size_t)m->train.nshards + (size_t)m->val.nshards, k = 0;
+    char **names = bl_malloc((n ? n : 1) * sizeof *names);
+    for (int i = 0; i < m->train.nshards; i++) names[k++] = m->train.shards[i].file;
+    for (int i = 0; i < m->val.nshards; i++) names[k++] = m->val.shards[i].file;
+    qsort(names, n, sizeof *names, cmp_name);
+    int rc = 0;
+    for (size_t i = 1; i < n && !rc; i++)
+        if (!strcmp(names[i - 1], names[i]))
+            rc = bl_fail_at(c->e, c->path, key_offset(c, names[i]), "shard %s is listed twice", names[i]);
+    free(names);
+    return rc;
+}
+
+/* The top-level "bytes" (when there) is the two splits' sum: a manifest that disagrees with
+ * itself was edited or damaged. The top-level "documents" is only checked for its type. */
+static int total_bytes(const Ctx *c, const cJSON *root, const Manifest *m)
+{
+    uint64_t total, docs;
+    if (cJSON_GetObjectItemCaseSensitive(root, "documents") && get_u64(c, root, "documents", &docs)) return -1;
+    if (!cJSON_GetObjectItemCaseSensitive(root, "bytes")) return 0;
+    if (get_u64(c, root, "bytes", &total)) return -1;
+    if (total != m->train.bytes + m->val.bytes)
+        return bl_fail_at(c->e, c->path, key_offset(c, "bytes"), "\"bytes\" is %" PRIu64 ", the splits hold %" PRIu64, total,
+                          m->train.bytes + m->val.bytes);
     return 0;
 }
 
@@ -136,9 +158,15 @@ int manifest_load(Manifest *m, const char *dir, BlErr *e)
         else if (version != CORPUS_VERSION)
             rc = bl_fail_at(e, path, key_offset(&c, "version"), "unsupported corpus version %" PRIu64, version);
         else if (load_split(&c, root, "train", &m->train) || load_split(&c, root, "val", &m->val)) rc = -1;
+        else if (duplicate_shard(&c, m)) rc = -1;
+        else if (total_bytes(&c, root, m)) rc = -1;
         else {
             const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "options");
-            if (cJSON_IsObject(opt)) get_u64(&c, opt, "frame_size", &m->frame_size);
+            const cJSON *fs = cJSON_IsObject(opt) ? cJSON_GetObjectItemCaseSensitive(opt, "frame_size") : NULL;
+            if (fs && (get_u64(&c, opt, "frame_size", &m->frame_size) || !m->frame_size ||
+                       m->frame_size > SEEKABLE_MAX_FRAME_SIZE))
+                rc = bl_fail_at(e, path, key_offset(&c, "frame_size"), "\"frame_size\" must be 1..%u",
+                                SEEKABLE_MAX_FRAME_SIZE);
         }
     }
     cJSON_Delete(root);

@@ -12,6 +12,7 @@
 #define CORPUS_FORMAT "bytelm-corpus"
 #define CORPUS_VERSION 1
 #define CORPUS_CHECKSUM "fnv1a64"
+#define MANIFEST_MAX_SHARDS 65536 /* 64 TiB of 1 GiB shards per split */
 
 typedef struct {
     char *file;          /* a plain name inside the corpus directory */

@@ -22,6 +22,47 @@ static int dir_is_empty(const char *dir)
     return empty;
 }
 
+/* 1 if name is one of the shards m lists. */
+static int listed(const Manifest *m, const char *name)
+{
+    const ManifestSplit *sp[2] = {&m->train, &m->val};
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < sp[s]->nshards; i++)
+            if (!strcmp(sp[s]->shards[i].file, name)) return 1;
+    return 0;
+}
+
+/* A corpus prepare may replace holds exactly what prepare wrote: a corpus.json that loads and,
+ * beside it, only regular files it lists as shards. Anything else (notes kept next to the
+ * corpus, a subdirectory) is the user's, and replacing the directory would delete it. */
+static int only_corpus_files(const char *dir, BlErr *e)
+{
+    Manifest m;
+    BlErr why;
+    if (manifest_load(&m, dir, &why))
+        return bl_fail(e, dir, "exists and is not a bytelm corpus (%s); refusing to replace it", why.msg);
+    DIR *d = opendir(dir);
+    if (!d) {
+        manifest_free(&m);
+        return bl_fail_errno(e, dir, "open directory");
+    }
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char p[4096];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        int ours = !strcmp(de->d_name, CORPUS_MANIFEST) || listed(&m, de->d_name);
+        if (!ours || lstat(p, &st) || !S_ISREG(st.st_mode))
+            rc = bl_fail(e, p, "is not a file of the corpus in %s (not %s or a shard it lists); refusing to replace the "
+                         "directory", dir, CORPUS_MANIFEST);
+    }
+    closedir(d);
+    manifest_free(&m);
+    return rc;
+}
+
 int outdir_check(const char *dir, BlErr *e)
 {
     struct stat st;
@@ -30,8 +71,11 @@ int outdir_check(const char *dir, BlErr *e)
         return bl_fail_errno(e, dir, "stat");
     }
     if (!S_ISDIR(st.st_mode)) return bl_fail(e, dir, "exists and is not a directory; refusing to replace it");
-    if (dir_is_empty(dir) || manifest_is_corpus_dir(dir)) return 0;
-    return bl_fail(e, dir, "exists and is not a bytelm corpus (no %s); refusing to replace it", CORPUS_MANIFEST);
+    if (dir_is_empty(dir)) return 0;
+    char m[4096];
+    snprintf(m, sizeof m, "%s/%s", dir, CORPUS_MANIFEST);
+    if (lstat(m, &st)) return bl_fail(e, dir, "exists and is not a bytelm corpus (no %s); refusing to replace it", CORPUS_MANIFEST);
+    return only_corpus_files(dir, e);
 }
 
 /* mkdir -p of the directory that will hold path (runs/x/corpus needs runs/x). */

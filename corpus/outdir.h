@@ -8,8 +8,9 @@
 
 #include "byte_lm/error.h"
 
-/* 0 if dir is absent, an empty directory or a prepared corpus (all may be replaced); otherwise
- * an error: prepare never replaces anything else. */
+/* 0 if dir is absent, an empty directory or a prepared corpus holding nothing but corpus.json
+ * and the shards it lists (all may be replaced); otherwise an error naming the first file that
+ * is not the corpus's: prepare never replaces anything else. */
 int outdir_check(const char *dir, BlErr *e);
 /* Creates the fresh temporary directory beside dir (and dir's missing parents); its path goes
  * to tmp. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byte_lm/file_read.h"
 #include "byte_lm/progress.h"
 #include "corpus/documents.h"
 #include "corpus/outdir.h"
@@ -90,8 +91,8 @@ static int spool_stdin(Document *d, const char *tmp, BlErr *e)
 /* Streams bytes [from, to) of a document through the filter into the writer. */
 static int run_part(Run *r, const Document *d, uint64_t from, uint64_t to, ShardWriter *w, BlErr *e)
 {
-    int fd = open(d->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bl_fail_errno(e, d->name, "open");
+    int fd = file_open_regular(d->path, NULL, e);
+    if (fd < 0) return -1;
     Utf8Filter f;
     utf8f_init(&f, r->o->on_invalid, r->o->normalize, d->name, from, shardw_sink, w);
     uint64_t pos = from;

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byte_lm/file_read.h"
+
 static uint32_t get_le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -88,8 +90,8 @@ static int read_entries(SeekReader *r, uint32_t n, unsigned esz, uint64_t toff, 
 int seekr_open(SeekReader *r, const char *path, BlErr *e)
 {
     memset(r, 0, sizeof *r);
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) return bl_fail_errno(e, path, "open");
+    r->fd = file_open_regular(path, NULL, e);
+    if (r->fd < 0) return -1;
     r->path = strdup(path);
     struct stat st;
     if (fstat(r->fd, &st)) {

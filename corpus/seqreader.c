@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byte_lm/file_read.h"
 #include "corpus/fnv1a.h"
 #include "corpus/shard_set.h"
 #include "corpus/source.h"
@@ -72,8 +73,8 @@ int seqreader_open(SeqReader **out, const char *path, const char *split, BlErr *
         if (rc) r->kind = SOURCE_PLAIN;
     } else {
         struct stat st;
-        r->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (r->fd < 0 || fstat(r->fd, &st)) rc = bl_fail_errno(e, path, "open");
+        r->fd = file_open_regular(path, &st, e);
+        if (r->fd < 0) rc = -1;
         else r->total = (uint64_t)st.st_size;
     }
     if (rc) {

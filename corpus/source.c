@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byte_lm/file_read.h"
 #include "corpus/manifest.h"
 #include "corpus/seekable.h"
 
@@ -21,24 +22,71 @@ int source_probe(const char *path, SourceKind *kind, BlErr *e)
         *kind = SOURCE_CORPUS_DIR;
         return 0;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bl_fail_errno(e, path, "open");
+    int fd = file_open_regular(path, &st, e);
+    if (fd < 0) return -1;
     uint8_t head[4] = {0};
     ssize_t got = pread(fd, head, 4, 0);
-    uint32_t magic = (uint32_t)head[0] | (uint32_t)head[1] << 8 | (uint32_t)head[2] << 16 | (uint32_t)head[3] << 24;
-    int zstd_magic = got == 4 && (magic == ZSTD_MAGICNUMBER || (magic & 0xFFFFFFF0u) == ZSTD_MAGIC_SKIPPABLE_START);
-    if (S_ISREG(st.st_mode) && zstd_magic && seekable_has_footer(fd, (uint64_t)st.st_size)) *kind = SOURCE_SEEKABLE;
+    int zstd_magic = got == 4 && zstd_magic_at(head, 4);
+    if (zstd_magic && seekable_has_footer(fd, (uint64_t)st.st_size)) *kind = SOURCE_SEEKABLE;
     else if (zstd_magic) *kind = SOURCE_ZSTD;
     else *kind = SOURCE_PLAIN;
     close(fd);
     return 0;
 }
 
+int zstd_magic_at(const uint8_t *p, size_t n)
+{
+    if (n < 4) return 0;
+    uint32_t magic = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return magic == ZSTD_MAGICNUMBER || (magic & 0xFFFFFFF0u) == ZSTD_MAGIC_SKIPPABLE_START;
+}
+
+int zstd_decode_mem(const uint8_t *src, size_t n, size_t max, const char *name, uint8_t **data, size_t *len,
+                    BlErr *e)
+{
+    *data = NULL;
+    *len = 0;
+    ZSTD_DStream *ds = ZSTD_createDStream();
+    BL_CHECK(ds);
+    size_t cap = (size_t)1 << 20, last = 1;
+    uint8_t *buf = bl_malloc(cap);
+    ZSTD_inBuffer in = {src, n, 0};
+    ZSTD_outBuffer out = {buf, cap, 0};
+    int rc = 0;
+    while (!rc) {
+        if (out.pos == out.size) {
+            if (cap > max) {
+                rc = bl_fail_at(e, name, in.pos, "decodes to more than %zu bytes: too large", max);
+                break;
+            }
+            cap *= 2;
+            buf = realloc(buf, cap);
+            BL_CHECK(buf);
+            out.dst = buf, out.size = cap;
+        }
+        size_t in0 = in.pos, out0 = out.pos;
+        size_t r = ZSTD_decompressStream(ds, &out, &in);
+        if (ZSTD_isError(r)) rc = bl_fail_at(e, name, in.pos, "corrupt zstd data: %s", ZSTD_getErrorName(r));
+        else if (in.pos == in0 && out.pos == out0) break; /* input used up and nothing left to flush */
+        else last = r;
+    }
+    if (!rc && last != 0) rc = bl_fail_at(e, name, n, "truncated zstd data: the last frame is incomplete");
+    if (!rc && out.pos > max) rc = bl_fail_at(e, name, n, "decodes to more than %zu bytes: too large", max);
+    ZSTD_freeDStream(ds);
+    if (rc) {
+        free(buf);
+        return -1;
+    }
+    *data = buf;
+    *len = out.pos;
+    return 0;
+}
+
 int zstream_open(ZstdStream *z, const char *path, BlErr *e)
 {
     memset(z, 0, sizeof *z);
-    z->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (z->fd < 0) return bl_fail_errno(e, path, "open");
+    z->fd = file_open_regular(path, NULL, e);
+    if (z->fd < 0) return -1;
     z->path = strdup(path);
     z->ds = ZSTD_createDStream();
     BL_CHECK(z->ds);
@@ -127,17 +175,9 @@ int map_file(const char *path, uint8_t **data, uint64_t *len, BlErr *e)
 {
     *data = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bl_fail_errno(e, path, "open");
     struct stat st;
-    if (fstat(fd, &st)) {
-        close(fd);
-        return bl_fail_errno(e, path, "stat");
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return bl_fail(e, path, "not a regular file");
-    }
+    int fd = file_open_regular(path, &st, e);
+    if (fd < 0) return -1;
     if (st.st_size > 0) {
         void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {

@@ -39,6 +39,12 @@ void zstream_close(ZstdStream *z);
 
 /* The whole decoded content of a plain zstd file, in one malloc'd buffer. */
 int zstd_decode_file(const char *path, uint8_t **data, uint64_t *len, BlErr *e);
+/* 1 when the bytes start with a zstd frame or a skippable frame (what source_probe looks for). */
+int zstd_magic_at(const uint8_t *p, size_t n);
+/* Decodes zstd data held in memory (read from a pipe, which cannot be read twice), at most max
+ * decoded bytes; name is the source in messages. */
+int zstd_decode_mem(const uint8_t *src, size_t n, size_t max, const char *name, uint8_t **data, size_t *len,
+                    BlErr *e);
 /* A plain file mapped read-only (*data is NULL for an empty file); release with unmap_file. */
 int map_file(const char *path, uint8_t **data, uint64_t *len, BlErr *e);
 void unmap_file(uint8_t *data, uint64_t len);

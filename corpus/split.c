@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byte_lm/file_read.h"
 #include "corpus/documents.h"
 #include "corpus/fnv1a.h"
 
@@ -32,9 +33,13 @@ static int split_tail(Document *d, double frac, BlErr *e)
     uint64_t lo = c > NEWLINE_REACH ? c - NEWLINE_REACH : 0;
     size_t n = (size_t)(c - lo) + 1; /* bytes [lo, c] */
     uint8_t *w = bl_malloc(n);
-    int fd = open(d->path, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd < 0 ? -1 : pread(fd, w, n, (off_t)lo);
-    if (fd >= 0) close(fd);
+    int fd = file_open_regular(d->path, NULL, e);
+    if (fd < 0) {
+        free(w);
+        return -1;
+    }
+    ssize_t got = pread(fd, w, n, (off_t)lo);
+    close(fd);
     if (got != (ssize_t)n) {
         free(w);
         return got < 0 ? bl_fail_errno(e, d->name, "read") : bl_fail_at(e, d->name, lo + (uint64_t)got, "changed while reading");

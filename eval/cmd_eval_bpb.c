@@ -5,10 +5,12 @@
 #include <math.h>
 #include <string.h>
 
-#include "byte_lm/commands.h"
-#include "byte_lm/progress.h"
 #include "bpb.h"
+#include "byte_lm/commands.h"
+#include "byte_lm/file_read.h"
+#include "byte_lm/progress.h"
 #include "corpus/loader.h"
+#include "corpus/source.h"
 #include "eval_cli.h"
 
 #define READ_BUF (1 << 20)
@@ -25,7 +27,8 @@ static void usage(FILE *f)
             "same bits by the UTF-8 characters (utf8proc) that have a scored byte; an invalid byte\n"
             "counts as one character. Each PATH is scored from a fresh state; the total is over all.\n"
             "\n"
-            "PATH is a plain file, a .zst file, a seekable shard or a prepared corpus directory.\n"
+            "PATH is a plain file, a .zst file, a seekable shard or a prepared corpus directory;\n"
+            "- (stdin) or a pipe such as <(cmd) is read whole (at most 1 GiB), then scored.\n"
             "\n"
             "  --ckpt DIR          checkpoint (or run directory)\n"
             "  --split train|val   which part of a corpus directory (default val)\n"
@@ -41,10 +44,40 @@ typedef struct {
     BpbTally t;
 } FileResult;
 
+/* A pipe is read whole into memory, at most this much: it cannot be sized or read twice. */
+#define MAX_PIPE_BYTES ((size_t)1 << 30)
+
+/* Scores "-" (stdin) or a FIFO such as <(...): read to its end (bounded), decoded when it is
+ * zstd data, then scored as one file. */
+static int score_pipe(BpbScorer *sc, const char *path, const char *label, BpbTally *out, BlErr *e)
+{
+    char *raw;
+    size_t n;
+    if (file_read_all(path, MAX_PIPE_BYTES, FILE_PIPE_OK, &raw, &n, e)) return -1;
+    const char *name = strcmp(path, "-") ? path : "<stdin>";
+    uint8_t *data = (uint8_t *)raw;
+    if (zstd_magic_at(data, n)) {
+        int rc = zstd_decode_mem(data, n, MAX_PIPE_BYTES, name, &data, &n, e);
+        free(raw);
+        if (rc) return -1;
+    }
+    Progress prog;
+    progress_init(&prog, label, n);
+    bpb_begin(sc);
+    for (size_t at = 0; at < n; at += READ_BUF) bpb_feed(sc, data + at, n - at < READ_BUF ? n - at : READ_BUF);
+    free(data);
+    bpb_end(sc, out);
+    char extra[96] = "";
+    if (out->scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(out));
+    progress_finish(&prog, n, extra);
+    return 0;
+}
+
 /* Scores one source into out; the reader's own errors name the file and offset. */
 static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_t *buf,
                       const char *label, BpbTally *out, BlErr *e)
 {
+    if (file_is_pipe(path)) return score_pipe(sc, path, label, out, e);
     SeqReader *rd;
     if (seqreader_open(&rd, path, split, e)) return -1;
     Progress prog;

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "byte_lm/file_read.h"
+
 /* FNV-1a then a splitmix finaliser: stable across platforms and releases, so a word's side of
  * the split never changes. */
 static uint64_t word_hash(const char *s)
@@ -54,22 +56,10 @@ static size_t dedupe_shuffle(const char **v, size_t n, uint64_t seed)
 int words_load(WordList *w, const char *path, int min_len, int max_len, int held_pct, BlErr *e)
 {
     memset(w, 0, sizeof *w);
-    FILE *f = fopen(path, "rb");
-    if (!f) return bl_fail_errno(e, path, "cannot open word list");
-    size_t cap = 1 << 16, len = 0, got;
-    char *text = bl_malloc(cap + 1);
-    while ((got = fread(text + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) text = realloc(text, (cap *= 2) + 1);
-        BL_CHECK(text);
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(text);
-        return bl_fail_errno(e, path, "cannot read word list");
-    }
-    text[len] = 0;
+    char *text;
+    size_t len;
+    /* a word list is a regular file of at most 1 GiB: a FIFO or device is refused, not read */
+    if (file_read_all(path, (size_t)1 << 30, 0, &text, &len, e)) return -1;
     size_t lines = 1;
     for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
     w->text = text;

@@ -20,7 +20,7 @@ mkdir -p "$OUT"
 "$BYTELM" eval tasks --words "$WORDS" --task "$TASK" --write-train "$OUT/train.txt" --examples 200000
 # shellcheck disable=SC2086
 "$BYTELM" train --config "$CONFIG" --data "$OUT/train.txt" --out "$OUT/run" --steps "$STEPS" \
-    -B 16 -L 128 --lr 3e-3 --warmup 100 --weight-decay 0 --eval-every 0 --ckpt-every 0 $THREADS
+    -B 16 -L 128 --lr 3e-3 --warmup 100 --weight-decay 0 --eval-every 0 --ckpt-every 0 --force $THREADS
 for words in --held-out --seen; do
     # shellcheck disable=SC2086
     "$BYTELM" eval tasks --ckpt "$OUT/run" --words "$WORDS" --task "$TASK" $words --n 500 \

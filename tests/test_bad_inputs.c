@@ -1,11 +1,15 @@
 /* Bad inputs, through the binary and in process.
  *
  * The table: each row runs `bytelm` on one kind of bad input (a missing file, a directory for a
- * file, an empty file, damaged shards, invalid UTF-8, mismatched checkpoints, absurd configs, usage
- * mistakes) and checks the promise of DESIGN.md §1: exit status 1 (2 for usage errors), no signal,
- * stderr one line "bytelm: FILE: what (offset N)" naming the file and, where there is one, the
- * offset; and no partial output (the output directory absent or untouched, no half-written
- * checkpoint). The table is printed with PASS or the reason per row.
+ * file, an empty file, damaged shards, invalid UTF-8, mismatched checkpoints, absurd configs, a
+ * FIFO or device where a file belongs, a directory prepare or train must not replace, options a
+ * resume refuses, out-of-range fields of trainer_state.json and corpus.json, usage mistakes) and
+ * checks the promise of README.md's command line section: exit status 1 (2 for usage errors), no
+ * signal, stderr one line "bytelm: FILE: what (offset N)" naming the file and, where there is one,
+ * the offset; and no partial output (the output directory absent or untouched, no half-written
+ * checkpoint). The table is printed with PASS or the reason per row; tests/README.md lists every
+ * row and its behaviour. Pipes where they make sense (eval bpb, a prompt) are read whole: the tests
+ * after the table.
  * The fuzz targets' seeds and past crash inputs are replayed by tests/test_fuzz_regressions.c. */
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "byte_lm/file_read.h"
 #include "test_cli_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -50,15 +55,16 @@ static void sh(const char *fmt, ...)
     ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
 }
 
-/* Sets the value of "key" in the JSON file at path to the literal value, whatever the file's
- * layout (the value ends at the next ',', '}' or newline). */
-static void set_field(const char *path, const char *key, const char *value)
+/* Sets the value of the nth (from 1) "key" in the JSON file at path to the literal value,
+ * whatever the file's layout (the value ends at the next ',', '}' or newline). */
+static void set_nth_field(const char *path, const char *key, int nth, const char *value)
 {
     size_t n;
     char *s = tu_slurp(path, &n), quoted[128];
     ck_assert_ptr_nonnull(s);
     snprintf(quoted, sizeof quoted, "\"%s\"", key);
     char *at = strstr(s, quoted);
+    for (int k = 1; k < nth && at; k++) at = strstr(at + 1, quoted);
     ck_assert_msg(at != NULL, "%s: no %s", path, quoted);
     char *v = strchr(at, ':') + 1;
     while (*v == ' ' || *v == '\t') v++;
@@ -69,6 +75,11 @@ static void set_field(const char *path, const char *key, const char *value)
     fputs(end, f);
     fclose(f);
     free(s);
+}
+
+static void set_field(const char *path, const char *key, const char *value)
+{
+    set_nth_field(path, key, 1, value);
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -204,7 +215,7 @@ enum { OFF_UNCHECKED = -1, OFF_ANY = -2 };
 
 typedef struct {
     const char *what;      /* the bad input, as the table prints it */
-    const char *args[16];  /* bytelm's arguments, "%T" for the scratch directory */
+    const char *args[20];  /* bytelm's arguments, "%T" for the scratch directory */
     int code;              /* expected exit status: 1 runtime error, 2 usage error */
     const char *names;     /* the file the message must start with ("bytelm: FILE: ...") */
     const char *says;      /* a phrase the message must contain */
@@ -289,6 +300,33 @@ static const char *check_row(const Row *w, const char *tmp, char *buf, size_t ca
     return why;
 }
 
+/* Replaces every occurrence of from by to in the file at path. */
+static void replace_text(const char *path, const char *from, const char *to)
+{
+    size_t n;
+    char *s = tu_slurp(path, &n), *at = s, *hit;
+    ck_assert_ptr_nonnull(s);
+    FILE *f = fopen(path, "wb");
+    while ((hit = strstr(at, from))) {
+        fwrite(at, 1, (size_t)(hit - at), f);
+        fputs(to, f);
+        at = hit + strlen(from);
+    }
+    fputs(at, f);
+    fclose(f);
+    free(s);
+}
+
+/* T/dst: a copy of T/src with the JSON field key of T/dst/file set to value. */
+static void variant(const char *T, const char *src, const char *dst, const char *file, const char *key,
+                    const char *value)
+{
+    char p[1024];
+    sh("cp -r %s/%s %s/%s", T, src, T, dst);
+    snprintf(p, sizeof p, "%s/%s/%s", T, dst, file);
+    set_field(p, key, value);
+}
+
 /* The scratch directory's inputs: text, damaged text, a corpus with damaged copies of its shard,
  * a one-step checkpoint with damaged copies, and bad configs. Returns the file offset of frame 2
  * of the corrupted shard (where its error must point). */
@@ -360,6 +398,68 @@ static uint64_t make_inputs(const char *T)
     snprintf(p, sizeof p, "%s/run_state/checkpoint/trainer_state.json", T);
     set_field(p, "accum", "1e10");
 
+    /* directories prepare must not replace: a corpus with a note or a subdirectory beside its
+     * files, and one whose corpus.json only says "format" */
+    sh("cp -r %s/corp %s/corp_notes && echo keep > %s/corp_notes/notes.txt", T, T, T);
+    sh("cp -r %s/corp %s/corp_sub && mkdir %s/corp_sub/mine && echo keep > %s/corp_sub/mine/a.txt", T, T, T, T);
+    sh("mkdir %s/fake_corp && echo '{\"format\":\"bytelm-corpus\"}' > %s/fake_corp/corpus.json && echo keep > "
+       "%s/fake_corp/notes.txt", T, T, T);
+
+    /* a run directory with a file of the user's in it, for --force */
+    sh("cp -r %s/run %s/run_user && echo keep > %s/run_user/notes.txt", T, T, T);
+
+    /* out-of-range fields of trainer_state.json and corpus.json */
+    static const char *const ts_fields[][3] = {
+        {"ts_batch_neg", "next_batch", "\"-1\""},       {"ts_batch_big", "next_batch", "\"9007199254740993\""},
+        {"ts_bytes", "bytes_seen", "\"1e3\""},          {"ts_seed", "seed", "\"18446744073709551616\""},
+        {"ts_step", "step", "-1"},                      {"ts_B", "batch", "2.5"},
+        {"ts_evalb", "eval_batches", "0"},              {"ts_total", "total_steps", "0"},
+        {"ts_lr", "lr", "0"},                           {"ts_eps", "eps", "0"},
+        {"ts_beta2", "beta2", "1"},                     {"ts_elapsed", "elapsed_seconds", "1e999"},
+        {"ts_data", "data", "\"\""},                     {"ts_L", "seq_len", "0"},
+        {"ts_evale", "eval_every", "-5"},               {"ts_ckpte", "ckpt_every", "1e12"},
+        {"ts_optstep", "optimizer_step", "0.5"},        {"ts_warmup", "warmup_steps", "-1"},
+        {"ts_minlr", "min_lr_ratio", "2"},              {"ts_beta1", "beta1", "-0.1"},
+        {"ts_wd", "weight_decay", "1e9"},               {"ts_clip", "clip", "-1"},
+        {"ts_val", "val", "\"\""}, /* made too long below */
+        {"ts_oseed", "step", "1"},  /* its options.seed is set below */
+    };
+    for (size_t i = 0; i < sizeof ts_fields / sizeof ts_fields[0]; i++)
+        variant(T, "run", ts_fields[i][0], "checkpoint/trainer_state.json", ts_fields[i][1], ts_fields[i][2]);
+    snprintf(p, sizeof p, "%s/ts_oseed/checkpoint/trainer_state.json", T);
+    set_nth_field(p, "seed", 2, "\"-7\"");
+    {
+        char longval[1200];
+        memset(longval, 'a', sizeof longval);
+        longval[0] = '"', longval[1100] = '"', longval[1101] = 0;
+        snprintf(p, sizeof p, "%s/ts_val/checkpoint/trainer_state.json", T);
+        set_field(p, "val", longval);
+    }
+    variant(T, "corp", "cj_version", "corpus.json", "version", "2");
+    variant(T, "corp", "cj_docs", "corpus.json", "documents", "1.5");
+    variant(T, "corp", "cj_fnv", "corpus.json", "format", "\"bytelm-corpus\"");
+    snprintf(p, sizeof p, "%s/cj_fnv/corpus.json", T);
+    set_nth_field(p, "fnv1a64", 2, "\"xyz\""); /* the first is "checksum"'s value */
+    variant(T, "corp", "cj_name", "corpus.json", "file", "\"../text.txt\"");
+    variant(T, "corp", "cj_frames", "corpus.json", "frames", "1000000");
+    variant(T, "corp", "cj_filebytes", "corpus.json", "file_bytes", "1");
+    variant(T, "corp", "cj_framesize", "corpus.json", "frame_size", "0");
+    variant(T, "corp", "cj_bytes", "corpus.json", "bytes", "-1");
+    variant(T, "corp", "cj_twice", "corpus.json", "format", "\"bytelm-corpus\"");
+    snprintf(p, sizeof p, "%s/cj_twice/corpus.json", T);
+    replace_text(p, "val-00000.zst", "train-00000.zst");
+
+    /* FIFOs where files belong: opening one for reading blocks until a writer comes, so each must
+     * be refused before it is opened (none of these directories is digested: that would open
+     * the FIFO) */
+    sh("mkfifo %s/fifo", T);
+    sh("cp -r %s/corp %s/corp_fifo && rm %s/corp_fifo/train-00000.zst && mkfifo %s/corp_fifo/train-00000.zst", T, T,
+       T, T);
+    const char *ckpt_files[] = {"config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"};
+    for (int i = 0; i < 4; i++)
+        sh("cp -r %s/run %s/run_fifo%d && rm %s/run_fifo%d/checkpoint/%s && mkfifo %s/run_fifo%d/checkpoint/%s", T, T,
+           i, T, i, ckpt_files[i], T, i, ckpt_files[i]);
+
     /* configs: name, hidden_size, num_hidden_layers, state_size, expand, time_step_rank */
     const char *cfgs[][6] = {
         {"neg.json", "-4", "2", "16", "2", "4"},
@@ -418,6 +518,73 @@ START_TEST(bad_input_table)
         {"config num_hidden_layers 1e300 (train)", {"train", "--config", "%T/frac.json", "--data", "%T/text.txt", "--out", "%T/r_frac"}, 1, "%T/frac.json", "num_hidden_layers", OFF_UNCHECKED, 0, "%T/r_frac", NULL, 0},
         {"config of 3.5e14 parameters (info)", {"info", "%T/absurd.json"}, 1, "%T/absurd.json", "parameter count", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"config of 5.4e10 parameters (train)", {"train", "--config", "%T/big.json", "--data", "%T/text.txt", "--out", "%T/r_big", "-B", "1", "-L", "8", "--threads", "1"}, 1, "%T/big.json", NULL, OFF_UNCHECKED, 0, "%T/r_big", NULL, 1},
+        {"FIFO for data (train)", {TRAIN_ON("%T/fifo", "%T/r_fifo")}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/r_fifo", NULL, 0},
+        {"FIFO for --val (train)", {TRAIN_ON("%T/text.txt", "%T/r_fifoval"), "--val", "%T/fifo"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/r_fifoval", NULL, 0},
+        {"FIFO for a shard of a corpus (train)", {TRAIN_ON("%T/corp_fifo", "%T/r_fifoshard")}, 1, "%T/corp_fifo/train-00000.zst", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/r_fifoshard", NULL, 0},
+        {"FIFO for a shard of a corpus (eval bpb)", {"eval", "bpb", "--ckpt", "%T/run", "--split", "train", "%T/corp_fifo"}, 1, "%T/corp_fifo/train-00000.zst", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"character device for data (eval bpb)", {"eval", "bpb", "--ckpt", "%T/run", "/dev/zero"}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"character device for data (train)", {TRAIN_ON("/dev/zero", "%T/r_zero")}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, "%T/r_zero", NULL, 0},
+        {"FIFO for a config (train)", {"train", "--config", "%T/fifo", "--data", "%T/text.txt", "--out", "%T/r_fifocfg"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/r_fifocfg", NULL, 0},
+        {"FIFO config.json in a checkpoint (info)", {"info", "%T/run_fifo0"}, 1, "%T/run_fifo0/checkpoint/config.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO model.safetensors (generate)", {"generate", "--ckpt", "%T/run_fifo1", "-n", "4", "--prompt", "x"}, 1, "%T/run_fifo1/checkpoint/model.safetensors", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO model.safetensors (eval bpb)", {"eval", "bpb", "--ckpt", "%T/run_fifo1", "%T/text.txt"}, 1, "%T/run_fifo1/checkpoint/model.safetensors", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO optimizer.safetensors (train --resume)", {"train", "--resume", "%T/run_fifo2", "--threads", "1", "--steps", "3"}, 1, "%T/run_fifo2/checkpoint/optimizer.safetensors", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO trainer_state.json (train --resume)", {"train", "--resume", "%T/run_fifo3", "--threads", "1", "--steps", "3"}, 1, "%T/run_fifo3/checkpoint/trainer_state.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO trainer_state.json (info)", {"info", "%T/run_fifo3"}, 1, "%T/run_fifo3/checkpoint/trainer_state.json", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO as an input (prepare)", {"prepare", "%T/fifo", "-o", "%T/out_fifo", "-q"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, "%T/out_fifo", NULL, 0},
+        {"/dev/zero for a prompt file (generate)", {"generate", "--ckpt", "%T/run", "-n", "4", "--prompt-file", "/dev/zero"}, 1, "/dev/zero", "not a regular file (a character device)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"FIFO for a words file (eval tasks)", {"eval", "tasks", "--ckpt", "%T/run", "--words", "%T/fifo", "--task", "reverse"}, 1, "%T/fifo", "not a regular file (a FIFO)", OFF_UNCHECKED, 0, NULL, NULL, 0},
+        {"notes beside a corpus (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/corp_notes", "-q"}, 1, "%T/corp_notes/notes.txt", "refusing to replace", OFF_UNCHECKED, 0, NULL, "%T/corp_notes", 0},
+        {"a subdirectory in a corpus (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/corp_sub", "-q"}, 1, "%T/corp_sub/mine", "refusing to replace", OFF_UNCHECKED, 0, NULL, "%T/corp_sub", 0},
+        {"corpus.json of only \"format\" (prepare -o)", {"prepare", "%T/text.txt", "-o", "%T/fake_corp", "-q"}, 1, "%T/fake_corp", "is not a bytelm corpus", OFF_UNCHECKED, 0, NULL, "%T/fake_corp", 0},
+        {"existing run (train --out, no --resume or --force)", {TRAIN_ON("%T/text.txt", "%T/run")}, 1, "%T/run", "use --resume to continue it or --force to replace it", OFF_UNCHECKED, 0, NULL, "%T/run", 0},
+        {"existing run with a note of the user's (train --force)", {TRAIN_ON("%T/text.txt", "%T/run_user"), "--force"}, 1, "%T/run_user", "holds notes.txt, which is not part of a bytelm run", OFF_UNCHECKED, 0, NULL, "%T/run_user", 0},
+#define RESUME_ROW(what, ...) {what, {"train", "--resume", "%T/run", "--threads", "1", "--steps", "3", __VA_ARGS__}, 2, NULL, "differs from the run's", OFF_UNCHECKED, 0, NULL, "%T/run", 0}
+        RESUME_ROW("usage: train --resume with another -B", "-B", "4"),
+        RESUME_ROW("usage: train --resume with another -L", "-L", "64"),
+        RESUME_ROW("usage: train --resume with another --accum", "--accum", "2"),
+        RESUME_ROW("usage: train --resume with another --seed", "--seed", "5"),
+        RESUME_ROW("usage: train --resume with another --data", "--data", "%T/bad.txt"),
+        RESUME_ROW("usage: train --resume with another --val", "--val", "%T/text.txt"),
+#undef RESUME_ROW
+        {"usage: train --resume with another --config", {"train", "--resume", "%T/run", "--threads", "1", "--steps", "3", "--config", "configs/small.json"}, 2, NULL, "describes another model than the run's", OFF_UNCHECKED, 0, NULL, "%T/run", 0},
+#define TS_ROW(what, dir, says) {what, {"train", "--resume", "%T/" dir, "--threads", "1", "--steps", "3"}, 1, "%T/" dir "/checkpoint/trainer_state.json", says, OFF_UNCHECKED, 0, NULL, "%T/" dir, 0}
+        TS_ROW("trainer_state.json next_batch \"-1\"", "ts_batch_neg", "field 'loader.next_batch' is not an unsigned integer"),
+        TS_ROW("trainer_state.json next_batch 2^53+1", "ts_batch_big", "field 'loader.next_batch' out of range"),
+        TS_ROW("trainer_state.json bytes_seen \"1e3\"", "ts_bytes", "field 'bytes_seen' is not an unsigned integer"),
+        TS_ROW("trainer_state.json loader seed 2^64", "ts_seed", "field 'loader.seed' out of range"),
+        TS_ROW("trainer_state.json step -1", "ts_step", "field 'step' out of range"),
+        TS_ROW("trainer_state.json batch 2.5", "ts_B", "field 'batch' is not a whole number"),
+        TS_ROW("trainer_state.json eval_batches 0", "ts_evalb", "field 'eval_batches' out of range"),
+        TS_ROW("trainer_state.json total_steps 0", "ts_total", "field 'total_steps' out of range"),
+        TS_ROW("trainer_state.json lr 0", "ts_lr", "field 'lr' out of range"),
+        TS_ROW("trainer_state.json eps 0", "ts_eps", "field 'eps' out of range"),
+        TS_ROW("trainer_state.json beta2 1", "ts_beta2", "field 'beta2' out of range"),
+        TS_ROW("trainer_state.json elapsed_seconds 1e999", "ts_elapsed", "field 'elapsed_seconds' out of range"),
+        TS_ROW("trainer_state.json data \"\"", "ts_data", "field 'data' is empty"),
+        TS_ROW("trainer_state.json seq_len 0", "ts_L", "field 'seq_len' out of range"),
+        TS_ROW("trainer_state.json eval_every -5", "ts_evale", "field 'eval_every' out of range"),
+        TS_ROW("trainer_state.json ckpt_every 1e12", "ts_ckpte", "field 'ckpt_every' out of range"),
+        TS_ROW("trainer_state.json optimizer_step 0.5", "ts_optstep", "field 'optimizer_step' is not a whole number"),
+        TS_ROW("trainer_state.json warmup_steps -1", "ts_warmup", "field 'warmup_steps' out of range"),
+        TS_ROW("trainer_state.json min_lr_ratio 2", "ts_minlr", "field 'min_lr_ratio' out of range"),
+        TS_ROW("trainer_state.json beta1 -0.1", "ts_beta1", "field 'beta1' out of range"),
+        TS_ROW("trainer_state.json weight_decay 1e9", "ts_wd", "field 'weight_decay' out of range"),
+        TS_ROW("trainer_state.json clip -1", "ts_clip", "field 'clip' out of range"),
+        TS_ROW("trainer_state.json val of 1099 bytes", "ts_val", "field 'val' is too long"),
+        TS_ROW("trainer_state.json options seed \"-7\"", "ts_oseed", "field 'options.seed' is not an unsigned integer"),
+#undef TS_ROW
+#define CJ_ROW(what, dir, says) {what, {TRAIN_ON("%T/" dir, "%T/r_" dir)}, 1, "%T/" dir "/corpus.json", says, OFF_ANY, 0, "%T/r_" dir, "%T/" dir, 0}
+        CJ_ROW("corpus.json frames > bytes (train)", "cj_frames", "\"frames\" 1000000 out of range"),
+        CJ_ROW("corpus.json file_bytes 1 (train)", "cj_filebytes", "\"file_bytes\" 1 too small"),
+        CJ_ROW("corpus.json frame_size 0 (train)", "cj_framesize", "\"frame_size\" must be"),
+        CJ_ROW("corpus.json bytes -1 (train)", "cj_bytes", "\"bytes\" must be a non-negative integer"),
+        CJ_ROW("corpus.json lists a shard twice (train)", "cj_twice", "shard train-00000.zst is listed twice"),
+        CJ_ROW("corpus.json version 2 (train)", "cj_version", "unsupported corpus version 2"),
+        CJ_ROW("corpus.json documents 1.5 (train)", "cj_docs", "\"documents\" must be a non-negative integer"),
+        CJ_ROW("corpus.json fnv1a64 \"xyz\" (train)", "cj_fnv", "\"fnv1a64\" must be 16 hex digits"),
+        CJ_ROW("corpus.json shard file ../text.txt (train)", "cj_name", "bad shard file name"),
+#undef CJ_ROW
         {"usage: prepare without -o", {"prepare", "%T/text.txt"}, 2, NULL, "-o DIR", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"usage: train -B zero", {"train", "--config", tiny, "--data", "%T/text.txt", "-B", "zero"}, 2, NULL, "--batch", OFF_UNCHECKED, 0, NULL, NULL, 0},
         {"usage: generate without -n", {"generate", "--ckpt", "%T/run"}, 2, NULL, "-n", OFF_UNCHECKED, 0, NULL, NULL, 0},
@@ -464,6 +631,99 @@ START_TEST(binary_data_kept)
 }
 END_TEST
 
+/* The "bits" of `bytelm eval bpb --json` as printed (17 significant digits): equal strings are
+ * equal results. */
+static void bpb_bits(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char line[8192] = "";
+    size_t n = fread(line, 1, sizeof line - 1, p);
+    line[n] = 0;
+    ck_assert_msg(pclose(p) == 0, "failed: %s", cmd);
+    const char *b = strstr(line, "\"total\"");
+    b = b ? strstr(b, "\"bits\":") : NULL;
+    ck_assert_msg(b != NULL, "no total bits from %s: %s", cmd, line);
+    snprintf(out, cap, "%.*s", (int)strcspn(b + 7, ","), b + 7);
+}
+
+/* Where a pipe makes sense it is read whole: eval bpb of "-", of a FIFO and of <(...) scores
+ * exactly the bytes eval bpb of the file scores (also for zstd data), and a prompt from a pipe
+ * works; a pipe without end meets the bound with one line. */
+START_TEST(pipes_are_read_whole)
+{
+    char *T = tu_tmpdir("badin-pipe");
+    const char *B = tu_bytelm();
+    char f[1024];
+    snprintf(f, sizeof f, "%s/text.txt", T);
+    tu_write_words(f, 5, 2000, 16);
+    sh("%s train --config configs/tiny.json --data %s --out %s/run -B 2 -L 32 --steps 1 --threads 1 2>/dev/null", B, f, T);
+    sh("zstd -q %s -o %s/text.zst", f, T);
+    char cmd[4096], want[64], got[64];
+    snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s/run --threads 1 --json %s 2>/dev/null", B, T, f);
+    bpb_bits(cmd, want, sizeof want);
+    const char *forms[] = {
+        "cat %2$s | %1$s eval bpb --ckpt %3$s/run --threads 1 --json - 2>/dev/null",
+        "bash -c '%1$s eval bpb --ckpt %3$s/run --threads 1 --json <(cat %2$s)' 2>/dev/null",
+        "bash -c '%1$s eval bpb --ckpt %3$s/run --threads 1 --json <(cat %3$s/text.zst)' 2>/dev/null",
+        "mkfifo %3$s/p && (cat %2$s > %3$s/p &) && %1$s eval bpb --ckpt %3$s/run --threads 1 --json %3$s/p 2>/dev/null; "
+        "s=$?; rm -f %3$s/p; exit $s",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        snprintf(cmd, sizeof cmd, forms[i], B, f, T);
+        bpb_bits(cmd, got, sizeof got);
+        ck_assert_msg(!strcmp(got, want), "%s: bits %s, the file gives %s", cmd, got, want);
+    }
+    printf("eval bpb of -, <(cat f), <(cat f.zst) and a FIFO: %s bits, as of the file\n", want);
+
+    /* a prompt through a pipe, and one without end */
+    snprintf(cmd, sizeof cmd, "printf 'the ' | %s generate --ckpt %s/run -n 4 --greedy --prompt-file - >/dev/null 2>&1", B, T);
+    ck_assert_int_eq(tu_sh(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s generate --ckpt %s/run -n 4 --prompt-file - < /dev/zero > /dev/null 2> %s/err.txt", B, T, T);
+    ck_assert_int_eq(tu_sh(cmd), 1);
+    snprintf(f, sizeof f, "%s/err.txt", T);
+    char *err = tu_slurp(f, NULL);
+    ck_assert_msg(!strncmp(err, "bytelm: <stdin>: more than 1048576 bytes", 40) && strchr(err, '\n') == err + strlen(err) - 1,
+                  "stdin without end as a prompt: %s", err);
+    printf("prompt from /dev/zero on stdin: %s", err);
+    free(err);
+    sh("rm -rf %s", T);
+    free(T);
+}
+END_TEST
+
+/* The bound on a pipe, in process: a pipe with more than max bytes is refused at max. */
+START_TEST(pipe_bound)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        char block[1000];
+        memset(block, 'x', sizeof block);
+        for (int i = 0; i < 10; i++)
+            if (write(fds[1], block, sizeof block) < 0) break;
+        _exit(0);
+    }
+    close(fds[1]);
+    char path[64], *buf;
+    size_t len;
+    BlErr e;
+    snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+    ck_assert_int_eq(file_read_all(path, 4096, FILE_PIPE_OK, &buf, &len, &e), -1);
+    char want[128];
+    snprintf(want, sizeof want, "%s: more than 4096 bytes: too large to read (offset 4096)", path);
+    ck_assert_str_eq(e.msg, want);
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    /* without FILE_PIPE_OK the same path is refused unread */
+    ck_assert_int_eq(file_read_all("/dev/zero", 4096, 0, &buf, &len, &e), -1);
+    ck_assert_str_eq(e.msg, "/dev/zero: not a regular file (a character device)");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bad-inputs");
@@ -471,6 +731,8 @@ int main(void)
     tcase_set_timeout(cli, 300);
     tcase_add_test(cli, bad_input_table);
     tcase_add_test(cli, binary_data_kept);
+    tcase_add_test(cli, pipes_are_read_whole);
+    tcase_add_test(cli, pipe_bound);
     suite_add_tcase(s, cli);
     return tu_run(s);
 }

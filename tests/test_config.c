@@ -215,7 +215,9 @@ START_TEST(bad_whole_file)
     ck_assert_int_eq(config_load(&c, "/nonexistent-bytelm/config.json", &e), -1);
     ck_assert_str_eq(e.msg, "/nonexistent-bytelm/config.json: cannot open: No such file or directory");
     ck_assert_int_eq(config_load(&c, "/tmp", &e), -1);
-    ck_assert_str_eq(e.msg, "/tmp: not a config file (a regular file of at most 1048576 bytes)");
+    ck_assert_str_eq(e.msg, "/tmp: not a config file: not a regular file (a directory)");
+    ck_assert_int_eq(config_load(&c, "/dev/null", &e), -1);
+    ck_assert_str_eq(e.msg, "/dev/null: not a config file: not a regular file (a character device)");
 
     /* config_save refuses what config_finalize refuses, and writes nothing */
     config_default(&c, 64, 2);

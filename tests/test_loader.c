@@ -209,6 +209,38 @@ START_TEST(deterministic_and_resumable)
 }
 END_TEST
 
+/* A position beyond LOADER_MAX_BATCH (2^64 - 1 is what "-1" once became) makes loader_next fail
+ * at once, where the workers' batch arithmetic used to wrap and every thread waited forever; the
+ * last position allowed still works, and a good position afterwards works again. */
+START_TEST(position_out_of_range)
+{
+    Fixture f;
+    make_corpus(&f, "ld-pos");
+    const int B = 2, L = 64;
+    uint8_t *a = malloc((size_t)B * (L + 1)), *b = malloc((size_t)B * (L + 1));
+    Loader *ld;
+    BlErr e;
+    ck_assert_int_eq(loader_open(&ld, f.dir, "train", B, L, 7, &e), 0);
+    loader_set_pos(ld, (LoaderPos){7, UINT64_MAX});
+    ck_assert_int_eq(loader_next(ld, a, &e), -1);
+    ck_assert_msg(strstr(e.msg, "loader position 18446744073709551615 is out of range") != NULL, "%s", e.msg);
+    loader_set_pos(ld, (LoaderPos){7, LOADER_MAX_BATCH + 1});
+    ck_assert_int_eq(loader_next(ld, a, &e), -1);
+    loader_set_pos(ld, (LoaderPos){7, LOADER_MAX_BATCH});
+    ck_assert_int_eq(loader_next(ld, a, &e), 0);
+    loader_set_pos(ld, (LoaderPos){7, 3});
+    ck_assert_int_eq(loader_next(ld, a, &e), 0);
+    loader_close(ld);
+    ck_assert_int_eq(loader_open(&ld, f.dir, "train", B, L, 7, &e), 0);
+    loader_set_pos(ld, (LoaderPos){7, 3});
+    ck_assert_int_eq(loader_next(ld, b, &e), 0);
+    ck_assert(!memcmp(a, b, (size_t)B * (L + 1)));
+    loader_close(ld);
+    free(a), free(b);
+    free_corpus(&f);
+}
+END_TEST
+
 START_TEST(other_sources)
 {
     Fixture f;
@@ -440,6 +472,7 @@ int main(void)
     tcase_add_test(tc, windows_are_source_bytes);
     tcase_add_test(tc, windows_reach_both_ends);
     tcase_add_test(tc, deterministic_and_resumable);
+    tcase_add_test(tc, position_out_of_range);
     tcase_add_test(tc, other_sources);
     tcase_add_test(tc, sequential_reader);
     tcase_add_test(tc, damaged_sources);

@@ -383,7 +383,9 @@ START_TEST(bad_lengths)
     ck_assert_int_eq(st_read(&st, "/nonexistent-bytelm.safetensors", &e), -1);
     ck_assert_str_eq(e.msg, "/nonexistent-bytelm.safetensors: cannot open: No such file or directory");
     ck_assert_int_eq(st_read(&st, "/tmp", &e), -1);
-    ck_assert_str_eq(e.msg, "/tmp: not a regular file");
+    ck_assert_str_eq(e.msg, "/tmp: not a regular file (a directory)");
+    ck_assert_int_eq(st_read(&st, "/dev/null", &e), -1);
+    ck_assert_str_eq(e.msg, "/dev/null: not a regular file (a character device)");
 }
 END_TEST
 
