@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend_select.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "generate.h"
 #include "progress.h"
@@ -53,21 +54,22 @@ int bench_generate(int argc, char **argv)
     static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
                                          {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},
                                          {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
+    int c, rc = 0;
+    const char *C = "bench generate";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
-        case 'd': device = optarg; break;
-        case 'n': n = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
+        case 'd': rc = cli_device(C, optarg), device = optarg; break;
+        case 'n': rc = cli_int(C, "-n", optarg, 1, 1 << 30, &n); break;
+        case 't': rc = cli_int(C, "--threads", optarg, 1, 4096, &threads); break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
-        default: return cmd_usage_error("bench generate", "unknown option");
+        default: return cli_getopt_error(C, c, argv);
         }
     }
-    if (n <= 0) return cmd_usage_error("bench generate", "-n must be positive");
+    if (rc) return rc;
     if (!config) config = strcmp(device, "cpu") ? "configs/small.json" : "configs/tiny.json";
     BlErr e;
     ModelConfig cfg;

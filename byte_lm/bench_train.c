@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "backend_select.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "model.h"
 #include "optimizer.h"
@@ -54,22 +55,24 @@ int bench_train(int argc, char **argv)
     static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
                                          {"steps", 1, 0, 's'}, {"threads", 1, 0, 't'},
                                          {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
+    int c, rc = 0;
+    const char *C = "bench train";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "B:L:h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":B:L:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
-        case 'd': device = optarg; break;
-        case 'B': B = atoi(optarg); break;
-        case 'L': L = atoi(optarg); break;
-        case 's': steps = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
+        case 'd': rc = cli_device(C, optarg), device = optarg; break;
+        case 'B': rc = cli_int(C, "-B", optarg, 1, 1 << 16, &B); break;
+        case 'L': rc = cli_int(C, "-L", optarg, 1, 1 << 24, &L); break;
+        case 's': rc = cli_int(C, "--steps", optarg, 1, 64, &steps); break;
+        case 't': rc = cli_int(C, "--threads", optarg, 1, 4096, &threads); break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
-        default: return cmd_usage_error("bench train", "unknown option");
+        default: return cli_getopt_error(C, c, argv);
         }
     }
+    if (rc) return rc;
     int gpu = strcmp(device, "cpu") != 0;
     if (!config) config = gpu ? "configs/small.json" : "configs/tiny.json";
     if (B <= 0) B = gpu ? 16 : 8;

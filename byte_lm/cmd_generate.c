@@ -10,6 +10,7 @@
 
 #include "backend_select.h"
 #include "checkpoint.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "generate.h"
 #include "progress.h"
@@ -45,24 +46,6 @@ static void usage(FILE *f)
             "  --json              print one JSON object (texts, timings, options) on stdout;\n"
             "                      texts are always valid UTF-8 (safe decoding), and with\n"
             "                      --utf8 off each sample also has \"hex\", its raw bytes\n");
-}
-
-static long parse_long(const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || errno || v < lo || v > hi) return -1;
-    return v;
-}
-
-static int parse_float(const char *s, float *out, float lo, float hi)
-{
-    char *end;
-    double d = strtod(s, &end);
-    if (!*s || *end || !(d >= lo && d <= hi)) return -1;
-    *out = (float)d;
-    return 0;
 }
 
 typedef struct {
@@ -265,44 +248,38 @@ static int parse_args(int argc, char **argv, Args *a, int *exit_now)
         {"batch", 1, 0, O_BATCH}, {"utf8", 1, 0, O_UTF8}, {"device", 1, 0, O_DEVICE},
         {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
-    int c, greedy = 0;
-    long v;
+    int c, greedy = 0, rc = 0;
+    const char *G = "generate";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-        const char *bad = NULL;
+    while (!rc && (c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
         switch (c) {
         case O_CKPT: a->ckpt = optarg; break;
         case O_PROMPT: a->prompt = optarg; break;
         case O_PFILE: a->prompt_file = optarg; break;
-        case 'n': if ((v = parse_long(optarg, 0, 1L << 40)) < 0) bad = "-n"; else a->n = v; break;
-        case O_TEMP: if (parse_float(optarg, &a->g.sampler.temperature, 0, 1e6f)) bad = "--temperature"; break;
+        case 'n': rc = cli_long(G, "-n", optarg, 0, 1L << 40, &a->n); break;
+        case O_TEMP: rc = cli_float(G, "--temperature", optarg, 0, 1e6, 0, &a->g.sampler.temperature); break;
         case O_GREEDY: greedy = 1; break;
-        case O_TOPK: if ((v = parse_long(optarg, 0, 256)) < 0) bad = "--top-k"; else a->g.sampler.top_k = (int)v; break;
-        case O_TOPP: if (parse_float(optarg, &a->g.sampler.top_p, 1e-6f, 1)) bad = "--top-p"; break;
-        case O_SEED: {
-            char *end;
-            errno = 0;
-            a->g.seed = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || errno || *optarg == '-') bad = "--seed";
-            a->seed_given = 1;
+        case O_TOPK: rc = cli_int(G, "--top-k", optarg, 0, 256, &a->g.sampler.top_k); break;
+        case O_TOPP: rc = cli_float(G, "--top-p", optarg, 0, 1, 1, &a->g.sampler.top_p); break;
+        case O_SEED: rc = cli_u64(G, "--seed", optarg, &a->g.seed), a->seed_given = 1; break;
+        case O_BATCH: rc = cli_int(G, "--batch", optarg, 1, 1 << 16, &a->g.batch); break;
+        case O_UTF8:
+            if (utf8_mode_parse(optarg, &a->g.utf8)) {
+                char msg[120];
+                snprintf(msg, sizeof msg, "--utf8 must be safe, strict or off, not '%.40s'", optarg);
+                rc = cmd_usage_error(G, msg);
+            }
             break;
-        }
-        case O_BATCH: if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--batch"; else a->g.batch = (int)v; break;
-        case O_UTF8: if (utf8_mode_parse(optarg, &a->g.utf8)) bad = "--utf8"; break;
-        case O_DEVICE: a->device = optarg; break;
-        case O_THREADS: if ((v = parse_long(optarg, 1, 4096)) < 0) bad = "--threads"; else a->threads = (int)v; break;
+        case O_DEVICE: rc = cli_device(G, optarg), a->device = optarg; break;
+        case O_THREADS: rc = cli_int(G, "--threads", optarg, 1, 4096, &a->threads); break;
         case O_JSON: a->json = 1; break;
         case 'h':
         case O_HELP: usage(stdout); *exit_now = 1; return 0;
-        default: return cmd_usage_error("generate", "unknown option or missing value");
-        }
-        if (bad) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "bad value for %s: '%.40s'", bad, optarg);
-            return cmd_usage_error("generate", msg);
+        default: return cli_getopt_error(G, c, argv);
         }
     }
+    if (rc) return rc;
     if (optind < argc) return cmd_usage_error("generate", "unexpected argument");
     if (!a->ckpt) return cmd_usage_error("generate", "--ckpt is required");
     if (a->n < 0) return cmd_usage_error("generate", "-n BYTES is required");

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "safetensors.h"
 
@@ -56,12 +57,12 @@ int cmd_info(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'j') json = 1;
         else if (c == 'd') dump = optarg;
         else if (c == 't') text = optarg;
         else if (c == 'h') return usage(stdout), 0;
-        else return cmd_usage_error("info", "unknown option");
+        else return cli_getopt_error("info", c, argv);
     }
     if (optind != argc - 1) return cmd_usage_error("info", "expected one PATH");
     const char *path = argv[optind];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
 #include "corpus/prepare.h"
 
@@ -96,6 +97,14 @@ int cmd_prepare(int argc, char **argv)
     char msg[600];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        static const char *const takes[] = {"-o", "--output", "--val-fraction", "--frame-size", "--shard-size",
+                                            "--level", "--on-invalid", "--normalize", "--seed"};
+        for (size_t k = 0; !only_inputs && i + 1 == argc && k < sizeof takes / sizeof takes[0]; k++)
+            if (!strcmp(a, takes[k])) {
+                snprintf(msg, sizeof msg, "option '%s' needs a value", a);
+                free(inputs);
+                return cmd_usage_error("prepare", msg);
+            }
         if (only_inputs || a[0] != '-' || !strcmp(a, "-")) {
             inputs[ninputs++] = a;
         } else if (!strcmp(a, "--")) {
@@ -111,11 +120,9 @@ int cmd_prepare(int argc, char **argv)
         } else if ((v = opt_value(argc, argv, &i, "-o")) || (v = opt_value(argc, argv, &i, "--output"))) {
             out = v;
         } else if ((v = opt_value(argc, argv, &i, "--val-fraction"))) {
-            char *end;
-            o.val_fraction = strtod(v, &end);
-            if (!*v || *end) {
+            if (cli_parse_double(v, 0, 0.5, 1, &o.val_fraction)) {
                 free(inputs);
-                return cmd_usage_error("prepare", "--val-fraction must be a number");
+                return cmd_usage_error("prepare", "--val-fraction must be a number in (0, 0.5]");
             }
         } else if ((v = opt_value(argc, argv, &i, "--frame-size"))) {
             if (parse_size(v, &o.frame_size)) {
@@ -128,9 +135,8 @@ int cmd_prepare(int argc, char **argv)
                 return cmd_usage_error("prepare", "--shard-size must be a size such as 1GiB");
             }
         } else if ((v = opt_value(argc, argv, &i, "--level"))) {
-            char *end;
-            long l = strtol(v, &end, 10);
-            o.level = (!*v || *end || l < 1 || l > 19) ? 0 : (int)l;
+            long l;
+            o.level = cli_parse_long(v, 1, 19, &l) ? 0 : (int)l;
         } else if ((v = opt_value(argc, argv, &i, "--on-invalid"))) {
             if (!strcmp(v, "error")) o.on_invalid = INVALID_ERROR;
             else if (!strcmp(v, "replace")) o.on_invalid = INVALID_REPLACE;
@@ -150,7 +156,7 @@ int cmd_prepare(int argc, char **argv)
         } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
             char *end;
             o.seed = strtoull(v, &end, 0);
-            if (!*v || *end) {
+            if (!*v || *end || *v == '-') {
                 free(inputs);
                 return cmd_usage_error("prepare", "--seed must be an integer");
             }

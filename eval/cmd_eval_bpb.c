@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
 #include "byte_lm/progress.h"
 #include "bpb.h"
@@ -127,35 +128,28 @@ int eval_cmd_bpb(int argc, char **argv)
         {"ckpt", 1, 0, O_CKPT},       {"split", 1, 0, O_SPLIT}, {"chunk", 1, 0, O_CHUNK},
         {"device", 1, 0, O_DEVICE},   {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON},
         {"help", 0, 0, O_HELP},       {0, 0, 0, 0}};
-    int c;
-    long v;
+    int c, rc = 0;
+    const char *E = "eval bpb";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case O_CKPT: ckpt = optarg; break;
         case O_SPLIT:
             if (strcmp(optarg, "train") && strcmp(optarg, "val"))
-                return cmd_usage_error("eval bpb", "--split must be train or val");
+                return cmd_usage_error(E, "--split must be train or val");
             split = optarg;
             break;
-        case O_CHUNK:
-            if ((v = eval_parse_long(optarg, 1, 1 << 24)) < 0)
-                return cmd_usage_error("eval bpb", "--chunk must be 1..16777216");
-            chunk = (int)v;
-            break;
-        case O_DEVICE: device = optarg; break;
-        case O_THREADS:
-            if ((v = eval_parse_long(optarg, 1, 4096)) < 0)
-                return cmd_usage_error("eval bpb", "bad value for --threads");
-            threads = (int)v;
-            break;
+        case O_CHUNK: rc = cli_int(E, "--chunk", optarg, 1, 1 << 24, &chunk); break;
+        case O_DEVICE: rc = cli_device(E, optarg), device = optarg; break;
+        case O_THREADS: rc = cli_int(E, "--threads", optarg, 1, 4096, &threads); break;
         case O_JSON: json = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
-        default: return cmd_usage_error("eval bpb", "unknown option or missing value");
+        default: return cli_getopt_error(E, c, argv);
         }
     }
+    if (rc) return rc;
     if (!ckpt) return cmd_usage_error("eval bpb", "--ckpt DIR is required");
     if (optind >= argc) return cmd_usage_error("eval bpb", "expected at least one PATH");
 
@@ -163,7 +157,7 @@ int eval_cmd_bpb(int argc, char **argv)
     Backend *be;
     Model *m;
     if (eval_load_model(ckpt, device, threads, &be, &m, &e)) return cmd_error(e.msg);
-    int n = argc - optind, rc = 0;
+    int n = argc - optind;
     FileResult *res = bl_calloc((size_t)n, sizeof *res);
     BpbTally total = {0};
     BpbScorer *sc = bpb_scorer_create(m, chunk);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "byte_lm/backend_select.h"
+#include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
 #include "char_tasks.h"
 #include "eval_cli.h"
@@ -115,15 +116,13 @@ static int parse(Args *a, int argc, char **argv)
         {"tokens", 1, 0, O_TOKENS}, {"vocab", 1, 0, O_VOCAB}, {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     TaskEvalOptions *ev = &a->tr.eval;
-    int c;
+    int c, rc = 0;
     long v;
-    double d;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "B:L:h", opts, NULL)) != -1) {
-        const char *bad = NULL;
+    while (!rc && (c = getopt_long(argc, argv, ":B:L:n:h", opts, NULL)) != -1) {
 #define LONG_OPT(name, lo, hi, dst) \
-    if ((v = eval_parse_long(optarg, lo, hi)) < 0) bad = name; else dst = v
+    if (!(rc = cli_long(cmd, name, optarg, lo, hi, &v))) dst = v
         switch (c) {
         case O_CKPT: a->ckpt = optarg; break;
         case O_WORDS: a->words = optarg; break;
@@ -136,17 +135,18 @@ static int parse(Args *a, int argc, char **argv)
         case O_STEPS: LONG_OPT("--steps", 1, 1L << 30, a->tr.steps); break;
         case 'B': LONG_OPT("--batch", 1, 1 << 16, a->tr.B); break;
         case 'L': LONG_OPT("--seq-len", 1, 1 << 24, a->tr.L); a->L_given = 1; break;
-        case O_LR: if (eval_parse_double(optarg, &d) || d <= 0) bad = "--lr"; else a->tr.lr = (float)d; break;
-        case O_WD: if (eval_parse_double(optarg, &d) || d < 0) bad = "--weight-decay"; else a->tr.weight_decay = (float)d; break;
+        case O_LR: rc = cli_float(cmd, "--lr", optarg, 0, 1e3, 1, &a->tr.lr); break;
+        case O_WD: rc = cli_float(cmd, "--weight-decay", optarg, 0, 1e3, 0, &a->tr.weight_decay); break;
         case O_WARMUP: LONG_OPT("--warmup", 0, 1L << 30, a->tr.warmup); break;
         case O_EVAL_EVERY: LONG_OPT("--eval-every", 0, 1L << 30, a->tr.eval_every); break;
-        case O_TIME: if (eval_parse_double(optarg, &d) || d < 0) bad = "--time-budget"; else a->tr.time_budget = d; break;
-        case O_N: LONG_OPT("--n", 1, 1L << 30, ev->n); break;
+        case O_TIME: rc = cli_double(cmd, "--time-budget", optarg, 0, 1e308, 0, &a->tr.time_budget); break;
+        case 'n':
+        case O_N: LONG_OPT("-n", 1, 1L << 30, ev->n); break;
         case O_SHOTS: LONG_OPT("--shots", 0, 1000, ev->shots); a->shots_given = 1; break;
         case O_MAXNEW: LONG_OPT("--max-new", 1, 1 << 20, ev->max_new); break;
         case O_SEED: LONG_OPT("--seed", 0, 1L << 62, ev->seed); a->tr.seed = ev->seed; break;
         case O_SHOW: LONG_OPT("--show", 0, 1L << 30, ev->show); break;
-        case O_DEVICE: a->device = optarg; break;
+        case O_DEVICE: rc = cli_device(cmd, optarg), a->device = optarg; break;
         case O_THREADS: LONG_OPT("--threads", 1, 4096, a->threads); break;
         case O_JSON: a->json = 1; break;
         case O_HELDOUT: ev->pool = POOL_HELD_OUT; a->pool_given = 1; break;
@@ -159,15 +159,11 @@ static int parse(Args *a, int argc, char **argv)
         case O_VOCAB: LONG_OPT("--vocab", 1, 26, a->mt.vocab); break;
         case 'h':
         case O_HELP: usage(stdout, a->memory); return 0;
-        default: return cmd_usage_error(cmd, "unknown option or missing value");
+        default: return cli_getopt_error(cmd, c, argv);
         }
 #undef LONG_OPT
-        if (bad) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "bad value for %s: '%s'", bad, optarg);
-            return cmd_usage_error(cmd, msg);
-        }
     }
+    if (rc) return rc;
     if (optind < argc) return cmd_usage_error(cmd, "unexpected argument");
     if (!a->tasks) return cmd_usage_error(cmd, "--task is required");
     if (!a->memory && !a->words) return cmd_usage_error(cmd, "--words FILE is required");
