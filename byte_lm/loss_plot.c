@@ -17,8 +17,8 @@ static void push(Series *s, double x, double y)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 256;
-        s->x = realloc(s->x, s->cap * sizeof(double));
-        s->y = realloc(s->y, s->cap * sizeof(double));
+        s->x = bl_realloc(s->x, s->cap * sizeof(double));
+        s->y = bl_realloc(s->y, s->cap * sizeof(double));
         BL_CHECK(s->x && s->y);
     }
     s->x[s->n] = x;

@@ -60,7 +60,7 @@ int words_load(WordList *w, const char *path, int min_len, int max_len, int held
     char *text = bl_malloc(cap + 1);
     while ((got = fread(text + len, 1, cap - len, f)) > 0) {
         len += got;
-        if (len == cap) text = realloc(text, (cap *= 2) + 1);
+        if (len == cap) text = bl_realloc(text, (cap *= 2) + 1);
         BL_CHECK(text);
     }
     int err = ferror(f);
