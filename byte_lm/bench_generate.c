@@ -9,6 +9,7 @@
 #include "cli_parse.h"
 #include "commands.h"
 #include "generate.h"
+#include "json_out.h"
 #include "progress.h"
 
 /* Bytes moved per second by a large device-to-device copy, counting reads and writes
@@ -107,13 +108,15 @@ int bench_generate(int argc, char **argv)
         be->sync(be);
         double step = (now_seconds() - t0) / n;
         double bps = batches[k] / step;
-        if (json)
-            printf("{\"bench\":\"generate\",\"config\":\"%s\",\"device\":\"%s\",\"batch\":%d,"
+        if (json) {
+            printf("{\"bench\":\"generate\",\"config\":");
+            json_put_string(stdout, config);
+            printf(",\"device\":\"%s\",\"batch\":%d,"
                    "\"bytes_per_s\":%.1f,\"step_s\":%.6g,\"limit_step_s\":%.6g,\"frac\":%.4f,"
                    "\"copy_bytes_per_s\":%.4g,\"read_bytes_per_s\":%.4g}\n",
-                   config, be->name, batches[k], bps, step, limit_step, limit_step / step,
+                   be->name, batches[k], bps, step, limit_step, limit_step / step,
                    copy_bw, read_bw);
-        else
+        } else
             printf("  %-6d %14.1f %14.4f %14.4f %10.3f\n", batches[k], bps, step * 1e3,
                    limit_step * 1e3, limit_step / step);
         generator_free(g);

@@ -9,6 +9,7 @@
 
 #include "backend_select.h"
 #include "cli_parse.h"
+#include "json_out.h"
 #include "commands.h"
 #include "model.h"
 #include "optimizer.h"
@@ -127,13 +128,17 @@ int bench_train(int argc, char **argv)
     }
     const char *mem_what = be->mem_peak_bytes ? "backend" : "process RSS";
     if (json) {
-        printf("{\"bench\":\"train\",\"config\":\"%s\",\"device\":\"%s\",\"params\":%lld,\"B\":%d,"
+        printf("{\"bench\":\"train\",\"config\":");
+        json_put_string(stdout, config);
+        printf(",\"device\":\"%s\",\"params\":%lld,\"B\":%d,"
                "\"L\":%d,\"step_s\":%.6f,\"bytes_per_s\":%.1f,\"model_flops\":%.4g,"
                "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"%s\":%.0f,\"activation_bytes\":%zu,"
-               "\"loss\":%.4f}\n",
-               config, be->name, params, B, L, step_s, bps, flops, peak, flops / peak,
+               "\"loss\":",
+               be->name, params, B, L, step_s, bps, flops, peak, flops / peak,
                be->mem_peak_bytes ? "peak_mem_bytes" : "host_rss_bytes", mem,
-               model_activation_bytes(m), loss);
+               model_activation_bytes(m));
+        json_put_number(stdout, "%.4f", loss);
+        printf("}\n");
     } else {
         printf("bench train: %s on %s, %.2f M parameters, B=%d L=%d\n", config, be->name,
                params / 1e6, B, L);

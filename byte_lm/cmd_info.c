@@ -47,6 +47,72 @@ static int dump_logits(Model *m, const char *text, const char *path, BlErr *e)
     return rc;
 }
 
+/* A number for JSON: JSON has no NaN or infinity, so a non-finite value is null. */
+static void add_num(cJSON *o, const char *k, double v)
+{
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+/* Prints o (then frees it) on one line. cJSON escapes every string, paths with quotes included. */
+static void print_json(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+/* The whole small file at path, NUL-terminated, or NULL. */
+static char *slurp(const char *path, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = bl_malloc(cap);
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+/* The last train bpb and validation bpb of the run the checkpoint dir belongs to (its parent's
+ * metrics.jsonl); NAN where there is none. */
+static void final_bpb(const char *dir, double *train, double *val)
+{
+    *train = *val = NAN;
+    char path[4200];
+    snprintf(path, sizeof path, "%s", dir);
+    char *slash = strrchr(path, '/');
+    if (!slash || strcmp(slash, "/checkpoint")) return;
+    snprintf(slash, sizeof path - (size_t)(slash - path), "/metrics.jsonl");
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[2048];
+    while (fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        cJSON *b = cJSON_GetObjectItem(o, "bpb"), *v = cJSON_GetObjectItem(o, "val_bpb");
+        if (cJSON_IsNumber(b)) *train = b->valuedouble;
+        if (cJSON_IsNumber(v)) *val = v->valuedouble;
+        cJSON_Delete(o);
+    }
+    fclose(f);
+}
+
+/* "k v, k v, ..." of a JSON object's scalar members, for the text output. */
+static void print_members(const char *title, const cJSON *o)
+{
+    if (!cJSON_IsObject(o)) return;
+    printf("  %s:", title);
+    int first = 1;
+    for (const cJSON *c = o->child; c; c = c->next) {
+        if (cJSON_IsNumber(c)) printf("%s %s %.6g", first ? "" : ",", c->string, c->valuedouble);
+        else if (cJSON_IsString(c)) printf("%s %s %s", first ? "" : ",", c->string, c->valuestring[0] ? c->valuestring : "(none)");
+        else continue;
+        first = 0;
+    }
+    printf("\n");
+}
+
 int cmd_info(int argc, char **argv)
 {
     int json = 0;
@@ -73,11 +139,16 @@ int cmd_info(int argc, char **argv)
     ModelConfig cfg;
     if (!S_ISDIR(st.st_mode)) {
         if (config_load(&cfg, path, &e)) return cmd_error(e.msg);
-        if (json)
-            printf("{\"config\":\"%s\",\"parameters\":%lld,\"hidden_size\":%d,\"num_hidden_layers\":%d}\n",
-                   path, config_num_params(&cfg), cfg.hidden_size, cfg.num_hidden_layers);
-        else
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "config", path);
+            cJSON_AddNumberToObject(o, "parameters", (double)config_num_params(&cfg));
+            cJSON_AddNumberToObject(o, "hidden_size", cfg.hidden_size);
+            cJSON_AddNumberToObject(o, "num_hidden_layers", cfg.num_hidden_layers);
+            print_json(o);
+        } else {
             print_config(&cfg);
+        }
         return 0;
     }
 
@@ -101,42 +172,64 @@ int cmd_info(int argc, char **argv)
     }
     /* weight statistics confirm the values loaded, not only the shapes */
     double ss = be->sumsq(be, model_params(m), model_num_params(m));
+    double rms = sqrt(ss / config_num_params(&cfg));
     char ts_path[4200];
     snprintf(ts_path, sizeof ts_path, "%s/trainer_state.json", dir);
-    int has_ts = stat(ts_path, &st) == 0;
+    char *ts_text = slurp(ts_path, 1 << 20);
+    cJSON *ts = ts_text ? cJSON_Parse(ts_text) : NULL;
+    free(ts_text);
+    double train_bpb, val_bpb;
+    final_bpb(dir, &train_bpb, &val_bpb);
     if (json) {
-        printf("{\"checkpoint\":\"%s\",\"parameters\":%lld,\"hidden_size\":%d,\"num_hidden_layers\":%d,"
-               "\"state_size\":%d,\"weights_rms\":%.6g,\"trainer_state\":%s,\"tensors\":[",
-               dir, config_num_params(&cfg), cfg.hidden_size, cfg.num_hidden_layers,
-               cfg.state_size, sqrt(ss / config_num_params(&cfg)), has_ts ? "true" : "false");
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "checkpoint", dir);
+        cJSON_AddNumberToObject(o, "parameters", (double)config_num_params(&cfg));
+        cJSON_AddNumberToObject(o, "hidden_size", cfg.hidden_size);
+        cJSON_AddNumberToObject(o, "num_hidden_layers", cfg.num_hidden_layers);
+        cJSON_AddNumberToObject(o, "state_size", cfg.state_size);
+        add_num(o, "weights_rms", rms);
+        cJSON_AddBoolToObject(o, "trainer_state", ts != NULL);
+        if (ts) {
+            cJSON *step = cJSON_GetObjectItem(ts, "step"), *bytes = cJSON_GetObjectItem(ts, "bytes_seen");
+            if (cJSON_IsNumber(step)) cJSON_AddNumberToObject(o, "step", step->valuedouble);
+            if (cJSON_IsString(bytes)) cJSON_AddStringToObject(o, "bytes_seen", bytes->valuestring);
+            cJSON *opts = cJSON_GetObjectItem(ts, "options"), *optim = cJSON_GetObjectItem(ts, "optimizer");
+            if (cJSON_IsObject(opts)) cJSON_AddItemToObject(o, "options", cJSON_Duplicate(opts, 1));
+            if (cJSON_IsObject(optim)) cJSON_AddItemToObject(o, "optimizer", cJSON_Duplicate(optim, 1));
+        }
+        add_num(o, "final_train_bpb", train_bpb);
+        add_num(o, "final_val_bpb", val_bpb);
+        cJSON *arr = cJSON_AddArrayToObject(o, "tensors");
         for (int i = 0; i < model_num_tensors(m); i++) {
             const ParamInfo *p = model_tensor(m, i);
-            printf("%s{\"name\":\"%s\",\"shape\":[", i ? "," : "", p->name);
-            for (int k = 0; k < p->ndim; k++) printf("%s%lld", k ? "," : "", (long long)p->shape[k]);
-            printf("]}");
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddStringToObject(t, "name", p->name);
+            cJSON *shape = cJSON_AddArrayToObject(t, "shape");
+            for (int k = 0; k < p->ndim; k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)p->shape[k]));
+            cJSON_AddItemToArray(arr, t);
         }
-        printf("]}\n");
+        print_json(o);
     } else {
         printf("checkpoint: %s\n", dir);
         print_config(&cfg);
-        printf("  weights: %d tensors loaded, rms %.4g\n", model_num_tensors(m),
-               sqrt(ss / config_num_params(&cfg)));
-        if (has_ts) {
-            FILE *f = fopen(ts_path, "r");
-            char buf[8192];
-            size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-            if (f) fclose(f);
-            buf[n] = 0;
-            cJSON *o = cJSON_Parse(buf);
-            cJSON *step = o ? cJSON_GetObjectItem(o, "step") : NULL;
-            cJSON *bytes = o ? cJSON_GetObjectItem(o, "bytes_seen") : NULL;
+        printf("  weights: %d tensors loaded, rms %.4g\n", model_num_tensors(m), rms);
+        if (ts) {
+            cJSON *step = cJSON_GetObjectItem(ts, "step"), *bytes = cJSON_GetObjectItem(ts, "bytes_seen");
             if (cJSON_IsNumber(step) && cJSON_IsString(bytes))
                 printf("  trained: step %d, %s bytes seen\n", step->valueint, bytes->valuestring);
-            cJSON_Delete(o);
+            print_members("options", cJSON_GetObjectItem(ts, "options"));
+            print_members("optimizer", cJSON_GetObjectItem(ts, "optimizer"));
         } else {
             printf("  trained: no trainer_state.json (weights only)\n");
         }
+        if (isfinite(train_bpb) || isfinite(val_bpb)) {
+            printf("  final:");
+            if (isfinite(train_bpb)) printf(" train %.4f bpb (last logged step)", train_bpb);
+            if (isfinite(val_bpb)) printf("%s validation %.4f bpb (last validation)", isfinite(train_bpb) ? "," : "", val_bpb);
+            printf("\n");
+        }
     }
+    cJSON_Delete(ts);
     model_free(m);
     be->destroy(be);
     return 0;

@@ -12,6 +12,7 @@
 
 #include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
+#include "byte_lm/json_out.h"
 #include "byte_lm/progress.h"
 #include "corpus/loader.h"
 #include "corpus/outdir.h"
@@ -238,10 +239,12 @@ int bench_loader(int argc, char **argv)
     if (rc) return cmd_error(e.msg);
     double win = (double)B * (L + 1);
     if (json) {
-        printf("{\"bench\":\"loader\",\"data\":\"%s\",\"generated\":%s,\"decoded_bytes\":%" PRIu64 ",\"frames\":%" PRIu64
+        printf("{\"bench\":\"loader\",\"data\":");
+        json_put_string(stdout, tmp[0] ? "generated" : data);
+        printf(",\"generated\":%s,\"decoded_bytes\":%" PRIu64 ",\"frames\":%" PRIu64
                ",\"file_bytes\":%" PRIu64 ",\"decode_gbps\":%.4f,\"bar_gbps\":%.1f,\"decode_ratio\":%.4f,\"memcpy_gbps\":%.3f"
                ",\"B\":%d,\"L\":%d,\"threads\":%d,\"batches_per_s\":%.2f,\"batches_per_s_no_cache\":%.2f}\n",
-               tmp[0] ? "generated" : data, tmp[0] ? "true" : "false", d.bytes, d.frames, d.file_bytes,
+               tmp[0] ? "true" : "false", d.bytes, d.frames, d.file_bytes,
                compressed ? d.gbps : 0.0, BAR_GBPS, compressed ? d.gbps / BAR_GBPS : 0.0, mc, B, L, o.threads, bps,
                bps_cold);
         return 0;

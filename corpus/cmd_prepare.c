@@ -6,6 +6,7 @@
 
 #include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
+#include "byte_lm/json_out.h"
 #include "corpus/prepare.h"
 
 static const char HELP[] =
@@ -49,25 +50,13 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
     return argv[++*i];
 }
 
-/* A JSON string literal (the directory name may hold quotes or control characters). */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
-
 static void print_result(const char *dir, const PrepareResult *r, int json)
 {
     uint64_t decoded = r->train_bytes + r->val_bytes;
     double ratio = r->file_bytes ? (double)decoded / (double)r->file_bytes : 0;
     if (json) {
         printf("{\"corpus\":");
-        print_json_string(dir);
+        json_put_string(stdout, dir);
         printf(",\"input_bytes\":%" PRIu64 ",\"documents\":%" PRIu64 ",\"train_bytes\":%" PRIu64
                ",\"val_bytes\":%" PRIu64 ",\"train_documents\":%" PRIu64 ",\"val_documents\":%" PRIu64
                ",\"train_shards\":%d,\"val_shards\":%d,\"file_bytes\":%" PRIu64 ",\"ratio\":%.4f,\"replaced_bytes\":%" PRIu64
