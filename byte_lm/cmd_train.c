@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend_select.h"
 #include "cli_parse.h"
 #include "commands.h"
 #include "launch.h"
@@ -160,6 +161,7 @@ int cmd_train(int argc, char **argv)
     pid_t pids[256];
     char rdv[1100];
     if (launch) {
+        if (backend_check(o.device, gpus, &e)) return cmd_error(e.msg);
         launch_rendezvous(rdv, sizeof rdv, gpus > 1);
         o.rendezvous = rdv;
         if (launch_ranks(argc, argv, o.world, rdv, pids, &e)) return cmd_error(e.msg);
