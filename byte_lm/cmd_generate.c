@@ -3,6 +3,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,9 +56,10 @@ typedef struct {
 
 static void buf_add(Buf *b, const uint8_t *x, size_t n)
 {
+    if (n == 0) return; /* an empty prompt: b->p may still be NULL, which memcpy must not see */
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 64;
-        uint8_t *p = realloc(b->p, b->cap);
+        uint8_t *p = bl_realloc(b->p, b->cap);
         BL_CHECK(p);
         b->p = p;
     }
@@ -201,9 +203,20 @@ static void print_json(const Args *a, const char *dir, const char *device, size_
     cJSON_Delete(o);
 }
 
+/* 1 if every logit of the last step is finite: a byte sampled from NaN or infinite logits is
+ * noise (whatever the sampler picks), not the model's output. */
+static int logits_finite(const Generator *g)
+{
+    const float *lg = generator_logits(g);
+    for (size_t i = 0; i < (size_t)generator_batch(g) * 256; i++)
+        if (!isfinite(lg[i])) return 0;
+    return 1;
+}
+
 /* Generates with stream 0 going to stdout live (text mode) and everything else kept in raw[]
- * for printing afterwards; returns the generation time. */
-static double run(const Args *a, Generator *g, Buf *raw)
+ * for printing afterwards; returns the generation time. *bad_at is the first step whose logits
+ * were not finite (generation stops there), else -1. */
+static double run(const Args *a, Generator *g, Buf *raw, long *bad_at)
 {
     int B = a->g.batch;
     Utf8Stream live;
@@ -211,8 +224,13 @@ static double run(const Args *a, Generator *g, Buf *raw)
     if (!a->json && B > 1) printf("--- sample 1 ---\n");
     uint8_t *bytes = bl_malloc((size_t)B);
     double t0 = now_seconds();
+    *bad_at = -1;
     for (long t = 0; t < a->n; t++) {
         generator_step(g, bytes);
+        if (!logits_finite(g)) {
+            *bad_at = t;
+            break;
+        }
         for (int b = 0; b < B; b++) {
             if (b == 0 && !a->json) utf8_stream_put(&live, bytes[0]);
             else buf_add(&raw[b], &bytes[b], 1);
@@ -313,8 +331,12 @@ int cmd_generate(int argc, char **argv)
     be->sync(be);
     double t_prefill = now_seconds() - t0;
     Buf *raw = bl_calloc((size_t)a.g.batch, sizeof(Buf));
-    double t_gen = run(&a, g, raw);
-    if (a.json) {
+    long bad_at;
+    double t_gen = run(&a, g, raw, &bad_at);
+    if (bad_at >= 0) {
+        bl_fail(&e, dir, "the model's logits are not finite at output byte %ld (the weights overflow)", bad_at);
+        rc = 1;
+    } else if (a.json) {
         print_json(&a, dir, be->name, prompt.n, raw, t_prefill, t_gen);
     } else {
         fprintf(stderr, "bytelm generate: %ld bytes x %d in %.3f s (%.0f bytes/s), prompt %zu bytes in %.3f s, seed %llu\n",
@@ -323,8 +345,8 @@ int cmd_generate(int argc, char **argv)
     }
     for (int b = 0; b < a.g.batch; b++) free(raw[b].p);
     free(raw);
-    rc = 0;
-    if (fflush(stdout) || ferror(stdout)) rc = bl_fail_errno(&e, "<stdout>", "write error"), cmd_error(e.msg);
+    if (rc) fflush(stdout), cmd_error(e.msg);
+    else if (fflush(stdout) || ferror(stdout)) rc = bl_fail_errno(&e, "<stdout>", "write error"), cmd_error(e.msg);
     free(prompt.p);
     generator_free(g);
     model_free(m);

@@ -30,7 +30,8 @@ static void usage(FILE *f)
 
 int cmd_error(const char *msg)
 {
-    fprintf(stderr, "bytelm: %s\n", msg);
+    /* every failure fills its message; an empty one would print a bare "bytelm: " */
+    fprintf(stderr, "bytelm: %s\n", msg && *msg ? msg : "internal error: a failure left no message");
     return 1;
 }
 

@@ -58,12 +58,15 @@ static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_
         done += (uint64_t)n;
         BpbTally t = bpb_progress(sc);
         extra[0] = 0;
-        if (t.scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(&t));
+        if (t.scored && isfinite(t.nats)) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(&t));
         progress_update(&prog, done, extra);
     }
     seqreader_close(rd);
     if (n < 0) return -1;
     bpb_end(sc, out);
+    /* a NaN or infinite loss is no measurement: the weights or their sums overflowed */
+    if (!isfinite(out->nats))
+        return bl_fail(e, path, "the model's loss is not finite (%s): no bits per byte", isnan(out->nats) ? "NaN" : "infinite");
     extra[0] = 0;
     if (out->scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(out));
     progress_finish(&prog, done, extra);
