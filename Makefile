@@ -71,6 +71,15 @@ GPU_TESTS    := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
 .PHONY: all test test-gpu bench demo clean fuzz
 all: $(BIN)
 
+# `bytelm --version` names the commit it was built from; the stamp file changes only when
+# `git describe` does, so that only version.o is rebuilt then
+GIT_DESCRIBE  := $(shell git describe --always --dirty 2>/dev/null)
+VERSION_STAMP := $(BUILD)/version-stamp
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(VERSION_STAMP) 2>/dev/null)" = "$(GIT_DESCRIBE)" ] || echo "$(GIT_DESCRIBE)" > $(VERSION_STAMP); })
+$(BUILD)/byte_lm/version.o: $(VERSION_STAMP)
+$(BUILD)/byte_lm/version.o: CFLAGS += -DBYTELM_BUILD='"$(GIT_DESCRIBE)"'
+
+
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
