@@ -42,7 +42,7 @@ static double memory_rate(Backend *be, int read_only)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bytelm bench generate [--config FILE] [--device cpu|cuda] [-n BYTES]\n"
-               "                             [--threads N] [--json]\n"
+               "                             [--threads N] [--json] [-h]\n"
                "Times recurrent generation (greedy, random weights) at batch 1 and 64 against the\n"
                "weight-bandwidth limit. Defaults: configs/tiny.json on the CPU, configs/small.json\n"
                "on CUDA; -n 256 steps after a 16-byte prompt.\n");

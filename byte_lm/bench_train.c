@@ -43,7 +43,7 @@ static double measure_matmul_peak(Backend *be)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bytelm bench train [--config FILE] [--device cpu|cuda] [-B N] [-L N]\n"
-               "                          [--steps N] [--threads N] [--json]\n"
+               "                          [--steps N] [--threads N] [--json] [-h]\n"
                "Times full training steps (forward, backward, AdamW) on random bytes.\n"
                "Defaults: configs/tiny.json on the CPU (B=8, L=512), configs/small.json on CUDA\n"
                "(B=16, L=2048); 2 warm-up steps, then --steps (default 5) timed.\n");

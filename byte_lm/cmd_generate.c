@@ -46,7 +46,9 @@ static void usage(FILE *f)
             "  --threads N         CPU threads (default: all cores)\n"
             "  --json              print one JSON object (texts, timings, options) on stdout;\n"
             "                      texts are always valid UTF-8 (safe decoding), and with\n"
-            "                      --utf8 off each sample also has \"hex\", its raw bytes\n");
+            "                      --utf8 off each sample also has \"hex\", its raw bytes\n"
+            "  -q, --quiet         no timing line on stderr at the end\n"
+            "  -h, --help          this help\n");
 }
 
 typedef struct {
@@ -137,7 +139,7 @@ static long json_text(const Buf *raw, Buf *lit)
 typedef struct {
     const char *ckpt, *prompt, *prompt_file, *device;
     long n;
-    int threads, json, seed_given;
+    int threads, json, seed_given, quiet;
     GenOptions g;
 } Args;
 
@@ -264,13 +266,13 @@ static int parse_args(int argc, char **argv, Args *a, int *exit_now)
         {"bytes", 1, 0, 'n'}, {"temperature", 1, 0, O_TEMP}, {"greedy", 0, 0, O_GREEDY},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
         {"batch", 1, 0, O_BATCH}, {"utf8", 1, 0, O_UTF8}, {"device", 1, 0, O_DEVICE},
-        {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP},
+        {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {"quiet", 0, 0, 'q'},
         {0, 0, 0, 0}};
     int c, greedy = 0, rc = 0;
     const char *G = "generate";
     optind = 1;
     opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":n:qh", opts, NULL)) != -1) {
         switch (c) {
         case O_CKPT: a->ckpt = optarg; break;
         case O_PROMPT: a->prompt = optarg; break;
@@ -292,6 +294,7 @@ static int parse_args(int argc, char **argv, Args *a, int *exit_now)
         case O_DEVICE: rc = cli_device(G, optarg), a->device = optarg; break;
         case O_THREADS: rc = cli_int(G, "--threads", optarg, 1, 4096, &a->threads); break;
         case O_JSON: a->json = 1; break;
+        case 'q': a->quiet = 1; break;
         case 'h':
         case O_HELP: usage(stdout); *exit_now = 1; return 0;
         default: return cli_getopt_error(G, c, argv);
@@ -338,7 +341,7 @@ int cmd_generate(int argc, char **argv)
         rc = 1;
     } else if (a.json) {
         print_json(&a, dir, be->name, prompt.n, raw, t_prefill, t_gen);
-    } else {
+    } else if (!a.quiet) {
         fprintf(stderr, "bytelm generate: %ld bytes x %d in %.3f s (%.0f bytes/s), prompt %zu bytes in %.3f s, seed %llu\n",
                 a.n, a.g.batch, t_gen, t_gen > 0 ? (double)a.n * a.g.batch / t_gen : 0.0,
                 prompt.n, t_prefill, (unsigned long long)a.g.seed);

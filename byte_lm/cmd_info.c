@@ -13,12 +13,14 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bytelm info [--json] [--dump-logits FILE [--text STR]] PATH\n\n"
+    fprintf(f, "usage: bytelm info [--json] [--dump-logits FILE [--text STR]] [-h] PATH\n\n"
                "PATH is a checkpoint directory (config.json + model.safetensors), a run directory,\n"
                "or a config JSON file. The weights are loaded and every tensor's shape is checked.\n"
                "--dump-logits writes the model's logits for STR's bytes (input_bytes U8 [1, T],\n"
                "logits F32 [1, T, 256]) to a safetensors FILE, for comparing with other\n"
-               "implementations (tests/ref/make_fixtures.py --check-bytelm).\n");
+               "implementations (tests/ref/make_fixtures.py --check-bytelm).\n"
+               "For a run, the options it was trained with and its last train and validation bpb\n"
+               "(from metrics.jsonl) are shown too. -h, --help: this help.\n");
 }
 
 static void print_config(const ModelConfig *c)

@@ -23,7 +23,9 @@ static void usage(FILE *f)
             "  --data PATH         training data\n"
             "  --val PATH          validation data (default: the corpus's val split when PATH is\n"
             "                      a corpus directory, else none)\n"
-            "  --out DIR           run directory: DIR/checkpoint, DIR/metrics.jsonl, DIR/loss.svg\n"
+            "  -o, --out DIR       run directory: DIR/checkpoint, DIR/metrics.jsonl, DIR/loss.svg\n"
+            "                      (default runs/NAME for --config NAME.json; on --resume, the\n"
+            "                      run the checkpoint belongs to)\n"
             "  --resume DIR        continue a run from its checkpoint (run or checkpoint dir)\n"
             "  --device cpu|cuda   backend (default cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
@@ -38,16 +40,21 @@ static void usage(FILE *f)
             "  --clip X            max gradient norm, 0 = off (default 1.0)\n"
             "  --seed N            init and data order seed (default 1337)\n"
             "  --eval-every N      steps between validations (default 100)\n"
-            "  --eval-batches N    validation batches (default 8)\n"
+            "  --eval-batches N    validation batches (default 8): validation is the mean over\n"
+            "                      N x B random windows of L bytes of the val split, each read\n"
+            "                      from a fresh state, so it reads higher than eval bpb, which\n"
+            "                      reads the whole split once with the state carried\n"
             "  --ckpt-every N      steps between checkpoints (default 500; always at the end)\n"
             "  --log-every N       steps between metrics lines (default 1)\n"
-            "  --time-budget SEC   stop after SEC seconds of training and save\n"
+            "  --time-budget SEC   stop after SEC seconds of training and save (default 0 = none)\n"
             "  --stop-after N      stop after N steps of this invocation and save (the schedule\n"
             "                      still runs to --steps; continue with --resume)\n"
             "  --procs N           data parallel over N processes on this host (CPU backend):\n"
             "                      each runs --accum micro-batches, so a step covers N x accum\n"
             "  --gpus N            data parallel over GPUs 0..N-1 through NCCL (CUDA backend)\n"
             "  --json              print a JSON summary on stdout\n"
+            "  -q, --quiet         no start line, progress or summary on stderr\n"
+            "  -h, --help          this help\n"
             "\n"
             "An external launcher may start the ranks itself, passing each --rank R --world N\n"
             "--rendezvous NAME (a shared-memory name on the CPU, a file path for the NCCL id).\n");
@@ -72,19 +79,21 @@ int cmd_train(int argc, char **argv)
         {"ckpt-every", 1, 0, O_CKPT}, {"log-every", 1, 0, O_LOG}, {"time-budget", 1, 0, O_TIME},
         {"stop-after", 1, 0, O_STOP}, {"procs", 1, 0, O_PROCS}, {"gpus", 1, 0, O_GPUS},
         {"rank", 1, 0, O_RANK}, {"world", 1, 0, O_WORLD}, {"rendezvous", 1, 0, O_RDV},
-        {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"json", 0, 0, O_JSON}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     int c, procs = 0, gpus = 0, rank = -1, rc = 0;
     double d = 0;
     const char *T = "train";
     const double BIG = 1e308;
     optind = 1;
     opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":B:L:h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":B:L:o:qh", opts, NULL)) != -1) {
         switch (c) {
         case O_CONFIG: o.config = optarg; break;
         case O_DATA: snprintf(t->data, sizeof t->data, "%s", optarg); break;
         case O_VAL: snprintf(t->val, sizeof t->val, "%s", optarg); break;
+        case 'o':
         case O_OUT: o.out = optarg; break;
+        case 'q': o.quiet = 1; break;
         case O_RESUME: o.resume = optarg; break;
         case O_DEVICE: rc = cli_device(T, optarg), o.device = optarg; break;
         case O_THREADS: rc = cli_int(T, "--threads", optarg, 1, 4096, &o.threads); break;

@@ -234,13 +234,14 @@ int train_run(const TrainOptions *o, BlErr *e)
     uint64_t bytes_per_step = (uint64_t)ts->B * ts->L * per_step;
     char ranks[64] = "";
     if (world > 1) snprintf(ranks, sizeof ranks, " on each of %d ranks (%s)", world, r.comm->kind);
-    if (lead)
+    if (lead && !o->quiet)
         fprintf(stderr, "bytelm train: %s backend, %lld parameters, B=%d L=%d accum=%d%s, steps %d..%d\n",
                 r.be->name, config_num_params(model_config(r.model)), ts->B, ts->L, ts->accum, ranks,
                 ts->step + 1, total);
 
     Progress prog;
     if (lead) progress_init(&prog, "train", (uint64_t)(total - ts->step) * bytes_per_step);
+    prog.quiet = o->quiet;
     double t0 = now_seconds(), elapsed0 = ts->elapsed_seconds;
     int start_step = ts->step, rc = 0;
     interrupt_install();
@@ -337,8 +338,16 @@ int train_run(const TrainOptions *o, BlErr *e)
         json_put_string(stdout, r.ckpt_dir);
         printf("}\n");
     }
-    fprintf(stderr, "bytelm train: step %d, train %s bpb, val %s bpb, checkpoint %s\n", ts->step,
-            train_txt, val_txt, r.ckpt_dir);
+    /* what the two numbers are, since `eval bpb` on the same split reads lower */
+    char val_means[160] = "";
+    if (isfinite(last_val))
+        snprintf(val_means, sizeof val_means,
+                 " (mean over %d x %d random %d-byte windows of the val split, each from a fresh state; "
+                 "eval bpb reads the split whole, carrying the state)",
+                 ts->eval_batches, ts->B, ts->L);
+    if (!o->quiet)
+        fprintf(stderr, "bytelm train: step %d, train %s bpb (last step), val %s bpb%s, checkpoint %s\n", ts->step,
+                train_txt, val_txt, val_means, r.ckpt_dir);
 done:
     interrupt_uninstall();
     run_close(&r);

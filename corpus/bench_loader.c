@@ -26,7 +26,7 @@
 int bench_loader(int argc, char **argv);
 
 static const char HELP[] =
-    "usage: bytelm bench loader [--data PATH] [-B 8] [-L 8192] [--seconds 1.5] [--json] [-q]\n"
+    "usage: bytelm bench loader [--data PATH] [-B 8] [-L 8192] [--seconds 1.5] [--json] [-q] [-h]\n"
     "\n"
     "Decode speed of the corpus on one core (every frame of train and val; bar: 1 GB/s) with\n"
     "memcpy as the one-core reference, and loader_next batches/s with the default options and\n"

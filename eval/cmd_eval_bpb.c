@@ -33,7 +33,13 @@ static void usage(FILE *f)
             "  --chunk N           bytes per model call (default 4096)\n"
             "  --device cpu|cuda   backend (default cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
-            "  --json              print the results as JSON on stdout\n");
+            "  --json              print the results as JSON on stdout\n"
+            "  -q, --quiet         no progress on stderr\n"
+            "  -h, --help          this help\n"
+            "\n"
+            "This differs from train's validation, which averages random windows of the val split,\n"
+            "each read from a fresh state (their first bytes have little context): on the same\n"
+            "split eval bpb reads lower.\n");
 }
 
 typedef struct {
@@ -43,12 +49,13 @@ typedef struct {
 
 /* Scores one source into out; the reader's own errors name the file and offset. */
 static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_t *buf,
-                      const char *label, BpbTally *out, BlErr *e)
+                      const char *label, int quiet, BpbTally *out, BlErr *e)
 {
     SeqReader *rd;
     if (seqreader_open(&rd, path, split, e)) return -1;
     Progress prog;
     progress_init(&prog, label, seqreader_total_bytes(rd));
+    prog.quiet = quiet;
     bpb_begin(sc);
     long long n;
     uint64_t done = 0;
@@ -105,7 +112,8 @@ static void print_results(const char *ckpt, int chunk, const FileResult *res, in
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "checkpoint", ckpt);
         cJSON_AddNumberToObject(o, "chunk", chunk);
-        cJSON_AddStringToObject(o, "note", "each file's first byte has no context and is not scored");
+        cJSON_AddStringToObject(o, "note", "each file read once, front to back, every byte scored with its whole left "
+                                           "context; the first byte has no context and is not scored");
         cJSON *files = cJSON_AddArrayToObject(o, "files");
         for (int i = 0; i < n; i++) cJSON_AddItemToArray(files, tally_json(res[i].path, &res[i].t));
         cJSON_AddItemToObject(o, "total", tally_json(NULL, total));
@@ -119,23 +127,25 @@ static void print_results(const char *ckpt, int chunk, const FileResult *res, in
            "bits/byte", "bits/char");
     for (int i = 0; i < n; i++) print_row(res[i].path, &res[i].t);
     if (n > 1) print_row("total", total);
-    printf("(each file's first byte has no context and is not scored)\n");
+    printf("(each file read once, front to back, every byte scored with its whole left context; the first\n"
+           " byte has no context and is not scored. train's validation is a mean over random windows each\n"
+           " read from a fresh state, so it reads higher)\n");
 }
 
 int eval_cmd_bpb(int argc, char **argv)
 {
     const char *ckpt = NULL, *device = "cpu", *split = "val";
-    int chunk = 4096, threads = 0, json = 0;
+    int chunk = 4096, threads = 0, json = 0, quiet = 0;
     enum { O_CKPT = 256, O_SPLIT, O_CHUNK, O_DEVICE, O_THREADS, O_JSON, O_HELP };
     static const struct option opts[] = {
         {"ckpt", 1, 0, O_CKPT},       {"split", 1, 0, O_SPLIT}, {"chunk", 1, 0, O_CHUNK},
         {"device", 1, 0, O_DEVICE},   {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON},
-        {"help", 0, 0, O_HELP},       {0, 0, 0, 0}};
+        {"help", 0, 0, O_HELP},       {"quiet", 0, 0, 'q'}, {0, 0, 0, 0}};
     int c, rc = 0;
     const char *E = "eval bpb";
     optind = 1;
     opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
         switch (c) {
         case O_CKPT: ckpt = optarg; break;
         case O_SPLIT:
@@ -147,6 +157,7 @@ int eval_cmd_bpb(int argc, char **argv)
         case O_DEVICE: rc = cli_device(E, optarg), device = optarg; break;
         case O_THREADS: rc = cli_int(E, "--threads", optarg, 1, 4096, &threads); break;
         case O_JSON: json = 1; break;
+        case 'q': quiet = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default: return cli_getopt_error(E, c, argv);
@@ -169,7 +180,7 @@ int eval_cmd_bpb(int argc, char **argv)
         char label[32];
         snprintf(label, sizeof label, "bpb %d/%d", i + 1, n);
         res[i].path = argv[optind + i];
-        if (score_path(sc, res[i].path, split, buf, label, &res[i].t, &e)) rc = cmd_error(e.msg);
+        if (score_path(sc, res[i].path, split, buf, label, quiet, &res[i].t, &e)) rc = cmd_error(e.msg);
         else bpb_tally_add(&total, &res[i].t);
     }
     if (!rc) print_results(ckpt, chunk, res, n, &total, json);

@@ -43,7 +43,7 @@ static void usage(FILE *f, int memory)
             "  --write-train FILE  write training text%s for bytelm train --data\n"
             "\n"
             "options:\n"
-            "  --n N               questions per task (default 200)\n"
+            "  -n, --n N           questions per task (default 200)\n"
             "  --shots K           solved examples before each question (default %d)\n"
             "  --max-new N         bytes decoded before giving up on a newline (default 64)\n"
             "  --seed N            which questions and shots; with --train also the init and data\n"
@@ -51,7 +51,9 @@ static void usage(FILE *f, int memory)
             "  --show N            print the first N questions with the model's answers on stderr\n"
             "  --device cpu|cuda   backend (default cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
-            "  --json              print the results as JSON on stdout\n",
+            "  --json              print the results as JSON on stdout\n"
+            "  -q, --quiet         no training progress on stderr\n"
+            "  -h, --help          this help\n",
             memory ? "" : "\n                      (on training and on held-out words)",
             memory ? "" : " (training words only)", memory ? 0 : 3);
     if (memory)
@@ -73,7 +75,7 @@ static void usage(FILE *f, int memory)
             "  --examples N        lines to write (default 100000)\n"
             "--train:\n"
             "  --config FILE       model config (e.g. configs/tiny.json)\n"
-            "  --out DIR           save the model to DIR/checkpoint (default: not saved)\n"
+            "  -o, --out DIR       save the model to DIR/checkpoint (default: not saved)\n"
             "  --steps N           optimizer steps (default 1000)\n"
             "  -B, --batch N       rows per step (default 16)\n"
             "  -L, --seq-len N     bytes per row (default %s)\n"
@@ -81,7 +83,7 @@ static void usage(FILE *f, int memory)
             "  --warmup N          warmup steps (default 50)\n"
             "  --weight-decay X    AdamW decay of matrices and embedding (default 0)\n"
             "  --eval-every N      print held-out accuracy every N steps (default 0: at the end)\n"
-            "  --time-budget SEC   stop training after SEC seconds\n",
+            "  --time-budget SEC   stop training after SEC seconds (default 0 = none)\n",
             memory ? "one example line" : "128");
 }
 
@@ -113,14 +115,14 @@ static int parse(Args *a, int argc, char **argv)
         {"device", 1, 0, O_DEVICE}, {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON},
         {"held-out", 0, 0, O_HELDOUT}, {"seen", 0, 0, O_SEEN}, {"held-pct", 1, 0, O_HELDPCT},
         {"min-len", 1, 0, O_MINLEN}, {"max-len", 1, 0, O_MAXLEN}, {"length", 1, 0, O_LENGTH},
-        {"tokens", 1, 0, O_TOKENS}, {"vocab", 1, 0, O_VOCAB}, {"help", 0, 0, O_HELP},
+        {"tokens", 1, 0, O_TOKENS}, {"vocab", 1, 0, O_VOCAB}, {"help", 0, 0, O_HELP}, {"quiet", 0, 0, 'q'},
         {0, 0, 0, 0}};
     TaskEvalOptions *ev = &a->tr.eval;
     int c, rc = 0;
     long v;
     optind = 1;
     opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":B:L:n:h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":B:L:n:o:qh", opts, NULL)) != -1) {
 #define LONG_OPT(name, lo, hi, dst) \
     if (!(rc = cli_long(cmd, name, optarg, lo, hi, &v))) dst = v
         switch (c) {
@@ -131,7 +133,9 @@ static int parse(Args *a, int argc, char **argv)
         case O_EXAMPLES: LONG_OPT("--examples", 1, 1L << 40, a->examples); break;
         case O_TRAIN: a->train = 1; break;
         case O_CONFIG: a->tr.config = optarg; break;
+        case 'o':
         case O_OUT: a->tr.out = optarg; break;
+        case 'q': a->tr.quiet = 1; break;
         case O_STEPS: LONG_OPT("--steps", 1, 1L << 30, a->tr.steps); break;
         case 'B': LONG_OPT("--batch", 1, 1 << 16, a->tr.B); break;
         case 'L': LONG_OPT("--seq-len", 1, 1 << 24, a->tr.L); a->L_given = 1; break;
