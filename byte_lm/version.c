@@ -14,11 +14,10 @@
 #endif
 
 #ifdef BYTELM_CUDA
-/* "12.4" from the runtime's 12040; "none" for 0 (no driver). */
+/* "12.4" from the runtime's 12040. */
 static const char *cuda_version(char *buf, size_t cap, int v)
 {
-    if (v <= 0) snprintf(buf, cap, "none");
-    else snprintf(buf, cap, "%d.%d", v / 1000, v % 1000 / 10);
+    snprintf(buf, cap, "%d.%d", v / 1000, v % 1000 / 10);
     return buf;
 }
 #endif
@@ -36,8 +35,12 @@ void version_print(FILE *f)
     cublasGetProperty(MINOR_VERSION, &minor);
     cublasGetProperty(PATCH_LEVEL, &patch);
     char a[16], b[16];
-    fprintf(f, "CUDA runtime %s (driver supports %s), cuBLAS %d.%d.%d\n", cuda_version(a, sizeof a, rt),
-            cuda_version(b, sizeof b, drv), major, minor, patch);
+    if (drv > 0)
+        fprintf(f, "CUDA runtime %s (driver supports %s), cuBLAS %d.%d.%d\n", cuda_version(a, sizeof a, rt),
+                cuda_version(b, sizeof b, drv), major, minor, patch);
+    else
+        fprintf(f, "CUDA runtime %s (no NVIDIA driver), cuBLAS %d.%d.%d\n", cuda_version(a, sizeof a, rt), major,
+                minor, patch);
 #else
     fprintf(f, "backends: cpu (built without CUDA)\n");
 #endif
