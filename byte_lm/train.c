@@ -246,6 +246,7 @@ int train_run(const TrainOptions *o, BlErr *e)
     int start_step = ts->step, rc = 0;
     interrupt_install();
     double last_loss = NAN, last_val = NAN;
+    if (lead && o->resume) metrics_write(&r.metrics, "\"resumed_at_step\":%d", ts->step); /* loss.svg marks it */
     char extra[160] = "";
     while (ts->step < total) {
         double ts_step = now_seconds();

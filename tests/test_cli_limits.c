@@ -294,6 +294,9 @@ START_TEST(json_escapes_paths)
     ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "checkpoint")), want);
     ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(o, "weights_rms")));
     ck_assert(cJSON_IsObject(cJSON_GetObjectItem(o, "options")));
+    ck_assert(cJSON_IsObject(cJSON_GetObjectItem(o, "optimizer")));
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(o, "final_train_bpb"))); /* from metrics.jsonl */
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "final_val_bpb")));     /* no validation set */
     cJSON_Delete(o);
     run_free(&r);
 
