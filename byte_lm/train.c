@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend_select.h"
 #include "comm.h"
@@ -132,6 +133,15 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         r->scalars = r->be->alloc(r->be, 4 * sizeof(float));
     }
     const char *cfg_file = o->resume ? resume_dir : o->config;
+    /* the model check in model_create counts weights and gradients; a step also holds the AdamW
+     * moments and B x L rows of activations, which is where an absurd -B or -L shows */
+    if (!strcmp(r->be->name, "cpu")) {
+        double need = config_train_bytes(&cfg, r->ts.B, r->ts.L), have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+        if (have > 0 && need > have)
+            return bl_fail(e, cfg_file, "training B=%d x L=%d needs %.1f GiB (weights, gradients, AdamW moments, "
+                                        "activations), more than this machine's %.1f GiB",
+                           r->ts.B, r->ts.L, need / (1 << 30), have / (1 << 30));
+    }
     if (model_create(&r->model, &cfg, r->be, e)) {
         BlErr inner = *e;
         return bl_fail(e, cfg_file, "%s", inner.msg);

@@ -127,9 +127,9 @@ static void print_results(const char *ckpt, int chunk, const FileResult *res, in
            "bits/byte", "bits/char");
     for (int i = 0; i < n; i++) print_row(res[i].path, &res[i].t);
     if (n > 1) print_row("total", total);
-    printf("(each file read once, front to back, every byte scored with its whole left context; the first\n"
-           " byte has no context and is not scored. train's validation is a mean over random windows each\n"
-           " read from a fresh state, so it reads higher)\n");
+    printf("(each file read once, front to back, every byte scored with its whole left context;\n"
+           " the first byte has no context and is not scored. train's validation is a mean over\n"
+           " random windows, each read from a fresh state, so it reads higher)\n");
 }
 
 int eval_cmd_bpb(int argc, char **argv)

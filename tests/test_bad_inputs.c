@@ -451,6 +451,7 @@ START_TEST(bad_input_table)
         {"config num_hidden_layers 1e300 (train)", {"train", "--config", "%T/frac.json", "--data", "%T/text.txt", "--out", "%T/r_frac"}, 1, "%T/frac.json", "num_hidden_layers", OFF_UNCHECKED, 0, "%T/r_frac", NULL, 0, 0},
         {"config of 3.5e14 parameters (info)", {"info", "%T/absurd.json"}, 1, "%T/absurd.json", "parameter count", OFF_UNCHECKED, 0, NULL, NULL, 0, 0},
         {"config of 5.4e10 parameters (train)", {"train", "--config", "%T/big.json", "--data", "%T/text.txt", "--out", "%T/r_big", "-B", "1", "-L", "8", "--threads", "1"}, 1, "%T/big.json", NULL, OFF_UNCHECKED, 0, "%T/r_big", NULL, 1, 0},
+        {"-B 4096 -L 65536: more memory than the machine (train)", {"train", "--config", tiny, "--data", "%T/text.txt", "--out", "%T/r_rows", "-B", "4096", "-L", "65536", "--threads", "1"}, 1, "configs/tiny.json", "more than this machine", OFF_UNCHECKED, 0, "%T/r_rows", NULL, 0, 0},
         {"usage: prepare without -o", {"prepare", "%T/text.txt"}, 2, NULL, "-o DIR", OFF_UNCHECKED, 0, NULL, NULL, 0, 0},
         {"usage: train -B zero", {"train", "--config", tiny, "--data", "%T/text.txt", "-B", "zero"}, 2, NULL, "--batch", OFF_UNCHECKED, 0, NULL, NULL, 0, 0},
         {"usage: generate without -n", {"generate", "--ckpt", "%T/run"}, 2, NULL, "-n", OFF_UNCHECKED, 0, NULL, NULL, 0, 0},
