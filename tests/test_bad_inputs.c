@@ -1,8 +1,12 @@
 /* Bad inputs, through the binary and in process.
  *
  * The table: each row runs `bytelm` on one kind of bad input (a missing file, a directory for a
- * file, an empty file, damaged shards, invalid UTF-8, mismatched checkpoints, absurd configs, usage
- * mistakes) and checks the promise of DESIGN.md §1: exit status 1 (2 for usage errors), no signal,
+ * file, an empty file, damaged shards, invalid UTF-8, mismatched checkpoints, absurd configs, NaN
+ * or infinite weights and optimizer moments, trainer settings whose steps would be NaN
+ * (eval_batches 0, beta1 1), --device cuda without a GPU, a B x L beyond the machine's memory,
+ * and usage mistakes: non-finite or out-of-range numbers such as --lr nan, trailing junk,
+ * misspelt options, options without their value, unknown devices) and checks the promise of
+ * DESIGN.md §1: exit status 1 (2 for usage errors), no signal,
  * stderr one line "bytelm: FILE: what (offset N)" naming the file and, where there is one, the
  * offset; and no partial output (the output directory absent or untouched, no half-written
  * checkpoint). The table is printed with PASS or the reason per row.
