@@ -13,7 +13,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bytelm info [--json] [--dump-logits FILE [--text STR]] [-h] PATH\n\n"
+    fprintf(f, "usage: bytelm info [--json] [-o|--dump-logits FILE [--text STR]] [-h] PATH\n\n"
                "PATH is a checkpoint directory (config.json + model.safetensors), a run directory,\n"
                "or a config JSON file. The weights are loaded and every tensor's shape is checked.\n"
                "--dump-logits writes the model's logits for STR's bytes (input_bytes U8 [1, T],\n"
@@ -125,9 +125,9 @@ int cmd_info(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
         if (c == 'j') json = 1;
-        else if (c == 'd') dump = optarg;
+        else if (c == 'd' || c == 'o') dump = optarg;
         else if (c == 't') text = optarg;
         else if (c == 'h') return usage(stdout), 0;
         else return cli_getopt_error("info", c, argv);
