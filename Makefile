@@ -80,11 +80,16 @@ $(BUILD)/byte_lm/version.o: $(VERSION_STAMP)
 $(BUILD)/byte_lm/version.o: CFLAGS += -DBYTELM_BUILD='"$(GIT_DESCRIBE)"'
 
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+# Objects depend on the flags they were built with: `make CUDA=0` after `make` (or the reverse)
+# in the same build directory rebuilds them instead of linking objects of the other kind
+FLAGS_STAMP := $(BUILD)/flags-stamp
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(CFLAGS) $(NVCCFLAGS)" ] || echo "$(CFLAGS) $(NVCCFLAGS)" > $(FLAGS_STAMP); })
+
+$(BUILD)/%.o: %.c $(wildcard */*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.cu $(wildcard */*.h */*.cuh)
+$(BUILD)/%.o: %.cu $(wildcard */*.h */*.cuh) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
