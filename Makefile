@@ -71,11 +71,25 @@ GPU_TESTS    := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
 .PHONY: all test test-gpu bench demo clean fuzz
 all: $(BIN)
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+# `bytelm --version` names the commit it was built from; the stamp file changes only when
+# `git describe` does, so that only version.o is rebuilt then
+GIT_DESCRIBE  := $(shell git describe --always --dirty 2>/dev/null)
+VERSION_STAMP := $(BUILD)/version-stamp
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(VERSION_STAMP) 2>/dev/null)" = "$(GIT_DESCRIBE)" ] || echo "$(GIT_DESCRIBE)" > $(VERSION_STAMP); })
+$(BUILD)/byte_lm/version.o: $(VERSION_STAMP)
+$(BUILD)/byte_lm/version.o: CFLAGS += -DBYTELM_BUILD='"$(GIT_DESCRIBE)"'
+
+
+# Objects depend on the flags they were built with: `make CUDA=0` after `make` (or the reverse)
+# in the same build directory rebuilds them instead of linking objects of the other kind
+FLAGS_STAMP := $(BUILD)/flags-stamp
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(CFLAGS) $(NVCCFLAGS)" ] || echo "$(CFLAGS) $(NVCCFLAGS)" > $(FLAGS_STAMP); })
+
+$(BUILD)/%.o: %.c $(wildcard */*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.cu $(wildcard */*.h */*.cuh)
+$(BUILD)/%.o: %.cu $(wildcard */*.h */*.cuh) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 

@@ -14,10 +14,7 @@ void *cpu_scratch(size_t bytes)
     /* aligned_alloc wants a size that is a multiple of the alignment */
     size_t n = (bytes + 63) / 64 * 64;
     void *p = aligned_alloc(64, n ? n : 64);
-    if (!p) {
-        fprintf(stderr, "bytelm: out of memory allocating %zu bytes\n", bytes);
-        abort();
-    }
+    if (!p) bl_out_of_memory(bytes);
     return p;
 }
 

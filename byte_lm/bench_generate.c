@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "backend_select.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "generate.h"
+#include "json_out.h"
 #include "progress.h"
 
 /* Bytes moved per second by a large device-to-device copy, counting reads and writes
@@ -40,7 +42,7 @@ static double memory_rate(Backend *be, int read_only)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bytelm bench generate [--config FILE] [--device cpu|cuda] [-n BYTES]\n"
-               "                             [--threads N] [--json]\n"
+               "                             [--threads N] [--json] [-h]\n"
                "Times recurrent generation (greedy, random weights) at batch 1 and 64 against the\n"
                "weight-bandwidth limit. Defaults: configs/tiny.json on the CPU, configs/small.json\n"
                "on CUDA; -n 256 steps after a 16-byte prompt.\n");
@@ -53,21 +55,22 @@ int bench_generate(int argc, char **argv)
     static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
                                          {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},
                                          {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
+    int c, rc = 0;
+    const char *C = "bench generate";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
-        case 'd': device = optarg; break;
-        case 'n': n = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
+        case 'd': rc = cli_device(C, optarg), device = optarg; break;
+        case 'n': rc = cli_int(C, "-n", optarg, 1, 1 << 30, &n); break;
+        case 't': rc = cli_int(C, "--threads", optarg, 1, 4096, &threads); break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
-        default: return cmd_usage_error("bench generate", "unknown option");
+        default: return cli_getopt_error(C, c, argv);
         }
     }
-    if (n <= 0) return cmd_usage_error("bench generate", "-n must be positive");
+    if (rc) return rc;
     if (!config) config = strcmp(device, "cpu") ? "configs/small.json" : "configs/tiny.json";
     BlErr e;
     ModelConfig cfg;
@@ -105,13 +108,15 @@ int bench_generate(int argc, char **argv)
         be->sync(be);
         double step = (now_seconds() - t0) / n;
         double bps = batches[k] / step;
-        if (json)
-            printf("{\"bench\":\"generate\",\"config\":\"%s\",\"device\":\"%s\",\"batch\":%d,"
+        if (json) {
+            printf("{\"bench\":\"generate\",\"config\":");
+            json_put_string(stdout, config);
+            printf(",\"device\":\"%s\",\"batch\":%d,"
                    "\"bytes_per_s\":%.1f,\"step_s\":%.6g,\"limit_step_s\":%.6g,\"frac\":%.4f,"
                    "\"copy_bytes_per_s\":%.4g,\"read_bytes_per_s\":%.4g}\n",
-                   config, be->name, batches[k], bps, step, limit_step, limit_step / step,
+                   be->name, batches[k], bps, step, limit_step, limit_step / step,
                    copy_bw, read_bw);
-        else
+        } else
             printf("  %-6d %14.1f %14.4f %14.4f %10.3f\n", batches[k], bps, step * 1e3,
                    limit_step * 1e3, limit_step / step);
         generator_free(g);

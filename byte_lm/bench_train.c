@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 
 #include "backend_select.h"
+#include "cli_parse.h"
+#include "json_out.h"
 #include "commands.h"
 #include "model.h"
 #include "optimizer.h"
@@ -42,7 +44,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bytelm bench train [--config FILE] [--device cpu|cuda] [-B N] [-L N]\n"
                "                          [--precision fp32|bf16] [--recompute auto|on|off]\n"
-               "                          [--steps N] [--threads N] [--json]\n"
+               "                          [--steps N] [--threads N] [--json] [-h]\n"
                "Times full training steps (forward, backward, AdamW) on random bytes.\n"
                "MFU is against the matmul rate measured in the same run, in the same precision\n"
                "(default bf16 on cuda, fp32 on cpu). --recompute: whether bf16's backward makes\n"
@@ -59,31 +61,36 @@ int bench_train(int argc, char **argv)
     static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
                                          {"steps", 1, 0, 's'}, {"threads", 1, 0, 't'},
                                          {"precision", 1, 0, 'p'}, {"recompute", 1, 0, 'r'},
-                                         {"json", 0, 0, 'j'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
+                                         {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c, rc = 0;
+    const char *C = "bench train";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "B:L:h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":B:L:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
-        case 'd': device = optarg; break;
-        case 'B': B = atoi(optarg); break;
-        case 'L': L = atoi(optarg); break;
-        case 's': steps = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
+        case 'd': rc = cli_device(C, optarg), device = optarg; break;
+        case 'B': rc = cli_int(C, "-B", optarg, 1, 1 << 16, &B); break;
+        case 'L': rc = cli_int(C, "-L", optarg, 1, 1 << 24, &L); break;
+        case 's': rc = cli_int(C, "--steps", optarg, 1, 64, &steps); break;
+        case 't': rc = cli_int(C, "--threads", optarg, 1, 4096, &threads); break;
         case 'j': json = 1; break;
-        case 'p': precision = optarg; break;
+        case 'p':
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                return cmd_usage_error(C, "--precision must be fp32 or bf16");
+            precision = optarg;
+            break;
         case 'r':
             if (!strcmp(optarg, "auto")) recompute = -1;
             else if (!strcmp(optarg, "on")) recompute = 1;
             else if (!strcmp(optarg, "off")) recompute = 0;
-            else return cmd_usage_error("bench train", "--recompute must be auto, on or off");
+            else return cmd_usage_error(C, "--recompute must be auto, on or off");
             break;
         case 'h': usage(stdout); return 0;
-        default: return cmd_usage_error("bench train", "unknown option");
+        default: return cli_getopt_error(C, c, argv);
         }
     }
+    if (rc) return rc;
     int gpu = strcmp(device, "cpu") != 0;
     if (!config) config = gpu ? "configs/small.json" : "configs/tiny.json";
     if (B <= 0) B = gpu ? 16 : 8;
@@ -98,11 +105,7 @@ int bench_train(int argc, char **argv)
     Model *m;
     if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
     Precision prec = be->bf16_default ? PREC_BF16 : PREC_FP32;
-    if (precision && precision_parse(precision, &prec)) {
-        model_free(m);
-        be->destroy(be);
-        return cmd_usage_error("bench train", "--precision must be fp32 or bf16");
-    }
+    if (precision) precision_parse(precision, &prec); /* checked when parsed */
     model_set_precision(m, prec);
     model_set_recompute(m, recompute);
     model_init_params(m, 1);
@@ -147,14 +150,17 @@ int bench_train(int argc, char **argv)
     }
     const char *mem_what = be->mem_peak_bytes ? "backend" : "process RSS";
     if (json) {
-        printf("{\"bench\":\"train\",\"config\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","
-               "\"params\":%lld,\"B\":%d,"
+        printf("{\"bench\":\"train\",\"config\":");
+        json_put_string(stdout, config);
+        printf(",\"device\":\"%s\",\"precision\":\"%s\",\"params\":%lld,\"B\":%d,"
                "\"L\":%d,\"step_s\":%.6f,\"bytes_per_s\":%.1f,\"model_flops\":%.4g,"
                "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"%s\":%.0f,\"activation_bytes\":%zu,"
-               "\"recompute\":%s,\"loss\":%.4f}\n",
-               config, be->name, precision_name(prec), params, B, L, step_s, bps, flops, peak, flops / peak,
+               "\"recompute\":%s,\"loss\":",
+               be->name, precision_name(prec), params, B, L, step_s, bps, flops, peak, flops / peak,
                be->mem_peak_bytes ? "peak_mem_bytes" : "host_rss_bytes", mem,
-               model_activation_bytes(m), model_recomputes(m) ? "true" : "false", loss);
+               model_activation_bytes(m), model_recomputes(m) ? "true" : "false");
+        json_put_number(stdout, "%.4f", loss);
+        printf("}\n");
     } else {
         printf("bench train: %s on %s in %s, %.2f M parameters, B=%d L=%d\n", config, be->name,
                precision_name(prec), params / 1e6, B, L);

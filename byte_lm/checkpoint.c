@@ -172,7 +172,7 @@ static int read_tensors(Model *m, const char *path, const char *prefix, float *h
         const ParamInfo *p = model_tensor(m, i);
         char name[128];
         snprintf(name, sizeof name, "%s%s", prefix, p->name);
-        rc = st_read_f32(st, name, p->ndim, p->shape, host + p->offset, e);
+        rc = st_read_f32_finite(st, name, p->ndim, p->shape, host + p->offset, e);
     }
     if (!rc && !prefix[0])
         for (int i = 0; i < st_count(st); i++) {

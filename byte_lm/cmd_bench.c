@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend_select.h"
 #include "commands.h"
 
 #ifdef BYTELM_CUDA
@@ -26,6 +27,14 @@ typedef struct {
     const char *what;
 } Bench;
 
+/* The benchmarks this build and machine cannot run, one line each: `bench all` runs the rest and
+ * says what it left out. */
+static const char *const SKIPPED_NO_CUDA[] = {
+#ifndef BYTELM_CUDA
+    "kernels",
+#endif
+    NULL};
+
 #define BENCH_ENTRY(name, what) {#name, bench_##name, what},
 static const Bench BENCH_TABLE[] = {BENCHES(BENCH_ENTRY){NULL, NULL, NULL}};
 
@@ -35,7 +44,11 @@ static void usage(FILE *f)
                "Benchmarks print a table (or --json, one object per line) with ratios against a bar or a\n"
                "roofline and against a reference measured in the same run.\n\nWHAT:\n");
     for (size_t i = 0; BENCH_TABLE[i].name; i++) fprintf(f, "  %-10s %s\n", BENCH_TABLE[i].name, BENCH_TABLE[i].what);
-    fprintf(f, "  %-10s every benchmark above with its defaults (accepts --json)\n", "all");
+    fprintf(f, "  %-10s every benchmark above with its defaults (accepts --json); those this build\n"
+               "             or machine cannot run (kernels without CUDA or a GPU) are skipped, named\n", "all");
+#ifndef BYTELM_CUDA
+    fprintf(f, "\n(kernels: not in this build, which has no CUDA)\n");
+#endif
 }
 
 int cmd_bench(int argc, char **argv)
@@ -53,14 +66,30 @@ int cmd_bench(int argc, char **argv)
         int json = 0;
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--json")) json = 1;
-            else return cmd_usage_error("bench", "bench all takes only --json");
+            else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                usage(stdout);
+                return 0;
+            } else {
+                return cmd_usage_error("bench all", "bench all takes only --json");
+            }
         }
         int worst = 0;
         for (size_t i = 0; BENCH_TABLE[i].name; i++) {
-            char *args[] = {(char *)BENCH_TABLE[i].name, json ? (char *)"--json" : NULL, NULL};
-            int rc = BENCH_TABLE[i].run(json ? 2 : 1, args);
-            if (rc > worst) worst = rc;
+            BlErr e = {{0}};
+            /* the GPU benchmarks need a GPU: without one they are skipped, with the reason */
+            if (!strcmp(BENCH_TABLE[i].name, "kernels") && backend_check("cuda", 1, &e)) {
+                if (json) printf("{\"bench\":\"kernels\",\"skipped\":true}\n");
+                else printf("bench kernels: skipped (%s)\n", e.msg);
+            } else {
+                char *args[] = {(char *)BENCH_TABLE[i].name, json ? (char *)"--json" : NULL, NULL};
+                int rc = BENCH_TABLE[i].run(json ? 2 : 1, args);
+                if (rc > worst) worst = rc;
+            }
             if (!json && BENCH_TABLE[i + 1].name) putchar('\n');
+        }
+        for (size_t i = 0; SKIPPED_NO_CUDA[i]; i++) {
+            if (json) printf("{\"bench\":\"%s\",\"skipped\":true}\n", SKIPPED_NO_CUDA[i]);
+            else printf("\nbench %s: skipped (this bytelm was built without CUDA)\n", SKIPPED_NO_CUDA[i]);
         }
         return worst;
     }

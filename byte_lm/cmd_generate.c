@@ -3,6 +3,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 
 #include "backend_select.h"
 #include "checkpoint.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "file_read.h"
 #include "generate.h"
@@ -47,25 +49,9 @@ static void usage(FILE *f)
             "  --threads N         CPU threads (default: all cores)\n"
             "  --json              print one JSON object (texts, timings, options) on stdout;\n"
             "                      texts are always valid UTF-8 (safe decoding), and with\n"
-            "                      --utf8 off each sample also has \"hex\", its raw bytes\n");
-}
-
-static long parse_long(const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || errno || v < lo || v > hi) return -1;
-    return v;
-}
-
-static int parse_float(const char *s, float *out, float lo, float hi)
-{
-    char *end;
-    double d = strtod(s, &end);
-    if (!*s || *end || !(d >= lo && d <= hi)) return -1;
-    *out = (float)d;
-    return 0;
+            "                      --utf8 off each sample also has \"hex\", its raw bytes\n"
+            "  -q, --quiet         no timing line on stderr at the end\n"
+            "  -h, --help          this help\n");
 }
 
 typedef struct {
@@ -75,9 +61,10 @@ typedef struct {
 
 static void buf_add(Buf *b, const uint8_t *x, size_t n)
 {
+    if (n == 0) return; /* an empty prompt: b->p may still be NULL, which memcpy must not see */
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 64;
-        uint8_t *p = realloc(b->p, b->cap);
+        uint8_t *p = bl_realloc(b->p, b->cap);
         BL_CHECK(p);
         b->p = p;
     }
@@ -154,7 +141,7 @@ static long json_text(const Buf *raw, Buf *lit)
 typedef struct {
     const char *ckpt, *prompt, *prompt_file, *device, *precision;
     long n;
-    int threads, json, seed_given;
+    int threads, json, seed_given, quiet;
     GenOptions g;
 } Args;
 
@@ -223,9 +210,20 @@ static void print_json(const Args *a, const char *dir, const char *device, size_
     cJSON_Delete(o);
 }
 
+/* 1 if every logit of the last step is finite: a byte sampled from NaN or infinite logits is
+ * noise (whatever the sampler picks), not the model's output. */
+static int logits_finite(const Generator *g)
+{
+    const float *lg = generator_logits(g);
+    for (size_t i = 0; i < (size_t)generator_batch(g) * 256; i++)
+        if (!isfinite(lg[i])) return 0;
+    return 1;
+}
+
 /* Generates with stream 0 going to stdout live (text mode) and everything else kept in raw[]
- * for printing afterwards; returns the generation time. */
-static double run(const Args *a, Generator *g, Buf *raw)
+ * for printing afterwards; returns the generation time. *bad_at is the first step whose logits
+ * were not finite (generation stops there), else -1. */
+static double run(const Args *a, Generator *g, Buf *raw, long *bad_at)
 {
     int B = a->g.batch;
     Utf8Stream live;
@@ -233,8 +231,13 @@ static double run(const Args *a, Generator *g, Buf *raw)
     if (!a->json && B > 1) printf("--- sample 1 ---\n");
     uint8_t *bytes = bl_malloc((size_t)B);
     double t0 = now_seconds();
+    *bad_at = -1;
     for (long t = 0; t < a->n; t++) {
         generator_step(g, bytes);
+        if (!logits_finite(g)) {
+            *bad_at = t;
+            break;
+        }
         for (int b = 0; b < B; b++) {
             if (b == 0 && !a->json) utf8_stream_put(&live, bytes[0]);
             else buf_add(&raw[b], &bytes[b], 1);
@@ -268,47 +271,46 @@ static int parse_args(int argc, char **argv, Args *a, int *exit_now)
         {"bytes", 1, 0, 'n'}, {"temperature", 1, 0, O_TEMP}, {"greedy", 0, 0, O_GREEDY},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
         {"batch", 1, 0, O_BATCH}, {"utf8", 1, 0, O_UTF8}, {"device", 1, 0, O_DEVICE},
-        {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP},
+        {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {"quiet", 0, 0, 'q'},
         {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
-    int c, greedy = 0;
-    long v;
+    int c, greedy = 0, rc = 0;
+    const char *G = "generate";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-        const char *bad = NULL;
+    while (!rc && (c = getopt_long(argc, argv, ":n:qh", opts, NULL)) != -1) {
         switch (c) {
         case O_CKPT: a->ckpt = optarg; break;
         case O_PROMPT: a->prompt = optarg; break;
         case O_PFILE: a->prompt_file = optarg; break;
-        case 'n': if ((v = parse_long(optarg, 0, 1L << 40)) < 0) bad = "-n"; else a->n = v; break;
-        case O_TEMP: if (parse_float(optarg, &a->g.sampler.temperature, 0, 1e6f)) bad = "--temperature"; break;
+        case 'n': rc = cli_long(G, "-n", optarg, 0, 1L << 40, &a->n); break;
+        case O_TEMP: rc = cli_float(G, "--temperature", optarg, 0, 1e6, 0, &a->g.sampler.temperature); break;
         case O_GREEDY: greedy = 1; break;
-        case O_TOPK: if ((v = parse_long(optarg, 0, 256)) < 0) bad = "--top-k"; else a->g.sampler.top_k = (int)v; break;
-        case O_TOPP: if (parse_float(optarg, &a->g.sampler.top_p, 1e-6f, 1)) bad = "--top-p"; break;
-        case O_SEED: {
-            char *end;
-            errno = 0;
-            a->g.seed = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || errno || *optarg == '-') bad = "--seed";
-            a->seed_given = 1;
+        case O_TOPK: rc = cli_int(G, "--top-k", optarg, 0, 256, &a->g.sampler.top_k); break;
+        case O_TOPP: rc = cli_float(G, "--top-p", optarg, 0, 1, 1, &a->g.sampler.top_p); break;
+        case O_SEED: rc = cli_u64(G, "--seed", optarg, &a->g.seed), a->seed_given = 1; break;
+        case O_BATCH: rc = cli_int(G, "--batch", optarg, 1, 1 << 16, &a->g.batch); break;
+        case O_UTF8:
+            if (utf8_mode_parse(optarg, &a->g.utf8)) {
+                char msg[120];
+                snprintf(msg, sizeof msg, "--utf8 must be safe, strict or off, not '%.40s'", optarg);
+                rc = cmd_usage_error(G, msg);
+            }
             break;
-        }
-        case O_BATCH: if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--batch"; else a->g.batch = (int)v; break;
-        case O_UTF8: if (utf8_mode_parse(optarg, &a->g.utf8)) bad = "--utf8"; break;
-        case O_DEVICE: a->device = optarg; break;
-        case O_PREC: if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16")) bad = "--precision"; else a->precision = optarg; break;
-        case O_THREADS: if ((v = parse_long(optarg, 1, 4096)) < 0) bad = "--threads"; else a->threads = (int)v; break;
+        case O_DEVICE: rc = cli_device(G, optarg), a->device = optarg; break;
+        case O_PREC:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                rc = cmd_usage_error(G, "--precision must be fp32 or bf16");
+            a->precision = optarg;
+            break;
+        case O_THREADS: rc = cli_int(G, "--threads", optarg, 1, 4096, &a->threads); break;
         case O_JSON: a->json = 1; break;
+        case 'q': a->quiet = 1; break;
         case 'h':
         case O_HELP: usage(stdout); *exit_now = 1; return 0;
-        default: return cmd_usage_error("generate", "unknown option or missing value");
-        }
-        if (bad) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "bad value for %s: '%.40s'", bad, optarg);
-            return cmd_usage_error("generate", msg);
+        default: return cli_getopt_error(G, c, argv);
         }
     }
+    if (rc) return rc;
     if (optind < argc) return cmd_usage_error("generate", "unexpected argument");
     if (!a->ckpt) return cmd_usage_error("generate", "--ckpt is required");
     if (a->n < 0) return cmd_usage_error("generate", "-n BYTES is required");
@@ -342,18 +344,22 @@ int cmd_generate(int argc, char **argv)
     be->sync(be);
     double t_prefill = now_seconds() - t0;
     Buf *raw = bl_calloc((size_t)a.g.batch, sizeof(Buf));
-    double t_gen = run(&a, g, raw);
-    if (a.json) {
+    long bad_at;
+    double t_gen = run(&a, g, raw, &bad_at);
+    if (bad_at >= 0) {
+        bl_fail(&e, dir, "the model's logits are not finite at output byte %ld (the weights overflow)", bad_at);
+        rc = 1;
+    } else if (a.json) {
         print_json(&a, dir, be->name, prompt.n, raw, t_prefill, t_gen);
-    } else {
+    } else if (!a.quiet) {
         fprintf(stderr, "bytelm generate: %ld bytes x %d in %.3f s (%.0f bytes/s), prompt %zu bytes in %.3f s, seed %llu\n",
                 a.n, a.g.batch, t_gen, t_gen > 0 ? (double)a.n * a.g.batch / t_gen : 0.0,
                 prompt.n, t_prefill, (unsigned long long)a.g.seed);
     }
     for (int b = 0; b < a.g.batch; b++) free(raw[b].p);
     free(raw);
-    rc = 0;
-    if (fflush(stdout) || ferror(stdout)) rc = bl_fail_errno(&e, "<stdout>", "write error"), cmd_error(e.msg);
+    if (rc) fflush(stdout), cmd_error(e.msg);
+    else if (fflush(stdout) || ferror(stdout)) rc = bl_fail_errno(&e, "<stdout>", "write error"), cmd_error(e.msg);
     free(prompt.p);
     generator_free(g);
     model_free(m);

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend_select.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "launch.h"
 #include "train.h"
@@ -22,10 +24,13 @@ static void usage(FILE *f)
             "  --data PATH         training data\n"
             "  --val PATH          validation data (default: the corpus's val split when PATH is\n"
             "                      a corpus directory, else none)\n"
-            "  --out DIR           run directory: DIR/checkpoint, DIR/metrics.jsonl, DIR/loss.svg\n"
+            "  -o, --out DIR       run directory: DIR/checkpoint, DIR/metrics.jsonl, DIR/loss.svg\n"
+            "                      (default runs/NAME for --config NAME.json; on --resume, the\n"
+            "                      run the checkpoint belongs to)\n"
             "  --resume DIR        continue a run from its checkpoint (run or checkpoint dir);\n"
-            "                      -B, -L, --accum, --seed, --data, --val and --config must then\n"
-            "                      match the run, the schedule and optimizer options change it\n"
+            "                      -B, -L, --accum, --seed, --data, --val, --config and\n"
+            "                      --precision must then match the run, the schedule and\n"
+            "                      optimizer options change it\n"
             "  --force             let a new run replace an existing run in --out (once the new\n"
             "                      run's first checkpoint is complete)\n"
             "  --device cpu|cuda   backend (default cpu)\n"
@@ -44,35 +49,24 @@ static void usage(FILE *f)
             "  --clip X            max gradient norm, 0 = off (default 1.0)\n"
             "  --seed N            init and data order seed (default 1337)\n"
             "  --eval-every N      steps between validations (default 100)\n"
-            "  --eval-batches N    validation batches (default 8)\n"
+            "  --eval-batches N    validation batches (default 8): validation is the mean over\n"
+            "                      N x B random windows of L bytes of the val split, each read\n"
+            "                      from a fresh state, so it reads higher than eval bpb, which\n"
+            "                      reads the whole split once with the state carried\n"
             "  --ckpt-every N      steps between checkpoints (default 500; always at the end)\n"
             "  --log-every N       steps between metrics lines (default 1)\n"
-            "  --time-budget SEC   stop after SEC seconds of training and save\n"
+            "  --time-budget SEC   stop after SEC seconds of training and save (default 0 = none)\n"
             "  --stop-after N      stop after N steps of this invocation and save (the schedule\n"
             "                      still runs to --steps; continue with --resume)\n"
             "  --procs N           data parallel over N processes on this host (CPU backend):\n"
             "                      each runs --accum micro-batches, so a step covers N x accum\n"
             "  --gpus N            data parallel over GPUs 0..N-1 through NCCL (CUDA backend)\n"
             "  --json              print a JSON summary on stdout\n"
+            "  -q, --quiet         no start line, progress or summary on stderr\n"
+            "  -h, --help          this help\n"
             "\n"
             "An external launcher may start the ranks itself, passing each --rank R --world N\n"
             "--rendezvous NAME (a shared-memory name on the CPU, a file path for the NCCL id).\n");
-}
-
-/* Parses a positive integer option; -1 when malformed. */
-static long parse_long(const char *s, long lo, long hi)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < lo || v > hi) return -1;
-    return v;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    *out = strtod(s, &end);
-    return *s && !*end ? 0 : -1;
 }
 
 int cmd_train(int argc, char **argv)
@@ -94,62 +88,60 @@ int cmd_train(int argc, char **argv)
         {"ckpt-every", 1, 0, O_CKPT}, {"log-every", 1, 0, O_LOG}, {"time-budget", 1, 0, O_TIME},
         {"stop-after", 1, 0, O_STOP}, {"procs", 1, 0, O_PROCS}, {"gpus", 1, 0, O_GPUS},
         {"rank", 1, 0, O_RANK}, {"world", 1, 0, O_WORLD}, {"rendezvous", 1, 0, O_RDV},
-        {"precision", 1, 0, O_PREC}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP},
-        {"force", 0, 0, O_FORCE}, {0, 0, 0, 0}};
-    int c, procs = 0, gpus = 0, rank = -1;
-    long v;
-    double d;
+        {"precision", 1, 0, O_PREC}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, 'q'},
+        {"help", 0, 0, O_HELP}, {"force", 0, 0, O_FORCE}, {0, 0, 0, 0}};
+    int c, procs = 0, gpus = 0, rank = -1, rc = 0;
+    double d = 0;
+    const char *T = "train";
+    const double BIG = 1e308;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "B:L:h", opts, NULL)) != -1) {
-        const char *bad = NULL;
+    while (!rc && (c = getopt_long(argc, argv, ":B:L:o:qh", opts, NULL)) != -1) {
         switch (c) {
         case O_CONFIG: o.config = optarg, o.given |= TRAIN_GIVEN_CONFIG; break;
         case O_DATA: snprintf(t->data, sizeof t->data, "%s", optarg), o.given |= TRAIN_GIVEN_DATA; break;
         case O_VAL: snprintf(t->val, sizeof t->val, "%s", optarg), o.given |= TRAIN_GIVEN_VAL; break;
+        case 'o':
         case O_OUT: o.out = optarg; break;
+        case 'q': o.quiet = 1; break;
         case O_RESUME: o.resume = optarg; break;
-        case O_DEVICE: o.device = optarg; break;
-        case O_THREADS: if ((v = parse_long(optarg, 1, 4096)) < 0) bad = "--threads"; else o.threads = (int)v; break;
-        case 'B': if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--batch"; else t->B = (int)v, o.given |= TRAIN_GIVEN_B; break;
-        case 'L': if ((v = parse_long(optarg, 1, 1 << 24)) < 0) bad = "--seq-len"; else t->L = (int)v, o.given |= TRAIN_GIVEN_L; break;
-        case O_ACCUM: if ((v = parse_long(optarg, 1, 1 << 16)) < 0) bad = "--accum"; else t->accum = (int)v, o.given |= TRAIN_GIVEN_ACCUM; break;
-        case O_STEPS: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--steps"; else t->optim.total_steps = (int)v, o.given |= TRAIN_GIVEN_STEPS; break;
-        case O_LR: if (parse_double(optarg, &d) || d <= 0) bad = "--lr"; else t->optim.lr = (float)d, o.given |= TRAIN_GIVEN_LR; break;
-        case O_MINLR: if (parse_double(optarg, &d) || d < 0 || d > 1) bad = "--min-lr-ratio"; else t->optim.min_lr_ratio = (float)d, o.given |= TRAIN_GIVEN_MIN_LR; break;
-        case O_WARMUP: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--warmup"; else t->optim.warmup_steps = (int)v, o.given |= TRAIN_GIVEN_WARMUP; break;
-        case O_WD: if (parse_double(optarg, &d) || d < 0) bad = "--weight-decay"; else t->optim.weight_decay = (float)d, o.given |= TRAIN_GIVEN_WD; break;
-        case O_CLIP: if (parse_double(optarg, &d) || d < 0) bad = "--clip"; else t->optim.clip = (float)d, o.given |= TRAIN_GIVEN_CLIP; break;
-        case O_SEED: if (parse_double(optarg, &d) || d < 0) bad = "--seed"; else t->seed = strtoull(optarg, NULL, 10), o.given |= TRAIN_GIVEN_SEED; break;
-        case O_EVAL: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--eval-every"; else t->eval_every = (int)v, o.given |= TRAIN_GIVEN_EVAL_EVERY; break;
-        case O_EVALB: if ((v = parse_long(optarg, 1, 1L << 20)) < 0) bad = "--eval-batches"; else t->eval_batches = (int)v, o.given |= TRAIN_GIVEN_EVAL_BATCHES; break;
-        case O_CKPT: if ((v = parse_long(optarg, 0, 1L << 30)) < 0) bad = "--ckpt-every"; else t->ckpt_every = (int)v, o.given |= TRAIN_GIVEN_CKPT_EVERY; break;
-        case O_LOG: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--log-every"; else o.log_every = (int)v; break;
-        case O_TIME: if (parse_double(optarg, &d) || d < 0) bad = "--time-budget"; else o.time_budget = d; break;
-        case O_STOP: if ((v = parse_long(optarg, 1, 1L << 30)) < 0) bad = "--stop-after"; else o.stop_after = (int)v; break;
-        case O_PROCS: if ((v = parse_long(optarg, 1, 256)) < 0) bad = "--procs"; else procs = (int)v; break;
-        case O_GPUS: if ((v = parse_long(optarg, 1, 256)) < 0) bad = "--gpus"; else gpus = (int)v; break;
-        case O_RANK: if ((v = parse_long(optarg, 0, 255)) < 0) bad = "--rank"; else rank = (int)v; break;
-        case O_WORLD: if ((v = parse_long(optarg, 1, 256)) < 0) bad = "--world"; else o.world = (int)v; break;
+        case O_DEVICE: rc = cli_device(T, optarg), o.device = optarg; break;
+        case O_THREADS: rc = cli_int(T, "--threads", optarg, 1, 4096, &o.threads); break;
+        case 'B': rc = cli_int(T, "--batch", optarg, 1, 1 << 16, &t->B), o.given |= TRAIN_GIVEN_B; break;
+        case 'L': rc = cli_int(T, "--seq-len", optarg, 1, 1 << 24, &t->L), o.given |= TRAIN_GIVEN_L; break;
+        case O_ACCUM: rc = cli_int(T, "--accum", optarg, 1, 1 << 16, &t->accum), o.given |= TRAIN_GIVEN_ACCUM; break;
+        case O_STEPS: rc = cli_int(T, "--steps", optarg, 1, 1L << 30, &t->optim.total_steps), o.given |= TRAIN_GIVEN_STEPS; break;
+        case O_LR: rc = cli_float(T, "--lr", optarg, 0, 1e3, 1, &t->optim.lr), o.given |= TRAIN_GIVEN_LR; break;
+        case O_MINLR: rc = cli_float(T, "--min-lr-ratio", optarg, 0, 1, 0, &t->optim.min_lr_ratio), o.given |= TRAIN_GIVEN_MIN_LR; break;
+        case O_WARMUP: rc = cli_int(T, "--warmup", optarg, 0, 1L << 30, &t->optim.warmup_steps), o.given |= TRAIN_GIVEN_WARMUP; break;
+        case O_WD: rc = cli_float(T, "--weight-decay", optarg, 0, 1e3, 0, &t->optim.weight_decay), o.given |= TRAIN_GIVEN_WD; break;
+        case O_CLIP: rc = cli_float(T, "--clip", optarg, 0, 1e9, 0, &t->optim.clip), o.given |= TRAIN_GIVEN_CLIP; break;
+        case O_SEED: rc = cli_u64(T, "--seed", optarg, &t->seed), o.given |= TRAIN_GIVEN_SEED; break;
+        case O_EVAL: rc = cli_int(T, "--eval-every", optarg, 0, 1L << 30, &t->eval_every), o.given |= TRAIN_GIVEN_EVAL_EVERY; break;
+        case O_EVALB: rc = cli_int(T, "--eval-batches", optarg, 1, 1L << 20, &t->eval_batches), o.given |= TRAIN_GIVEN_EVAL_BATCHES; break;
+        case O_CKPT: rc = cli_int(T, "--ckpt-every", optarg, 0, 1L << 30, &t->ckpt_every), o.given |= TRAIN_GIVEN_CKPT_EVERY; break;
+        case O_LOG: rc = cli_int(T, "--log-every", optarg, 1, 1L << 30, &o.log_every); break;
+        case O_TIME: if (!(rc = cli_double(T, "--time-budget", optarg, 0, BIG, 0, &d))) o.time_budget = d; break;
+        case O_STOP: rc = cli_int(T, "--stop-after", optarg, 1, 1L << 30, &o.stop_after); break;
+        case O_PROCS: rc = cli_int(T, "--procs", optarg, 1, 256, &procs); break;
+        case O_GPUS: rc = cli_int(T, "--gpus", optarg, 1, 256, &gpus); break;
+        case O_RANK: rc = cli_int(T, "--rank", optarg, 0, 255, &rank); break;
+        case O_WORLD: rc = cli_int(T, "--world", optarg, 1, 256, &o.world); break;
         case O_RDV: o.rendezvous = optarg; break;
         case O_PREC: {
             Precision p;
-            if (precision_parse(optarg, &p)) bad = "--precision";
-            else o.precision = optarg;
+            if (precision_parse(optarg, &p)) rc = cmd_usage_error(T, "--precision must be fp32 or bf16");
+            o.precision = optarg;
             break;
         }
         case O_JSON: o.json = 1; break;
         case O_FORCE: o.force = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
-        default: return cmd_usage_error("train", "unknown option or missing value");
-        }
-        if (bad) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "bad value for %s: '%s'", bad, optarg);
-            return cmd_usage_error("train", msg);
+        default: return cli_getopt_error(T, c, argv);
         }
     }
+    if (rc) return rc;
     if (optind < argc) return cmd_usage_error("train", "unexpected argument");
     if (!o.resume && (!o.config || !t->data[0]))
         return cmd_usage_error("train", "--config and --data are required (or --resume)");
@@ -200,11 +192,12 @@ int cmd_train(int argc, char **argv)
     pid_t pids[256];
     char rdv[1100];
     if (launch) {
+        if (backend_check(o.device, gpus, &e)) return cmd_error(e.msg);
         launch_rendezvous(rdv, sizeof rdv, gpus > 1);
         o.rendezvous = rdv;
         if (launch_ranks(argc, argv, o.world, rdv, pids, &e)) return cmd_error(e.msg);
     }
-    int rc = train_run(&o, &e);
+    rc = train_run(&o, &e);
     if (rc < 0) cmd_error(e.msg);
     if (launch) {
         /* when rank 0 failed the others fail too, soon: give them a moment, then end them */

@@ -427,3 +427,17 @@ int config_save(const ModelConfig *c, const char *path, BlErr *e)
     free(out);
     return rc;
 }
+
+double config_activation_bytes_per_row(const ModelConfig *c)
+{
+    double d = c->hidden_size, di = c->intermediate_size, nx = c->time_step_rank + 2.0 * c->state_size;
+    /* per layer: res, normed, rstd, xz, u, xdbl, delta, y; then the head and the gradients */
+    double layer = 2 * d + 1 + 2 * di + di + nx + di + di;
+    double rest = 2 * d + 1 + 256 + 1 + 2 * d + 2 * di + di + nx + di + di;
+    return 4.0 * (layer * c->num_hidden_layers + rest) + 2; /* + the byte ids and targets */
+}
+
+double config_train_bytes(const ModelConfig *c, int B, int L)
+{
+    return 4.0 * 4.0 * (double)config_num_params(c) + (double)B * L * config_activation_bytes_per_row(c);
+}

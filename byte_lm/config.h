@@ -36,5 +36,11 @@ int config_parse(ModelConfig *c, const char *json, size_t len, const char *file,
 int config_save(const ModelConfig *c, const char *path, BlErr *e);
 /* Number of parameters (embedding counted once: the head is tied). */
 long long config_num_params(const ModelConfig *c);
+/* Activation bytes per row (one position of one window) of a training step, as model.c's arena
+ * lays them out (the scan's saved state, which depends on the backend, not included). */
+double config_activation_bytes_per_row(const ModelConfig *c);
+/* What a training step of B x L holds in memory, at least: weights, gradients, the two AdamW
+ * moments and the activations. */
+double config_train_bytes(const ModelConfig *c, int B, int L);
 
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 static int vfail(BlErr *e, const char *file, const char *suffix, const char *fmt, va_list ap)
 {
@@ -42,22 +43,32 @@ int bl_fail_errno(BlErr *e, const char *file, const char *what)
     return bl_fail(e, file, "%s: %s", what, strerror(errno));
 }
 
+void bl_out_of_memory(size_t bytes)
+{
+    /* _exit, not exit: other threads (loader, OpenMP) may hold locks an exit handler wants */
+    fprintf(stderr, "bytelm: out of memory: cannot allocate %zu bytes (%.2f GiB); try a smaller model, batch (-B) or "
+                    "window (-L)\n",
+            bytes, (double)bytes / (double)(1ull << 30));
+    _exit(1);
+}
+
 void *bl_malloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "bytelm: out of memory allocating %zu bytes\n", n);
-        abort();
-    }
+    if (!p) bl_out_of_memory(n);
     return p;
 }
 
 void *bl_calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "bytelm: out of memory allocating %zu x %zu bytes\n", n, size);
-        abort();
-    }
+    if (!p) bl_out_of_memory(n * size > n ? n * size : SIZE_MAX);
     return p;
+}
+
+void *bl_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) bl_out_of_memory(n);
+    return q;
 }

@@ -28,7 +28,11 @@ int bl_fail_errno(BlErr *e, const char *file, const char *what);
         }                                                                                \
     } while (0)
 
-void *bl_malloc(size_t n);   /* aborts with a message on failure */
+/* Allocation failures of these end the process with one line ("bytelm: out of memory: ...")
+ * and exit status 1: running out of memory is the user's sizes meeting the machine, not a bug. */
+void *bl_malloc(size_t n);
 void *bl_calloc(size_t n, size_t size);
+void *bl_realloc(void *p, size_t n);
+void bl_out_of_memory(size_t bytes) __attribute__((noreturn));
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "version.h"
 
 typedef struct {
     const char *name;
@@ -23,14 +24,16 @@ static const Command COMMANDS[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bytelm COMMAND [options]   (bytelm COMMAND --help for details)\n\ncommands:\n");
+    fprintf(f, "usage: bytelm COMMAND [options]   (bytelm COMMAND --help for details)\n"
+               "       bytelm --version   (-V: version, build, backends, libraries)\n\ncommands:\n");
     for (size_t i = 0; COMMANDS[i].name; i++)
         fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].what);
 }
 
 int cmd_error(const char *msg)
 {
-    fprintf(stderr, "bytelm: %s\n", msg);
+    /* every failure fills its message; an empty one would print a bare "bytelm: " */
+    fprintf(stderr, "bytelm: %s\n", msg && *msg ? msg : "internal error: a failure left no message");
     return 1;
 }
 
@@ -48,6 +51,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
+        version_print(stdout);
         return 0;
     }
     for (size_t i = 0; COMMANDS[i].name; i++)

@@ -15,6 +15,30 @@ void optim_config_default(OptimConfig *c)
     c->clip = 1.0f;
 }
 
+int optim_config_check(const OptimConfig *c, const char *file, BlErr *e)
+{
+    const struct {
+        const char *name;
+        double v, lo, hi;
+        int lo_open, hi_open;
+    } f[] = {{"lr", c->lr, 0, 1e3, 1, 0},          {"min_lr_ratio", c->min_lr_ratio, 0, 1, 0, 0},
+             {"beta1", c->beta1, 0, 1, 0, 1},      {"beta2", c->beta2, 0, 1, 0, 1},
+             {"eps", c->eps, 0, 1, 1, 0},          {"weight_decay", c->weight_decay, 0, 1e3, 0, 0},
+             {"clip", c->clip, 0, 1e9, 0, 0}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        double v = f[i].v;
+        int ok = isfinite(v) && (f[i].lo_open ? v > f[i].lo : v >= f[i].lo) &&
+                 (f[i].hi_open ? v < f[i].hi : v <= f[i].hi);
+        if (!ok)
+            return bl_fail(e, file, "optimizer %s is %g, outside %s%g, %g%s", f[i].name, v,
+                           f[i].lo_open ? "(" : "[", f[i].lo, f[i].hi, f[i].hi_open ? ")" : "]");
+    }
+    if (c->total_steps < 1 || c->warmup_steps < 0)
+        return bl_fail(e, file, "optimizer total_steps %d / warmup_steps %d out of range", c->total_steps,
+                       c->warmup_steps);
+    return 0;
+}
+
 void optimizer_init(Optimizer *o, Model *model, const OptimConfig *cfg)
 {
     Backend *be = model_backend(model);

@@ -21,6 +21,9 @@ typedef struct {
 } Optimizer;
 
 void optim_config_default(OptimConfig *c);
+/* Every setting a step can use without producing NaN: lr > 0, betas in [0, 1), eps > 0, all
+ * finite. file names the source of the settings in the message. 0 ok, -1 with e filled. */
+int optim_config_check(const OptimConfig *c, const char *file, BlErr *e);
 void optimizer_init(Optimizer *o, Model *model, const OptimConfig *cfg);
 void optimizer_free(Optimizer *o, Model *model);
 /* Learning rate for 1-based step t: linear warmup, then cosine to min_lr_ratio * lr. */

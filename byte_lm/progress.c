@@ -70,6 +70,7 @@ static void print_line(Progress *p, uint64_t done, const char *extra, int final)
 
 void progress_update(Progress *p, uint64_t done, const char *extra)
 {
+    if (p->quiet) return;
     if (now_seconds() - p->t_last < p->interval && p->printed) return;
     if (!p->printed && !p->tty && now_seconds() - p->t_start < 1.0) return;
     print_line(p, done, extra, 0);
@@ -77,6 +78,7 @@ void progress_update(Progress *p, uint64_t done, const char *extra)
 
 void progress_finish(Progress *p, uint64_t done, const char *extra)
 {
+    if (p->quiet) return;
     print_line(p, done, extra, 1);
 }
 

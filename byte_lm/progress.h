@@ -15,6 +15,7 @@ typedef struct {
     double interval;   /* seconds between plain lines when not a TTY */
     int tty;
     int printed;
+    int quiet;         /* set after progress_init: print nothing (-q) */
 } Progress;
 
 double now_seconds(void); /* monotonic clock */

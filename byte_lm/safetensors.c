@@ -192,6 +192,7 @@ void st_free(SafeTensors *st)
     free(st->ent);
     free(st->by_name);
     free(st->mkey);
+    free(st->mpos);
     free(st->mval);
     if (st->map) munmap(st->map, st->map_len);
     free(st->file);
@@ -290,6 +291,36 @@ static int parse_entry(Hdr *h, Entry *en)
     return 0;
 }
 
+/* a metadata key with its header position, so that sorting finds repeats in n log n */
+typedef struct {
+    const char *k;
+    size_t pos;
+} MetaRef;
+
+static int cmp_meta(const void *a, const void *b)
+{
+    const MetaRef *x = a, *y = b;
+    int c = strcmp(x->k, y->k);
+    return c ? c : (x->pos < y->pos ? -1 : x->pos > y->pos);
+}
+
+/* A repeated key is an error at its second occurrence. Sorting, not comparing each key with all
+ * before it: a header of 100k keys must not cost 10^10 comparisons. */
+static int check_metadata_repeats(Hdr *h, SafeTensors *st)
+{
+    if (st->nmeta < 2) return 0;
+    MetaRef *r = bl_malloc(sizeof *r * (size_t)st->nmeta);
+    for (int i = 0; i < st->nmeta; i++) r[i] = (MetaRef){st->mkey[i], st->mpos[i]};
+    qsort(r, (size_t)st->nmeta, sizeof *r, cmp_meta);
+    size_t at = 0;
+    for (int i = 1; i < st->nmeta && !at; i++)
+        if (!strcmp(r[i].k, r[i - 1].k)) at = r[i].pos;
+    free(r);
+    if (!at) return 0;
+    h->pos = at;
+    return fail(h, "__metadata__ key repeated");
+}
+
 static int parse_metadata(Hdr *h, SafeTensors *st)
 {
     if (st->capmeta) return fail(h, "__metadata__ appears twice");
@@ -297,6 +328,7 @@ static int parse_metadata(Hdr *h, SafeTensors *st)
     st->capmeta = 4;
     st->mkey = bl_malloc(sizeof(char *) * (size_t)st->capmeta);
     st->mval = bl_malloc(sizeof(char *) * (size_t)st->capmeta);
+    st->mpos = bl_malloc(sizeof(size_t) * (size_t)st->capmeta);
     if (peek_is(h, '}')) {
         h->pos++;
         return 0;
@@ -305,12 +337,6 @@ static int parse_metadata(Hdr *h, SafeTensors *st)
         size_t key_pos = (skip_ws(h), h->pos);
         char *k, *v;
         if (parse_string(h, &k)) return -1;
-        for (int i = 0; i < st->nmeta; i++)
-            if (strcmp(st->mkey[i], k) == 0) {
-                free(k);
-                h->pos = key_pos;
-                return fail(h, "__metadata__ key repeated");
-            }
         if (expect(h, ':', "expected ':'")) {
             free(k);
             return -1;
@@ -325,16 +351,20 @@ static int parse_metadata(Hdr *h, SafeTensors *st)
         }
         if (st->nmeta == st->capmeta) {
             st->capmeta *= 2;
-            st->mkey = realloc(st->mkey, sizeof(char *) * (size_t)st->capmeta);
-            st->mval = realloc(st->mval, sizeof(char *) * (size_t)st->capmeta);
+            st->mkey = bl_realloc(st->mkey, sizeof(char *) * (size_t)st->capmeta);
+            st->mval = bl_realloc(st->mval, sizeof(char *) * (size_t)st->capmeta);
+            st->mpos = bl_realloc(st->mpos, sizeof(size_t) * (size_t)st->capmeta);
             BL_CHECK(st->mkey && st->mval);
         }
+        st->mpos[st->nmeta] = key_pos;
         st->mkey[st->nmeta] = k;
         st->mval[st->nmeta++] = v;
         if (peek_is(h, '}')) break;
         if (expect(h, ',', "expected ',' or '}' in __metadata__")) return -1;
     }
-    h->pos++;
+    size_t end = h->pos;
+    if (check_metadata_repeats(h, st)) return -1;
+    h->pos = end + 1;
     return 0;
 }
 
@@ -390,7 +420,7 @@ static int parse_header(Hdr *h, SafeTensors *st, uint64_t data_len)
             } else {
                 if (st->n == st->cap) {
                     st->cap = st->cap ? 2 * st->cap : 16;
-                    st->ent = realloc(st->ent, sizeof(Entry) * (size_t)st->cap);
+                    st->ent = bl_realloc(st->ent, sizeof(Entry) * (size_t)st->cap);
                     BL_CHECK(st->ent);
                 }
                 Entry *en = &st->ent[st->n++];

@@ -73,6 +73,10 @@ const char *st_file(const SafeTensors *st);
  * dst holds the product of shape[] floats. */
 int st_read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t *shape,
                 float *dst, BlErr *e);
+/* st_read_f32, then every value must be finite: a NaN or infinity is an error naming the tensor,
+ * the element and its file offset. What weights and optimizer moments are read with. */
+int st_read_f32_finite(const SafeTensors *st, const char *name, int ndim, const int64_t *shape,
+                       float *dst, BlErr *e);
 /* The same check without conversion, for other dtypes: tensor exists, has this dtype and shape. */
 const StTensor *st_expect(const SafeTensors *st, const char *name, StDtype dtype, int ndim,
                           const int64_t *shape, BlErr *e);

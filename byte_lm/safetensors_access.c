@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "safetensors_internal.h"
@@ -127,4 +128,18 @@ int st_read_f32(const SafeTensors *st, const char *name, int ndim, const int64_t
                           "tensor %s: dtype %s cannot be read as floats (need F32, BF16, F16 or F64)",
                           name, st_dtype_name(t->dtype));
     }
+}
+
+int st_read_f32_finite(const SafeTensors *st, const char *name, int ndim, const int64_t *shape,
+                       float *dst, BlErr *e)
+{
+    if (st_read_f32(st, name, ndim, shape, dst, e)) return -1;
+    const StTensor *t = st_find(st, name);
+    for (size_t i = 0; i < (size_t)t->numel; i++)
+        if (!isfinite(dst[i]))
+            return bl_fail_at(e, st->file, t->file_offset + i * st_dtype_size(t->dtype),
+                              "tensor %s: element %zu is %s%s", name, i,
+                              isnan(dst[i]) ? "NaN" : "infinite",
+                              t->dtype == ST_F64 && !isnan(dst[i]) ? " as a float" : "");
+    return 0;
 }

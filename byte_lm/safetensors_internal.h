@@ -30,6 +30,7 @@ struct SafeTensors {
     int n, cap;
     int *by_name; /* indices into ent, sorted by name */
     char **mkey, **mval;
+    size_t *mpos; /* header position of each key, for the repeated-key error */
     int nmeta, capmeta;
 };
 

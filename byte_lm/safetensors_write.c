@@ -35,7 +35,7 @@ static void buf_put(Buf *b, const char *s, size_t n)
 {
     if (b->n + n + 1 > b->cap) {
         while (b->n + n + 1 > b->cap) b->cap = b->cap ? 2 * b->cap : 4096;
-        b->p = realloc(b->p, b->cap);
+        b->p = bl_realloc(b->p, b->cap);
         BL_CHECK(b->p);
     }
     memcpy(b->p + b->n, s, n);
@@ -130,7 +130,7 @@ int st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const 
 
     if (w->n == w->cap) {
         w->cap = w->cap ? 2 * w->cap : 64;
-        w->items = realloc(w->items, sizeof(Item) * (size_t)w->cap);
+        w->items = bl_realloc(w->items, sizeof(Item) * (size_t)w->cap);
         BL_CHECK(w->items);
     }
     Item *it = &w->items[w->n++];
@@ -156,8 +156,8 @@ int st_writer_meta(StWriter *w, const char *key, const char *value, BlErr *e)
         }
     if (w->nmeta == w->capmeta) {
         w->capmeta = w->capmeta ? 2 * w->capmeta : 8;
-        w->mkey = realloc(w->mkey, sizeof(char *) * (size_t)w->capmeta);
-        w->mval = realloc(w->mval, sizeof(char *) * (size_t)w->capmeta);
+        w->mkey = bl_realloc(w->mkey, sizeof(char *) * (size_t)w->capmeta);
+        w->mval = bl_realloc(w->mval, sizeof(char *) * (size_t)w->capmeta);
         BL_CHECK(w->mkey && w->mval);
     }
     w->mkey[w->nmeta] = dup_str(key);

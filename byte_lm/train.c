@@ -4,10 +4,12 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend_select.h"
 #include "comm.h"
 #include "interrupt.h"
+#include "json_out.h"
 #include "loss_plot.h"
 #include "progress.h"
 #include "run_dir.h"
@@ -40,23 +42,27 @@ static const char *json_num(char *buf, double v)
 }
 
 /* Validation bpb on a fixed set of batches: the val loader is rewound to the same position each
- * time so successive evaluations are comparable. */
-static double validate(Model *m, Loader *val, const TrainerState *ts, uint8_t *batch, BlErr *e)
+ * time so successive evaluations are comparable. It is the mean over eval_batches x B random
+ * windows of L bytes of the val split, each window scored from a fresh state (its first bytes
+ * have little context), so it reads higher than `eval bpb`, which reads the split once, front to
+ * back, carrying the state. 0, or -1 with e filled (a loader error, or a non-finite loss). */
+static int validate(Model *m, Loader *val, const TrainerState *ts, uint8_t *batch, double *out, BlErr *e)
 {
+    if (ts->eval_batches < 1) return bl_fail(e, NULL, "train: eval_batches is %d: validation needs at least 1 batch", ts->eval_batches);
     LoaderPos start = {ts->seed ^ 0x5eed, 0};
     loader_set_pos(val, start);
     int B = ts->B, L = ts->L;
     double sum = 0;
     long long n = 0;
     for (int k = 0; k < ts->eval_batches; k++) {
-        if (loader_next(val, batch, e)) {
-            sum = NAN;
-            break;
-        }
+        if (loader_next(val, batch, e)) return -1;
         sum += (double)model_loss(m, batch, B, L) * B * L;
         n += (long long)B * L;
     }
-    return n ? sum / n / LN2 : NAN;
+    *out = sum / (double)n / LN2;
+    if (!isfinite(*out))
+        return bl_fail(e, NULL, "train: the validation loss is not finite at step %d (the weights overflowed)", ts->step);
+    return 0;
 }
 
 typedef struct {
@@ -119,16 +125,9 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         if (config_load(&cfg, o->config, e)) return -1;
         r->ts = o->ts;
     }
-    if (o->world > 1 && o->device && strcmp(o->device, "cpu")) {
-#ifdef BYTELM_CUDA
-        r->be = backend_cuda_create(o->rank); /* rank r drives GPU r */
-        if (!r->be) return bl_fail(e, NULL, "rank %d: no usable GPU %d", o->rank, o->rank);
-#else
-        return bl_fail(e, NULL, "this bytelm was built without CUDA (no nvcc at build time)");
-#endif
-    } else if (!(r->be = backend_by_name(o->device, o->threads, e))) {
-        return -1;
-    }
+    /* rank r of a data-parallel run drives GPU r */
+    int gpu = o->world > 1 && o->device && strcmp(o->device, "cpu") ? o->rank : 0;
+    if (!(r->be = backend_open(o->device, o->threads, gpu, e))) return -1;
     if (o->world > 1) {
         if (!o->rendezvous) return bl_fail(e, NULL, "train: --rendezvous is required with --world");
 #ifdef BYTELM_CUDA
@@ -141,6 +140,15 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         r->scalars = r->be->alloc(r->be, 4 * sizeof(float));
     }
     const char *cfg_file = o->resume ? resume_dir : o->config;
+    /* the model check in model_create counts weights and gradients; a step also holds the AdamW
+     * moments and B x L rows of activations, which is where an absurd -B or -L shows */
+    if (!strcmp(r->be->name, "cpu")) {
+        double need = config_train_bytes(&cfg, r->ts.B, r->ts.L), have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+        if (have > 0 && need > have)
+            return bl_fail(e, cfg_file, "training B=%d x L=%d needs %.1f GiB (weights, gradients, AdamW moments, "
+                                        "activations), more than this machine's %.1f GiB",
+                           r->ts.B, r->ts.L, need / (1 << 30), have / (1 << 30));
+    }
     if (model_create(&r->model, &cfg, r->be, e)) {
         BlErr inner = *e;
         return bl_fail(e, cfg_file, "%s", inner.msg);
@@ -155,6 +163,11 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         if (checkpoint_load_trainer(resume_dir, r->model, &r->opt, &r->ts, e)) return -1;
         r->loaded = r->ts;
         train_resume_apply(o, &r->ts, 0); /* said once the run directory is ours (below) */
+        char ts_file[2100];
+        snprintf(ts_file, sizeof ts_file, "%s/trainer_state.json", resume_dir);
+        if (optim_config_check(&r->ts.optim, ts_file, e)) return -1;
+        if (r->ts.eval_batches < 1)
+            return bl_fail(e, ts_file, "eval_batches is %d: validation needs at least 1 batch", r->ts.eval_batches);
         r->opt.cfg = r->ts.optim;
         /* the checkpoint holds the micro-batches of a whole step: split them over the ranks */
         if (r->ts.accum % o->world)
@@ -163,6 +176,7 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         r->ts.accum /= o->world;
     } else {
         r->ts.precision = want;
+        if (optim_config_check(&r->ts.optim, NULL, e)) return -1;
         model_init_params(r->model, r->ts.seed);
         optimizer_init(&r->opt, r->model, &r->ts.optim);
         r->have_opt = 1;
@@ -252,17 +266,19 @@ int train_run(const TrainOptions *o, BlErr *e)
     uint64_t bytes_per_step = (uint64_t)ts->B * ts->L * per_step;
     char ranks[64] = "";
     if (world > 1) snprintf(ranks, sizeof ranks, " on each of %d ranks (%s)", world, r.comm->kind);
-    if (lead)
+    if (lead && !o->quiet)
         fprintf(stderr, "bytelm train: %s backend, %lld parameters, B=%d L=%d accum=%d%s, steps %d..%d\n",
                 r.be->name, config_num_params(model_config(r.model)), ts->B, ts->L, ts->accum, ranks,
                 ts->step + 1, total);
 
     Progress prog;
     if (lead) progress_init(&prog, "train", (uint64_t)(total - ts->step) * bytes_per_step);
+    prog.quiet = o->quiet;
     double t0 = now_seconds(), elapsed0 = ts->elapsed_seconds;
     int start_step = ts->step, rc = 0;
     interrupt_install();
     double last_loss = NAN, last_val = NAN;
+    if (lead && o->resume) metrics_write(&r.metrics, "\"resumed_at_step\":%d", ts->step); /* loss.svg marks it */
     char extra[160] = "";
     while (ts->step < total) {
         double ts_step = now_seconds();
@@ -318,8 +334,7 @@ int train_run(const TrainOptions *o, BlErr *e)
         if (sig) fprintf(stderr, "\nbytelm train: %s at step %d: saving a checkpoint and stopping\n",
                          sig == 2 ? "interrupted" : "terminated", ts->step);
         if (r.val && ts->eval_every > 0 && (ts->step % ts->eval_every == 0 || last)) {
-            last_val = validate(r.model, r.val, ts, r.batch, e);
-            if (isnan(last_val)) {
+            if (validate(r.model, r.val, ts, r.batch, &last_val, e)) {
                 rc = -1;
                 goto done;
             }
@@ -327,8 +342,9 @@ int train_run(const TrainOptions *o, BlErr *e)
                           last_val, (unsigned long long)ts->bytes_seen);
             loss_plot_write(r.metrics_path, r.svg_path);
         }
-        int n = snprintf(extra, sizeof extra, "step %d/%d loss %.3f bpb lr %.2e", ts->step, total,
-                         last_loss, lr);
+        char loss_txt[32] = "not finite";
+        if (isfinite(last_loss)) snprintf(loss_txt, sizeof loss_txt, "%.3f bpb", last_loss);
+        int n = snprintf(extra, sizeof extra, "step %d/%d loss %s lr %.2e", ts->step, total, loss_txt, lr);
         if (!isnan(last_val)) snprintf(extra + n, sizeof extra - (size_t)n, " val %.3f bpb", last_val);
         progress_update(&prog, (uint64_t)(ts->step - start_step) * bytes_per_step, extra);
         if ((ts->ckpt_every > 0 && ts->step % ts->ckpt_every == 0) || last) {
@@ -348,15 +364,29 @@ int train_run(const TrainOptions *o, BlErr *e)
     if (!lead) goto done;
     progress_finish(&prog, (uint64_t)(ts->step - start_step) * bytes_per_step, extra);
     if (!r.val) loss_plot_write(r.metrics_path, r.svg_path);
-    char val_json[32] = "null";
-    if (!isnan(last_val)) snprintf(val_json, sizeof val_json, "%.6f", last_val);
-    if (o->json)
-        printf("{\"step\":%d,\"loss_bpb\":%.6f,\"val_bpb\":%s,\"bytes_seen\":%llu,"
-               "\"elapsed\":%.3f,\"checkpoint\":\"%s\"}\n",
-               ts->step, last_loss, val_json, (unsigned long long)ts->bytes_seen,
-               ts->elapsed_seconds, r.ckpt_dir);
-    fprintf(stderr, "bytelm train: step %d, train %.4f bpb, val %s bpb, checkpoint %s\n", ts->step,
-            last_loss, val_json, r.ckpt_dir);
+    char val_txt[32] = "none", train_txt[32] = "not finite";
+    if (isfinite(last_val)) snprintf(val_txt, sizeof val_txt, "%.6f", last_val);
+    if (isfinite(last_loss)) snprintf(train_txt, sizeof train_txt, "%.4f", last_loss);
+    if (o->json) {
+        printf("{\"step\":%d,\"loss_bpb\":", ts->step);
+        json_put_number(stdout, "%.6f", last_loss);
+        printf(",\"val_bpb\":");
+        json_put_number(stdout, "%.6f", last_val);
+        printf(",\"bytes_seen\":%llu,\"elapsed\":%.3f,\"checkpoint\":", (unsigned long long)ts->bytes_seen,
+               ts->elapsed_seconds);
+        json_put_string(stdout, r.ckpt_dir);
+        printf("}\n");
+    }
+    /* what the two numbers are, since `eval bpb` on the same split reads lower */
+    char val_means[160] = "";
+    if (isfinite(last_val))
+        snprintf(val_means, sizeof val_means,
+                 " (mean over %d x %d random %d-byte windows of the val split, each from a fresh state; "
+                 "eval bpb reads the split whole, carrying the state)",
+                 ts->eval_batches, ts->B, ts->L);
+    if (!o->quiet)
+        fprintf(stderr, "bytelm train: step %d, train %s bpb (last step), val %s bpb%s, checkpoint %s\n", ts->step,
+                train_txt, val_txt, val_means, r.ckpt_dir);
 done:
     interrupt_uninstall();
     run_close(&r);

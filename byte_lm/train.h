@@ -14,6 +14,7 @@ typedef struct {
     int threads;
     double time_budget; /* seconds; stop (and save) after this much training time, 0 = none */
     int json;           /* print a JSON summary on stdout at the end */
+    int quiet;          /* no start line, progress or summary on stderr (warnings and errors stay) */
     int log_every;      /* steps between metrics lines */
     unsigned given;     /* TRAIN_GIVEN_* bits: the options on the command line (what a resume takes) */
     int stop_after;     /* stop (and save) after this many steps of this invocation, 0 = none */

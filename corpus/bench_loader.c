@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
+#include "byte_lm/json_out.h"
 #include "byte_lm/progress.h"
 #include "corpus/loader.h"
 #include "corpus/outdir.h"
@@ -24,7 +26,7 @@
 int bench_loader(int argc, char **argv);
 
 static const char HELP[] =
-    "usage: bytelm bench loader [--data PATH] [-B 8] [-L 8192] [--seconds 1.5] [--json]\n"
+    "usage: bytelm bench loader [--data PATH] [-B 8] [-L 8192] [--seconds 1.5] [--json] [-q] [-h]\n"
     "\n"
     "Decode speed of the corpus on one core (every frame of train and val; bar: 1 GB/s) with\n"
     "memcpy as the one-core reference, and loader_next batches/s with the default options and\n"
@@ -175,35 +177,35 @@ static int generate(const char *dir, char *corpus, size_t cap, BlErr *e)
     return rc;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int bench_loader(int argc, char **argv)
 {
     const char *data = NULL;
-    int B = 8, L = 8192, json = 0;
+    int B = 8, L = 8192, json = 0, quiet = 0;
     double seconds = 1.5;
+    const char *C = "bench loader";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0, takes = !strcmp(a, "--data") || !strcmp(a, "-B") || !strcmp(a, "-L") || !strcmp(a, "--seconds");
+        char msg[300];
+        if (takes && !v) {
+            snprintf(msg, sizeof msg, "option '%.200s' needs a value", a);
+            return cmd_usage_error(C, msg);
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(HELP, stdout);
             return 0;
         } else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--data") && v) data = argv[++i];
-        else if (!strcmp(a, "-B") && !parse_int(v, 1, 1 << 16, &B)) i++;
-        else if (!strcmp(a, "-L") && !parse_int(v, 1, 1 << 26, &L)) i++;
-        else if (!strcmp(a, "--seconds") && v && (seconds = atof(v)) > 0) i++;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "-B")) rc = cli_int(C, "-B", v, 1, 1 << 16, &B);
+        else if (!strcmp(a, "-L")) rc = cli_int(C, "-L", v, 1, 1 << 26, &L);
+        else if (!strcmp(a, "--seconds")) rc = cli_double(C, "--seconds", v, 0, 1e6, 1, &seconds);
         else {
-            char msg[300];
-            snprintf(msg, sizeof msg, "loader: bad or incomplete option '%s'", a);
-            return cmd_usage_error("bench", msg);
+            snprintf(msg, sizeof msg, "unknown option '%.200s'", a);
+            return cmd_usage_error(C, msg);
         }
+        if (rc) return rc;
+        i += takes;
     }
     BlErr e = {{0}};
     char tmp[4096] = "", corpus[4300];
@@ -211,7 +213,7 @@ int bench_loader(int argc, char **argv)
         const char *base = getenv("TMPDIR");
         snprintf(tmp, sizeof tmp, "%s/bytelm-bench-XXXXXX", base && *base ? base : "/tmp");
         if (!mkdtemp(tmp)) return cmd_error("bench loader: cannot create a temporary directory");
-        if (!json) fprintf(stderr, "bench loader: generating 64 MiB of synthetic text in %s\n", tmp);
+        if (!json && !quiet) fprintf(stderr, "bench loader: generating 64 MiB of synthetic text in %s\n", tmp);
         if (generate(tmp, corpus, sizeof corpus, &e)) {
             outdir_remove(corpus);
             rmdir(tmp);
@@ -237,10 +239,12 @@ int bench_loader(int argc, char **argv)
     if (rc) return cmd_error(e.msg);
     double win = (double)B * (L + 1);
     if (json) {
-        printf("{\"bench\":\"loader\",\"data\":\"%s\",\"generated\":%s,\"decoded_bytes\":%" PRIu64 ",\"frames\":%" PRIu64
+        printf("{\"bench\":\"loader\",\"data\":");
+        json_put_string(stdout, tmp[0] ? "generated" : data);
+        printf(",\"generated\":%s,\"decoded_bytes\":%" PRIu64 ",\"frames\":%" PRIu64
                ",\"file_bytes\":%" PRIu64 ",\"decode_gbps\":%.4f,\"bar_gbps\":%.1f,\"decode_ratio\":%.4f,\"memcpy_gbps\":%.3f"
                ",\"B\":%d,\"L\":%d,\"threads\":%d,\"batches_per_s\":%.2f,\"batches_per_s_no_cache\":%.2f}\n",
-               tmp[0] ? "generated" : data, tmp[0] ? "true" : "false", d.bytes, d.frames, d.file_bytes,
+               tmp[0] ? "true" : "false", d.bytes, d.frames, d.file_bytes,
                compressed ? d.gbps : 0.0, BAR_GBPS, compressed ? d.gbps / BAR_GBPS : 0.0, mc, B, L, o.threads, bps,
                bps_cold);
         return 0;

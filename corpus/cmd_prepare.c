@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
+#include "byte_lm/json_out.h"
 #include "corpus/prepare.h"
 
 static const char HELP[] =
@@ -48,25 +50,13 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
     return argv[++*i];
 }
 
-/* A JSON string literal (the directory name may hold quotes or control characters). */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
-
 static void print_result(const char *dir, const PrepareResult *r, int json)
 {
     uint64_t decoded = r->train_bytes + r->val_bytes;
     double ratio = r->file_bytes ? (double)decoded / (double)r->file_bytes : 0;
     if (json) {
         printf("{\"corpus\":");
-        print_json_string(dir);
+        json_put_string(stdout, dir);
         printf(",\"input_bytes\":%" PRIu64 ",\"documents\":%" PRIu64 ",\"train_bytes\":%" PRIu64
                ",\"val_bytes\":%" PRIu64 ",\"train_documents\":%" PRIu64 ",\"val_documents\":%" PRIu64
                ",\"train_shards\":%d,\"val_shards\":%d,\"file_bytes\":%" PRIu64 ",\"ratio\":%.4f,\"replaced_bytes\":%" PRIu64
@@ -96,6 +86,14 @@ int cmd_prepare(int argc, char **argv)
     char msg[600];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        static const char *const takes[] = {"-o", "--output", "--val-fraction", "--frame-size", "--shard-size",
+                                            "--level", "--on-invalid", "--normalize", "--seed"};
+        for (size_t k = 0; !only_inputs && i + 1 == argc && k < sizeof takes / sizeof takes[0]; k++)
+            if (!strcmp(a, takes[k])) {
+                snprintf(msg, sizeof msg, "option '%s' needs a value", a);
+                free(inputs);
+                return cmd_usage_error("prepare", msg);
+            }
         if (only_inputs || a[0] != '-' || !strcmp(a, "-")) {
             inputs[ninputs++] = a;
         } else if (!strcmp(a, "--")) {
@@ -111,11 +109,9 @@ int cmd_prepare(int argc, char **argv)
         } else if ((v = opt_value(argc, argv, &i, "-o")) || (v = opt_value(argc, argv, &i, "--output"))) {
             out = v;
         } else if ((v = opt_value(argc, argv, &i, "--val-fraction"))) {
-            char *end;
-            o.val_fraction = strtod(v, &end);
-            if (!*v || *end) {
+            if (cli_parse_double(v, 0, 0.5, 1, &o.val_fraction)) {
                 free(inputs);
-                return cmd_usage_error("prepare", "--val-fraction must be a number");
+                return cmd_usage_error("prepare", "--val-fraction must be a number in (0, 0.5]");
             }
         } else if ((v = opt_value(argc, argv, &i, "--frame-size"))) {
             if (parse_size(v, &o.frame_size)) {
@@ -128,9 +124,8 @@ int cmd_prepare(int argc, char **argv)
                 return cmd_usage_error("prepare", "--shard-size must be a size such as 1GiB");
             }
         } else if ((v = opt_value(argc, argv, &i, "--level"))) {
-            char *end;
-            long l = strtol(v, &end, 10);
-            o.level = (!*v || *end || l < 1 || l > 19) ? 0 : (int)l;
+            long l;
+            o.level = cli_parse_long(v, 1, 19, &l) ? 0 : (int)l;
         } else if ((v = opt_value(argc, argv, &i, "--on-invalid"))) {
             if (!strcmp(v, "error")) o.on_invalid = INVALID_ERROR;
             else if (!strcmp(v, "replace")) o.on_invalid = INVALID_REPLACE;
@@ -150,7 +145,7 @@ int cmd_prepare(int argc, char **argv)
         } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
             char *end;
             o.seed = strtoull(v, &end, 0);
-            if (!*v || *end) {
+            if (!*v || *end || *v == '-') {
                 free(inputs);
                 return cmd_usage_error("prepare", "--seed must be an integer");
             }

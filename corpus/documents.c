@@ -23,7 +23,7 @@ static void add(DocList *l, const char *path, const char *key, uint64_t size, in
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 64;
-        l->docs = realloc(l->docs, l->cap * sizeof *l->docs);
+        l->docs = bl_realloc(l->docs, l->cap * sizeof *l->docs);
         BL_CHECK(l->docs);
     }
     Document *d = &l->docs[l->n++];
@@ -52,7 +52,7 @@ static int walk(DocList *l, const char *dir, const char *rel, BlErr *e)
         if (de->d_name[0] == '.') continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
-            names = realloc(names, cap * sizeof *names);
+            names = bl_realloc(names, cap * sizeof *names);
             BL_CHECK(names);
         }
         names[n++] = strdup(de->d_name);

@@ -98,7 +98,7 @@ static int flush_frame(SeekWriter *w, BlErr *e)
     if (write_all(w, w->out, c, e)) return -1;
     if (w->nentries == w->cap_entries) {
         w->cap_entries = w->cap_entries ? 2 * w->cap_entries : 256;
-        w->entries = realloc(w->entries, w->cap_entries * sizeof *w->entries);
+        w->entries = bl_realloc(w->entries, w->cap_entries * sizeof *w->entries);
         BL_CHECK(w->entries);
     }
     w->entries[w->nentries++] = (Entry){(uint32_t)c, (uint32_t)w->fill};

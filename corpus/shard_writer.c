@@ -33,7 +33,7 @@ static int open_shard(ShardWriter *w, BlErr *e)
 {
     if (w->out.nshards == w->shards_cap) {
         w->shards_cap = w->shards_cap ? 2 * w->shards_cap : 16;
-        w->out.shards = realloc(w->out.shards, (size_t)w->shards_cap * sizeof *w->out.shards);
+        w->out.shards = bl_realloc(w->out.shards, (size_t)w->shards_cap * sizeof *w->out.shards);
         BL_CHECK(w->out.shards);
     }
     char name[64], path[4096];

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,6 +143,18 @@ void zstream_close(ZstdStream *z)
     z->fd = -1;
 }
 
+/* The most a plain .zst may decode to in memory: half the RAM, or half the address-space
+ * limit when one is set. A small file can decode to terabytes (a decompression bomb); past this
+ * the file is refused, not the machine exhausted. */
+static uint64_t decode_limit(void)
+{
+    uint64_t lim = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 2;
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY && as.rlim_cur / 2 < lim)
+        lim = as.rlim_cur / 2;
+    return lim;
+}
+
 int zstd_decode_file(const char *path, uint8_t **data, uint64_t *len, BlErr *e)
 {
     ZstdStream z;
@@ -149,12 +162,22 @@ int zstd_decode_file(const char *path, uint8_t **data, uint64_t *len, BlErr *e)
     *len = 0;
     if (zstream_open(&z, path, e)) return -1;
     size_t cap = (size_t)1 << 20, n = 0;
+    uint64_t limit = decode_limit();
     uint8_t *buf = bl_malloc(cap);
     for (;;) {
         if (cap - n < ((size_t)1 << 20)) {
+            uint8_t *grown = (uint64_t)cap * 2 <= limit ? realloc(buf, cap * 2) : NULL;
+            if (!grown) {
+                free(buf);
+                bl_fail_at(e, path, z.in_base + z.in.pos,
+                           "decodes to more than %zu bytes, more than memory allows (a .zst is decoded whole into "
+                           "memory; bytelm prepare streams it into a corpus)",
+                           n);
+                zstream_close(&z);
+                return -1;
+            }
+            buf = grown;
             cap *= 2;
-            buf = realloc(buf, cap);
-            BL_CHECK(buf);
         }
         long long k = zstream_read(&z, buf + n, cap - n, e);
         if (k < 0) {

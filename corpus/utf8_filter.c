@@ -31,7 +31,7 @@ static void grow(uint8_t **p, size_t *cap, size_t need)
     if (*cap >= need) return;
     size_t c = *cap ? *cap : 4096;
     while (c < need) c *= 2;
-    *p = realloc(*p, c);
+    *p = bl_realloc(*p, c);
     BL_CHECK(*p);
     *cap = c;
 }

@@ -34,5 +34,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (!strcmp(sub, "bpb")) return eval_cmd_bpb(argc - 1, argv + 1);
     if (!strcmp(sub, "tasks") || !strcmp(sub, "memory")) return eval_cmd_tasks(argc - 1, argv + 1);
-    return cmd_usage_error("eval", "expected bpb, tasks or memory");
+    char msg[200];
+    snprintf(msg, sizeof msg, "unknown subcommand '%.100s' (expected bpb, tasks or memory)", sub);
+    return cmd_usage_error("eval", msg);
 }

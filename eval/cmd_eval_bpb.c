@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bpb.h"
+#include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
 #include "byte_lm/file_read.h"
 #include "byte_lm/progress.h"
@@ -36,7 +37,13 @@ static void usage(FILE *f)
             "  --device cpu|cuda   backend (default cpu)\n"
             "  --precision P       fp32 or bf16 (default bf16 on cuda, fp32 on cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
-            "  --json              print the results as JSON on stdout\n");
+            "  --json              print the results as JSON on stdout\n"
+            "  -q, --quiet         no progress on stderr\n"
+            "  -h, --help          this help\n"
+            "\n"
+            "This differs from train's validation, which averages random windows of the val split,\n"
+            "each read from a fresh state (their first bytes have little context): on the same\n"
+            "split eval bpb reads lower.\n");
 }
 
 typedef struct {
@@ -75,13 +82,14 @@ static int score_pipe(BpbScorer *sc, const char *path, const char *label, BpbTal
 
 /* Scores one source into out; the reader's own errors name the file and offset. */
 static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_t *buf,
-                      const char *label, BpbTally *out, BlErr *e)
+                      const char *label, int quiet, BpbTally *out, BlErr *e)
 {
     if (file_is_pipe(path)) return score_pipe(sc, path, label, out, e);
     SeqReader *rd;
     if (seqreader_open(&rd, path, split, e)) return -1;
     Progress prog;
     progress_init(&prog, label, seqreader_total_bytes(rd));
+    prog.quiet = quiet;
     bpb_begin(sc);
     long long n;
     uint64_t done = 0;
@@ -91,12 +99,15 @@ static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_
         done += (uint64_t)n;
         BpbTally t = bpb_progress(sc);
         extra[0] = 0;
-        if (t.scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(&t));
+        if (t.scored && isfinite(t.nats)) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(&t));
         progress_update(&prog, done, extra);
     }
     seqreader_close(rd);
     if (n < 0) return -1;
     bpb_end(sc, out);
+    /* a NaN or infinite loss is no measurement: the weights or their sums overflowed */
+    if (!isfinite(out->nats))
+        return bl_fail(e, path, "the model's loss is not finite (%s): no bits per byte", isnan(out->nats) ? "NaN" : "infinite");
     extra[0] = 0;
     if (out->scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(out));
     progress_finish(&prog, done, extra);
@@ -135,7 +146,8 @@ static void print_results(const char *ckpt, int chunk, const FileResult *res, in
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "checkpoint", ckpt);
         cJSON_AddNumberToObject(o, "chunk", chunk);
-        cJSON_AddStringToObject(o, "note", "each file's first byte has no context and is not scored");
+        cJSON_AddStringToObject(o, "note", "each file read once, front to back, every byte scored with its whole left "
+                                           "context; the first byte has no context and is not scored");
         cJSON *files = cJSON_AddArrayToObject(o, "files");
         for (int i = 0; i < n; i++) cJSON_AddItemToArray(files, tally_json(res[i].path, &res[i].t));
         cJSON_AddItemToObject(o, "total", tally_json(NULL, total));
@@ -149,52 +161,49 @@ static void print_results(const char *ckpt, int chunk, const FileResult *res, in
            "bits/byte", "bits/char");
     for (int i = 0; i < n; i++) print_row(res[i].path, &res[i].t);
     if (n > 1) print_row("total", total);
-    printf("(each file's first byte has no context and is not scored)\n");
+    printf("(each file read once, front to back, every byte scored with its whole left context;\n"
+           " the first byte has no context and is not scored. train's validation is a mean over\n"
+           " random windows, each read from a fresh state, so it reads higher)\n");
 }
 
 int eval_cmd_bpb(int argc, char **argv)
 {
     const char *ckpt = NULL, *device = "cpu", *split = "val", *precision = NULL;
-    int chunk = 4096, threads = 0, json = 0;
+    int chunk = 4096, threads = 0, json = 0, quiet = 0;
     enum { O_CKPT = 256, O_SPLIT, O_CHUNK, O_DEVICE, O_THREADS, O_JSON, O_HELP, O_PREC };
     static const struct option opts[] = {
         {"ckpt", 1, 0, O_CKPT},       {"split", 1, 0, O_SPLIT}, {"chunk", 1, 0, O_CHUNK},
         {"device", 1, 0, O_DEVICE},   {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON},
-        {"help", 0, 0, O_HELP},       {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
-    int c;
-    long v;
+        {"help", 0, 0, O_HELP},       {"quiet", 0, 0, 'q'}, {"precision", 1, 0, O_PREC},
+        {0, 0, 0, 0}};
+    int c, rc = 0;
+    const char *E = "eval bpb";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
         switch (c) {
         case O_CKPT: ckpt = optarg; break;
         case O_SPLIT:
             if (strcmp(optarg, "train") && strcmp(optarg, "val"))
-                return cmd_usage_error("eval bpb", "--split must be train or val");
+                return cmd_usage_error(E, "--split must be train or val");
             split = optarg;
             break;
-        case O_CHUNK:
-            if ((v = eval_parse_long(optarg, 1, 1 << 24)) < 0)
-                return cmd_usage_error("eval bpb", "--chunk must be 1..16777216");
-            chunk = (int)v;
-            break;
-        case O_DEVICE: device = optarg; break;
-        case O_THREADS:
-            if ((v = eval_parse_long(optarg, 1, 4096)) < 0)
-                return cmd_usage_error("eval bpb", "bad value for --threads");
-            threads = (int)v;
-            break;
+        case O_CHUNK: rc = cli_int(E, "--chunk", optarg, 1, 1 << 24, &chunk); break;
+        case O_DEVICE: rc = cli_device(E, optarg), device = optarg; break;
+        case O_THREADS: rc = cli_int(E, "--threads", optarg, 1, 4096, &threads); break;
         case O_JSON: json = 1; break;
         case O_PREC:
             if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
-                return cmd_usage_error("eval bpb", "--precision must be fp32 or bf16");
+                return cmd_usage_error(E, "--precision must be fp32 or bf16");
             precision = optarg;
             break;
+        case 'q': quiet = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
-        default: return cmd_usage_error("eval bpb", "unknown option or missing value");
+        default: return cli_getopt_error(E, c, argv);
         }
     }
+    if (rc) return rc;
     if (!ckpt) return cmd_usage_error("eval bpb", "--ckpt DIR is required");
     if (optind >= argc) return cmd_usage_error("eval bpb", "expected at least one PATH");
 
@@ -202,7 +211,7 @@ int eval_cmd_bpb(int argc, char **argv)
     Backend *be;
     Model *m;
     if (eval_load_model(ckpt, device, threads, precision, &be, &m, &e)) return cmd_error(e.msg);
-    int n = argc - optind, rc = 0;
+    int n = argc - optind;
     FileResult *res = bl_calloc((size_t)n, sizeof *res);
     BpbTally total = {0};
     BpbScorer *sc = bpb_scorer_create(m, chunk);
@@ -211,7 +220,7 @@ int eval_cmd_bpb(int argc, char **argv)
         char label[32];
         snprintf(label, sizeof label, "bpb %d/%d", i + 1, n);
         res[i].path = argv[optind + i];
-        if (score_path(sc, res[i].path, split, buf, label, &res[i].t, &e)) rc = cmd_error(e.msg);
+        if (score_path(sc, res[i].path, split, buf, label, quiet, &res[i].t, &e)) rc = cmd_error(e.msg);
         else bpb_tally_add(&total, &res[i].t);
     }
     if (!rc) print_results(ckpt, chunk, res, n, &total, json);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "byte_lm/backend_select.h"
+#include "byte_lm/cli_parse.h"
 #include "byte_lm/commands.h"
 #include "char_tasks.h"
 #include "eval_cli.h"
@@ -42,7 +43,7 @@ static void usage(FILE *f, int memory)
             "  --write-train FILE  write training text%s for bytelm train --data\n"
             "\n"
             "options:\n"
-            "  --n N               questions per task (default 200)\n"
+            "  -n, --n N           questions per task (default 200)\n"
             "  --shots K           solved examples before each question (default %d)\n"
             "  --max-new N         bytes decoded before giving up on a newline (default 64)\n"
             "  --seed N            which questions and shots; with --train also the init and data\n"
@@ -50,7 +51,9 @@ static void usage(FILE *f, int memory)
             "  --show N            print the first N questions with the model's answers on stderr\n"
             "  --device cpu|cuda   backend (default cpu)\n"
             "  --threads N         CPU threads (default: all cores)\n"
-            "  --json              print the results as JSON on stdout\n",
+            "  --json              print the results as JSON on stdout\n"
+            "  -q, --quiet         no training progress on stderr\n"
+            "  -h, --help          this help\n",
             memory ? "" : "\n                      (on training and on held-out words)",
             memory ? "" : " (training words only)", memory ? 0 : 3);
     if (memory)
@@ -72,7 +75,7 @@ static void usage(FILE *f, int memory)
             "  --examples N        lines to write (default 100000)\n"
             "--train:\n"
             "  --config FILE       model config (e.g. configs/tiny.json)\n"
-            "  --out DIR           save the model to DIR/checkpoint (default: not saved)\n"
+            "  -o, --out DIR       save the model to DIR/checkpoint (default: not saved)\n"
             "  --steps N           optimizer steps (default 1000)\n"
             "  -B, --batch N       rows per step (default 16)\n"
             "  -L, --seq-len N     bytes per row (default %s)\n"
@@ -80,7 +83,7 @@ static void usage(FILE *f, int memory)
             "  --warmup N          warmup steps (default 50)\n"
             "  --weight-decay X    AdamW decay of matrices and embedding (default 0)\n"
             "  --eval-every N      print held-out accuracy every N steps (default 0: at the end)\n"
-            "  --time-budget SEC   stop training after SEC seconds\n",
+            "  --time-budget SEC   stop training after SEC seconds (default 0 = none)\n",
             memory ? "one example line" : "128");
 }
 
@@ -112,18 +115,16 @@ static int parse(Args *a, int argc, char **argv)
         {"device", 1, 0, O_DEVICE}, {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON},
         {"held-out", 0, 0, O_HELDOUT}, {"seen", 0, 0, O_SEEN}, {"held-pct", 1, 0, O_HELDPCT},
         {"min-len", 1, 0, O_MINLEN}, {"max-len", 1, 0, O_MAXLEN}, {"length", 1, 0, O_LENGTH},
-        {"tokens", 1, 0, O_TOKENS}, {"vocab", 1, 0, O_VOCAB}, {"help", 0, 0, O_HELP},
+        {"tokens", 1, 0, O_TOKENS}, {"vocab", 1, 0, O_VOCAB}, {"help", 0, 0, O_HELP}, {"quiet", 0, 0, 'q'},
         {0, 0, 0, 0}};
     TaskEvalOptions *ev = &a->tr.eval;
-    int c;
+    int c, rc = 0;
     long v;
-    double d;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "B:L:h", opts, NULL)) != -1) {
-        const char *bad = NULL;
+    while (!rc && (c = getopt_long(argc, argv, ":B:L:n:o:qh", opts, NULL)) != -1) {
 #define LONG_OPT(name, lo, hi, dst) \
-    if ((v = eval_parse_long(optarg, lo, hi)) < 0) bad = name; else dst = v
+    if (!(rc = cli_long(cmd, name, optarg, lo, hi, &v))) dst = v
         switch (c) {
         case O_CKPT: a->ckpt = optarg; break;
         case O_WORDS: a->words = optarg; break;
@@ -132,21 +133,24 @@ static int parse(Args *a, int argc, char **argv)
         case O_EXAMPLES: LONG_OPT("--examples", 1, 1L << 40, a->examples); break;
         case O_TRAIN: a->train = 1; break;
         case O_CONFIG: a->tr.config = optarg; break;
+        case 'o':
         case O_OUT: a->tr.out = optarg; break;
+        case 'q': a->tr.quiet = 1; break;
         case O_STEPS: LONG_OPT("--steps", 1, 1L << 30, a->tr.steps); break;
         case 'B': LONG_OPT("--batch", 1, 1 << 16, a->tr.B); break;
         case 'L': LONG_OPT("--seq-len", 1, 1 << 24, a->tr.L); a->L_given = 1; break;
-        case O_LR: if (eval_parse_double(optarg, &d) || d <= 0) bad = "--lr"; else a->tr.lr = (float)d; break;
-        case O_WD: if (eval_parse_double(optarg, &d) || d < 0) bad = "--weight-decay"; else a->tr.weight_decay = (float)d; break;
+        case O_LR: rc = cli_float(cmd, "--lr", optarg, 0, 1e3, 1, &a->tr.lr); break;
+        case O_WD: rc = cli_float(cmd, "--weight-decay", optarg, 0, 1e3, 0, &a->tr.weight_decay); break;
         case O_WARMUP: LONG_OPT("--warmup", 0, 1L << 30, a->tr.warmup); break;
         case O_EVAL_EVERY: LONG_OPT("--eval-every", 0, 1L << 30, a->tr.eval_every); break;
-        case O_TIME: if (eval_parse_double(optarg, &d) || d < 0) bad = "--time-budget"; else a->tr.time_budget = d; break;
-        case O_N: LONG_OPT("--n", 1, 1L << 30, ev->n); break;
+        case O_TIME: rc = cli_double(cmd, "--time-budget", optarg, 0, 1e308, 0, &a->tr.time_budget); break;
+        case 'n':
+        case O_N: LONG_OPT("-n", 1, 1L << 30, ev->n); break;
         case O_SHOTS: LONG_OPT("--shots", 0, 1000, ev->shots); a->shots_given = 1; break;
         case O_MAXNEW: LONG_OPT("--max-new", 1, 1 << 20, ev->max_new); break;
         case O_SEED: LONG_OPT("--seed", 0, 1L << 62, ev->seed); a->tr.seed = ev->seed; break;
         case O_SHOW: LONG_OPT("--show", 0, 1L << 30, ev->show); break;
-        case O_DEVICE: a->device = optarg; break;
+        case O_DEVICE: rc = cli_device(cmd, optarg), a->device = optarg; break;
         case O_THREADS: LONG_OPT("--threads", 1, 4096, a->threads); break;
         case O_JSON: a->json = 1; break;
         case O_HELDOUT: ev->pool = POOL_HELD_OUT; a->pool_given = 1; break;
@@ -159,15 +163,11 @@ static int parse(Args *a, int argc, char **argv)
         case O_VOCAB: LONG_OPT("--vocab", 1, 26, a->mt.vocab); break;
         case 'h':
         case O_HELP: usage(stdout, a->memory); return 0;
-        default: return cmd_usage_error(cmd, "unknown option or missing value");
+        default: return cli_getopt_error(cmd, c, argv);
         }
 #undef LONG_OPT
-        if (bad) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "bad value for %s: '%s'", bad, optarg);
-            return cmd_usage_error(cmd, msg);
-        }
     }
+    if (rc) return rc;
     if (optind < argc) return cmd_usage_error(cmd, "unexpected argument");
     if (!a->tasks) return cmd_usage_error(cmd, "--task is required");
     if (!a->memory && !a->words) return cmd_usage_error(cmd, "--words FILE is required");

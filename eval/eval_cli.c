@@ -5,21 +5,6 @@
 #include "byte_lm/backend_select.h"
 #include "byte_lm/checkpoint.h"
 
-long eval_parse_long(const char *s, long lo, long hi)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < lo || v > hi) return -1;
-    return v;
-}
-
-int eval_parse_double(const char *s, double *out)
-{
-    char *end;
-    *out = strtod(s, &end);
-    return *s && !*end ? 0 : -1;
-}
-
 int eval_load_model(const char *ckpt, const char *device, int threads, const char *precision,
                     Backend **be, Model **m, BlErr *e)
 {

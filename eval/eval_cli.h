@@ -1,4 +1,4 @@
-/* Pieces shared by the `bytelm eval` subcommands: argument parsing and loading a checkpoint. */
+/* Pieces shared by the `bytelm eval` subcommands: loading a checkpoint. */
 #ifndef BYTELM_EVAL_CLI_H
 #define BYTELM_EVAL_CLI_H
 
@@ -6,10 +6,6 @@
 
 int eval_cmd_bpb(int argc, char **argv);
 int eval_cmd_tasks(int argc, char **argv);  /* argv[0]: "tasks" or "memory" */
-
-/* Integer in [lo, hi]; -1 when malformed or out of range. */
-long eval_parse_long(const char *s, long lo, long hi);
-int eval_parse_double(const char *s, double *out); /* 0 ok, -1 malformed */
 
 /* Opens the checkpoint (a checkpoint or run directory) on the named backend, in `precision`
  * ("fp32", "bf16", or NULL for the backend's default). */

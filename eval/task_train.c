@@ -115,6 +115,7 @@ int task_train(const TaskTrainOptions *o, const TaskGen *gens, int ngens, Backen
     fprintf(stderr, ", B=%d L=%d, %d steps\n", B, L, o->steps);
     Progress prog;
     progress_init(&prog, "train", (uint64_t)o->steps * B * L);
+    prog.quiet = o->quiet;
     double t0 = now_seconds(), loss_avg = NAN;
     char extra[128] = "";
     int step = 0;

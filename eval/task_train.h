@@ -17,6 +17,7 @@ typedef struct {
     uint64_t seed;
     double time_budget; /* seconds, 0 = none */
     int eval_every;     /* steps between held-out evaluations printed on stderr, 0 = none */
+    int quiet;          /* no progress on stderr */
     TaskEvalOptions eval;
 } TaskTrainOptions;
 

@@ -9,6 +9,7 @@
 #endif
 extern "C" {
 #include "byte_lm/backend.h"
+#include "byte_lm/backend_select.h"
 }
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
@@ -292,19 +293,26 @@ static size_t op_mem_total_bytes(Backend *be)
     return total;
 }
 
+/* The GPU count, or -1 with the reason: the caller (backend_select.c) words the message. */
+extern "C" int backend_cuda_probe(int *why, const char **text)
+{
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    *text = cudaGetErrorString(err);
+    if (err == cudaSuccess) return count;
+    cudaGetLastError(); /* clear it: the probe's failure is not a later call's */
+    *why = err == cudaErrorInsufficientDriver ? CUDA_PROBE_NO_DRIVER
+           : err == cudaErrorNoDevice         ? CUDA_PROBE_NO_DEVICE
+                                              : CUDA_PROBE_OTHER;
+    return -1;
+}
+
+/* NULL when the GPU cannot be used; the caller reports it (backend_select.c probes first). */
 extern "C" Backend *backend_cuda_create(int device)
 {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
-    if (err != cudaSuccess || count == 0) {
-        fprintf(stderr, "bytelm: CUDA: no usable GPU (%s)\n",
-                err != cudaSuccess ? cudaGetErrorString(err) : "none found");
-        return NULL;
-    }
-    if (device < 0 || device >= count) {
-        fprintf(stderr, "bytelm: CUDA: no device %d (%d present)\n", device, count);
-        return NULL;
-    }
+    if (err != cudaSuccess || count == 0 || device < 0 || device >= count) return NULL;
     CUDA_CHECK(cudaSetDevice(device));
     CudaCtx *c = static_cast<CudaCtx *>(calloc(1, sizeof *c));
     Backend *be = static_cast<Backend *>(calloc(1, sizeof *be));

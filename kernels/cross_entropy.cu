@@ -17,6 +17,21 @@ __device__ __forceinline__ float ce_warp_sum(float v)
     return v;
 }
 
+/* exp(v - mx) of a row whose max is mx; an infinite mx puts all the mass on the logits equal to
+ * it (v - mx would be NaN there). */
+__device__ __forceinline__ float ce_exp(float v, float mx)
+{
+    return isinf(mx) ? (v == mx ? 1.0f : 0.0f) : expf(v - mx);
+}
+
+/* The loss log(sum) + (mx - xt), in that order: log(sum) + mx first would round log(sum) away
+ * whenever mx is huge (at 1e30 every loss would read 0). */
+__device__ __forceinline__ float ce_loss(float sum, float mx, float xt)
+{
+    float gap = isinf(mx) ? (xt == mx ? 0.0f : INFINITY) : mx - xt;
+    return logf(sum) + gap;
+}
+
 /* V == NV * 128: lane holds columns lane*4 + 128 j. */
 template <int NV>
 __global__ void __launch_bounds__(CE_WARPS * 32)
@@ -42,24 +57,24 @@ cross_entropy_kernel(float *losses, float *dlogits, const float *logits, const u
 #pragma unroll
         for (int j = 0; j < NV; j++) {
             int c = lane * 4 + 128 * j;
-            sum += expf(v[j].x - mx) + expf(v[j].y - mx) + expf(v[j].z - mx) + expf(v[j].w - mx);
+            sum += ce_exp(v[j].x, mx) + ce_exp(v[j].y, mx) + ce_exp(v[j].z, mx) + ce_exp(v[j].w, mx);
             if (tgt >= c && tgt < c + 4)
                 xt = tgt == c ? v[j].x : tgt == c + 1 ? v[j].y : tgt == c + 2 ? v[j].z : v[j].w;
         }
         sum = ce_warp_sum(sum);
         xt = ce_warp_sum(xt); /* exactly one lane holds the target logit */
-        const float lse = logf(sum) + mx;
-        if (lane == 0) losses[r] = lse - xt;
+        if (lane == 0) losses[r] = ce_loss(sum, mx, xt);
         if (dlogits) {
             float *g = dlogits + r * V;
+            const float inv = 1.0f / sum;
 #pragma unroll
             for (int j = 0; j < NV; j++) {
                 int c = lane * 4 + 128 * j;
                 float4 p;
-                p.x = (expf(v[j].x - lse) - (tgt == c ? 1.0f : 0.0f)) * dscale;
-                p.y = (expf(v[j].y - lse) - (tgt == c + 1 ? 1.0f : 0.0f)) * dscale;
-                p.z = (expf(v[j].z - lse) - (tgt == c + 2 ? 1.0f : 0.0f)) * dscale;
-                p.w = (expf(v[j].w - lse) - (tgt == c + 3 ? 1.0f : 0.0f)) * dscale;
+                p.x = (ce_exp(v[j].x, mx) * inv - (tgt == c ? 1.0f : 0.0f)) * dscale;
+                p.y = (ce_exp(v[j].y, mx) * inv - (tgt == c + 1 ? 1.0f : 0.0f)) * dscale;
+                p.z = (ce_exp(v[j].z, mx) * inv - (tgt == c + 2 ? 1.0f : 0.0f)) * dscale;
+                p.w = (ce_exp(v[j].w, mx) * inv - (tgt == c + 3 ? 1.0f : 0.0f)) * dscale;
                 *(float4 *)(g + c) = p;
             }
         }
@@ -81,16 +96,16 @@ cross_entropy_any_kernel(float *losses, float *dlogits, const float *logits,
         for (int c = lane; c < V; c += 32) mx = fmaxf(mx, x[c]);
         mx = ce_warp_max(mx);
         float sum = 0.0f;
-        for (int c = lane; c < V; c += 32) sum += expf(x[c] - mx);
+        for (int c = lane; c < V; c += 32) sum += ce_exp(x[c], mx);
         sum = ce_warp_sum(sum);
         const int tgt = targets[r];
-        const float lse = logf(sum) + mx, xt = x[tgt];
+        const float xt = x[tgt], inv = 1.0f / sum;
         __syncwarp();
-        if (lane == 0) losses[r] = lse - xt;
+        if (lane == 0) losses[r] = ce_loss(sum, mx, xt);
         if (dlogits) {
             float *g = dlogits + r * V;
             for (int c = lane; c < V; c += 32)
-                g[c] = (expf(x[c] - lse) - (c == tgt ? 1.0f : 0.0f)) * dscale;
+                g[c] = (ce_exp(x[c], mx) * inv - (c == tgt ? 1.0f : 0.0f)) * dscale;
         }
     }
 }

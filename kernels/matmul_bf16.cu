@@ -16,16 +16,6 @@
 
 #define LT_WORKSPACE (32u << 20)
 
-#define LT_CHECK(call)                                                                       \
-    do {                                                                                     \
-        cublasStatus_t st_ = (call);                                                         \
-        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                  \
-            fprintf(stderr, "bytelm: cuBLASLt error: %s: %s (%s:%d)\n", #call,               \
-                    cublasGetStatusString(st_), __FILE__, __LINE__);                         \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
-
 struct LtKey {
     int ta, tb, m, n, k, lda, ldb, ldc, ldd;
     int ct, dt;       /* cudaDataType of C and D (equal) */
@@ -50,7 +40,7 @@ static int ptr_align(const void *p)
 
 void cuda_lt_init(CudaCtx *c)
 {
-    LT_CHECK(cublasLtCreate(&c->lt));
+    CUBLAS_CHECK(cublasLtCreate(&c->lt));
     c->lt_ws_bytes = LT_WORKSPACE;
     c->lt_ws = dev_malloc(c, c->lt_ws_bytes);
     if (!c->lt_ws) {
@@ -94,33 +84,33 @@ static LtPlan *plan_for(CudaCtx *c, const LtKey &k)
     memset(p, 0, sizeof *p);
     p->key = k;
     cublasOperation_t ta = (cublasOperation_t)k.ta, tb = (cublasOperation_t)k.tb;
-    LT_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     /* stored shapes: op(A) is m x k, op(B) is k x n */
     int ar = ta == CUBLAS_OP_N ? k.m : k.k, ac = ta == CUBLAS_OP_N ? k.k : k.m;
     int br = tb == CUBLAS_OP_N ? k.k : k.n, bc = tb == CUBLAS_OP_N ? k.n : k.k;
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, ar, ac, k.lda));
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, br, bc, k.ldb));
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->lc, (cudaDataType)k.ct, k.m, k.n, k.ldc));
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->ld, (cudaDataType)k.dt, k.m, k.n, k.ldd));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, ar, ac, k.lda));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, br, bc, k.ldb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, (cudaDataType)k.ct, k.m, k.n, k.ldc));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->ld, (cudaDataType)k.dt, k.m, k.n, k.ldd));
     cublasLtMatmulPreference_t pref;
-    LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     uint64_t ws = c->lt_ws_bytes;
     uint32_t al = (uint32_t)k.align;
-    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                   &ws, sizeof ws));
-    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
                                                   &al, sizeof al));
-    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                                                   &al, sizeof al));
-    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
                                                   &al, sizeof al));
-    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                                   &al, sizeof al));
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
-    LT_CHECK(cublasLtMatmulAlgoGetHeuristic(c->lt, p->desc, p->la, p->lb, p->lc, p->ld, pref, 1,
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(c->lt, p->desc, p->la, p->lb, p->lc, p->ld, pref, 1,
                                             &res, &found));
     cublasLtMatmulPreferenceDestroy(pref);
     if (!found) {
@@ -156,7 +146,7 @@ static void lt_gemm(CudaCtx *c, cublasOperation_t ta, cublasOperation_t tb, int 
     key.align = al;
     LtPlan *p = plan_for(c, key);
     const float alpha = 1.0f;
-    LT_CHECK(cublasLtMatmul(c->lt, p->desc, &alpha, A, p->la, B, p->lb, &beta, C, p->lc, D, p->ld,
+    CUBLAS_CHECK(cublasLtMatmul(c->lt, p->desc, &alpha, A, p->la, B, p->lb, &beta, C, p->lc, D, p->ld,
                             &p->algo, c->lt_ws, c->lt_ws_bytes, c->stream));
 }
 

@@ -25,7 +25,8 @@ rm -rf "$RUN/tiny"
     --device "$device" -B 16 -L 256 --lr 3e-3 --warmup 50 --steps "$steps" \
     --eval-every 100 --eval-batches 8 --ckpt-every 250 --time-budget "$SECONDS_BUDGET"
 
-echo "== validation"
+echo "== validation: the whole val split read once, front to back, with the state carried"
+echo "   (training's val above is a mean over random 256-byte windows read from a fresh state)"
 "$BYTELM" eval bpb --ckpt "$RUN/tiny" "$RUN/corpus" --device "$device"
 
 echo "== sample"

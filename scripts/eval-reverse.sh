@@ -5,12 +5,14 @@
 #
 #   scripts/eval-reverse.sh [WORDS] [OUT_DIR]
 #
-# WORDS defaults to /usr/share/dict/words (Debian: apt-get install wamerican), OUT_DIR to
+# WORDS defaults to /usr/share/dict/words (Debian's wamerican, which scripts/install-deps.sh
+# installs), else tests/data/words.txt; OUT_DIR to
 # runs/reverse. Environment: BYTELM (binary, default bin/bytelm), CONFIG (default
 # configs/tiny.json), STEPS (default 3000), THREADS (default: all cores), TASK (default reverse).
 set -euo pipefail
 BYTELM=${BYTELM:-bin/bytelm}
 WORDS=${1:-/usr/share/dict/words}
+[ -n "${1:-}" ] || [ -r "$WORDS" ] || WORDS=tests/data/words.txt
 OUT=${2:-runs/reverse}
 CONFIG=${CONFIG:-configs/tiny.json}
 STEPS=${STEPS:-3000}

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs the Debian packages bytelm builds and tests against. Safe to run again.
+# Installs the Debian packages bytelm builds and tests against, and the word list (wamerican:
+# /usr/share/dict/words) that `bytelm eval tasks` examples use. Safe to run again.
 set -e
-PKGS="build-essential pkg-config libzstd-dev zstd libutf8proc-dev check libsubunit-dev libopenblas-dev libcjson-dev clang libclang-rt-14-dev valgrind"
+PKGS="build-essential pkg-config libzstd-dev zstd libutf8proc-dev check libsubunit-dev libopenblas-dev libcjson-dev clang libclang-rt-14-dev valgrind wamerican"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

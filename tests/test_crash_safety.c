@@ -13,6 +13,7 @@
  *     with one NaN weight, since the trainer has no way to inject one into a healthy run. */
 #include <cJSON.h>
 #include <fcntl.h>
+#include <float.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -302,8 +303,9 @@ START_TEST(second_sigint_kills)
 }
 END_TEST
 
-/* A run of 2 steps, then one NaN written into layer 0's D in its checkpoint: every later step's
- * loss is NaN. Returns the scratch directory; run is T/run. */
+/* A run of 2 steps, then the final norm's weights set to FLT_MAX in its checkpoint: finite, so
+ * the checkpoint loads (a NaN in the weights is refused at load), but the logits overflow and
+ * every later step's loss is NaN. Returns the scratch directory; run is T/run. */
 static char *nan_run(void)
 {
     char *T = tu_tmpdir("nan"), text[1024], run[1024], err[1024], path[1200];
@@ -319,14 +321,16 @@ static char *nan_run(void)
     SafeTensors *sf;
     BlErr e;
     ck_assert_msg(st_read(&sf, path, &e) == 0, "%s", e.msg);
-    const StTensor *t = st_find(sf, "backbone.layers.0.mixer.D");
+    const StTensor *t = st_find(sf, "backbone.norm_f.weight");
     ck_assert_ptr_nonnull(t);
-    uint64_t off = t->file_offset;
+    uint64_t off = t->file_offset, n = t->numel;
     st_free(sf);
-    float nan = NAN;
+    float *big = malloc(n * sizeof(float));
+    for (uint64_t i = 0; i < n; i++) big[i] = FLT_MAX;
     int fd = open(path, O_WRONLY);
-    ck_assert_int_eq(pwrite(fd, &nan, 4, (off_t)off), 4);
+    ck_assert_int_eq(pwrite(fd, big, n * sizeof(float), (off_t)off), (ssize_t)(n * sizeof(float)));
     close(fd);
+    free(big);
     return T;
 }
 

@@ -453,11 +453,11 @@ START_TEST(test_cli_errors)
     struct { const char *args; int status; const char *err; } cases[] = {
         {"-n 5", 2, "--ckpt is required"},
         {"--ckpt /nonexistent", 2, "-n BYTES is required"},
-        {"--ckpt /nonexistent -n x", 2, "bad value for -n"},
-        {"--ckpt /nonexistent -n 5 --top-p 0", 2, "bad value for --top-p"},
-        {"--ckpt /nonexistent -n 5 --utf8 lax", 2, "bad value for --utf8"},
+        {"--ckpt /nonexistent -n x", 2, "-n must be an integer"},
+        {"--ckpt /nonexistent -n 5 --top-p 0", 2, "--top-p must be a number in (0, 1]"},
+        {"--ckpt /nonexistent -n 5 --utf8 lax", 2, "--utf8 must be safe, strict or off"},
         {"--ckpt /nonexistent -n 5 --prompt a --prompt-file b", 2, "not both"},
-        {"--ckpt /nonexistent -n 5 --bogus", 2, "unknown option"},
+        {"--ckpt /nonexistent -n 5 --bogus", 2, "unknown option '--bogus'"},
         {"--ckpt /nonexistent -n 5 --prompt a", 1, "bytelm: /nonexistent"},
         {"--ckpt /tmp -n 5 --prompt-file /nonexistent/p", 1, "bytelm: /nonexistent/p: cannot open"},
     };

@@ -91,7 +91,8 @@ static int ckpt_step(const char *run)
 }
 
 /* Checks metrics.jsonl: every line a JSON object; the step lines' steps exactly 1..last, in order,
- * once each; a validation at most once per step. Returns the number of step lines. */
+ * once each; a validation at most once per step; a resume's mark right after the step it resumed
+ * from. Returns the number of step lines. */
 static int check_metrics(const char *run, int last)
 {
     char p[1200];
@@ -105,6 +106,13 @@ static int check_metrics(const char *run, int last)
         n++;
         cJSON *j = cJSON_Parse(line);
         ck_assert_msg(cJSON_IsObject(j), "%s line %d is not a JSON object: %s", p, n, line);
+        cJSON *res = cJSON_GetObjectItem(j, "resumed_at_step");
+        if (res) { /* a resume's mark: it follows the records up to the checkpoint it resumed */
+            ck_assert_msg(cJSON_IsNumber(res) && res->valueint == steps, "%s line %d: resume mark %s after step %d",
+                          p, n, line, steps);
+            cJSON_Delete(j);
+            continue;
+        }
         cJSON *st = cJSON_GetObjectItem(j, "step");
         ck_assert_msg(cJSON_IsNumber(st), "%s line %d has no step: %s", p, n, line);
         if (cJSON_GetObjectItem(j, "val_bpb")) {

@@ -6,6 +6,7 @@
  * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
 #include "byte_lm/model.h"
 #include "byte_lm/optimizer.h"
+#include "tests/gpu/gpu_model.h"
 #include "tests/gpu/gpu_pair.h"
 
 #ifdef BYTELM_CUDA
@@ -292,46 +293,16 @@ END_TEST
 
 /* ---- the whole model in bf16 ---- */
 
-static Model *make(Backend *be, int d, int layers, uint64_t seed)
-{
-    ModelConfig c;
-    config_default(&c, d, layers);
-    BlErr e;
-    Model *m;
-    ck_assert_msg(model_create(&m, &c, be, &e) == 0, "%s", e.msg);
-    model_set_precision(m, PREC_BF16);
-    model_init_params(m, seed);
-    return m;
-}
-
-static float *host_copy(Model *m, const float *p)
-{
-    size_t n = model_num_params(m);
-    float *h = malloc(n * sizeof(float));
-    model_backend(m)->download(model_backend(m), h, p, n * sizeof(float));
-    return h;
-}
-
 START_TEST(model_step_matches_cpu)
 {
     int shapes[][4] = {{64, 2, 3, 301}, {128, 3, 2, 1037}};
     for (int k = 0; k < 2; k++) {
         int d = shapes[k][0], layers = shapes[k][1], B = shapes[k][2], L = shapes[k][3];
         Backend *cpu = backend_cpu_create(0), *gpu = backend_cuda_create(0);
-        Model *mc = make(cpu, d, layers, 11 + k), *mg = make(gpu, d, layers, 11 + k);
-        /* move off the init identically (dt bias up so the scan's parameters matter) */
+        Model *mc = gm_make(cpu, d, layers, 11 + k, PREC_BF16), *mg = gm_make(gpu, d, layers, 11 + k, PREC_BF16);
+        gm_perturb(mc, mg, 5 + k);
         size_t np = model_num_params(mc);
-        float *h = host_copy(mc, model_params(mc));
         uint64_t s = 5 + k;
-        for (size_t i = 0; i < np; i++) h[i] += tu_uniform(&s, -0.05f, 0.05f);
-        for (int t = 0; t < model_num_tensors(mc); t++) {
-            const ParamInfo *p = model_tensor(mc, t);
-            if (strstr(p->name, "dt_proj.bias"))
-                for (size_t i = 0; i < p->numel; i++) h[p->offset + i] += tu_uniform(&s, 2.0f, 5.0f);
-        }
-        cpu->upload(cpu, model_params(mc), h, np * sizeof(float));
-        gpu->upload(gpu, model_params(mg), h, np * sizeof(float));
-        free(h);
         uint8_t *batch = malloc((size_t)B * (L + 1));
         for (size_t i = 0; i < (size_t)B * (L + 1); i++) batch[i] = (uint8_t)tu_next(&s);
         model_zero_grads(mc);
@@ -342,7 +313,7 @@ START_TEST(model_step_matches_cpu)
         printf("bf16 d=%d layers=%d B=%d L=%d: loss cpu %.7f gpu %.7f rel %.2e\n", d, layers, B, L,
                lc, lg, lrel);
         ck_assert(lrel < TOL);
-        float *gc = host_copy(mc, model_grads(mc)), *gg = host_copy(mg, model_grads(mg));
+        float *gc = gm_host_copy(mc, model_grads(mc)), *gg = gm_host_copy(mg, model_grads(mg));
         double worst = 0;
         const char *wn = "";
         for (int t = 0; t < model_num_tensors(mc); t++) {
@@ -360,7 +331,7 @@ START_TEST(model_step_matches_cpu)
         optimizer_init(&oc_c, mc, &oc);
         optimizer_init(&oc_g, mg, &oc);
         double nc = optimizer_step(&oc_c, mc, NULL), ng = optimizer_step(&oc_g, mg, NULL);
-        float *pc = host_copy(mc, model_params(mc)), *pg = host_copy(mg, model_params(mg));
+        float *pc = gm_host_copy(mc, model_params(mc)), *pg = gm_host_copy(mg, model_params(mg));
         double prel = tu_rel_err(pg, pc, np);
         printf("  grad norm cpu %.6f gpu %.6f; weights after AdamW rel %.2e\n", nc, ng, prel);
         ck_assert(fabs(nc - ng) / nc < TOL);
@@ -385,7 +356,7 @@ END_TEST
 START_TEST(model_recompute_same_bits)
 {
     Backend *gpu = backend_cuda_create(0);
-    Model *mk = make(gpu, 128, 2, 5), *mr = make(gpu, 128, 2, 5);
+    Model *mk = gm_make(gpu, 128, 2, 5, PREC_BF16), *mr = gm_make(gpu, 128, 2, 5, PREC_BF16);
     model_set_recompute(mk, 0);
     model_set_recompute(mr, 1);
     int B = 2, L = 515;
@@ -398,7 +369,7 @@ START_TEST(model_recompute_same_bits)
     float lr = model_forward_backward(mr, batch, B, L, 1.0f);
     ck_assert_int_eq(model_recomputes(mk), 0);
     ck_assert_int_eq(model_recomputes(mr), 1);
-    float *gk = host_copy(mk, model_grads(mk)), *gr = host_copy(mr, model_grads(mr));
+    float *gk = gm_host_copy(mk, model_grads(mk)), *gr = gm_host_copy(mr, model_grads(mr));
     size_t np = model_num_params(mk), differ = 0;
     for (size_t i = 0; i < np; i++) differ += memcmp(&gk[i], &gr[i], sizeof(float)) != 0;
     printf("bf16 keep vs recompute on the GPU: loss %.7f / %.7f, %zu of %zu gradients differ\n", lk,
@@ -415,7 +386,7 @@ END_TEST
 START_TEST(model_recurrent_matches_cpu)
 {
     Backend *cpu = backend_cpu_create(0), *gpu = backend_cuda_create(0);
-    Model *mc = make(cpu, 64, 2, 3), *mg = make(gpu, 64, 2, 3);
+    Model *mc = gm_make(cpu, 64, 2, 3, PREC_BF16), *mg = gm_make(gpu, 64, 2, 3, PREC_BF16);
     int L = 200;
     uint8_t *in = malloc(L), *tg = malloc(L);
     uint64_t s = 4;

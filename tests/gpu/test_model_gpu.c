@@ -5,44 +5,8 @@
 #include "byte_lm/generate.h"
 #include "byte_lm/model.h"
 #include "byte_lm/optimizer.h"
+#include "tests/gpu/gpu_model.h"
 #include "tests/test_util.h"
-
-static Model *make(Backend *be, int d, int layers, uint64_t seed)
-{
-    ModelConfig c;
-    config_default(&c, d, layers);
-    BlErr e;
-    Model *m;
-    ck_assert_msg(model_create(&m, &c, be, &e) == 0, "%s", e.msg);
-    model_init_params(m, seed);
-    return m;
-}
-
-static float *host_copy(Model *m, const float *p)
-{
-    size_t n = model_num_params(m);
-    float *h = malloc(n * sizeof(float));
-    model_backend(m)->download(model_backend(m), h, p, n * sizeof(float));
-    return h;
-}
-
-/* Moves the weights off their init (dt bias up so the scan's parameters matter) on both models
- * identically. */
-static void perturb(Model *a, Model *b, uint64_t seed)
-{
-    size_t n = model_num_params(a);
-    float *h = host_copy(a, model_params(a));
-    uint64_t s = seed;
-    for (size_t i = 0; i < n; i++) h[i] += tu_uniform(&s, -0.05f, 0.05f);
-    for (int t = 0; t < model_num_tensors(a); t++) {
-        const ParamInfo *p = model_tensor(a, t);
-        if (strstr(p->name, "dt_proj.bias"))
-            for (size_t i = 0; i < p->numel; i++) h[p->offset + i] += tu_uniform(&s, 2.0f, 5.0f);
-    }
-    model_backend(a)->upload(model_backend(a), model_params(a), h, n * sizeof(float));
-    model_backend(b)->upload(model_backend(b), model_params(b), h, n * sizeof(float));
-    free(h);
-}
 
 START_TEST(test_training_step_matches_cpu)
 {
@@ -51,8 +15,8 @@ START_TEST(test_training_step_matches_cpu)
     for (int k = 0; k < 2; k++) {
         int d = shapes[k][0], layers = shapes[k][1], B = shapes[k][2], L = shapes[k][3];
         Backend *cpu = backend_cpu_create(0), *gpu = backend_cuda_create(0);
-        Model *mc = make(cpu, d, layers, 11 + k), *mg = make(gpu, d, layers, 11 + k);
-        perturb(mc, mg, 5 + k);
+        Model *mc = gm_make(cpu, d, layers, 11 + k, PREC_FP32), *mg = gm_make(gpu, d, layers, 11 + k, PREC_FP32);
+        gm_perturb(mc, mg, 5 + k);
         uint64_t s = 99 + k;
         uint8_t *batch = malloc((size_t)B * (L + 1));
         for (size_t i = 0; i < (size_t)B * (L + 1); i++) batch[i] = (uint8_t)tu_next(&s);
@@ -63,7 +27,7 @@ START_TEST(test_training_step_matches_cpu)
         double lrel = fabs((double)lc - lg) / fabs((double)lc);
         printf("d=%d layers=%d B=%d L=%d: loss cpu %.7f gpu %.7f rel %.2e\n", d, layers, B, L, lc, lg, lrel);
         ck_assert(lrel < 1e-5);
-        float *gc = host_copy(mc, model_grads(mc)), *gg = host_copy(mg, model_grads(mg));
+        float *gc = gm_host_copy(mc, model_grads(mc)), *gg = gm_host_copy(mg, model_grads(mg));
         double worst = 0;
         for (int t = 0; t < model_num_tensors(mc); t++) {
             const ParamInfo *p = model_tensor(mc, t);
@@ -80,7 +44,7 @@ START_TEST(test_training_step_matches_cpu)
         optimizer_init(&oc_c, mc, &oc);
         optimizer_init(&oc_g, mg, &oc);
         double nc = optimizer_step(&oc_c, mc, NULL), ng = optimizer_step(&oc_g, mg, NULL);
-        float *pc = host_copy(mc, model_params(mc)), *pg = host_copy(mg, model_params(mg));
+        float *pc = gm_host_copy(mc, model_params(mc)), *pg = gm_host_copy(mg, model_params(mg));
         double prel = tu_rel_err(pg, pc, model_num_params(mc));
         printf("  grad norm cpu %.6f gpu %.6f; weights after AdamW rel %.2e\n", nc, ng, prel);
         ck_assert(fabs(nc - ng) / nc < 1e-4);
@@ -96,8 +60,8 @@ END_TEST
 START_TEST(test_recurrent_and_greedy_match_cpu)
 {
     Backend *cpu = backend_cpu_create(0), *gpu = backend_cuda_create(0);
-    Model *mc = make(cpu, 64, 2, 3), *mg = make(gpu, 64, 2, 3);
-    perturb(mc, mg, 8);
+    Model *mc = gm_make(cpu, 64, 2, 3, PREC_FP32), *mg = gm_make(gpu, 64, 2, 3, PREC_FP32);
+    gm_perturb(mc, mg, 8);
     const char *prompt = "The byte-level model reads: ";
     GenOptions o;
     gen_options_default(&o);
