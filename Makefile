@@ -82,16 +82,21 @@ $(BUILD)/byte_lm/version.o: CFLAGS += -DBYTELM_BUILD='"$(GIT_DESCRIBE)"'
 
 # Objects depend on the flags they were built with: `make CUDA=0` after `make` (or the reverse)
 # in the same build directory rebuilds them instead of linking objects of the other kind
+# (DEPFLAGS is part of the stamp so that objects built before it get their .d files)
+DEPFLAGS    := -MMD -MP
 FLAGS_STAMP := $(BUILD)/flags-stamp
-$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(CFLAGS) $(NVCCFLAGS)" ] || echo "$(CFLAGS) $(NVCCFLAGS)" > $(FLAGS_STAMP); })
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(CFLAGS) $(NVCCFLAGS) $(DEPFLAGS)" ] || echo "$(CFLAGS) $(NVCCFLAGS) $(DEPFLAGS)" > $(FLAGS_STAMP); })
 
-$(BUILD)/%.o: %.c $(wildcard */*.h) $(FLAGS_STAMP)
+# Header dependencies per file: the compilers write BUILD/x.d beside each object (-MMD, with an
+# empty rule per header, -MP, so a deleted header does not stop the build), and make reads them
+# back, so a change to one header rebuilds just what includes it.
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.cu $(wildcard */*.h */*.cuh) $(FLAGS_STAMP)
+$(BUILD)/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -101,13 +106,15 @@ $(BIN): $(BUILD)/byte_lm/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h tests/fuzz/*.c tests/fuzz/*.h) $(LIB)
+$(BUILD)/tests/%: tests/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $(DEPFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/gpu/%: tests/gpu/%.c $(wildcard tests/*.h) $(LIB)
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $(DEPFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/byte_lm/main.d $(TESTS:=.d) $(GPU_TESTS:=.d)
 
 # Every suite runs even when an earlier one fails; the target fails if any did. The last line
 # counts checks: "make test: N passed, M failed".
