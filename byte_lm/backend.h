@@ -27,11 +27,15 @@
 
 typedef struct Backend Backend;
 
+/* Where a backend's memory and work live: host RAM and cores, or one CUDA GPU. */
+typedef enum { BACKEND_CPU = 0, BACKEND_CUDA = 1 } BackendKind;
+
 /* bfloat16 storage (see the mixed-precision convention above). */
 typedef uint16_t bf16;
 
 struct Backend {
-    const char *name; /* "cpu" or "cuda" */
+    const char *name; /* "cpu" or "cuda", for messages; code asks `kind` */
+    BackendKind kind;
     void *ctx;        /* implementation state (thread count, cuBLAS handle, stream, ...) */
     /* 1 when bf16 mixed precision is this backend's default (the GPU: its matrix units run bf16
      * products about 15 times faster than fp32); 0 for fp32 (the CPU) */
@@ -160,7 +164,7 @@ struct Backend {
                        float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,
                        float grad_scale, int t);
 
-    /* ---- for benchmarks (may be NULL) ----
+    /* ---- what the backend measures of itself (every backend sets these) ----
      * The dense matmul rate, in FLOP/s, measured now on this device with bf16 operands (bf16)
      * or fp32 ones: the denominator of MFU. */
     double (*matmul_peak_flops)(Backend *be, int bf16);

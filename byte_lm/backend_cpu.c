@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend_cpu_internal.h"
@@ -18,16 +19,58 @@ void *cpu_scratch(size_t bytes)
     return p;
 }
 
+/* Backend memory carries its size in a 64-byte header before the pointer, so that free can
+ * count it off and the backend can report its own peak (as the CUDA backend does). */
+#define CPU_ALLOC_HEADER 64
+
 static void *cpu_alloc(Backend *be, size_t bytes)
 {
-    (void)be;
-    return cpu_scratch(bytes);
+    CpuCtx *c = be->ctx;
+    uint8_t *p = cpu_scratch(bytes + CPU_ALLOC_HEADER);
+    memcpy(p, &bytes, sizeof bytes);
+    c->mem_now += bytes;
+    if (c->mem_now > c->mem_peak) c->mem_peak = c->mem_now;
+    return p + CPU_ALLOC_HEADER;
 }
 
 static void cpu_free(Backend *be, void *p)
 {
-    (void)be;
-    free(p);
+    if (!p) return;
+    CpuCtx *c = be->ctx;
+    uint8_t *base = (uint8_t *)p - CPU_ALLOC_HEADER;
+    size_t bytes;
+    memcpy(&bytes, base, sizeof bytes);
+    c->mem_now -= bytes;
+    free(base);
+}
+
+static size_t cpu_mem_peak(Backend *be) { return ((CpuCtx *)be->ctx)->mem_peak; }
+
+/* fp32 sgemm rate of this machine through the backend's own matmul, 1024^3, best of three:
+ * the denominator of MFU (the CPU's bf16 ops widen to fp32 and run the same sgemm). */
+static double cpu_matmul_rate(Backend *be, int bf16)
+{
+    (void)bf16;
+    const int n = 1024;
+    size_t bytes = (size_t)n * n * sizeof(float);
+    float *a = cpu_alloc(be, bytes), *b = cpu_alloc(be, bytes), *o = cpu_alloc(be, bytes);
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        a[i] = b[i] = (float)(s >> 40) / (float)(1 << 24) - 0.5f; /* random, not zeros */
+    }
+    cpu_matmul_fwd(be, o, n, a, n, b, n, n, n, 0);
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        cpu_matmul_fwd(be, o, n, a, n, b, n, n, n, 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (dt < best) best = dt;
+    }
+    cpu_free(be, a), cpu_free(be, b), cpu_free(be, o);
+    return 2.0 * n * (double)n * n / best;
 }
 
 /* Large copies are split over the team: one core cannot saturate memory bandwidth, and the
@@ -85,6 +128,7 @@ Backend *backend_cpu_create(int threads)
 
     Backend *be = bl_calloc(1, sizeof *be);
     be->name = "cpu";
+    be->kind = BACKEND_CPU;
     be->ctx = ctx;
     be->alloc = cpu_alloc;
     be->free = cpu_free;
@@ -94,6 +138,8 @@ Backend *backend_cpu_create(int threads)
     be->zero = cpu_zero;
     be->sync = cpu_sync;
     be->mem_total_bytes = cpu_mem_total;
+    be->mem_peak_bytes = cpu_mem_peak;
+    be->matmul_peak_flops = cpu_matmul_rate;
     be->destroy = cpu_destroy;
     be->embedding_fwd = cpu_embedding_fwd;
     be->embedding_bwd = cpu_embedding_bwd;

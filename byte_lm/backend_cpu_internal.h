@@ -17,6 +17,8 @@
 
 typedef struct {
     int threads; /* OpenMP team size for every parallel loop */
+    /* bytes held through be->alloc now and at most (every alloc and free is on one thread) */
+    size_t mem_now, mem_peak;
 } CpuCtx;
 
 static inline int cpu_threads(const Backend *be)

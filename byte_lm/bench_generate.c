@@ -17,7 +17,7 @@
  * repetitions: the rate the memory can sustain, not what a busy moment left of it. */
 static double memory_rate(Backend *be, int read_only)
 {
-    size_t n = strcmp(be->name, "cpu") ? (size_t)1 << 30 : (size_t)64 << 20;
+    size_t n = be->kind == BACKEND_CPU ? (size_t)64 << 20 : (size_t)1 << 30;
     void *a = be->alloc(be, n), *b = be->alloc(be, n);
     be->zero(be, a, n);
     be->copy(be, b, a, n);

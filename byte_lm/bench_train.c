@@ -5,7 +5,6 @@
 #include <getopt.h>
 #include <math.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "backend_select.h"
 #include "cli_parse.h"
@@ -15,30 +14,6 @@
 #include "optimizer.h"
 #include "progress.h"
 #include "rng.h"
-
-/* Fallback when a backend does not report its own rate: time an fp32 square matmul through the
- * interface (the CPU trains in fp32, so that is its true denominator). */
-static double measure_matmul_peak(Backend *be)
-{
-    int n = strcmp(be->name, "cpu") ? 8192 : 1024;
-    size_t bytes = (size_t)n * n * sizeof(float);
-    float *a = be->alloc(be, bytes), *b = be->alloc(be, bytes), *c = be->alloc(be, bytes);
-    float *h = bl_malloc(bytes);
-    Rng r = rng_stream(1, 2);
-    for (size_t i = 0; i < (size_t)n * n; i++) h[i] = (float)rng_uniform(&r) - 0.5f;
-    be->upload(be, a, h, bytes);
-    be->upload(be, b, h, bytes);
-    be->matmul_fwd(be, c, n, a, n, b, n, n, n, 0);
-    be->sync(be);
-    int reps = strcmp(be->name, "cpu") ? 10 : 3;
-    double t0 = now_seconds();
-    for (int i = 0; i < reps; i++) be->matmul_fwd(be, c, n, a, n, b, n, n, n, 0);
-    be->sync(be);
-    double dt = now_seconds() - t0;
-    be->free(be, a), be->free(be, b), be->free(be, c);
-    free(h);
-    return 2.0 * n * n * (double)n * reps / dt;
-}
 
 static void usage(FILE *f)
 {
@@ -138,17 +113,8 @@ int bench_train(int argc, char **argv)
     double bps = (double)B * L / step_s;
     long long params = config_num_params(&cfg);
     double flops = 6.0 * (double)params * bps;
-    double peak = be->matmul_peak_flops ? be->matmul_peak_flops(be, prec == PREC_BF16)
-                                        : measure_matmul_peak(be);
-    double mem = 0;
-    if (be->mem_peak_bytes) {
-        mem = (double)be->mem_peak_bytes(be);
-    } else {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        mem = (double)ru.ru_maxrss * 1024.0;
-    }
-    const char *mem_what = be->mem_peak_bytes ? "backend" : "process RSS";
+    double peak = be->matmul_peak_flops(be, prec == PREC_BF16);
+    double mem = (double)be->mem_peak_bytes(be);
     if (json) {
         printf("{\"bench\":\"train\",\"config\":");
         json_put_string(stdout, config);
@@ -157,7 +123,7 @@ int bench_train(int argc, char **argv)
                "\"matmul_peak_flops\":%.4g,\"mfu\":%.4f,\"%s\":%.0f,\"activation_bytes\":%zu,"
                "\"recompute\":%s,\"loss\":",
                be->name, precision_name(prec), params, B, L, step_s, bps, flops, peak, flops / peak,
-               be->mem_peak_bytes ? "peak_mem_bytes" : "host_rss_bytes", mem,
+               "peak_mem_bytes", mem,
                model_activation_bytes(m), model_recomputes(m) ? "true" : "false");
         json_put_number(stdout, "%.4f", loss);
         printf("}\n");
@@ -168,9 +134,9 @@ int bench_train(int argc, char **argv)
         printf("  %-28s %12.1f\n", "bytes/s", bps);
         printf("  %-28s %12.3f TFLOP/s\n", "model FLOP/s (6*P*bytes/s)", flops / 1e12);
         printf("  %-28s %12.3f TFLOP/s (%s)\n", "measured matmul rate", peak / 1e12,
-               be->matmul_peak_flops ? precision_name(prec) : "fp32 sgemm");
+               be->kind == BACKEND_CPU ? "fp32 sgemm" : precision_name(prec));
         printf("  %-28s %12.1f %%\n", "MFU", 100.0 * flops / peak);
-        printf("  %-28s %12.2f GiB (%s)\n", "peak memory", mem / (1 << 30), mem_what);
+        printf("  %-28s %12.2f GiB (%s)\n", "peak memory", mem / (1 << 30), "the backend's count");
         printf("  %-28s %12.2f GiB%s\n", "activation arena", model_activation_bytes(m) / (double)(1 << 30),
                model_recomputes(m) ? " (the scan's tensors recomputed)" : "");
     }

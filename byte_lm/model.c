@@ -16,7 +16,7 @@ int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
     m->recompute = -1;
     /* a config can be valid yet far too large for the machine: say so instead of dying in the
      * allocator (the GPU backend's allocator reports its own failures) */
-    if (!strcmp(be->name, "cpu")) {
+    if (be->kind == BACKEND_CPU) { /* backend memory is this machine's RAM */
         double need = (double)config_num_params(&m->cfg) * 2 * sizeof(float);
         double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
         if (have > 0 && need > have) {

@@ -331,6 +331,7 @@ extern "C" Backend *backend_cuda_create(int device)
     cuda_lt_init(c);
 
     be->name = "cuda";
+    be->kind = BACKEND_CUDA;
     be->ctx = c;
     be->bf16_default = 1;
     be->alloc = be_alloc;
