@@ -11,6 +11,7 @@
 
 #include "backend_select.h"
 #include "checkpoint.h"
+#include "checkpoint_open.h"
 #include "cli_parse.h"
 #include "commands.h"
 #include "file_read.h"
@@ -147,23 +148,8 @@ typedef struct {
 
 static int load_model(const Args *a, char *dir, size_t cap, Backend **be, Model **m, BlErr *e)
 {
-    ModelConfig cfg;
-    if (checkpoint_resolve(a->ckpt, dir, cap, e) || checkpoint_load_config(dir, &cfg, e)) return -1;
-    *be = backend_by_name(a->device, a->threads, e);
-    if (!*be) return -1;
-    if (model_create(m, &cfg, *be, e)) {
-        (*be)->destroy(*be);
-        return -1;
-    }
-    if (checkpoint_load_weights(dir, *m, e)) {
-        model_free(*m);
-        (*be)->destroy(*be);
-        return -1;
-    }
-    Precision p = (*be)->bf16_default ? PREC_BF16 : PREC_FP32;
-    if (a->precision) precision_parse(a->precision, &p); /* checked when parsed */
-    model_set_precision(*m, p);
-    return 0;
+    CkptOpen how = {a->device, a->threads, 0, a->precision};
+    return checkpoint_open(a->ckpt, &how, be, m, dir, cap, e);
 }
 
 static void print_json(const Args *a, const char *dir, const char *device, size_t prompt_bytes,

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "checkpoint_open.h"
 #include "cli_parse.h"
 #include "commands.h"
 #include "file_read.h"
@@ -165,17 +166,12 @@ int cmd_info(int argc, char **argv)
     }
 
     char dir[4096];
-    if (checkpoint_resolve(path, dir, sizeof dir, &e)) return cmd_error(e.msg);
-    if (checkpoint_load_config(dir, &cfg, &e)) return cmd_error(e.msg);
-    Backend *be = backend_cpu_create(1);
+    Backend *be;
     Model *m;
-    if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
-    int rc = checkpoint_load_weights(dir, m, &e);
-    if (rc) {
-        model_free(m);
-        be->destroy(be);
-        return cmd_error(e.msg);
-    }
+    CkptOpen how = {"cpu", 1, 0, "fp32"}; /* the checked fp32 weights, as stored */
+    if (checkpoint_open(path, &how, &be, &m, dir, sizeof dir, &e)) return cmd_error(e.msg);
+    cfg = *model_config(m);
+    int rc = 0;
     if (dump && dump_logits(m, text, dump, &e)) rc = -1;
     if (rc) {
         model_free(m);

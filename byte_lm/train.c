@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "backend_select.h"
+#include "checkpoint_open.h"
 #include "comm.h"
 #include "interrupt.h"
 #include "json_out.h"
@@ -131,7 +132,7 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
     if (o->world > 1) {
         if (!o->rendezvous) return bl_fail(e, NULL, "train: --rendezvous is required with --world");
 #ifdef BYTELM_CUDA
-        if (!strcmp(r->be->name, "cuda"))
+        if (r->be->kind == BACKEND_CUDA)
             r->comm = comm_nccl_create(o->rendezvous, o->rank, o->world, r->be, 600, e);
         else
 #endif
@@ -142,14 +143,16 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
     const char *cfg_file = o->resume ? resume_dir : o->config;
     /* the model check in model_create counts weights and gradients; a step also holds the AdamW
      * moments and B x L rows of activations, which is where an absurd -B or -L shows */
-    if (!strcmp(r->be->name, "cpu")) {
+    if (r->be->kind == BACKEND_CPU) {
         double need = config_train_bytes(&cfg, r->ts.B, r->ts.L), have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
         if (have > 0 && need > have)
             return bl_fail(e, cfg_file, "training B=%d x L=%d needs %.1f GiB (weights, gradients, AdamW moments, "
                                         "activations), more than this machine's %.1f GiB",
                            r->ts.B, r->ts.L, need / (1 << 30), have / (1 << 30));
     }
-    if (model_create(&r->model, &cfg, r->be, e)) {
+    if (o->resume) {
+        if (checkpoint_load_model(resume_dir, r->be, &r->model, e)) return -1;
+    } else if (model_create(&r->model, &cfg, r->be, e)) {
         BlErr inner = *e;
         return bl_fail(e, cfg_file, "%s", inner.msg);
     }
@@ -157,7 +160,6 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
     if (o->precision && precision_parse(o->precision, &want))
         return bl_fail(e, NULL, "train: --precision must be fp32 or bf16, not '%s'", o->precision);
     if (o->resume) {
-        if (checkpoint_load_weights(resume_dir, r->model, e)) return -1;
         optimizer_init(&r->opt, r->model, &r->ts.optim);
         r->have_opt = 1;
         if (checkpoint_load_trainer(resume_dir, r->model, &r->opt, &r->ts, e)) return -1;
