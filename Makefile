@@ -49,14 +49,15 @@ ifeq ($(CUDA),1)
   CFLAGS      += -DBYTELM_CUDA -I$(CUDA_HOME)/include
   LDLIBS      += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -L$(CUDA_HOME)/targets/x86_64-linux/lib -lnccl -lcublasLt -lcublas -lcudart -lstdc++ \
                  -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib
-  CUDA_SRC    := $(wildcard kernels/*.cu)
+  CUDA_SRC    := $(wildcard kernels/*.cu byte_lm/*/*.cu)
   $(info bytelm: nvcc found at $(NVCC): building the CUDA backend (sm_90 + PTX))
 else
   CUDA_SRC    :=
   $(info bytelm: no nvcc: building the CPU backend only)
 endif
 
-LIB_SRC  := $(filter-out byte_lm/main.c,$(wildcard byte_lm/*.c corpus/*.c eval/*.c))
+# byte_lm/ is one folder per layer (docs/ARCHITECTURE.md); main.c alone stays out of the library
+LIB_SRC  := $(filter-out byte_lm/cli/main.c,$(wildcard byte_lm/*/*.c corpus/*.c eval/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 LIB      := $(BUILD)/libbytelm.a
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -76,8 +77,8 @@ all: $(BIN)
 GIT_DESCRIBE  := $(shell git describe --always --dirty 2>/dev/null)
 VERSION_STAMP := $(BUILD)/version-stamp
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(VERSION_STAMP) 2>/dev/null)" = "$(GIT_DESCRIBE)" ] || echo "$(GIT_DESCRIBE)" > $(VERSION_STAMP); })
-$(BUILD)/byte_lm/version.o: $(VERSION_STAMP)
-$(BUILD)/byte_lm/version.o: CFLAGS += -DBYTELM_BUILD='"$(GIT_DESCRIBE)"'
+$(BUILD)/byte_lm/cli/version.o: $(VERSION_STAMP)
+$(BUILD)/byte_lm/cli/version.o: CFLAGS += -DBYTELM_BUILD='"$(GIT_DESCRIBE)"'
 
 
 # Objects depend on the flags they were built with: `make CUDA=0` after `make` (or the reverse)
@@ -102,7 +103,7 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(BUILD)/byte_lm/main.o $(LIB)
+$(BIN): $(BUILD)/byte_lm/cli/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
@@ -114,7 +115,7 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $(DEPFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/byte_lm/main.d $(TESTS:=.d) $(GPU_TESTS:=.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/byte_lm/cli/main.d $(TESTS:=.d) $(GPU_TESTS:=.d)
 
 # Every suite runs even when an earlier one fails; the target fails if any did. The last line
 # counts checks: "make test: N passed, M failed".

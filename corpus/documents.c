@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "byte_lm/file_read.h"
+#include "byte_lm/base/file_read.h"
 #include "corpus/manifest.h"
 
 static char *join(const char *a, const char *b)

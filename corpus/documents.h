@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 
 #define STDIN_NAME "<stdin>"
 

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 
 typedef struct Loader Loader;
 

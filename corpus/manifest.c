@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "byte_lm/file_read.h"
+#include "byte_lm/base/file_read.h"
 #include "corpus/seekable.h"
 
 int read_small_file(const char *path, size_t max, char **buf, size_t *len, BlErr *e)

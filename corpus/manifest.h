@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 
 #define CORPUS_MANIFEST "corpus.json"
 #define CORPUS_FORMAT "bytelm-corpus"

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 
 /* 0 if dir is absent, an empty directory or a prepared corpus holding nothing but corpus.json
  * and the shards it lists (all may be replaced); otherwise an error naming the first file that

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "byte_lm/file_read.h"
-#include "byte_lm/progress.h"
+#include "byte_lm/base/file_read.h"
+#include "byte_lm/base/progress.h"
 #include "corpus/documents.h"
 #include "corpus/outdir.h"
 #include "corpus/prepare_manifest.h"

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 #include "corpus/utf8_filter.h"
 
 typedef struct {

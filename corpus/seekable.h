@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <zstd.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 
 #define SEEKABLE_SKIPPABLE_MAGIC 0x184D2A5Eu
 #define SEEKABLE_FOOTER_MAGIC 0x8F92EAB1u

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "byte_lm/file_read.h"
+#include "byte_lm/base/file_read.h"
 #include "corpus/fnv1a.h"
 #include "corpus/shard_set.h"
 #include "corpus/source.h"

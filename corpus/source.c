@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "byte_lm/file_read.h"
+#include "byte_lm/base/file_read.h"
 #include "corpus/manifest.h"
 #include "corpus/seekable.h"
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <zstd.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 
 typedef enum {
     SOURCE_CORPUS_DIR, /* a directory with corpus.json */

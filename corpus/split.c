@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "byte_lm/file_read.h"
+#include "byte_lm/base/file_read.h"
 #include "corpus/documents.h"
 #include "corpus/fnv1a.h"
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 
 /* Writes n bytes of text to path, deterministically for seed. */
 int synth_text_write(const char *path, uint64_t n, uint64_t seed, BlErr *e);

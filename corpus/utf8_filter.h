@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "byte_lm/error.h"
+#include "byte_lm/base/error.h"
 
 typedef enum { INVALID_ERROR, INVALID_REPLACE, INVALID_KEEP } InvalidMode;
 typedef enum { NORMALIZE_NONE, NORMALIZE_NFC, NORMALIZE_NFKC } NormalizeMode;

@@ -1,9 +1,9 @@
-#include "bpb.h"
+#include "eval/bpb.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "utf8_count.h"
+#include "eval/utf8_count.h"
 
 #define LN2 0.69314718055994530942
 

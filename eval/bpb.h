@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "byte_lm/model.h"
+#include "byte_lm/model/model.h"
 
 typedef struct {
     uint64_t bytes;  /* bytes in the stream */

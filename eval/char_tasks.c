@@ -1,4 +1,4 @@
-#include "char_tasks.h"
+#include "eval/char_tasks.h"
 
 #include <stdio.h>
 #include <string.h>

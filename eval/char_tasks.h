@@ -11,8 +11,8 @@
 #ifndef BYTELM_EVAL_CHAR_TASKS_H
 #define BYTELM_EVAL_CHAR_TASKS_H
 
-#include "task.h"
-#include "words.h"
+#include "eval/task.h"
+#include "eval/words.h"
 
 typedef enum {
     CT_SPELL, CT_SPELL_INVERSE, CT_REVERSE, CT_CONTAINS, CT_INSERT, CT_DELETE, CT_SWAP, CT_COUNT

@@ -1,4 +1,4 @@
-#include "memory_tasks.h"
+#include "eval/memory_tasks.h"
 
 #include <stdio.h>
 #include <string.h>

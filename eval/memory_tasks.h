@@ -14,8 +14,8 @@
 #ifndef BYTELM_EVAL_MEMORY_TASKS_H
 #define BYTELM_EVAL_MEMORY_TASKS_H
 
-#include "byte_lm/error.h"
-#include "task.h"
+#include "byte_lm/base/error.h"
+#include "eval/task.h"
 
 typedef enum { MT_SELECTIVE_COPY, MT_INDUCTION, MT_COUNT } MemoryTaskKind;
 

@@ -1,4 +1,4 @@
-#include "task.h"
+#include "eval/task.h"
 
 #include <stdio.h>
 #include <string.h>

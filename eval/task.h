@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "byte_lm/rng.h"
+#include "byte_lm/base/rng.h"
 
 #define TASK_TEXT_MAX 512
 

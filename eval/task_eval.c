@@ -1,4 +1,4 @@
-#include "task_eval.h"
+#include "eval/task_eval.h"
 
 #include <string.h>
 

@@ -5,8 +5,8 @@
 
 #include <stdio.h>
 
-#include "byte_lm/model.h"
-#include "task.h"
+#include "byte_lm/model/model.h"
+#include "eval/task.h"
 
 typedef struct {
     int n;          /* questions */

@@ -1,12 +1,12 @@
-#include "task_train.h"
+#include "eval/task_train.h"
 
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "byte_lm/checkpoint.h"
-#include "byte_lm/progress.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/base/progress.h"
 
 #define LN2 0.69314718055994530942
 

@@ -5,9 +5,9 @@
 #ifndef BYTELM_EVAL_TASK_TRAIN_H
 #define BYTELM_EVAL_TASK_TRAIN_H
 
-#include "byte_lm/model.h"
-#include "byte_lm/optimizer.h"
-#include "task_eval.h"
+#include "byte_lm/model/model.h"
+#include "byte_lm/model/optimizer.h"
+#include "eval/task_eval.h"
 
 typedef struct {
     const char *config; /* model config JSON */

@@ -1,4 +1,4 @@
-#include "utf8_count.h"
+#include "eval/utf8_count.h"
 
 #include <string.h>
 #include <utf8proc.h>

@@ -1,8 +1,8 @@
-#include "words.h"
+#include "eval/words.h"
 
 #include <string.h>
 
-#include "byte_lm/file_read.h"
+#include "byte_lm/base/file_read.h"
 
 /* FNV-1a then a splitmix finaliser: stable across platforms and releases, so a word's side of
  * the split never changes. */

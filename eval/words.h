@@ -6,8 +6,8 @@
 
 #include <stddef.h>
 
-#include "byte_lm/error.h"
-#include "task.h"
+#include "byte_lm/base/error.h"
+#include "eval/task.h"
 
 typedef struct {
     char *text;           /* the file's bytes, words NUL-terminated in place */

@@ -8,8 +8,8 @@
 #define BYTELM_CUDA 1 /* this file is the CUDA build: declare backend_cuda_create */
 #endif
 extern "C" {
-#include "byte_lm/backend.h"
-#include "byte_lm/backend_select.h"
+#include "byte_lm/model/backend.h"
+#include "byte_lm/model/backend_select.h"
 }
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"

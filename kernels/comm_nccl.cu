@@ -1,4 +1,4 @@
-/* The NCCL communicator (byte_lm/comm.h), one process per GPU. Rank 0 makes the ncclUniqueId and
+/* The NCCL communicator (byte_lm/train/comm.h), one process per GPU. Rank 0 makes the ncclUniqueId and
  * publishes it in a file (written to a temporary name, then renamed, so a reader never sees half
  * of it); the others poll for the file. The communicator is non-blocking (ncclConfig blocking = 0)
  * so that every wait below can look at NCCL's asynchronous error and at a clock: a lost peer
@@ -8,8 +8,8 @@
 #define BYTELM_CUDA 1
 #endif
 extern "C" {
-#include "byte_lm/comm.h"
-#include "byte_lm/progress.h"
+#include "byte_lm/train/comm.h"
+#include "byte_lm/base/progress.h"
 }
 #include <errno.h>
 #include <nccl.h>

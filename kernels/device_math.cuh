@@ -1,6 +1,6 @@
 /* Device-side elementwise math shared by the kernels, and storage-type conversions.
  *
- * The formulas follow the CPU oracle (byte_lm/backend_cpu_internal.h) so both backends compute
+ * The formulas follow the CPU oracle (byte_lm/model/backend_cpu_internal.h) so both backends compute
  * the same function: softplus as max(x, 0) + log1p(exp(-|x|)) with log1p by an atanh series,
  * sigmoid from exp(-|x|). Exponentials use the SFU (ex2.approx, about 2 ulp); everything else is
  * plain fp32 arithmetic, so results stay within a few ulp of the CPU's. */

@@ -30,11 +30,12 @@ CLANG=${CLANG:-$(command -v clang-14 || command -v clang || echo clang)}
 # The library sources each target links, besides its tests/fuzz/fuzz_TARGET.c.
 sources() {
     case $1 in
-    safetensors) echo byte_lm/safetensors.c byte_lm/safetensors_access.c byte_lm/safetensors_dtype.c byte_lm/error.c ;;
-    config) echo byte_lm/config.c byte_lm/atomic_dir.c byte_lm/error.c ;;
+    safetensors) echo byte_lm/format/safetensors.c byte_lm/format/safetensors_access.c \
+        byte_lm/format/safetensors_dtype.c byte_lm/base/file_read.c byte_lm/base/error.c ;;
+    config) echo byte_lm/format/config.c byte_lm/base/atomic_dir.c byte_lm/base/file_read.c byte_lm/base/error.c ;;
     shard) echo corpus/seekable_reader.c corpus/shard_set.c corpus/manifest.c corpus/seqreader.c \
-        corpus/source.c byte_lm/error.c ;;
-    utf8) echo corpus/utf8_filter.c byte_lm/error.c ;;
+        corpus/source.c byte_lm/base/file_read.c byte_lm/base/error.c ;;
+    utf8) echo corpus/utf8_filter.c byte_lm/base/error.c ;;
     *) echo "fuzz.sh: unknown target '$1'" >&2; exit 2 ;;
     esac
 }

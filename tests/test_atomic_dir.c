@@ -5,8 +5,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "byte_lm/atomic_dir.h"
-#include "test_util.h"
+#include "byte_lm/base/atomic_dir.h"
+#include "tests/test_util.h"
 
 static void put(const char *dir, const char *name, const char *text)
 {

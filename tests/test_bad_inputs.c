@@ -23,9 +23,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "byte_lm/file_read.h"
-#include "byte_lm/safetensors.h"
-#include "test_cli_util.h"
+#include "byte_lm/base/file_read.h"
+#include "byte_lm/format/safetensors.h"
+#include "tests/test_cli_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1

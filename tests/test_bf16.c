@@ -3,11 +3,11 @@
  * model in fp32 — one step's loss and gradients, a training run, the recurrent forward. */
 #include <math.h>
 
-#include "byte_lm/backend_cpu_internal.h"
-#include "byte_lm/bf16.h"
-#include "byte_lm/model.h"
-#include "byte_lm/optimizer.h"
-#include "test_util.h"
+#include "byte_lm/model/backend_cpu_internal.h"
+#include "byte_lm/base/bf16.h"
+#include "byte_lm/model/model.h"
+#include "byte_lm/model/optimizer.h"
+#include "tests/test_util.h"
 
 static float from_bits(uint32_t u)
 {

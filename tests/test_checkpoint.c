@@ -1,9 +1,9 @@
 /* Checkpoints: save then load gives back every weight, Adam moment and trainer field exactly;
  * a mismatched config is rejected with a one-line error; a save replaces the old one whole. */
-#include "byte_lm/checkpoint.h"
-#include "byte_lm/safetensors.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/format/safetensors.h"
 #include <sys/stat.h>
-#include "test_util.h"
+#include "tests/test_util.h"
 
 static Model *make_model(Backend *be, int d, int layers)
 {

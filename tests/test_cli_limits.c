@@ -10,8 +10,8 @@
 #include <time.h>
 #include <zstd.h>
 
-#include "byte_lm/safetensors.h"
-#include "test_cli_util.h"
+#include "byte_lm/format/safetensors.h"
+#include "tests/test_cli_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1

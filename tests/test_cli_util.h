@@ -5,7 +5,7 @@
 
 #include <sys/wait.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 /* The binary under test: $BYTELM (make test sets it), else bin/bytelm. */
 static inline const char *tu_bytelm(void)

@@ -1,7 +1,7 @@
 /* Model config: MambaConfig JSON round trips, transformers' defaults for missing fields, the
  * shipped configs' sizes, and one rejection per rule. */
-#include "byte_lm/config.h"
-#include "test_util.h"
+#include "byte_lm/format/config.h"
+#include "tests/test_util.h"
 
 static int parse(ModelConfig *c, const char *json, BlErr *e)
 {

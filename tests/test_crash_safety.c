@@ -19,10 +19,10 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "byte_lm/backend.h"
-#include "byte_lm/checkpoint.h"
-#include "byte_lm/safetensors.h"
-#include "test_cli_util.h"
+#include "byte_lm/model/backend.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/format/safetensors.h"
+#include "tests/test_cli_util.h"
 
 static void sleep_ms(double ms)
 {
@@ -173,7 +173,7 @@ START_TEST(sigkill_during_saves)
 END_TEST
 
 /* A crash between the two renames of a save leaves RUN/checkpoint.old and no RUN/checkpoint
- * (byte_lm/atomic_dir.c). Resuming RUN loads checkpoint.old and must go on writing the run:
+ * (byte_lm/base/atomic_dir.c). Resuming RUN loads checkpoint.old and must go on writing the run:
  * RUN/checkpoint and RUN/metrics.jsonl, not a new run inside checkpoint.old. */
 START_TEST(resume_from_old_copy)
 {

@@ -7,9 +7,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "byte_lm/comm.h"
-#include "byte_lm/safetensors.h"
-#include "test_cli_util.h"
+#include "byte_lm/train/comm.h"
+#include "byte_lm/format/safetensors.h"
+#include "tests/test_cli_util.h"
 
 static void assert_losses_close(const double *a, const double *b, int n, const char *what)
 {

@@ -4,11 +4,11 @@
 #include <math.h>
 #include <utf8proc.h>
 
-#include "byte_lm/model.h"
-#include "byte_lm/optimizer.h"
+#include "byte_lm/model/model.h"
+#include "byte_lm/model/optimizer.h"
 #include "eval/bpb.h"
 #include "eval/utf8_count.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #define LN2 0.69314718055994530942
 

@@ -5,10 +5,10 @@
 #include <sys/wait.h>
 #include <zstd.h>
 
-#include "byte_lm/checkpoint.h"
+#include "byte_lm/checkpoint/checkpoint.h"
 #include "eval/bpb.h"
 #include "eval/words.h"
-#include "test_cli_util.h"
+#include "tests/test_cli_util.h"
 
 /* Runs cmd with stdout into out (cap bytes) and stderr into err; returns the exit status. */
 static int run(const char *cmd, char *out, size_t cap, char *err, size_t errcap)

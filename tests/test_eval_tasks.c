@@ -1,13 +1,13 @@
 /* Character tasks, the word split, the memory-task generators, and scoring by greedy decoding:
  * an untrained model scores about nothing, a tiny model trained on selective copying (a short
  * instance, seconds on a CPU) scores >= 95% on sequences it never saw. */
-#include "byte_lm/config.h"
+#include "byte_lm/format/config.h"
 #include "eval/char_tasks.h"
 #include "eval/memory_tasks.h"
 #include "eval/task_eval.h"
 #include "eval/task_train.h"
 #include "eval/words.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 static void check_example(CharTask t, const char *word, const char *prompt, const char *answer)
 {

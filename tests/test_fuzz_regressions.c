@@ -5,19 +5,19 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 #define FUZZ_ENTRY fuzz_safetensors_one
-#include "fuzz/fuzz_safetensors.c"
+#include "tests/fuzz/fuzz_safetensors.c"
 #undef FUZZ_ENTRY
 #define FUZZ_ENTRY fuzz_config_one
-#include "fuzz/fuzz_config.c"
+#include "tests/fuzz/fuzz_config.c"
 #undef FUZZ_ENTRY
 #define FUZZ_ENTRY fuzz_shard_one
-#include "fuzz/fuzz_shard.c"
+#include "tests/fuzz/fuzz_shard.c"
 #undef FUZZ_ENTRY
 #define FUZZ_ENTRY fuzz_utf8_one
-#include "fuzz/fuzz_utf8.c"
+#include "tests/fuzz/fuzz_utf8.c"
 #undef FUZZ_ENTRY
 
 /* ---- the fuzzers' findings, as plain tests ---- */

@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 #include <utf8proc.h>
 
-#include "byte_lm/checkpoint.h"
-#include "byte_lm/generate.h"
-#include "test_util.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/generate/generate.h"
+#include "tests/test_util.h"
 
 typedef struct {
     Backend *be;

@@ -1,7 +1,7 @@
 /* loss.svg from a metrics file: step ticks, a y-axis title, a y range fitted to the data (not
  * from 0), the train curve with a smoothed one over it, validation, and a mark per resume. */
-#include "byte_lm/loss_plot.h"
-#include "test_util.h"
+#include "byte_lm/train/loss_plot.h"
+#include "tests/test_util.h"
 
 /* Counts the occurrences of needle in s. */
 static int count(const char *s, const char *needle)

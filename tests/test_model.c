@@ -3,9 +3,9 @@
  * parallel forward, and a short training run whose loss must fall. */
 #include <math.h>
 
-#include "byte_lm/model.h"
-#include "byte_lm/optimizer.h"
-#include "test_util.h"
+#include "byte_lm/model/model.h"
+#include "byte_lm/model/optimizer.h"
+#include "tests/test_util.h"
 
 static Model *tiny_model(Backend *be, int d, int layers, int n, uint64_t seed)
 {

@@ -1,7 +1,7 @@
 /* Depthwise causal conv1d + bias + SiLU of the CPU backend against a double reference, with
  * finite-difference gradients and recurrent-state chaining. The input is read as the model
  * reads it: the first half of in_proj's output [rows, 2D] (row stride 2D). */
-#include "test_ops_util.h"
+#include "tests/test_ops_util.h"
 
 typedef struct {
     int B, L, D, K;

@@ -1,7 +1,7 @@
 /* Embedding, RMSNorm, matmul and cross-entropy of the CPU backend against double references,
  * with finite-difference gradients, leading dimensions wider than the data and the
  * overwrite/accumulate contract of every output. */
-#include "test_ops_util.h"
+#include "tests/test_ops_util.h"
 
 /* ---------------------------------------------------------------- embedding */
 

@@ -2,9 +2,9 @@
  * double over their whole input range: every op that vectorizes builds on them. */
 #include <float.h>
 
-#include "test_ops_util.h"
+#include "tests/test_ops_util.h"
 
-#include "byte_lm/backend_cpu_internal.h"
+#include "byte_lm/model/backend_cpu_internal.h"
 
 /* relative error in units of float epsilon (2^-23) */
 static double ulps(float got, double want)

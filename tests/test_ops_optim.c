@@ -1,5 +1,5 @@
 /* AdamW and sum of squares of the CPU backend against double references. */
-#include "test_ops_util.h"
+#include "tests/test_ops_util.h"
 
 /* Several steps with fresh gradients each step; the reference keeps its state in double. */
 START_TEST(adamw_steps)

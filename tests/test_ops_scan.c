@@ -2,7 +2,7 @@
  * reference written here, with finite-difference gradients. Tensors are laid out as the model
  * lays them out: Bm and Cm are column slices of x_proj's output [rows, R + 2N] (dt first), z is
  * the second half of in_proj's output [rows, 2D]. */
-#include "test_ops_util.h"
+#include "tests/test_ops_util.h"
 
 /* The reference's inputs, all in double, in the same layouts as the op's. */
 typedef struct {

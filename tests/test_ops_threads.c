@@ -1,7 +1,7 @@
 /* Every op of the CPU backend gives bitwise identical results with 1, 2 and 3 threads: the
  * reductions are split by tensor size, never by thread count, and summed in a fixed order;
  * matmuls run as fixed tiles. And two runs with the same thread count agree exactly. */
-#include "test_ops_util.h"
+#include "tests/test_ops_util.h"
 
 enum { B = 2, L = 67, D = 70, N = 16, K = 4, C = 45, R = 5, V = 256 };
 #define ROWS (B * L)

@@ -3,9 +3,9 @@
 #ifndef BYTELM_TEST_OPS_UTIL_H
 #define BYTELM_TEST_OPS_UTIL_H
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
-#include "byte_lm/backend.h"
+#include "byte_lm/model/backend.h"
 
 /* Step for central differences on a double reference: truncation ~h^2, rounding ~1e-16/h. */
 #define OPS_FD_H 1e-5

@@ -5,11 +5,11 @@
  * Run from the repository root (make test does). */
 #include <math.h>
 
-#include "byte_lm/checkpoint.h"
-#include "byte_lm/config.h"
-#include "byte_lm/model.h"
-#include "byte_lm/safetensors.h"
-#include "test_util.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/format/config.h"
+#include "byte_lm/model/model.h"
+#include "byte_lm/format/safetensors.h"
+#include "tests/test_util.h"
 
 #define FIXTURE "tests/fixtures/tiny-ref"
 #define REL_TOL 1e-4 /* fp32 against a float64 golden value: seen about 1e-6 */

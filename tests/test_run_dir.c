@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "test_cli_util.h"
+#include "tests/test_cli_util.h"
 
 static void sleep_ms(int ms)
 {

@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "byte_lm/config.h"
-#include "byte_lm/safetensors.h"
-#include "test_util.h"
+#include "byte_lm/format/config.h"
+#include "byte_lm/format/safetensors.h"
+#include "tests/test_util.h"
 
 /* ---- round trip ---- */
 

@@ -1,7 +1,7 @@
 /* Sampling: greedy ties and masks, the temperature -> 0 limit, top-k and top-p sets, draw
  * frequencies against the computed distribution, determinism for a seed. */
-#include "byte_lm/sampler.h"
-#include "test_util.h"
+#include "byte_lm/generate/sampler.h"
+#include "tests/test_util.h"
 
 static void random_logits(float *lg, uint64_t *s, float scale)
 {

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "test_cli_util.h"
+#include "tests/test_cli_util.h"
 
 /* Trains tiny 24 steps in `precision`, whole and stopped at 9 then resumed; the losses of the
  * uninterrupted run go to full[24]. */

@@ -3,8 +3,8 @@
  * whole characters. */
 #include <utf8proc.h>
 
-#include "byte_lm/utf8_stream.h"
-#include "test_util.h"
+#include "byte_lm/generate/utf8_stream.h"
+#include "tests/test_util.h"
 
 /* ck_assert marks a checkpoint on every pass; the exhaustive walk only reports failures */
 #define REQUIRE(cond, ...)                        \

@@ -3,7 +3,7 @@
  * suites covers the library in depth; this covers the real binary with its real libraries.) */
 #include <sys/wait.h>
 
-#include "test_cli_util.h"
+#include "tests/test_cli_util.h"
 
 START_TEST(test_short_runs_are_memcheck_clean)
 {

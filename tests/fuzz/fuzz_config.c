@@ -1,9 +1,9 @@
-/* Fuzz target: the MambaConfig JSON reader (config_parse in byte_lm/config.c). The input is the
+/* Fuzz target: the MambaConfig JSON reader (config_parse in byte_lm/format/config.c). The input is the
  * file's bytes, not NUL-terminated, so a read past the end is caught by ASan. A refused input must
  * give one line "config.json: ..."; an accepted one must hold a model bytelm can build: every size
  * in range, the derived sizes consistent, and config_finalize leaving it unchanged. */
-#include "byte_lm/config.h"
-#include "fuzz_util.h"
+#include "byte_lm/format/config.h"
+#include "tests/fuzz/fuzz_util.h"
 
 #ifndef FUZZ_ENTRY
 #define FUZZ_ENTRY LLVMFuzzerTestOneInput

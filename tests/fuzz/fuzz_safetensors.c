@@ -1,11 +1,11 @@
-/* Fuzz target: the safetensors reader (st_parse in byte_lm/safetensors.c), which loads checkpoints
+/* Fuzz target: the safetensors reader (st_parse in byte_lm/format/safetensors.c), which loads checkpoints
  * that may be truncated, corrupt or hostile. A refused file must give one line
  * "model.safetensors: ..."; for an accepted one the format's promises are checked: every tensor
  * lies inside the data section, its size is dtype x shape, the tensors tile the data section with
  * no gap or overlap, every name is found by st_find, float tensors convert, and a wrong shape is
  * refused. */
-#include "byte_lm/safetensors.h"
-#include "fuzz_util.h"
+#include "byte_lm/format/safetensors.h"
+#include "tests/fuzz/fuzz_util.h"
 
 #ifndef FUZZ_ENTRY
 #define FUZZ_ENTRY LLVMFuzzerTestOneInput

@@ -14,7 +14,7 @@
 
 #include "corpus/loader.h"
 #include "corpus/seekable.h"
-#include "fuzz_util.h"
+#include "tests/fuzz/fuzz_util.h"
 
 #ifndef FUZZ_ENTRY
 #define FUZZ_ENTRY LLVMFuzzerTestOneInput

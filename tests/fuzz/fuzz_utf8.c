@@ -13,7 +13,7 @@
 #include <utf8proc.h>
 
 #include "corpus/utf8_filter.h"
-#include "fuzz_util.h"
+#include "tests/fuzz/fuzz_util.h"
 
 #ifndef FUZZ_ENTRY
 #define FUZZ_ENTRY LLVMFuzzerTestOneInput

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "byte_lm/model.h"
+#include "byte_lm/model/model.h"
 #include "tests/test_util.h"
 
 static inline Model *gm_make(Backend *be, int d, int layers, uint64_t seed, Precision prec)

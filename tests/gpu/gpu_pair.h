@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "byte_lm/backend.h"
-#include "byte_lm/bf16.h"
+#include "byte_lm/model/backend.h"
+#include "byte_lm/base/bf16.h"
 #include "tests/test_util.h"
 
 #define GPU_TOL 1e-5

@@ -4,8 +4,8 @@
  * copy), and the bf16 recurrent forward.
  *
  * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
-#include "byte_lm/model.h"
-#include "byte_lm/optimizer.h"
+#include "byte_lm/model/model.h"
+#include "byte_lm/model/optimizer.h"
 #include "tests/gpu/gpu_model.h"
 #include "tests/gpu/gpu_pair.h"
 

@@ -2,9 +2,9 @@
  * gradient, and the weights after AdamW), the recurrent forward, and greedy generation. */
 #include <math.h>
 
-#include "byte_lm/generate.h"
-#include "byte_lm/model.h"
-#include "byte_lm/optimizer.h"
+#include "byte_lm/generate/generate.h"
+#include "byte_lm/model/model.h"
+#include "byte_lm/model/optimizer.h"
 #include "tests/gpu/gpu_model.h"
 #include "tests/test_util.h"
 

@@ -1,0 +1,127 @@
+/* `bytelm bench generate`: bytes per second of recurrent generation at batch 1 and batch 64, and
+ * the fraction of the weight-bandwidth limit: each step must read every weight once, so a step
+ * can take no less than weight bytes / memory bandwidth (the copy and read rates are measured in
+ * the same run through the backend). */
+#include <getopt.h>
+#include <string.h>
+
+#include "byte_lm/model/backend_select.h"
+#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/cli/commands.h"
+#include "byte_lm/generate/generate.h"
+#include "byte_lm/base/json_out.h"
+#include "byte_lm/base/progress.h"
+
+/* Bytes moved per second by a large device-to-device copy, counting reads and writes
+ * (read_only 0), or read per second by a large reduction (read_only 1). The best of several
+ * repetitions: the rate the memory can sustain, not what a busy moment left of it. */
+static double memory_rate(Backend *be, int read_only)
+{
+    size_t n = be->kind == BACKEND_CPU ? (size_t)64 << 20 : (size_t)1 << 30;
+    void *a = be->alloc(be, n), *b = be->alloc(be, n);
+    be->zero(be, a, n);
+    be->copy(be, b, a, n);
+    be->sync(be);
+    double best = 1e30, sink = 0;
+    for (int i = 0; i < 10; i++) {
+        double t0 = now_seconds();
+        if (read_only)
+            sink += be->sumsq(be, i & 1 ? a : b, n / sizeof(float));
+        else
+            be->copy(be, i & 1 ? a : b, i & 1 ? b : a, n);
+        be->sync(be);
+        double dt = now_seconds() - t0;
+        best = dt < best ? dt : best;
+    }
+    be->free(be, a);
+    be->free(be, b);
+    BL_CHECK(sink == 0); /* the buffers are zeros; the check keeps the reductions alive */
+    return (read_only ? 1.0 : 2.0) * (double)n / best;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bytelm bench generate [--config FILE] [--device cpu|cuda] [-n BYTES]\n"
+               "                             [--threads N] [--json] [-h]\n"
+               "Times recurrent generation (greedy, random weights) at batch 1 and 64 against the\n"
+               "weight-bandwidth limit. Defaults: configs/tiny.json on the CPU, configs/small.json\n"
+               "on CUDA; -n 256 steps after a 16-byte prompt.\n");
+}
+
+int bench_generate(int argc, char **argv)
+{
+    const char *config = NULL, *device = "cpu";
+    int n = 256, threads = 0, json = 0;
+    static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
+                                         {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},
+                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c, rc = 0;
+    const char *C = "bench generate";
+    optind = 1;
+    opterr = 0;
+    while (!rc && (c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'd': rc = cli_device(C, optarg), device = optarg; break;
+        case 'n': rc = cli_int(C, "-n", optarg, 1, 1 << 30, &n); break;
+        case 't': rc = cli_int(C, "--threads", optarg, 1, 4096, &threads); break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: return cli_getopt_error(C, c, argv);
+        }
+    }
+    if (rc) return rc;
+    if (!config) config = strcmp(device, "cpu") ? "configs/small.json" : "configs/tiny.json";
+    BlErr e;
+    ModelConfig cfg;
+    if (config_load(&cfg, config, &e)) return cmd_error(e.msg);
+    Backend *be = backend_by_name(device, threads, &e);
+    if (!be) return cmd_error(e.msg);
+    Model *m;
+    if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
+    model_init_params(m, 1);
+    /* A step reads every weight once. The limit takes the faster of the two measured rates:
+     * on a GPU they agree, but a CPU reads faster than it copies (each write also costs a
+     * read), so the copy rate alone would set a limit a step can beat. */
+    double copy_bw = memory_rate(be, 0), read_bw = memory_rate(be, 1);
+    double bw = copy_bw > read_bw ? copy_bw : read_bw;
+    double weight_bytes = (double)config_num_params(&cfg) * sizeof(float);
+    double limit_step = weight_bytes / bw; /* seconds per step, any batch */
+    if (!json)
+        printf("bench generate: %s on %s, %.2f M parameters (%.1f MB of weights), copy %.1f GB/s, "
+               "read %.1f GB/s\n  %-6s %14s %14s %14s %10s\n",
+               config, be->name, config_num_params(&cfg) / 1e6, weight_bytes / 1e6,
+               copy_bw / 1e9, read_bw / 1e9, "batch", "bytes/s", "ms/step", "limit ms", "frac");
+    int batches[] = {1, 64};
+    for (int k = 0; k < 2; k++) {
+        GenOptions o;
+        gen_options_default(&o);
+        o.sampler.temperature = 0;
+        o.batch = batches[k];
+        Generator *g = generator_create(m, &o);
+        const char *prompt = "Bytes in, bytes ";
+        generator_prefill(g, (const uint8_t *)prompt, strlen(prompt));
+        generator_run(g, 8, NULL); /* warm-up: first launches, allocations */
+        be->sync(be);
+        double t0 = now_seconds();
+        generator_run(g, n, NULL);
+        be->sync(be);
+        double step = (now_seconds() - t0) / n;
+        double bps = batches[k] / step;
+        if (json) {
+            printf("{\"bench\":\"generate\",\"config\":");
+            json_put_string(stdout, config);
+            printf(",\"device\":\"%s\",\"batch\":%d,"
+                   "\"bytes_per_s\":%.1f,\"step_s\":%.6g,\"limit_step_s\":%.6g,\"frac\":%.4f,"
+                   "\"copy_bytes_per_s\":%.4g,\"read_bytes_per_s\":%.4g}\n",
+                   be->name, batches[k], bps, step, limit_step, limit_step / step,
+                   copy_bw, read_bw);
+        } else
+            printf("  %-6d %14.1f %14.4f %14.4f %10.3f\n", batches[k], bps, step * 1e3,
+                   limit_step * 1e3, limit_step / step);
+        generator_free(g);
+    }
+    model_free(m);
+    be->destroy(be);
+    return 0;
+}

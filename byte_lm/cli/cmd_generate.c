@@ -1,0 +1,354 @@
+/* `bytelm generate`: loads a checkpoint, reads the prompt, and streams the continuation(s) made
+ * by generate.c through the UTF-8 output stream. */
+#include <cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "byte_lm/model/backend_select.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/checkpoint/checkpoint_open.h"
+#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/cli/commands.h"
+#include "byte_lm/base/file_read.h"
+#include "byte_lm/generate/generate.h"
+#include "byte_lm/base/progress.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bytelm generate --ckpt DIR -n BYTES [options]\n"
+            "\n"
+            "Continues a prompt byte by byte. DIR is a checkpoint or run directory. The prompt is\n"
+            "--prompt TEXT, --prompt-file F ('-' = stdin), or stdin when neither is given and stdin\n"
+            "is not a terminal; otherwise it is empty, and generation starts from a newline.\n"
+            "The prompt is not repeated in the output.\n"
+            "\n"
+            "  --ckpt DIR          checkpoint (or run directory holding checkpoint/)\n"
+            "  --prompt TEXT       prompt bytes\n"
+            "  --prompt-file F     read the prompt from F (a file, - or a pipe; at most 1 MiB)\n"
+            "  -n, --bytes N       bytes to generate per sample (required)\n"
+            "  --temperature T     softmax temperature (default 1.0; 0 = greedy)\n"
+            "  --greedy            always the most likely byte (same as --temperature 0)\n"
+            "  --top-k K           sample among the K most likely bytes (default 0 = all)\n"
+            "  --top-p P           sample among the most likely bytes holding mass P (default 1)\n"
+            "  --seed S            random seed (default: from the clock; printed at the end)\n"
+            "  --batch N           N independent samples, generated together (default 1);\n"
+            "                      printed one after another, each after a line\n"
+            "                      \"--- sample i ---\" and followed by a newline\n"
+            "  --utf8 MODE         safe (default): print only whole valid characters, invalid\n"
+            "                      bytes and a cut-off last character become U+FFFD;\n"
+            "                      strict: never sample a byte that breaks UTF-8, and end on a\n"
+            "                      whole character within N bytes; off: raw bytes\n"
+            "  --device cpu|cuda   backend (default cpu)\n"
+            "  --precision P       fp32 or bf16 (bf16 weights and activations, fp32 states and\n"
+            "                      sums); default bf16 on cuda, fp32 on cpu\n"
+            "  --threads N         CPU threads (default: all cores)\n"
+            "  --json              print one JSON object (texts, timings, options) on stdout;\n"
+            "                      texts are always valid UTF-8 (safe decoding), and with\n"
+            "                      --utf8 off each sample also has \"hex\", its raw bytes\n"
+            "  -q, --quiet         no timing line on stderr at the end\n"
+            "  -h, --help          this help\n");
+}
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} Buf;
+
+static void buf_add(Buf *b, const uint8_t *x, size_t n)
+{
+    if (n == 0) return; /* an empty prompt: b->p may still be NULL, which memcpy must not see */
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        uint8_t *p = bl_realloc(b->p, b->cap);
+        BL_CHECK(p);
+        b->p = p;
+    }
+    memcpy(b->p + b->n, x, n);
+    b->n += n;
+}
+
+/* A prompt is at most this long: stdin or a pipe without end (or /dev/zero) must not fill memory. */
+#define MAX_PROMPT_BYTES ((size_t)1 << 20)
+
+/* Reads a whole prompt file, "-" or a pipe (bounded by MAX_PROMPT_BYTES) into out. */
+static int read_all(const char *path, Buf *out, BlErr *e)
+{
+    char *text;
+    size_t n;
+    if (file_read_all(path, MAX_PROMPT_BYTES, FILE_PIPE_OK, &text, &n, e)) return -1;
+    buf_add(out, (const uint8_t *)text, n);
+    free(text);
+    return 0;
+}
+
+static int read_prompt(const char *text, const char *file, Buf *out, BlErr *e)
+{
+    if (text) {
+        buf_add(out, (const uint8_t *)text, strlen(text));
+        return 0;
+    }
+    if (!file && isatty(STDIN_FILENO)) return 0;
+    return read_all(file ? file : "-", out, e);
+}
+
+/* Stream 0's characters go to stdout as they are made: one write and flush per character. */
+static void sink_stdout(void *ctx, const uint8_t *bytes, size_t n)
+{
+    (void)ctx;
+    fwrite(bytes, 1, n, stdout);
+    fflush(stdout);
+}
+
+static void sink_buf(void *ctx, const uint8_t *bytes, size_t n)
+{
+    buf_add(ctx, bytes, n);
+}
+
+/* A sample's raw bytes as a JSON string literal: decoded in safe mode first (a JSON string
+ * cannot hold invalid UTF-8, whatever --utf8 was), then escaped by hand because cJSON's strings
+ * stop at the first NUL and a model may well generate U+0000. Returns the replacements made. */
+static long json_text(const Buf *raw, Buf *lit)
+{
+    Buf text = {0};
+    Utf8Stream s;
+    utf8_stream_init(&s, UTF8_SAFE, sink_buf, &text);
+    utf8_stream_write(&s, raw->p, raw->n);
+    utf8_stream_finish(&s);
+    buf_add(lit, (const uint8_t *)"\"", 1);
+    for (size_t i = 0; i < text.n; i++) {
+        uint8_t c = text.p[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\', esc[1] = (char)c;
+            buf_add(lit, (const uint8_t *)esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            buf_add(lit, (const uint8_t *)esc, 6);
+        } else {
+            buf_add(lit, &c, 1);
+        }
+    }
+    buf_add(lit, (const uint8_t *)"\"", 2); /* closing quote and NUL */
+    free(text.p);
+    return s.replacements;
+}
+
+typedef struct {
+    const char *ckpt, *prompt, *prompt_file, *device, *precision;
+    long n;
+    int threads, json, seed_given, quiet;
+    GenOptions g;
+} Args;
+
+static int load_model(const Args *a, char *dir, size_t cap, Backend **be, Model **m, BlErr *e)
+{
+    CkptOpen how = {a->device, a->threads, 0, a->precision};
+    return checkpoint_open(a->ckpt, &how, be, m, dir, cap, e);
+}
+
+static void print_json(const Args *a, const char *dir, const char *device, size_t prompt_bytes,
+                       Buf *raw, double t_prefill, double t_gen)
+{
+    const GenOptions *g = &a->g;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "checkpoint", dir);
+    cJSON_AddStringToObject(o, "device", device);
+    cJSON_AddNumberToObject(o, "prompt_bytes", (double)prompt_bytes);
+    cJSON_AddNumberToObject(o, "bytes", (double)a->n);
+    cJSON_AddNumberToObject(o, "batch", g->batch);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)g->seed);
+    cJSON_AddRawToObject(o, "seed", seed); /* exact: may exceed a double's 53 bits */
+    cJSON_AddNumberToObject(o, "temperature", g->sampler.temperature);
+    cJSON_AddNumberToObject(o, "top_k", g->sampler.top_k);
+    cJSON_AddNumberToObject(o, "top_p", g->sampler.top_p);
+    cJSON_AddStringToObject(o, "utf8", utf8_mode_name(g->utf8));
+    cJSON_AddNumberToObject(o, "prefill_seconds", t_prefill);
+    cJSON_AddNumberToObject(o, "generate_seconds", t_gen);
+    cJSON_AddNumberToObject(o, "bytes_per_second",
+                            t_gen > 0 ? (double)a->n * g->batch / t_gen : 0);
+    cJSON *arr = cJSON_AddArrayToObject(o, "samples");
+    for (int b = 0; b < g->batch; b++) {
+        Buf lit = {0};
+        long repl = json_text(&raw[b], &lit);
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddRawToObject(s, "text", (const char *)lit.p);
+        cJSON_AddNumberToObject(s, "replacements", (double)repl);
+        if (g->utf8 == UTF8_OFF) { /* raw bytes were asked for: give them exactly */
+            char *hex = bl_malloc(raw[b].n * 2 + 1);
+            for (size_t i = 0; i < raw[b].n; i++) snprintf(hex + 2 * i, 3, "%02x", raw[b].p[i]);
+            hex[raw[b].n * 2] = 0;
+            cJSON_AddStringToObject(s, "hex", hex);
+            free(hex);
+        }
+        cJSON_AddItemToArray(arr, s);
+        free(lit.p);
+    }
+    char *js = cJSON_PrintUnformatted(o);
+    printf("%s\n", js);
+    free(js);
+    cJSON_Delete(o);
+}
+
+/* 1 if every logit of the last step is finite: a byte sampled from NaN or infinite logits is
+ * noise (whatever the sampler picks), not the model's output. */
+static int logits_finite(const Generator *g)
+{
+    const float *lg = generator_logits(g);
+    for (size_t i = 0; i < (size_t)generator_batch(g) * 256; i++)
+        if (!isfinite(lg[i])) return 0;
+    return 1;
+}
+
+/* Generates with stream 0 going to stdout live (text mode) and everything else kept in raw[]
+ * for printing afterwards; returns the generation time. *bad_at is the first step whose logits
+ * were not finite (generation stops there), else -1. */
+static double run(const Args *a, Generator *g, Buf *raw, long *bad_at)
+{
+    int B = a->g.batch;
+    Utf8Stream live;
+    utf8_stream_init(&live, a->g.utf8, sink_stdout, NULL);
+    if (!a->json && B > 1) printf("--- sample 1 ---\n");
+    uint8_t *bytes = bl_malloc((size_t)B);
+    double t0 = now_seconds();
+    *bad_at = -1;
+    for (long t = 0; t < a->n; t++) {
+        generator_step(g, bytes);
+        if (!logits_finite(g)) {
+            *bad_at = t;
+            break;
+        }
+        for (int b = 0; b < B; b++) {
+            if (b == 0 && !a->json) utf8_stream_put(&live, bytes[0]);
+            else buf_add(&raw[b], &bytes[b], 1);
+        }
+    }
+    double dt = now_seconds() - t0;
+    free(bytes);
+    if (!a->json) {
+        utf8_stream_finish(&live);
+        /* batch 1 prints exactly the text; on a terminal, end the line for the prompt's sake */
+        if (B > 1 || isatty(STDOUT_FILENO)) printf("\n");
+        for (int b = 1; b < B; b++) {
+            printf("--- sample %d ---\n", b + 1);
+            Utf8Stream s;
+            utf8_stream_init(&s, a->g.utf8, sink_stdout, NULL);
+            utf8_stream_write(&s, raw[b].p, raw[b].n);
+            utf8_stream_finish(&s);
+            printf("\n");
+        }
+        fflush(stdout);
+    }
+    return dt;
+}
+
+static int parse_args(int argc, char **argv, Args *a, int *exit_now)
+{
+    enum { O_CKPT = 256, O_PROMPT, O_PFILE, O_TEMP, O_GREEDY, O_TOPK, O_TOPP, O_SEED, O_BATCH,
+           O_UTF8, O_DEVICE, O_THREADS, O_JSON, O_HELP, O_PREC };
+    static const struct option opts[] = {
+        {"ckpt", 1, 0, O_CKPT}, {"prompt", 1, 0, O_PROMPT}, {"prompt-file", 1, 0, O_PFILE},
+        {"bytes", 1, 0, 'n'}, {"temperature", 1, 0, O_TEMP}, {"greedy", 0, 0, O_GREEDY},
+        {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
+        {"batch", 1, 0, O_BATCH}, {"utf8", 1, 0, O_UTF8}, {"device", 1, 0, O_DEVICE},
+        {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {"quiet", 0, 0, 'q'},
+        {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
+    int c, greedy = 0, rc = 0;
+    const char *G = "generate";
+    optind = 1;
+    opterr = 0;
+    while (!rc && (c = getopt_long(argc, argv, ":n:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CKPT: a->ckpt = optarg; break;
+        case O_PROMPT: a->prompt = optarg; break;
+        case O_PFILE: a->prompt_file = optarg; break;
+        case 'n': rc = cli_long(G, "-n", optarg, 0, 1L << 40, &a->n); break;
+        case O_TEMP: rc = cli_float(G, "--temperature", optarg, 0, 1e6, 0, &a->g.sampler.temperature); break;
+        case O_GREEDY: greedy = 1; break;
+        case O_TOPK: rc = cli_int(G, "--top-k", optarg, 0, 256, &a->g.sampler.top_k); break;
+        case O_TOPP: rc = cli_float(G, "--top-p", optarg, 0, 1, 1, &a->g.sampler.top_p); break;
+        case O_SEED: rc = cli_u64(G, "--seed", optarg, &a->g.seed), a->seed_given = 1; break;
+        case O_BATCH: rc = cli_int(G, "--batch", optarg, 1, 1 << 16, &a->g.batch); break;
+        case O_UTF8:
+            if (utf8_mode_parse(optarg, &a->g.utf8)) {
+                char msg[120];
+                snprintf(msg, sizeof msg, "--utf8 must be safe, strict or off, not '%.40s'", optarg);
+                rc = cmd_usage_error(G, msg);
+            }
+            break;
+        case O_DEVICE: rc = cli_device(G, optarg), a->device = optarg; break;
+        case O_PREC:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                rc = cmd_usage_error(G, "--precision must be fp32 or bf16");
+            a->precision = optarg;
+            break;
+        case O_THREADS: rc = cli_int(G, "--threads", optarg, 1, 4096, &a->threads); break;
+        case O_JSON: a->json = 1; break;
+        case 'q': a->quiet = 1; break;
+        case 'h':
+        case O_HELP: usage(stdout); *exit_now = 1; return 0;
+        default: return cli_getopt_error(G, c, argv);
+        }
+    }
+    if (rc) return rc;
+    if (optind < argc) return cmd_usage_error("generate", "unexpected argument");
+    if (!a->ckpt) return cmd_usage_error("generate", "--ckpt is required");
+    if (a->n < 0) return cmd_usage_error("generate", "-n BYTES is required");
+    if (a->prompt && a->prompt_file) return cmd_usage_error("generate", "give --prompt or --prompt-file, not both");
+    if (greedy) a->g.sampler.temperature = 0;
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    Args a = {.n = -1, .device = "cpu"};
+    gen_options_default(&a.g);
+    int exit_now = 0, rc = parse_args(argc, argv, &a, &exit_now);
+    if (rc || exit_now) return rc;
+    if (!a.seed_given) a.g.seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid();
+    a.g.max_bytes = a.n;
+
+    BlErr e;
+    Buf prompt = {0};
+    if (read_prompt(a.prompt, a.prompt_file, &prompt, &e)) return cmd_error(e.msg);
+    char dir[4096];
+    Backend *be;
+    Model *m;
+    if (load_model(&a, dir, sizeof dir, &be, &m, &e)) {
+        free(prompt.p);
+        return cmd_error(e.msg);
+    }
+    Generator *g = generator_create(m, &a.g);
+    double t0 = now_seconds();
+    generator_prefill(g, prompt.p, prompt.n);
+    be->sync(be);
+    double t_prefill = now_seconds() - t0;
+    Buf *raw = bl_calloc((size_t)a.g.batch, sizeof(Buf));
+    long bad_at;
+    double t_gen = run(&a, g, raw, &bad_at);
+    if (bad_at >= 0) {
+        bl_fail(&e, dir, "the model's logits are not finite at output byte %ld (the weights overflow)", bad_at);
+        rc = 1;
+    } else if (a.json) {
+        print_json(&a, dir, be->name, prompt.n, raw, t_prefill, t_gen);
+    } else if (!a.quiet) {
+        fprintf(stderr, "bytelm generate: %ld bytes x %d in %.3f s (%.0f bytes/s), prompt %zu bytes in %.3f s, seed %llu\n",
+                a.n, a.g.batch, t_gen, t_gen > 0 ? (double)a.n * a.g.batch / t_gen : 0.0,
+                prompt.n, t_prefill, (unsigned long long)a.g.seed);
+    }
+    for (int b = 0; b < a.g.batch; b++) free(raw[b].p);
+    free(raw);
+    if (rc) fflush(stdout), cmd_error(e.msg);
+    else if (fflush(stdout) || ferror(stdout)) rc = bl_fail_errno(&e, "<stdout>", "write error"), cmd_error(e.msg);
+    free(prompt.p);
+    generator_free(g);
+    model_free(m);
+    be->destroy(be);
+    return rc ? 1 : 0;
+}
