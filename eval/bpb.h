@@ -1,4 +1,4 @@
-/* Exact bits-per-byte of a model on a byte stream (DESIGN.md §6).
+/* Exact bits-per-byte of a model on a byte stream (docs/ARCHITECTURE.md, "Evaluation").
  *
  * Every byte after the stream's first is scored with its whole left context: the stream is cut
  * into chunks, and the model's recurrent state (ModelState) is carried from one chunk to the

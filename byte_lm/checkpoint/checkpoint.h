@@ -1,4 +1,4 @@
-/* Checkpoint directories (DESIGN.md §5):
+/* Checkpoint directories (docs/ARCHITECTURE.md, "File formats"):
  *   config.json           MambaConfig
  *   model.safetensors     weights, transformers' MambaForCausalLM names, F32
  *   optimizer.safetensors AdamW moments: "exp_avg.<name>", "exp_avg_sq.<name>"

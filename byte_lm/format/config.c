@@ -48,7 +48,7 @@ void config_default(ModelConfig *c, int hidden_size, int num_hidden_layers)
     c->time_step_rank = ceil_div16(hidden_size);
     c->layer_norm_epsilon = 1e-5f;
     /* mamba_ssm's values (embedding std 0.02, out_proj rescaled by 1/sqrt(n_layer)), which
-     * DESIGN.md §3 adopts, rather than transformers' 0.1 / no rescale */
+     * docs/ARCHITECTURE.md ("The model") adopts, rather than transformers' 0.1 / no rescale */
     c->initializer_range = 0.02f;
     c->rescale_prenorm_residual = 0; /* see config_save: the rescale lives in model_init_params */
     c->time_step_min = 0.001f;
@@ -402,7 +402,7 @@ int config_save(const ModelConfig *c, const char *path, BlErr *e)
     add(o, "residual_in_fp32", cJSON_CreateBool(1));
     /* An initialisation instruction, already baked into saved out_proj weights: transformers 5
      * applies it again to weights it loads (dividing out_proj by sqrt(n_layer) a second time),
-     * so a saved config always says false. bytelm's own init always rescales (DESIGN.md §3). */
+     * so a saved config always says false. bytelm's own init always rescales (docs/ARCHITECTURE.md, "The model"). */
     add(o, "rescale_prenorm_residual", cJSON_CreateBool(0));
     add(o, "time_step_scale", float_item(f.time_step_scale));
     add(o, "time_step_min", float_item(f.time_step_min));

@@ -1,5 +1,5 @@
 /* The generation engine: B independent byte streams continuing one prompt with the model's
- * recurrent form (DESIGN.md §4). The prompt goes through the parallel scan; after that every
+ * recurrent form (docs/ARCHITECTURE.md, "Generation"). The prompt goes through the parallel scan; after that every
  * byte is one recurrent step (model_forward_stateful with L = 1), so the cost and memory of a
  * byte are the same at position 10 and at position 10 million.
  *

@@ -1,4 +1,4 @@
-/* MambaByte forward and backward, expressed as backend ops (DESIGN.md §3). */
+/* MambaByte forward and backward, expressed as backend ops (docs/ARCHITECTURE.md, "The model"). */
 #include <string.h>
 #include <unistd.h>
 

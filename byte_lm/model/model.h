@@ -1,6 +1,6 @@
 /* The MambaByte model: byte embedding, a stack of Mamba-1 blocks, final RMSNorm, tied head.
  * All tensor work goes through a Backend; this file owns the parameter layout and the order of
- * operations (DESIGN.md §3). */
+ * operations (docs/ARCHITECTURE.md, "The model"). */
 #ifndef BYTELM_MODEL_H
 #define BYTELM_MODEL_H
 
@@ -28,7 +28,7 @@ typedef struct Model Model;
 int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e);
 void model_free(Model *m);
 
-/* Initialisation as mamba_ssm (DESIGN.md §3), drawn on the host from `seed`, so every backend
+/* Initialisation as mamba_ssm (docs/ARCHITECTURE.md, "The model"), drawn on the host from `seed`, so every backend
  * starts from identical weights. */
 void model_init_params(Model *m, uint64_t seed);
 
