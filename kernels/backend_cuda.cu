@@ -9,7 +9,6 @@
 #endif
 extern "C" {
 #include "byte_lm/model/backend.h"
-#include "byte_lm/model/backend_select.h"
 }
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"

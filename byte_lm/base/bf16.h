@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "byte_lm/model/backend.h"
+/* bfloat16 storage: the upper half of an IEEE fp32 */
+typedef uint16_t bf16;
 
 static inline float bf16_to_f32(bf16 h)
 {

@@ -25,13 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "byte_lm/base/bf16.h" /* the bf16 storage type */
+
 typedef struct Backend Backend;
 
 /* Where a backend's memory and work live: host RAM and cores, or one CUDA GPU. */
 typedef enum { BACKEND_CPU = 0, BACKEND_CUDA = 1 } BackendKind;
-
-/* bfloat16 storage (see the mixed-precision convention above). */
-typedef uint16_t bf16;
 
 struct Backend {
     const char *name; /* "cpu" or "cuda", for messages; code asks `kind` */
@@ -178,6 +177,10 @@ struct Backend {
 Backend *backend_cpu_create(int threads);
 #ifdef BYTELM_CUDA
 Backend *backend_cuda_create(int device);
+/* What the CUDA runtime says about the GPUs: the count, or -1 with *why one of the reasons below
+ * and *text the runtime's own words (backend_select.c words the message). */
+enum { CUDA_PROBE_NO_DRIVER = 1, CUDA_PROBE_NO_DEVICE = 2, CUDA_PROBE_OTHER = 3 };
+int backend_cuda_probe(int *why, const char **text);
 #endif
 
 #endif

@@ -13,11 +13,5 @@ Backend *backend_open(const char *name, int threads, int gpu, BlErr *e);
  * in e: checked once before data-parallel ranks start, so that one line says it, not N. */
 int backend_check(const char *name, int gpus, BlErr *e);
 
-#ifdef BYTELM_CUDA
-/* What the CUDA runtime says about the GPUs (kernels/backend_cuda.cu): the count, or -1 with
- * *why one of the reasons below and *text the runtime's own words. */
-enum { CUDA_PROBE_NO_DRIVER = 1, CUDA_PROBE_NO_DEVICE = 2, CUDA_PROBE_OTHER = 3 };
-int backend_cuda_probe(int *why, const char **text);
-#endif
 
 #endif
