@@ -302,6 +302,14 @@ START_TEST(metrics_stay_json_lines_across_crashes)
     append(s.metrics, "{\"step\":6,\"loss\":");
     ck_assert_int_eq(run((const char *const[]){"train", "--resume", s.run, "--threads", "1", NULL}, s.err), 0);
     check_metrics(s.run, 6);
+    /* both resumes keep their mark (the plot draws them): a trim keeps earlier marks */
+    {
+        char *text = tu_slurp(s.metrics, NULL), *at = text;
+        int marks = 0;
+        while ((at = strstr(at, "resumed_at_step"))) marks++, at++;
+        free(text);
+        ck_assert_int_eq(marks, 2);
+    }
 
     /* SIGKILL a run that saves every 4 steps once it has logged past a checkpoint */
     snprintf(s.run + strlen(s.run), 16, "2");

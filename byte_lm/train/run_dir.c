@@ -194,14 +194,16 @@ void run_dir_close(RunDir *rd)
     rd->lock_fd = rd->old_lock_fd = -1;
 }
 
-/* The step of a complete metrics line, and whether it is a validation record; -1 if the line
- * is not a JSON object with a numeric step. */
-static long line_step(const char *line, size_t n, int *is_val)
+/* The step of a complete metrics line and its kind: 0 a step record, 1 a validation, 2 a resume
+ * mark ({"resumed_at_step": N}, whose N is returned). -1 if the line is none of these. */
+static long line_step(const char *line, size_t n, int *kind)
 {
     cJSON *j = cJSON_ParseWithLength(line, n);
     cJSON *s = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "step") : NULL;
+    cJSON *r = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "resumed_at_step") : NULL;
+    *kind = r ? 2 : cJSON_GetObjectItemCaseSensitive(j, "val_bpb") != NULL;
+    if (r) s = r;
     long step = cJSON_IsNumber(s) && s->valuedouble >= 0 && s->valuedouble <= 1e12 ? (long)s->valuedouble : -1;
-    *is_val = cJSON_GetObjectItemCaseSensitive(j, "val_bpb") != NULL;
     cJSON_Delete(j);
     return step;
 }
@@ -227,16 +229,17 @@ int run_dir_trim_metrics(const char *path, int step, BlErr *e)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    long last_step = 0, last_val = 0, dropped = 0;
+    long last[3] = {0, 0, 0}, dropped = 0; /* the last step kept of each kind */
     while ((n = getline(&line, &cap, in)) > 0) {
-        int is_val;
-        long s = line[n - 1] == '\n' ? line_step(line, (size_t)n - 1, &is_val) : -1; /* no newline: cut off */
-        /* steps after the checkpoint will be logged again; a step seen before is a repeat */
-        if (s < 0 || s > step || s <= (is_val ? last_val : last_step)) {
+        int kind = 0;
+        long s = line[n - 1] == '\n' ? line_step(line, (size_t)n - 1, &kind) : -1; /* no newline: cut off */
+        /* steps after the checkpoint will be logged again; a step seen before is a repeat; a
+         * resume mark stays where it was written, after the records of the step it resumed */
+        if (s < 0 || s > step || s <= last[kind] || (kind == 2 && s > last[0])) {
             dropped++;
             continue;
         }
-        *(is_val ? &last_val : &last_step) = s;
+        last[kind] = s;
         fwrite(line, 1, (size_t)n, out);
     }
     free(line);
