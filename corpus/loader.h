@@ -8,7 +8,7 @@
  * Random windows: batch number k, row i starts at a position drawn from a counter-based RNG
  * keyed by (seed, k, i), uniformly over all positions that have L+1 bytes after them in the
  * concatenated source. So the loader's whole position is (seed, k): saving and restoring it
- * continues the identical sequence. Frames are decoded ahead on a background thread into a ring
+ * continues the identical sequence. Frames are decoded ahead by worker threads (2 by default) into a ring
  * of buffers, so loader_next normally only copies.
  */
 #ifndef BYTELM_LOADER_H

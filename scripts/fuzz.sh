@@ -15,7 +15,7 @@
 # The grown corpus stays in FUZZ_BUILD/corpus/TARGET (reused by the next run); crash inputs land
 # in FUZZ_BUILD/artifacts/TARGET/ ("crashes" counts them: in fork mode one bug can leave many).
 # FUZZ_BUILD/fuzz_TARGET CRASH_FILE reruns one input with the full report. Copy a crash input into
-# tests/fuzz/regressions/TARGET/ and `make test` replays it (tests/test_bad_inputs.c); each
+# tests/fuzz/regressions/TARGET/ and `make test` replays it (tests/test_fuzz_regressions.c); each
 # target's libFuzzer run also starts with those inputs, so it stops at once while the bug lives.
 # Exit status: 1 if any target crashed.
 set -eu

@@ -1,7 +1,7 @@
 #!/bin/sh
 # GPU check, run on a machine with a CUDA GPU from the repository root, after
-#   make BUILD=build-gpu BIN=build-gpu/bytelm build-gpu/bytelm build-gpu/tests/gpu/test_ops_gpu \
-#        build-gpu/tests/gpu/test_scan_gpu
+#   make BUILD=build-gpu BIN=build-gpu/bytelm build-gpu/bytelm $(ls tests/gpu/test_*.c |
+#        sed 's|^tests/gpu/\(.*\)\.c$|build-gpu/tests/gpu/\1|')
 # (built there, or built elsewhere and copied along with .devdeps/). Runs every GPU test suite,
 # compute-sanitizer memcheck and racecheck on the kernel tests (their smaller shapes, in one
 # process so the tool sees every launch), and `bytelm bench kernels`; full logs go to $OUT

@@ -4,7 +4,7 @@
  * validation and checkpoint periods may change: they are applied, said on stderr and recorded by
  * the next checkpoint. The precision is the run's too: --precision may repeat it, not change it.
  * Per-invocation options (--time-budget, --stop-after, --log-every,
- * --threads, --device, --json) apply as always. Nothing given is ignored. */
+ * --threads, --device, --procs, --gpus, --json) apply as always. Nothing given is ignored. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 /* Shared by the fuzz targets in tests/fuzz/. Each target defines FUZZ_ENTRY, which is libFuzzer's
- * LLVMFuzzerTestOneInput unless the includer renames it: tests/test_bad_inputs.c includes the
+ * LLVMFuzzerTestOneInput unless the includer renames it: tests/test_fuzz_regressions.c includes the
  * targets under other names to replay the committed seeds and crash inputs in `make test`, so a
  * found bug stays found with gcc and without libFuzzer. */
 #ifndef BYTELM_FUZZ_UTIL_H
