@@ -1,5 +1,6 @@
 /* Private to the CPU backend: its context and the op functions each backend_cpu_*.c file
- * provides to the table built in backend_cpu.c.
+ * provides to the table built in backend_cpu.c. Each op's file is named as the CUDA kernel
+ * file of the same op in kernels/ (backend_cpu_rmsnorm.c beside kernels/rmsnorm.cu).
  *
  * Determinism: every reduction that crosses rows or channels is split into pieces whose
  * boundaries depend only on the tensor sizes (never on the thread count) and the pieces are
@@ -159,7 +160,7 @@ void cpu_embedding_fwd(Backend *be, float *out, const uint8_t *ids, const float 
 void cpu_embedding_bwd(Backend *be, float *dtable, const float *dout, const uint8_t *ids, int rows,
                        int C);
 
-/* backend_cpu_norm.c */
+/* backend_cpu_rmsnorm.c */
 void cpu_rmsnorm_fwd(Backend *be, float *out, float *rstd, const float *inp, const float *w,
                      int rows, int C, float eps);
 void cpu_rmsnorm_bwd(Backend *be, float *dinp, float *dw, const float *dout, const float *inp,
@@ -172,7 +173,7 @@ void cpu_matmul_bwd(Backend *be, float *dinp, int lddi, float *dw, const float *
                     const float *inp, int ldi, const float *w, int M, int K, int N,
                     int accumulate_dinp);
 
-/* backend_cpu_conv.c */
+/* backend_cpu_conv1d.c */
 void cpu_conv1d_fwd(Backend *be, float *out, const float *in, int in_stride, const float *w,
                     const float *bias, float *conv_state, int B, int L, int D, int K);
 void cpu_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *dbias,
@@ -192,13 +193,14 @@ void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, fl
                   const float *Dskip, const float *z, int z_stride, const void *saved, int B,
                   int L, int D, int N);
 
-/* backend_cpu_loss.c */
+/* backend_cpu_cross_entropy.c */
 void cpu_cross_entropy(Backend *be, float *losses, float *dlogits, const float *logits,
                        const uint8_t *targets, int rows, int V, float dscale);
 
-/* backend_cpu_optim.c */
+/* backend_cpu_adamw.c */
 void cpu_adamw(Backend *be, float *param, const float *grad, float *m, float *v, size_t n,
                float lr, float beta1, float beta2, float eps, float wd, float grad_scale, int t);
+/* backend_cpu_sumsq.c */
 double cpu_sumsq(Backend *be, const float *x, size_t n);
 
 /* backend_cpu_bf16.c: the mixed-precision ops, as widening + fp32 op + rounding */
