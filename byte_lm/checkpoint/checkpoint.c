@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -66,46 +67,90 @@ static int write_tensors(Model *m, const char *path, const char *prefix, const f
     return rc;
 }
 
-static void add_u64(cJSON *o, const char *k, uint64_t v)
+/* trainer_state.json, one table: each field's section, key, type, place and bounds. The writer,
+ * the reader and its range checks all walk it, so a field and its bounds are written once.
+ * Offsets are into StateFile (the optimizer's step count travels beside the TrainerState). */
+typedef struct {
+    TrainerState ts;
+    int opt_step;
+} StateFile;
+
+enum { T_INT, T_FLOAT, T_DOUBLE, T_U64, T_STR, T_PREC };
+enum { OPEN_LO = 1, OPEN_HI = 2 }; /* the bound itself is out: lr and eps above 0, betas below 1 */
+
+typedef struct {
+    const char *sec; /* NULL: top level */
+    const char *key;
+    int type;
+    size_t off, cap; /* cap: T_STR's buffer size */
+    double lo, hi;   /* T_INT, T_FLOAT, T_DOUBLE */
+    int open;
+    uint64_t max;    /* T_U64 */
+} StateField;
+
+#define SF(m) offsetof(StateFile, m)
+static const StateField STATE_FIELDS[] = {
+    {NULL, "step", T_INT, SF(ts.step), 0, 0, 1 << 30, 0, 0},
+    {NULL, "optimizer_step", T_INT, SF(opt_step), 0, 0, 1 << 30, 0, 0},
+    {NULL, "bytes_seen", T_U64, SF(ts.bytes_seen), 0, 0, 0, 0, UINT64_MAX / 2},
+    {NULL, "elapsed_seconds", T_DOUBLE, SF(ts.elapsed_seconds), 0, 0, 1e12, 0, 0},
+    {"loader", "seed", T_U64, SF(ts.loader.seed), 0, 0, 0, 0, UINT64_MAX},
+    /* a position no run reaches: the loader used to wait on it forever */
+    {"loader", "next_batch", T_U64, SF(ts.loader.next_batch), 0, 0, 0, 0, LOADER_MAX_BATCH},
+    {"options", "batch", T_INT, SF(ts.B), 0, 1, 1 << 16, 0, 0},
+    {"options", "seq_len", T_INT, SF(ts.L), 0, 1, 1 << 24, 0, 0},
+    {"options", "accum", T_INT, SF(ts.accum), 0, 1, 1 << 24, 0, 0},
+    {"options", "seed", T_U64, SF(ts.seed), 0, 0, 0, 0, UINT64_MAX},
+    {"options", "eval_every", T_INT, SF(ts.eval_every), 0, 0, 1 << 30, 0, 0},
+    {"options", "eval_batches", T_INT, SF(ts.eval_batches), 0, 1, 1 << 20, 0, 0},
+    {"options", "ckpt_every", T_INT, SF(ts.ckpt_every), 0, 0, 1 << 30, 0, 0},
+    {"options", "data", T_STR, SF(ts.data), sizeof(((TrainerState *)0)->data), 0, 0, 0, 0},
+    {"options", "val", T_STR, SF(ts.val), sizeof(((TrainerState *)0)->val), 0, 0, 0, 0},
+    {"options", "precision", T_PREC, SF(ts.precision), 0, 0, 0, 0, 0},
+    {"optimizer", "lr", T_FLOAT, SF(ts.optim.lr), 0, 0, 1e3, OPEN_LO, 0},
+    {"optimizer", "min_lr_ratio", T_FLOAT, SF(ts.optim.min_lr_ratio), 0, 0, 1, 0, 0},
+    {"optimizer", "warmup_steps", T_INT, SF(ts.optim.warmup_steps), 0, 0, 1 << 30, 0, 0},
+    {"optimizer", "total_steps", T_INT, SF(ts.optim.total_steps), 0, 1, 1 << 30, 0, 0},
+    {"optimizer", "beta1", T_FLOAT, SF(ts.optim.beta1), 0, 0, 1, OPEN_HI, 0},
+    {"optimizer", "beta2", T_FLOAT, SF(ts.optim.beta2), 0, 0, 1, OPEN_HI, 0},
+    {"optimizer", "eps", T_FLOAT, SF(ts.optim.eps), 0, 0, 1, OPEN_LO, 0},
+    {"optimizer", "weight_decay", T_FLOAT, SF(ts.optim.weight_decay), 0, 0, 1e3, 0, 0},
+    {"optimizer", "clip", T_FLOAT, SF(ts.optim.clip), 0, 0, 1e9, 0, 0},
+};
+#define N_STATE_FIELDS (sizeof STATE_FIELDS / sizeof STATE_FIELDS[0])
+static const char *const STATE_SECTIONS[] = {"loader", "options", "optimizer"};
+
+/* The object a field lives in, made on the way when `make` (the writer). */
+static cJSON *field_parent(cJSON *root, const StateField *f, int make)
 {
-    /* JSON numbers are doubles in most readers: 64-bit values travel as strings */
-    char buf[32];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    cJSON_AddStringToObject(o, k, buf);
+    if (!f->sec) return root;
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(root, f->sec);
+    if (!o && make) o = cJSON_AddObjectToObject(root, f->sec);
+    return o;
 }
 
 static char *trainer_json(const TrainerState *ts, int opt_step)
 {
+    StateFile sf = {*ts, opt_step};
+    const char *base = (const char *)&sf;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "step", ts->step);
-    cJSON_AddNumberToObject(o, "optimizer_step", opt_step);
-    add_u64(o, "bytes_seen", ts->bytes_seen);
-    cJSON_AddNumberToObject(o, "elapsed_seconds", ts->elapsed_seconds);
-    cJSON *ld = cJSON_AddObjectToObject(o, "loader");
-    add_u64(ld, "seed", ts->loader.seed);
-    add_u64(ld, "next_batch", ts->loader.next_batch);
-    cJSON *op = cJSON_AddObjectToObject(o, "options");
-    cJSON_AddNumberToObject(op, "batch", ts->B);
-    cJSON_AddNumberToObject(op, "seq_len", ts->L);
-    cJSON_AddNumberToObject(op, "accum", ts->accum);
-    add_u64(op, "seed", ts->seed);
-    cJSON_AddNumberToObject(op, "eval_every", ts->eval_every);
-    cJSON_AddNumberToObject(op, "eval_batches", ts->eval_batches);
-    cJSON_AddNumberToObject(op, "ckpt_every", ts->ckpt_every);
-    cJSON_AddStringToObject(op, "data", ts->data);
-    cJSON_AddStringToObject(op, "val", ts->val);
-    cJSON_AddStringToObject(op, "precision", precision_name(ts->precision));
-    const OptimConfig *c = &ts->optim;
-    cJSON *oc = cJSON_AddObjectToObject(o, "optimizer");
-    cJSON_AddNumberToObject(oc, "lr", c->lr);
-    cJSON_AddNumberToObject(oc, "min_lr_ratio", c->min_lr_ratio);
-    cJSON_AddNumberToObject(oc, "warmup_steps", c->warmup_steps);
-    cJSON_AddNumberToObject(oc, "total_steps", c->total_steps);
-    cJSON_AddNumberToObject(oc, "beta1", c->beta1);
-    cJSON_AddNumberToObject(oc, "beta2", c->beta2);
-    cJSON_AddNumberToObject(oc, "eps", c->eps);
-    cJSON_AddNumberToObject(oc, "weight_decay", c->weight_decay);
-    cJSON_AddNumberToObject(oc, "clip", c->clip);
+    for (size_t i = 0; i < N_STATE_FIELDS; i++) {
+        const StateField *f = &STATE_FIELDS[i];
+        cJSON *p = field_parent(o, f, 1);
+        const void *at = base + f->off;
+        char buf[32];
+        switch (f->type) {
+        case T_INT: cJSON_AddNumberToObject(p, f->key, *(const int *)at); break;
+        case T_FLOAT: cJSON_AddNumberToObject(p, f->key, *(const float *)at); break;
+        case T_DOUBLE: cJSON_AddNumberToObject(p, f->key, *(const double *)at); break;
+        case T_U64: /* JSON numbers are doubles in most readers: 64-bit values travel as strings */
+            snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *)at);
+            cJSON_AddStringToObject(p, f->key, buf);
+            break;
+        case T_STR: cJSON_AddStringToObject(p, f->key, (const char *)at); break;
+        case T_PREC: cJSON_AddStringToObject(p, f->key, precision_name(*(const Precision *)at)); break;
+        }
+    }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;
@@ -199,41 +244,63 @@ int checkpoint_load_weights(const char *dir, Model *m, BlErr *e)
     return rc;
 }
 
-static int get_num(cJSON *o, const char *k, double *out, const char *file, BlErr *e)
+/* A number within the field's bounds (open ends marked), whole for T_INT. Counts are checked
+ * before they become ints: a hand-edited or damaged file must not turn into a run with a
+ * wrapped-around batch size. */
+static int read_number(const cJSON *v, const StateField *f, void *at, const char *file, BlErr *e)
 {
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(v)) return bl_fail(e, file, "missing or non-numeric field '%s'", k);
-    *out = v->valuedouble;
+    if (!cJSON_IsNumber(v)) return bl_fail(e, file, "missing or non-numeric field '%s'", f->key);
+    double x = v->valuedouble;
+    if (!(x >= f->lo && x <= f->hi) || ((f->open & OPEN_LO) && x == f->lo) || ((f->open & OPEN_HI) && x == f->hi))
+        return bl_fail(e, file, "field '%s' out of range: %.15g, expected %.15g %s %s %s %.15g", f->key, x, f->lo,
+                       f->open & OPEN_LO ? "<" : "<=", f->key, f->open & OPEN_HI ? "<" : "<=", f->hi);
+    if (f->type == T_INT && x != floor(x))
+        return bl_fail(e, file, "field '%s' is not a whole number (%.15g)", f->key, x);
+    if (f->type == T_INT) *(int *)at = (int)x;
+    else if (f->type == T_FLOAT) *(float *)at = (float)x;
+    else *(double *)at = x;
     return 0;
 }
 
-/* A 64-bit count written as a string of decimal digits, at most max. strtoull alone would take
- * "-1" as 2^64 - 1 (a loader position no run reaches, on which the loader used to wait forever)
- * and " 5" or "+5" too, so only digits pass. */
-static int get_u64(cJSON *o, const char *sec, const char *k, uint64_t max, uint64_t *out, const char *file, BlErr *e)
+/* A 64-bit count written as a string of decimal digits, at most f->max. strtoull alone would
+ * take "-1" as 2^64 - 1 and " 5" or "+5" too, so only digits pass. */
+static int read_u64(const cJSON *v, const StateField *f, uint64_t *out, const char *file, BlErr *e)
 {
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsString(v) || !v->valuestring[0]) return bl_fail(e, file, "missing field '%s%s'", sec, k);
+    const char *sec = f->sec ? f->sec : "", *dot = f->sec ? "." : "";
+    if (!cJSON_IsString(v) || !v->valuestring[0]) return bl_fail(e, file, "missing field '%s%s%s'", sec, dot, f->key);
     const char *s = v->valuestring;
     if (strspn(s, "0123456789") != strlen(s) || strlen(s) > 20)
-        return bl_fail(e, file, "field '%s%s' is not an unsigned integer ('%.40s')", sec, k, s);
+        return bl_fail(e, file, "field '%s%s%s' is not an unsigned integer ('%.40s')", sec, dot, f->key, s);
     errno = 0;
     unsigned long long x = strtoull(s, NULL, 10);
-    if (errno == ERANGE || x > max)
-        return bl_fail(e, file, "field '%s%s' out of range (%.40s, at most %llu)", sec, k, s, (unsigned long long)max);
+    if (errno == ERANGE || x > f->max)
+        return bl_fail(e, file, "field '%s%s%s' out of range (%.40s, at most %llu)", sec, dot, f->key, s,
+                       (unsigned long long)f->max);
     *out = x;
     return 0;
 }
 
-/* A string field that must fit out[cap] whole: a truncated data path would name another file. */
-static int get_str(cJSON *o, const char *k, char *out, size_t cap, const char *file, BlErr *e)
+/* One field of the table from the parsed file into sf. */
+static int read_field(cJSON *root, const StateField *f, StateFile *sf, const char *file, BlErr *e)
 {
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsString(v)) return bl_fail(e, file, "missing field '%s'", k);
-    if (strlen(v->valuestring) >= cap) return bl_fail(e, file, "field '%s' is too long (%zu bytes, at most %zu)", k,
-                                                      strlen(v->valuestring), cap - 1);
-    snprintf(out, cap, "%s", v->valuestring);
-    return 0;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(field_parent(root, f, 0), f->key);
+    void *at = (char *)sf + f->off;
+    switch (f->type) {
+    case T_U64: return read_u64(v, f, at, file, e);
+    case T_STR: /* must fit whole: a truncated data path would name another file */
+        if (!cJSON_IsString(v)) return bl_fail(e, file, "missing field '%s'", f->key);
+        if (strlen(v->valuestring) >= f->cap)
+            return bl_fail(e, file, "field '%s' is too long (%zu bytes, at most %zu)", f->key, strlen(v->valuestring),
+                           f->cap - 1);
+        snprintf(at, f->cap, "%s", v->valuestring);
+        return 0;
+    case T_PREC: /* absent in files written before it existed: those runs trained in fp32 */
+        *(Precision *)at = PREC_FP32;
+        if (v && (!cJSON_IsString(v) || precision_parse(v->valuestring, at)))
+            return bl_fail(e, file, "field 'precision' must be \"fp32\" or \"bf16\"");
+        return 0;
+    default: return read_number(v, f, at, file, e);
+    }
 }
 
 static int parse_trainer(const char *js, size_t len, const char *file, TrainerState *ts,
@@ -244,81 +311,20 @@ static int parse_trainer(const char *js, size_t len, const char *file, TrainerSt
         const char *at = cJSON_GetErrorPtr();
         return bl_fail_at(e, file, at && at >= js ? (uint64_t)(at - js) : 0, "invalid JSON");
     }
-    cJSON *ld = cJSON_GetObjectItem(o, "loader"), *op = cJSON_GetObjectItem(o, "options"),
-          *oc = cJSON_GetObjectItem(o, "optimizer");
-    double v[20];
-    int rc = !cJSON_IsObject(ld) || !cJSON_IsObject(op) || !cJSON_IsObject(oc)
-                 ? bl_fail(e, file, "missing loader/options/optimizer sections")
-                 : 0;
-    if (!rc)
-        rc = get_num(o, "step", &v[0], file, e) || get_num(o, "optimizer_step", &v[1], file, e) ||
-             get_num(o, "elapsed_seconds", &v[2], file, e) ||
-             get_u64(o, "", "bytes_seen", UINT64_MAX / 2, &ts->bytes_seen, file, e) ||
-             get_u64(ld, "loader.", "seed", UINT64_MAX, &ts->loader.seed, file, e) ||
-             get_u64(ld, "loader.", "next_batch", LOADER_MAX_BATCH, &ts->loader.next_batch, file, e) ||
-             get_num(op, "batch", &v[3], file, e) || get_num(op, "seq_len", &v[4], file, e) ||
-             get_num(op, "accum", &v[5], file, e) || get_u64(op, "options.", "seed", UINT64_MAX, &ts->seed, file, e) ||
-             get_num(op, "eval_every", &v[6], file, e) ||
-             get_num(op, "eval_batches", &v[7], file, e) ||
-             get_num(op, "ckpt_every", &v[8], file, e) ||
-             get_str(op, "data", ts->data, sizeof ts->data, file, e) ||
-             get_str(op, "val", ts->val, sizeof ts->val, file, e) ||
-             get_num(oc, "lr", &v[9], file, e) || get_num(oc, "min_lr_ratio", &v[10], file, e) ||
-             get_num(oc, "warmup_steps", &v[11], file, e) ||
-             get_num(oc, "total_steps", &v[12], file, e) || get_num(oc, "beta1", &v[13], file, e) ||
-             get_num(oc, "beta2", &v[14], file, e) || get_num(oc, "eps", &v[15], file, e) ||
-             get_num(oc, "weight_decay", &v[16], file, e) || get_num(oc, "clip", &v[17], file, e);
-    if (!rc) {
-        const cJSON *pr = cJSON_GetObjectItem(op, "precision");
-        ts->precision = PREC_FP32;
-        if (pr && (!cJSON_IsString(pr) || precision_parse(pr->valuestring, &ts->precision)))
-            rc = bl_fail(e, file, "field 'precision' must be \"fp32\" or \"bf16\"");
-    }
+    int rc = 0;
+    for (size_t i = 0; i < sizeof STATE_SECTIONS / sizeof STATE_SECTIONS[0] && !rc; i++)
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, STATE_SECTIONS[i])))
+            rc = bl_fail(e, file, "missing loader/options/optimizer sections");
+    StateFile sf;
+    memset(&sf, 0, sizeof sf);
+    for (size_t i = 0; i < N_STATE_FIELDS && !rc; i++) rc = read_field(o, &STATE_FIELDS[i], &sf, file, e);
     cJSON_Delete(o);
     if (rc) return -1;
-    /* every count is range-checked before it becomes an int: a hand-edited or damaged file must
-     * not turn into a run with a wrapped-around batch size */
-    /* counts must be whole numbers; lr and eps must be above 0 and the betas below 1, or AdamW
-     * divides by zero (open ends are marked) */
-    enum { INT = 1, OPEN_LO = 2, OPEN_HI = 4 };
-    static const struct {
-        int idx;
-        const char *name;
-        double lo, hi;
-        int flags;
-    } limits[] = {{0, "step", 0, 1 << 30, INT},          {1, "optimizer_step", 0, 1 << 30, INT},
-                  {2, "elapsed_seconds", 0, 1e12, 0},   {3, "batch", 1, 1 << 16, INT},
-                  {4, "seq_len", 1, 1 << 24, INT},      {5, "accum", 1, 1 << 24, INT},
-                  {6, "eval_every", 0, 1 << 30, INT},   {7, "eval_batches", 1, 1 << 20, INT},
-                  {8, "ckpt_every", 0, 1 << 30, INT},   {9, "lr", 0, 1e3, OPEN_LO},
-                  {10, "min_lr_ratio", 0, 1, 0},        {11, "warmup_steps", 0, 1 << 30, INT},
-                  {12, "total_steps", 1, 1 << 30, INT}, {13, "beta1", 0, 1, OPEN_HI},
-                  {14, "beta2", 0, 1, OPEN_HI},       {15, "eps", 0, 1, OPEN_LO},
-                  {16, "weight_decay", 0, 1e3, 0},    {17, "clip", 0, 1e9, 0}};
-    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-        double x = v[limits[i].idx];
-        int f = limits[i].flags;
-        if (!(x >= limits[i].lo && x <= limits[i].hi) || ((f & OPEN_LO) && x == limits[i].lo) ||
-            ((f & OPEN_HI) && x == limits[i].hi))
-            return bl_fail(e, file, "field '%s' out of range: %.15g, expected %.15g %s %s %s %.15g", limits[i].name, x,
-                           limits[i].lo, f & OPEN_LO ? "<" : "<=", limits[i].name, f & OPEN_HI ? "<" : "<=",
-                           limits[i].hi);
-        if ((f & INT) && x != floor(x))
-            return bl_fail(e, file, "field '%s' is not a whole number (%.15g)", limits[i].name, x);
-    }
-    if (!ts->data[0]) return bl_fail(e, file, "field 'data' is empty");
-    if ((double)v[3] * (v[4] + 1) > (double)(1u << 31))
+    if (!sf.ts.data[0]) return bl_fail(e, file, "field 'data' is empty");
+    if ((double)sf.ts.B * (sf.ts.L + 1.0) > (double)(1u << 31))
         return bl_fail(e, file, "batch x (seq_len + 1) too large");
-    ts->step = (int)v[0];
-    *opt_step = (int)v[1];
-    ts->elapsed_seconds = v[2];
-    ts->B = (int)v[3], ts->L = (int)v[4], ts->accum = (int)v[5];
-    ts->eval_every = (int)v[6], ts->eval_batches = (int)v[7], ts->ckpt_every = (int)v[8];
-    OptimConfig *c = &ts->optim;
-    c->lr = (float)v[9], c->min_lr_ratio = (float)v[10];
-    c->warmup_steps = (int)v[11], c->total_steps = (int)v[12];
-    c->beta1 = (float)v[13], c->beta2 = (float)v[14], c->eps = (float)v[15];
-    c->weight_decay = (float)v[16], c->clip = (float)v[17];
+    *ts = sf.ts;
+    *opt_step = sf.opt_step;
     return 0;
 }
 
