@@ -30,6 +30,7 @@ for spec in "configs/small.json 16 2048" "configs/mambabyte-353m.json 2 8192"; d
 done
 
 echo "== train small for ${SECS}s on $CORPUS"
+rm -rf "$OUT/small"
 "$B" train --device cuda --config configs/small.json --data "$CORPUS" --out "$OUT/small" \
     -B 16 -L 2048 --lr 2e-3 --warmup 100 --steps 3000 --eval-every 200 --eval-batches 16 \
     --ckpt-every 1000 --time-budget "$SECS" --json 2>"$OUT/train_small.log" | tee "$OUT/train_small.json"
