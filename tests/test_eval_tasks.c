@@ -176,6 +176,67 @@ START_TEST(test_memory_generators)
 }
 END_TEST
 
+/* What task scoring decoded before it went through the generator: the whole prompt in one
+ * parallel call, then one recurrent step per byte, each byte the argmax (first on ties). */
+static int reference_greedy(Model *m, const char *prompt, int max_new, char *out, int *stopped)
+{
+    int len = (int)strlen(prompt), k = 0;
+    ModelState *s = model_state_create(m, 1);
+    float *logits = malloc((size_t)len * 256 * sizeof(float)), step[256];
+    model_forward_stateful(m, s, (const uint8_t *)prompt, NULL, 1, len, NULL, logits);
+    const float *lg = logits + (size_t)(len - 1) * 256;
+    *stopped = 0;
+    while (k < max_new) {
+        int next = 0;
+        for (int i = 1; i < 256; i++)
+            if (lg[i] > lg[next]) next = i;
+        if (next == '\n') {
+            *stopped = 1;
+            break;
+        }
+        out[k++] = (char)next;
+        uint8_t b = (uint8_t)next;
+        model_forward_stateful(m, s, &b, NULL, 1, 1, NULL, step);
+        lg = step;
+    }
+    out[k] = 0;
+    free(logits);
+    model_state_free(m, s);
+    return k;
+}
+
+/* Task answers come from the generator: the same bytes as the reference decoder, from a fresh
+ * state for every prompt (asked twice, in between other prompts), cut at max_new. */
+START_TEST(test_task_complete_greedy)
+{
+    ModelConfig c;
+    config_default(&c, 64, 2);
+    BlErr e;
+    Backend *be = backend_cpu_create(1);
+    Model *m;
+    ck_assert_int_eq(model_create(&m, &c, be, &e), 0);
+    model_init_params(m, 11);
+    const char *prompts[] = {"reverse word = ", "x", "..c...a..f.|", "spell word = w o r d\nspell cat = "};
+    Generator *gen = task_generator(m, 40);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 4; i++)
+            for (int max_new = 1; max_new <= 40; max_new += 13) {
+                char want[64], got[64];
+                int want_stop, got_stop;
+                int nw = reference_greedy(m, prompts[i], max_new, want, &want_stop);
+                int ng = task_complete(gen, (const uint8_t *)prompts[i], (int)strlen(prompts[i]), max_new,
+                                       got, &got_stop);
+                ck_assert_int_eq(ng, nw);
+                ck_assert_int_eq(got_stop, want_stop);
+                ck_assert_str_eq(got, want);
+                ck_assert_int_le(ng, max_new);
+            }
+    generator_free(gen);
+    model_free(m);
+    be->destroy(be);
+}
+END_TEST
+
 /* The whole path: train on generated rows, then greedy decoding on fresh sequences. An untrained
  * model's answers are wrong, so the score is earned. */
 START_TEST(test_selective_copy_learned)
@@ -237,6 +298,7 @@ int main(void)
     tcase_add_test(tc, test_char_task_formats);
     tcase_add_test(tc, test_word_split);
     tcase_add_test(tc, test_memory_generators);
+    tcase_add_test(tc, test_task_complete_greedy);
     tcase_add_test(tc, test_selective_copy_learned);
     suite_add_tcase(s, tc);
     return tu_run(s);
