@@ -1,6 +1,7 @@
 /* Character tasks, the word split, the memory-task generators, and scoring by greedy decoding:
  * an untrained model scores about nothing, a tiny model trained on selective copying (a short
  * instance, seconds on a CPU) scores >= 95% on sequences it never saw. */
+#include "byte_lm/checkpoint/checkpoint_open.h"
 #include "byte_lm/format/config.h"
 #include "eval/char_tasks.h"
 #include "eval/memory_tasks.h"
@@ -290,6 +291,70 @@ START_TEST(test_selective_copy_learned)
 }
 END_TEST
 
+/* Task training goes through the training loop: the same seed gives the same weights bit for
+ * bit, with or without a run directory, and the run directory is a normal one (a checkpoint
+ * holding those weights, one metrics line per step). */
+START_TEST(test_task_train_run)
+{
+    char *dir = tu_tmpdir("tasktrain");
+    char cfg_path[600], run[600], line[700];
+    snprintf(cfg_path, sizeof cfg_path, "%s/tiny.json", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    ModelConfig c;
+    config_default(&c, 32, 1);
+    BlErr e;
+    ck_assert_int_eq(config_save(&c, cfg_path, &e), 0);
+    MemoryTask mt = {MT_SELECTIVE_COPY, 8, 2, 4};
+    TaskGen g;
+    memory_task_gen(&g, &mt);
+    TaskTrainOptions o;
+    task_train_options_default(&o);
+    o.config = cfg_path;
+    o.B = 4;
+    o.L = 20;
+    o.steps = 12;
+    o.quiet = 1;
+    Backend *be = backend_cpu_create(1);
+    Model *m[3];
+    ck_assert_msg(task_train(&o, &g, 1, be, &m[0], &e) == 0, "%s", e.msg);
+    o.out = run;
+    ck_assert_msg(task_train(&o, &g, 1, be, &m[1], &e) == 0, "%s", e.msg);
+    o.seed++;
+    ck_assert_msg(task_train(&o, &g, 1, be, &m[2], &e) == 0, "%s", e.msg); /* replaces the run */
+    size_t n = model_num_params(m[0]);
+    float *p[3];
+    for (int i = 0; i < 3; i++) {
+        p[i] = malloc(n * sizeof(float));
+        be->download(be, p[i], model_params(m[i]), n * sizeof(float));
+    }
+    ck_assert_int_eq(memcmp(p[0], p[1], n * sizeof(float)), 0);
+    ck_assert_int_ne(memcmp(p[0], p[2], n * sizeof(float)), 0);
+
+    Model *saved;
+    snprintf(line, sizeof line, "%s/checkpoint", run);
+    ck_assert_msg(checkpoint_load_model(line, be, &saved, &e) == 0, "%s", e.msg);
+    float *q = malloc(n * sizeof(float));
+    be->download(be, q, model_params(saved), n * sizeof(float));
+    ck_assert_int_eq(memcmp(q, p[2], n * sizeof(float)), 0);
+    model_free(saved);
+    free(q);
+
+    snprintf(line, sizeof line, "%s/metrics.jsonl", run);
+    FILE *f = fopen(line, "r");
+    ck_assert_ptr_nonnull(f);
+    int steps = 0;
+    while (fgets(line, sizeof line, f)) steps += !strncmp(line, "{\"step\":", 8) && strstr(line, "\"loss\":");
+    fclose(f);
+    ck_assert_int_eq(steps, 12);
+    for (int i = 0; i < 3; i++) {
+        free(p[i]);
+        model_free(m[i]);
+    }
+    be->destroy(be);
+    tu_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval_tasks");
@@ -300,6 +365,7 @@ int main(void)
     tcase_add_test(tc, test_memory_generators);
     tcase_add_test(tc, test_task_complete_greedy);
     tcase_add_test(tc, test_selective_copy_learned);
+    tcase_add_test(tc, test_task_train_run);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
