@@ -12,35 +12,31 @@ void task_eval_options_default(TaskEvalOptions *o)
     o->pool = POOL_ALL;
 }
 
-static int argmax256(const float *x)
+Generator *task_generator(Model *m, int max_new)
 {
-    int best = 0;
-    for (int i = 1; i < 256; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
+    GenOptions go;
+    gen_options_default(&go);
+    go.sampler.temperature = 0.0f; /* greedy: the argmax, lowest byte on ties */
+    go.utf8 = UTF8_OFF;            /* answers are compared as bytes; nothing is masked */
+    go.max_bytes = max_new;
+    return generator_create(m, &go);
 }
 
-int greedy_complete(Model *m, ModelState *s, const uint8_t *prompt, int len, int max_new,
-                    char *out, int *stopped)
+int task_complete(Generator *gen, const uint8_t *prompt, int len, int max_new, char *out,
+                  int *stopped)
 {
-    BL_CHECK(len >= 1);
-    model_state_reset(m, s);
-    /* the prompt in one parallel call; only its last position's logits matter */
-    float *logits = bl_malloc((size_t)len * 256 * sizeof(float));
-    model_forward_stateful(m, s, prompt, NULL, 1, len, NULL, logits);
-    int next = argmax256(logits + (size_t)(len - 1) * 256), k = 0;
-    free(logits);
+    BL_CHECK(len >= 1 && generator_batch(gen) == 1);
+    generator_prefill(gen, prompt, (size_t)len);
+    int k = 0;
     *stopped = 0;
-    float step[256];
     while (k < max_new) {
-        if (next == '\n') {
+        uint8_t b;
+        generator_step(gen, &b);
+        if (b == '\n') {
             *stopped = 1;
             break;
         }
-        out[k++] = (char)next;
-        uint8_t b = (uint8_t)next;
-        model_forward_stateful(m, s, &b, NULL, 1, 1, NULL, step);
-        next = argmax256(step);
+        out[k++] = (char)b;
     }
     out[k] = 0;
     return k;
@@ -69,7 +65,7 @@ int task_evaluate(Model *m, const TaskGen *g, const TaskEvalOptions *o, TaskScor
     memset(score, 0, sizeof *score);
     size_t cap = (size_t)(o->shots + 1) * (TASK_TEXT_MAX * 2 + 2);
     char *prompt = bl_malloc(cap), *out = bl_malloc((size_t)o->max_new + 1);
-    ModelState *st = model_state_create(m, 1);
+    Generator *gen = task_generator(m, o->max_new);
     Rng r = rng_stream(o->seed, 0x7461736b);
     long index = 0;
     TaskExample q, shot;
@@ -95,7 +91,7 @@ int task_evaluate(Model *m, const TaskGen *g, const TaskEvalOptions *o, TaskScor
         BL_CHECK(n > 0 && (size_t)n < cap - len);
         len += (size_t)n;
         int stopped;
-        greedy_complete(m, st, (const uint8_t *)prompt, (int)len, o->max_new, out, &stopped);
+        task_complete(gen, (const uint8_t *)prompt, (int)len, o->max_new, out, &stopped);
         int exact = stopped && !strcmp(out, q.answer);
         score->n++;
         score->exact += exact;
@@ -106,7 +102,7 @@ int task_evaluate(Model *m, const TaskGen *g, const TaskEvalOptions *o, TaskScor
             fprintf(o->log, "%s   (expected %s)\n", stopped ? "" : "...", q.answer);
         }
     }
-    model_state_free(m, st);
+    generator_free(gen);
     free(prompt);
     free(out);
     return rc;

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "byte_lm/generate/generate.h"
 #include "byte_lm/model/model.h"
 #include "eval/task.h"
 
@@ -26,11 +27,15 @@ typedef struct {
 
 void task_eval_options_default(TaskEvalOptions *o);
 
-/* Greedy continuation of prompt[0..len) from a fresh state: appends argmax bytes to out until a
- * newline (not stored) or max_new bytes; returns the number of bytes produced. out has max_new+1
- * bytes and is NUL-terminated. *stopped says whether the newline came. */
-int greedy_complete(Model *m, ModelState *s, const uint8_t *prompt, int len, int max_new,
-                    char *out, int *stopped);
+/* The model's greedy answer to prompt[0..len) from a fresh state, decoded by gen (a batch-1
+ * greedy generator on the model, made by task_generator): bytes until a newline (not stored) or
+ * max_new bytes; returns the number produced. out has max_new+1 bytes and is NUL-terminated.
+ * *stopped says whether the newline came. */
+int task_complete(Generator *gen, const uint8_t *prompt, int len, int max_new, char *out,
+                  int *stopped);
+
+/* The decoder task_complete expects: batch 1, greedy (sampler temperature 0), raw bytes. */
+Generator *task_generator(Model *m, int max_new);
 
 /* Asks o->n questions of task g. Fails (message in e) only when the task yields no example,
  * e.g. an empty word pool. */

@@ -1,14 +1,8 @@
 #include "eval/task_train.h"
 
-#include <errno.h>
-#include <math.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "byte_lm/checkpoint/checkpoint.h"
-#include "byte_lm/base/progress.h"
-
-#define LN2 0.69314718055994530942
+#include "byte_lm/train/train.h"
 
 void task_train_options_default(TaskTrainOptions *o)
 {
@@ -26,21 +20,6 @@ void task_train_options_default(TaskTrainOptions *o)
     task_eval_options_default(&o->eval);
 }
 
-/* mkdir -p: the run directory may be new and nested */
-static int make_dirs(const char *path, BlErr *e)
-{
-    char tmp[2048];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST) return bl_fail_errno(e, tmp, "cannot create directory");
-            *p = '/';
-        }
-    if (mkdir(tmp, 0755) && errno != EEXIST) return bl_fail_errno(e, tmp, "cannot create directory");
-    return 0;
-}
-
 void task_fill_row(const TaskGen *g, Rng *r, uint8_t *row, int len)
 {
     TaskExample ex;
@@ -56,102 +35,94 @@ void task_fill_row(const TaskGen *g, Rng *r, uint8_t *row, int len)
     }
 }
 
-/* Everything but the loss: what bytes/s and the checkpoint's trainer state record. */
-static void trainer_state(TrainerState *ts, const TaskTrainOptions *o, const OptimConfig *oc,
-                          const TaskGen *gens, int ngens, int step)
+typedef struct {
+    const TaskGen *gens;
+    int ngens;
+    uint64_t seed;
+    char name[1024]; /* "synthetic:" and the task names: the run's data */
+} TaskSource;
+
+/* Batch `index` of task rows, each from one task chosen at random: every batch has its own
+ * random stream, so any batch can be made alone and the run is the same however it is cut. */
+static int task_source_next(void *ctx, uint8_t *batch, int B, int L, uint64_t index, BlErr *e)
 {
-    memset(ts, 0, sizeof *ts);
-    ts->step = step;
-    ts->bytes_seen = (uint64_t)step * o->B * o->L;
-    ts->B = o->B;
-    ts->L = o->L;
-    ts->accum = 1;
-    ts->optim = *oc;
-    ts->seed = o->seed;
-    int n = snprintf(ts->data, sizeof ts->data, "synthetic:");
-    for (int i = 0; i < ngens && n < (int)sizeof ts->data; i++)
-        n += snprintf(ts->data + n, sizeof ts->data - (size_t)n, "%s%s", i ? "," : "", gens[i].name);
+    const TaskSource *s = ctx;
+    Rng r = rng_stream(s->seed, index);
+    for (int b = 0; b < B; b++)
+        task_fill_row(&s->gens[rng_u64(&r) % (uint64_t)s->ngens], &r, batch + (size_t)b * (L + 1), L + 1);
+    return 0;
 }
 
-static void report_eval(Model *m, const TaskGen *gens, int ngens, const TaskEvalOptions *eo,
-                        int step)
+typedef struct {
+    const TaskGen *gens;
+    int ngens;
+    const TaskEvalOptions *eval;
+} TaskReport;
+
+/* The periodic held-out score on stderr; the last step is left to the caller's final scoring. */
+static void report_eval(void *ctx, Model *m, int step, int last)
 {
-    for (int i = 0; i < ngens; i++) {
+    const TaskReport *t = ctx;
+    if (last) return;
+    for (int i = 0; i < t->ngens; i++) {
         TaskScore sc;
         BlErr e;
-        TaskEvalOptions quiet = *eo;
+        TaskEvalOptions quiet = *t->eval;
         quiet.show = 0;
-        if (task_evaluate(m, &gens[i], &quiet, &sc, &e)) {
+        if (task_evaluate(m, &t->gens[i], &quiet, &sc, &e)) {
             fprintf(stderr, "bytelm eval: %s\n", e.msg);
             continue;
         }
         fprintf(stderr, "\nstep %d: %s exact %.1f%%, characters %.1f%% (%d questions)\n", step,
-                gens[i].name, 100.0 * sc.exact / sc.n, 100.0 * sc.char_correct / sc.n, sc.n);
+                t->gens[i].name, 100.0 * sc.exact / sc.n, 100.0 * sc.char_correct / sc.n, sc.n);
     }
 }
 
 int task_train(const TaskTrainOptions *o, const TaskGen *gens, int ngens, Backend *be,
                Model **out, BlErr *e)
 {
+    TaskSource src = {gens, ngens, rng_stream(o->seed, 0x747261696e).s, ""};
+    int n = snprintf(src.name, sizeof src.name, "synthetic:");
+    for (int i = 0; i < ngens && n < (int)sizeof src.name; i++)
+        n += snprintf(src.name + n, sizeof src.name - (size_t)n, "%s%s", i ? "," : "", gens[i].name);
+    TrainSource source = {src.name, task_source_next, &src};
+    TaskReport report = {gens, ngens, &o->eval};
+
+    TrainOptions t;
+    train_options_default(&t);
+    t.config = o->config;
+    t.out = o->out;
+    t.force = 1;            /* --out is overwritten, as long as it holds only a run */
+    t.precision = "fp32";   /* on every backend, as the scoring reads the model */
+    t.time_budget = o->time_budget;
+    t.quiet = o->quiet;
+    t.source = &source;
+    t.on_eval = (TrainHook){report_eval, &report};
+    t.backend = be;
+    t.model_out = out;
+    TrainerState *ts = &t.ts;
+    ts->B = o->B;
+    ts->L = o->L;
+    ts->seed = o->seed;
+    ts->eval_every = o->eval_every;
+    ts->ckpt_every = 0; /* saved once, at the end */
+    ts->optim.lr = o->lr;
+    ts->optim.weight_decay = o->weight_decay;
+    ts->optim.total_steps = o->steps;
+    ts->optim.warmup_steps = o->warmup < o->steps ? o->warmup : o->steps / 10;
+
     ModelConfig cfg;
     if (config_load(&cfg, o->config, e)) return -1;
-    Model *m;
-    if (model_create(&m, &cfg, be, e)) return -1;
-    model_init_params(m, o->seed);
-    OptimConfig oc;
-    optim_config_default(&oc);
-    oc.lr = o->lr;
-    oc.weight_decay = o->weight_decay;
-    oc.total_steps = o->steps;
-    oc.warmup_steps = o->warmup < o->steps ? o->warmup : o->steps / 10;
-    Optimizer opt;
-    optimizer_init(&opt, m, &oc);
-
-    int B = o->B, L = o->L;
-    uint8_t *batch = bl_malloc((size_t)B * (L + 1));
-    Rng r = rng_stream(o->seed, 0x747261696e);
     fprintf(stderr, "bytelm eval: training %lld parameters on", config_num_params(&cfg));
     for (int i = 0; i < ngens; i++) fprintf(stderr, " %s", gens[i].name);
-    fprintf(stderr, ", B=%d L=%d, %d steps\n", B, L, o->steps);
-    Progress prog;
-    progress_init(&prog, "train", (uint64_t)o->steps * B * L);
-    prog.quiet = o->quiet;
-    double t0 = now_seconds(), loss_avg = NAN;
-    char extra[128] = "";
-    int step = 0;
-    while (step < o->steps) {
-        for (int b = 0; b < B; b++)
-            task_fill_row(&gens[rng_u64(&r) % (uint64_t)ngens], &r, batch + (size_t)b * (L + 1), L + 1);
-        model_zero_grads(m);
-        double loss = model_forward_backward(m, batch, B, L, 1.0f) / LN2;
-        optimizer_step(&opt, m, NULL);
-        step++;
-        loss_avg = isnan(loss_avg) ? loss : 0.95 * loss_avg + 0.05 * loss;
-        snprintf(extra, sizeof extra, "step %d/%d loss %.3f bpb", step, o->steps, loss_avg);
-        progress_update(&prog, (uint64_t)step * B * L, extra);
-        if (o->eval_every > 0 && step % o->eval_every == 0 && step < o->steps)
-            report_eval(m, gens, ngens, &o->eval, step);
-        if (o->time_budget > 0 && now_seconds() - t0 >= o->time_budget) break;
+    fprintf(stderr, ", B=%d L=%d, %d steps\n", o->B, o->L, o->steps);
+    *out = NULL;
+    int rc = train_run(&t, e);
+    if (rc == 130 && *out) {
+        model_free(*out);
+        *out = NULL;
     }
-    progress_finish(&prog, (uint64_t)step * B * L, extra);
-    free(batch);
-    int rc = 0;
-    if (o->out) {
-        char dir[2048];
-        snprintf(dir, sizeof dir, "%.2000s/checkpoint", o->out);
-        TrainerState ts;
-        trainer_state(&ts, o, &oc, gens, ngens, step);
-        ts.elapsed_seconds = now_seconds() - t0;
-        if (make_dirs(o->out, e) || checkpoint_save(dir, m, &opt, &ts, e)) rc = -1;
-        else fprintf(stderr, "bytelm eval: checkpoint %s\n", dir);
-    }
-    optimizer_free(&opt, m);
-    if (rc) {
-        model_free(m);
-        return -1;
-    }
-    *out = m;
-    return 0;
+    return rc;
 }
 
 int task_write_text(const char *path, const TaskGen *gens, int ngens, long n, int block,

@@ -1,17 +1,17 @@
 /* Training a fresh model on a task's generated text, directly through the library (no corpus
- * files): each row of a batch starts at the beginning of an example and is filled with further
- * examples of the same task until it holds L+1 bytes, so the model learns the task from a fresh
- * state, as it is asked at evaluation. Only training inputs (POOL_TRAIN) are used. */
+ * files): train_run with a batch source whose rows each start at the beginning of an example
+ * and are filled with further examples of the same task until they hold L+1 bytes, so the model
+ * learns the task from a fresh state, as it is asked at evaluation. Only training inputs
+ * (POOL_TRAIN) are used. */
 #ifndef BYTELM_EVAL_TASK_TRAIN_H
 #define BYTELM_EVAL_TASK_TRAIN_H
 
 #include "byte_lm/model/model.h"
-#include "byte_lm/model/optimizer.h"
 #include "eval/task_eval.h"
 
 typedef struct {
     const char *config; /* model config JSON */
-    const char *out;    /* run directory: the checkpoint goes to OUT/checkpoint; NULL = not saved */
+    const char *out;    /* run directory (checkpoint/, metrics.jsonl, loss.svg); NULL = not saved */
     int B, L, steps, warmup;
     float lr, weight_decay;
     uint64_t seed;
@@ -24,7 +24,8 @@ typedef struct {
 void task_train_options_default(TaskTrainOptions *o);
 
 /* Trains a model created on backend be on the tasks in gens (one task per row, chosen at
- * random). *out is the trained model. */
+ * random) through train_run. 0: *out is the trained model; 130: stopped by SIGINT/SIGTERM
+ * (saved when o->out is set), no model; -1: error (e). */
 int task_train(const TaskTrainOptions *o, const TaskGen *gens, int ngens, Backend *be,
                Model **out, BlErr *e);
 

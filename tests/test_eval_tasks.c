@@ -1,6 +1,7 @@
 /* Character tasks, the word split, the memory-task generators, and scoring by greedy decoding:
  * an untrained model scores about nothing, a tiny model trained on selective copying (a short
  * instance, seconds on a CPU) scores >= 95% on sequences it never saw. */
+#include "byte_lm/checkpoint/checkpoint_open.h"
 #include "byte_lm/format/config.h"
 #include "eval/char_tasks.h"
 #include "eval/memory_tasks.h"
@@ -176,6 +177,67 @@ START_TEST(test_memory_generators)
 }
 END_TEST
 
+/* What task scoring decoded before it went through the generator: the whole prompt in one
+ * parallel call, then one recurrent step per byte, each byte the argmax (first on ties). */
+static int reference_greedy(Model *m, const char *prompt, int max_new, char *out, int *stopped)
+{
+    int len = (int)strlen(prompt), k = 0;
+    ModelState *s = model_state_create(m, 1);
+    float *logits = malloc((size_t)len * 256 * sizeof(float)), step[256];
+    model_forward_stateful(m, s, (const uint8_t *)prompt, NULL, 1, len, NULL, logits);
+    const float *lg = logits + (size_t)(len - 1) * 256;
+    *stopped = 0;
+    while (k < max_new) {
+        int next = 0;
+        for (int i = 1; i < 256; i++)
+            if (lg[i] > lg[next]) next = i;
+        if (next == '\n') {
+            *stopped = 1;
+            break;
+        }
+        out[k++] = (char)next;
+        uint8_t b = (uint8_t)next;
+        model_forward_stateful(m, s, &b, NULL, 1, 1, NULL, step);
+        lg = step;
+    }
+    out[k] = 0;
+    free(logits);
+    model_state_free(m, s);
+    return k;
+}
+
+/* Task answers come from the generator: the same bytes as the reference decoder, from a fresh
+ * state for every prompt (asked twice, in between other prompts), cut at max_new. */
+START_TEST(test_task_complete_greedy)
+{
+    ModelConfig c;
+    config_default(&c, 64, 2);
+    BlErr e;
+    Backend *be = backend_cpu_create(1);
+    Model *m;
+    ck_assert_int_eq(model_create(&m, &c, be, &e), 0);
+    model_init_params(m, 11);
+    const char *prompts[] = {"reverse word = ", "x", "..c...a..f.|", "spell word = w o r d\nspell cat = "};
+    Generator *gen = task_generator(m, 40);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 4; i++)
+            for (int max_new = 1; max_new <= 40; max_new += 13) {
+                char want[64], got[64];
+                int want_stop, got_stop;
+                int nw = reference_greedy(m, prompts[i], max_new, want, &want_stop);
+                int ng = task_complete(gen, (const uint8_t *)prompts[i], (int)strlen(prompts[i]), max_new,
+                                       got, &got_stop);
+                ck_assert_int_eq(ng, nw);
+                ck_assert_int_eq(got_stop, want_stop);
+                ck_assert_str_eq(got, want);
+                ck_assert_int_le(ng, max_new);
+            }
+    generator_free(gen);
+    model_free(m);
+    be->destroy(be);
+}
+END_TEST
+
 /* The whole path: train on generated rows, then greedy decoding on fresh sequences. An untrained
  * model's answers are wrong, so the score is earned. */
 START_TEST(test_selective_copy_learned)
@@ -229,6 +291,70 @@ START_TEST(test_selective_copy_learned)
 }
 END_TEST
 
+/* Task training goes through the training loop: the same seed gives the same weights bit for
+ * bit, with or without a run directory, and the run directory is a normal one (a checkpoint
+ * holding those weights, one metrics line per step). */
+START_TEST(test_task_train_run)
+{
+    char *dir = tu_tmpdir("tasktrain");
+    char cfg_path[600], run[600], line[700];
+    snprintf(cfg_path, sizeof cfg_path, "%s/tiny.json", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    ModelConfig c;
+    config_default(&c, 32, 1);
+    BlErr e;
+    ck_assert_int_eq(config_save(&c, cfg_path, &e), 0);
+    MemoryTask mt = {MT_SELECTIVE_COPY, 8, 2, 4};
+    TaskGen g;
+    memory_task_gen(&g, &mt);
+    TaskTrainOptions o;
+    task_train_options_default(&o);
+    o.config = cfg_path;
+    o.B = 4;
+    o.L = 20;
+    o.steps = 12;
+    o.quiet = 1;
+    Backend *be = backend_cpu_create(1);
+    Model *m[3];
+    ck_assert_msg(task_train(&o, &g, 1, be, &m[0], &e) == 0, "%s", e.msg);
+    o.out = run;
+    ck_assert_msg(task_train(&o, &g, 1, be, &m[1], &e) == 0, "%s", e.msg);
+    o.seed++;
+    ck_assert_msg(task_train(&o, &g, 1, be, &m[2], &e) == 0, "%s", e.msg); /* replaces the run */
+    size_t n = model_num_params(m[0]);
+    float *p[3];
+    for (int i = 0; i < 3; i++) {
+        p[i] = malloc(n * sizeof(float));
+        be->download(be, p[i], model_params(m[i]), n * sizeof(float));
+    }
+    ck_assert_int_eq(memcmp(p[0], p[1], n * sizeof(float)), 0);
+    ck_assert_int_ne(memcmp(p[0], p[2], n * sizeof(float)), 0);
+
+    Model *saved;
+    snprintf(line, sizeof line, "%s/checkpoint", run);
+    ck_assert_msg(checkpoint_load_model(line, be, &saved, &e) == 0, "%s", e.msg);
+    float *q = malloc(n * sizeof(float));
+    be->download(be, q, model_params(saved), n * sizeof(float));
+    ck_assert_int_eq(memcmp(q, p[2], n * sizeof(float)), 0);
+    model_free(saved);
+    free(q);
+
+    snprintf(line, sizeof line, "%s/metrics.jsonl", run);
+    FILE *f = fopen(line, "r");
+    ck_assert_ptr_nonnull(f);
+    int steps = 0;
+    while (fgets(line, sizeof line, f)) steps += !strncmp(line, "{\"step\":", 8) && strstr(line, "\"loss\":");
+    fclose(f);
+    ck_assert_int_eq(steps, 12);
+    for (int i = 0; i < 3; i++) {
+        free(p[i]);
+        model_free(m[i]);
+    }
+    be->destroy(be);
+    tu_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval_tasks");
@@ -237,7 +363,9 @@ int main(void)
     tcase_add_test(tc, test_char_task_formats);
     tcase_add_test(tc, test_word_split);
     tcase_add_test(tc, test_memory_generators);
+    tcase_add_test(tc, test_task_complete_greedy);
     tcase_add_test(tc, test_selective_copy_learned);
+    tcase_add_test(tc, test_task_train_run);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -75,7 +75,7 @@ static void usage(FILE *f, int memory)
             "  --examples N        lines to write (default 100000)\n"
             "--train:\n"
             "  --config FILE       model config (e.g. configs/tiny.json)\n"
-            "  -o, --out DIR       save the model to DIR/checkpoint (default: not saved)\n"
+            "  -o, --out DIR       run directory: DIR/checkpoint, metrics.jsonl (default: not saved)\n"
             "  --steps N           optimizer steps (default 1000)\n"
             "  -B, --batch N       rows per step (default 16)\n"
             "  -L, --seq-len N     bytes per row (default %s)\n"
@@ -318,8 +318,10 @@ int eval_cmd_tasks(int argc, char **argv)
         /* a trained model is scored on both sides of the split unless one was asked for */
         if (!a.memory && !a.pool_given) pools[0] = POOL_TRAIN, npools = 2;
         a.tr.eval.pool = a.memory ? POOL_ALL : POOL_HELD_OUT;
-        if (!(be = backend_by_name(a.device, a.threads, &e)) || task_train(&a.tr, gens, ngens, be, &m, &e))
+        int trained = -1;
+        if (!(be = backend_by_name(a.device, a.threads, &e)) || (trained = task_train(&a.tr, gens, ngens, be, &m, &e)) < 0)
             rc = cmd_error(e.msg);
+        else if (trained) rc = trained; /* stopped by a signal: saved (with --out), not scored */
     } else if (eval_load_model(a.ckpt, a.device, a.threads, NULL, &be, &m, &e)) {
         rc = cmd_error(e.msg);
     }

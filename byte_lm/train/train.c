@@ -68,6 +68,7 @@ static int validate(Model *m, Loader *val, const TrainerState *ts, uint8_t *batc
 
 typedef struct {
     Backend *be;
+    int own_be;      /* opened here (else the caller's TrainOptions.backend) */
     Comm *comm;      /* NULL when training alone */
     float *scalars;  /* backend memory: loss and stop flags summed over the ranks */
     Model *model;
@@ -107,7 +108,7 @@ static void run_close(Run *r)
     if (r->val) loader_close(r->val);
     if (r->comm) r->comm->destroy(r->comm);
     if (r->scalars) r->be->free(r->be, r->scalars);
-    if (r->be) r->be->destroy(r->be);
+    if (r->be && r->own_be) r->be->destroy(r->be);
     metrics_close(&r->metrics);
     if (r->have_rd) run_dir_close(&r->rd);
     free(r->batch);
@@ -128,7 +129,12 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
     }
     /* rank r of a data-parallel run drives GPU r */
     int gpu = o->world > 1 && o->device && strcmp(o->device, "cpu") ? o->rank : 0;
-    if (!(r->be = backend_open(o->device, o->threads, gpu, e))) return -1;
+    if (o->backend) {
+        r->be = o->backend;
+    } else {
+        if (!(r->be = backend_open(o->device, o->threads, gpu, e))) return -1;
+        r->own_be = 1;
+    }
     if (o->world > 1) {
         if (!o->rendezvous) return bl_fail(e, NULL, "train: --rendezvous is required with --world");
 #ifdef BYTELM_CUDA
@@ -190,9 +196,13 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
     if (r->comm && r->comm->broadcast(r->comm, model_params(r->model),
                                       model_num_params(r->model) * sizeof(float), e))
         return -1;
-    if (!r->ts.data[0]) return bl_fail(e, NULL, "train: --data is required");
-    if (loader_open(&r->train, r->ts.data, "train", r->ts.B, r->ts.L, r->ts.loader.seed, e)) return -1;
-    loader_set_pos(r->train, r->ts.loader);
+    if (o->source) {
+        if (!o->resume) snprintf(r->ts.data, sizeof r->ts.data, "%s", o->source->name);
+    } else {
+        if (!r->ts.data[0]) return bl_fail(e, NULL, "train: --data is required");
+        if (loader_open(&r->train, r->ts.data, "train", r->ts.B, r->ts.L, r->ts.loader.seed, e)) return -1;
+        loader_set_pos(r->train, r->ts.loader);
+    }
     r->batch = bl_malloc((size_t)r->ts.B * (r->ts.L + 1));
     if (o->rank > 0) return 0; /* rank 0 alone validates, logs and saves */
     const char *val = r->ts.val[0] ? r->ts.val : NULL;
@@ -213,6 +223,7 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
             mode = RUN_RESUME;
         }
     }
+    if (!out && o->model_out) return 0; /* a run in memory: the caller takes the model */
     if (!out) return bl_fail(e, NULL, "train: --out DIR is required");
     if (run_dir_open(&r->rd, out, mode, e)) {
         run_dir_close(&r->rd);
@@ -290,8 +301,15 @@ int train_run(const TrainOptions *o, BlErr *e)
         for (int k = 0; k < ts->accum; k++) {
             /* micro-batch k of rank r is global batch first + k*world + r: the step over all
              * ranks reads the batches one process with accum*world would */
-            if (world > 1) loader_set_pos(r.train, (LoaderPos){ts->loader.seed, first + (uint64_t)k * world + o->rank});
-            if (loader_next(r.train, r.batch, e)) {
+            uint64_t index = first + (uint64_t)k * world + (uint64_t)o->rank;
+            int bad;
+            if (o->source) {
+                bad = o->source->next(o->source->ctx, r.batch, ts->B, ts->L, index, e);
+            } else {
+                if (world > 1) loader_set_pos(r.train, (LoaderPos){ts->loader.seed, index});
+                bad = loader_next(r.train, r.batch, e);
+            }
+            if (bad) {
                 rc = -1;
                 goto done;
             }
@@ -344,12 +362,14 @@ int train_run(const TrainOptions *o, BlErr *e)
                           last_val, (unsigned long long)ts->bytes_seen);
             loss_plot_write(r.metrics_path, r.svg_path);
         }
+        if (o->on_eval.fn && ts->eval_every > 0 && (ts->step % ts->eval_every == 0 || last))
+            o->on_eval.fn(o->on_eval.ctx, r.model, ts->step, last);
         char loss_txt[32] = "not finite";
         if (isfinite(last_loss)) snprintf(loss_txt, sizeof loss_txt, "%.3f bpb", last_loss);
         int n = snprintf(extra, sizeof extra, "step %d/%d loss %s lr %.2e", ts->step, total, loss_txt, lr);
         if (!isnan(last_val)) snprintf(extra + n, sizeof extra - (size_t)n, " val %.3f bpb", last_val);
         progress_update(&prog, (uint64_t)(ts->step - start_step) * bytes_per_step, extra);
-        if ((ts->ckpt_every > 0 && ts->step % ts->ckpt_every == 0) || last) {
+        if (r.have_rd && ((ts->ckpt_every > 0 && ts->step % ts->ckpt_every == 0) || last)) {
             if (save(&r, world, e)) {
                 rc = -1;
                 goto done;
@@ -365,7 +385,7 @@ int train_run(const TrainOptions *o, BlErr *e)
     }
     if (!lead) goto done;
     progress_finish(&prog, (uint64_t)(ts->step - start_step) * bytes_per_step, extra);
-    if (!r.val) loss_plot_write(r.metrics_path, r.svg_path);
+    if (!r.val && r.have_rd) loss_plot_write(r.metrics_path, r.svg_path);
     char val_txt[32] = "none", train_txt[32] = "not finite";
     if (isfinite(last_val)) snprintf(val_txt, sizeof val_txt, "%.6f", last_val);
     if (isfinite(last_loss)) snprintf(train_txt, sizeof train_txt, "%.4f", last_loss);
@@ -376,7 +396,8 @@ int train_run(const TrainOptions *o, BlErr *e)
         json_put_number(stdout, "%.6f", last_val);
         printf(",\"bytes_seen\":%llu,\"elapsed\":%.3f,\"checkpoint\":", (unsigned long long)ts->bytes_seen,
                ts->elapsed_seconds);
-        json_put_string(stdout, r.ckpt_dir);
+        if (r.have_rd) json_put_string(stdout, r.ckpt_dir);
+        else printf("null");
         printf("}\n");
     }
     /* what the two numbers are, since `eval bpb` on the same split reads lower */
@@ -387,10 +408,16 @@ int train_run(const TrainOptions *o, BlErr *e)
                  "eval bpb reads the split whole, carrying the state)",
                  ts->eval_batches, ts->B, ts->L);
     if (!o->quiet)
-        fprintf(stderr, "bytelm train: step %d, train %s bpb (last step), val %s bpb%s, checkpoint %s\n", ts->step,
-                train_txt, val_txt, val_means, r.ckpt_dir);
+        fprintf(stderr, "bytelm train: step %d, train %s bpb (last step), val %s bpb%s%s%s\n", ts->step,
+                train_txt, val_txt, val_means, r.have_rd ? ", checkpoint " : "", r.have_rd ? r.ckpt_dir : "");
 done:
     interrupt_uninstall();
+    if (!rc && o->model_out) { /* the optimizer's moments go; the model is the caller's now */
+        optimizer_free(&r.opt, r.model);
+        r.have_opt = 0;
+        *o->model_out = r.model;
+        r.model = NULL;
+    }
     run_close(&r);
     if (!rc && interrupt_requested()) return 130; /* the shell's code for an interrupted job */
     return rc;

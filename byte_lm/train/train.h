@@ -1,9 +1,27 @@
-/* The training loop: batches from the loader, forward/backward with gradient accumulation,
- * AdamW, periodic validation, metrics, checkpoints, exact resume. */
+/* The training loop: batches from the loader (or a batch source), forward/backward with
+ * gradient accumulation, AdamW, periodic validation, metrics, checkpoints, exact resume. */
 #ifndef BYTELM_TRAIN_H
 #define BYTELM_TRAIN_H
 
 #include "byte_lm/checkpoint/checkpoint.h"
+
+/* Where batches come from instead of the corpus loader of ts.data, e.g. text generated on the
+ * fly. next fills batch with B rows of L+1 bytes, global batch batch_index (the loader's
+ * next_batch: micro-batch k of rank r in a step is first + k*world + r), and gives the same bytes
+ * for the same index, so a run is as deterministic, resumable and rank-splittable as a
+ * loader-fed one. 0, or -1 with e filled. name is recorded as the run's data. */
+typedef struct {
+    const char *name;
+    int (*next)(void *ctx, uint8_t *batch, int B, int L, uint64_t batch_index, BlErr *e);
+    void *ctx;
+} TrainSource;
+
+/* Called by rank 0 where validation happens (every ts.eval_every steps, and at the last step
+ * with last = 1), with the model being trained, e.g. to score it on a task. */
+typedef struct {
+    void (*fn)(void *ctx, Model *m, int step, int last);
+    void *ctx;
+} TrainHook;
 
 typedef struct {
     const char *config; /* model config (new runs) */
@@ -25,6 +43,12 @@ typedef struct {
     int rank, world;
     const char *rendezvous;
     TrainerState ts;    /* options for a new run (ignored on resume, except --steps) */
+    const TrainSource *source; /* batches from here instead of a loader on ts.data; NULL: the loader */
+    TrainHook on_eval;  /* fn NULL: none */
+    Backend *backend;   /* train on this backend (the caller's, left open) instead of opening `device` */
+    Model **model_out;  /* hands the trained model over (the caller frees it; after a stop by a
+                         * signal too) instead of freeing it. With it `out` may be NULL: a run in
+                         * memory, nothing written */
 } TrainOptions;
 
 /* Which options were given: on --resume the first group is applied to the run (and recorded in
