@@ -175,25 +175,42 @@ static size_t op_scan_saved_bytes(Backend *be, int B, int L, int D, int N)
     (void)be;
     return cuda_scan_saved_bytes(B, L, D, N, 0);
 }
-static void op_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
-                        const float *dt_bias, const float *A_log, const float *Bm,
-                        const float *Cm, int bc_stride, const float *Dskip, const float *z,
-                        int z_stride, float *ssm_state, void *saved, int B, int L, int D, int N)
+/* The struct's bf16 flag picks the fp32 or the bf16 launcher (bf16 is __nv_bfloat16 there). */
+static void op_scan_fwd(Backend *be, const ScanFwd *a)
 {
-    cuda_scan_fwd(ctx_of(be), y, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z,
-                  z_stride, ssm_state, saved, B, L, D, N, 0);
+    typedef __nv_bfloat16 nvbf;
+    if (a->bf16)
+        cuda_scan_fwd_bf16(ctx_of(be), static_cast<nvbf *>(a->y), static_cast<const nvbf *>(a->u),
+                           static_cast<const nvbf *>(a->delta_pre), a->dt_bias, a->A_log, a->Bm,
+                           a->Cm, a->bc_stride, a->Dskip, static_cast<const nvbf *>(a->z),
+                           a->z_stride, a->ssm_state, a->saved, a->B, a->L, a->D, a->N, 0);
+    else
+        cuda_scan_fwd(ctx_of(be), static_cast<float *>(a->y), static_cast<const float *>(a->u),
+                      static_cast<const float *>(a->delta_pre), a->dt_bias, a->A_log, a->Bm,
+                      a->Cm, a->bc_stride, a->Dskip, static_cast<const float *>(a->z),
+                      a->z_stride, a->ssm_state, a->saved, a->B, a->L, a->D, a->N, 0);
 }
-static void op_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias,
-                        float *dA_log, float *dBm, float *dCm, int dbc_stride, float *dDskip,
-                        float *dz, int dz_stride, const float *dy, const float *u,
-                        const float *delta_pre, const float *dt_bias, const float *A_log,
-                        const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
-                        const float *z, int z_stride, const void *saved, int B, int L, int D,
-                        int N)
+/* As op_scan_fwd, for the backward. */
+static void op_scan_bwd(Backend *be, const ScanBwd *a)
 {
-    cuda_scan_bwd(ctx_of(be), du, ddelta_pre, ddt_bias, dA_log, dBm, dCm, dbc_stride, dDskip, dz,
-                  dz_stride, dy, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z,
-                  z_stride, saved, B, L, D, N, 0);
+    typedef __nv_bfloat16 nvbf;
+    if (a->bf16)
+        cuda_scan_bwd_bf16(ctx_of(be), static_cast<nvbf *>(a->du),
+                           static_cast<nvbf *>(a->ddelta_pre), a->ddt_bias, a->dA_log, a->dBm,
+                           a->dCm, a->dbc_stride, a->dDskip, static_cast<nvbf *>(a->dz),
+                           a->dz_stride, static_cast<const nvbf *>(a->dy),
+                           static_cast<const nvbf *>(a->u), static_cast<const nvbf *>(a->delta_pre),
+                           a->dt_bias, a->A_log, a->Bm, a->Cm, a->bc_stride, a->Dskip,
+                           static_cast<const nvbf *>(a->z), a->z_stride, a->saved, a->B, a->L,
+                           a->D, a->N, 0);
+    else
+        cuda_scan_bwd(ctx_of(be), static_cast<float *>(a->du), static_cast<float *>(a->ddelta_pre),
+                      a->ddt_bias, a->dA_log, a->dBm, a->dCm, a->dbc_stride, a->dDskip,
+                      static_cast<float *>(a->dz), a->dz_stride, static_cast<const float *>(a->dy),
+                      static_cast<const float *>(a->u), static_cast<const float *>(a->delta_pre),
+                      a->dt_bias, a->A_log, a->Bm, a->Cm, a->bc_stride, a->Dskip,
+                      static_cast<const float *>(a->z), a->z_stride, a->saved, a->B, a->L, a->D,
+                      a->N, 0);
 }
 static void op_cross_entropy(Backend *be, float *losses, float *dlogits, const float *logits,
                              const uint8_t *targets, int rows, int V, float dscale)
@@ -250,27 +267,6 @@ static void op_conv1d_bwd_bf16(Backend *be, bf16 *din, int din_stride, float *dw
 {
     cuda_conv1d_bwd_bf16(ctx_of(be), NB(din), din_stride, dw, dbias, CNB(dout), CNB(in), in_stride,
                          w, bias, B, L, D, K);
-}
-static void op_scan_fwd_bf16(Backend *be, bf16 *y, const bf16 *u, const bf16 *delta_pre,
-                             const float *dt_bias, const float *A_log, const float *Bm,
-                             const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
-                             int z_stride, float *ssm_state, void *saved, int B, int L, int D,
-                             int N)
-{
-    cuda_scan_fwd_bf16(ctx_of(be), NB(y), CNB(u), CNB(delta_pre), dt_bias, A_log, Bm, Cm,
-                       bc_stride, Dskip, CNB(z), z_stride, ssm_state, saved, B, L, D, N, 0);
-}
-static void op_scan_bwd_bf16(Backend *be, bf16 *du, bf16 *ddelta_pre, float *ddt_bias,
-                             float *dA_log, float *dBm, float *dCm, int dbc_stride, float *dDskip,
-                             bf16 *dz, int dz_stride, const bf16 *dy, const bf16 *u,
-                             const bf16 *delta_pre, const float *dt_bias, const float *A_log,
-                             const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
-                             const bf16 *z, int z_stride, const void *saved, int B, int L, int D,
-                             int N)
-{
-    cuda_scan_bwd_bf16(ctx_of(be), NB(du), NB(ddelta_pre), ddt_bias, dA_log, dBm, dCm, dbc_stride,
-                       dDskip, NB(dz), dz_stride, CNB(dy), CNB(u), CNB(delta_pre), dt_bias, A_log,
-                       Bm, Cm, bc_stride, Dskip, CNB(z), z_stride, saved, B, L, D, N, 0);
 }
 static void op_adamw_bf16(Backend *be, float *param, bf16 *shadow, const float *grad, float *m,
                           float *v, size_t n, float lr, float beta1, float beta2, float eps,
@@ -361,8 +357,6 @@ extern "C" Backend *backend_cuda_create(int device)
     be->matmul_bwd_bf16 = op_matmul_bwd_bf16;
     be->conv1d_fwd_bf16 = op_conv1d_fwd_bf16;
     be->conv1d_bwd_bf16 = op_conv1d_bwd_bf16;
-    be->scan_fwd_bf16 = op_scan_fwd_bf16;
-    be->scan_bwd_bf16 = op_scan_bwd_bf16;
     be->adamw_bf16 = op_adamw_bf16;
     be->matmul_peak_flops = op_matmul_peak_flops;
     be->mem_peak_bytes = op_mem_peak_bytes;

@@ -81,6 +81,31 @@ static void scan_in_free(ScanIn *in)
     free(in->xz), free(in->state);
 }
 
+/* The op's forward arguments on in: Bm, Cm from x_dbl after its dt columns, z the second half
+ * of xz. */
+static ScanFwd scan_fwd_args(const ScanIn *in, float *y, float *state, void *saved)
+{
+    return (ScanFwd){.y = y, .u = in->u, .delta_pre = in->dp, .z = in->xz + in->D,
+                     .z_stride = 2 * in->D, .dt_bias = in->dtb, .A_log = in->Alog,
+                     .Bm = in->xdbl + in->R, .Cm = in->xdbl + in->R + in->N, .bc_stride = in->ldx,
+                     .Dskip = in->Dsk, .ssm_state = state, .saved = saved, .B = in->B,
+                     .L = in->L, .D = in->D, .N = in->N};
+}
+
+/* The backward's arguments on in with upstream gradient dy; dx (laid out as x_dbl) and dxz (as
+ * xz) take dBm, dCm and dz; the caller sets ddt_bias, dA_log and dDskip. */
+static ScanBwd scan_bwd_args(const ScanIn *in, float *du, float *ddp, float *dx, float *dxz,
+                             const float *dy, const void *saved)
+{
+    ScanFwd f = scan_fwd_args(in, NULL, NULL, NULL);
+    return (ScanBwd){.du = du, .ddelta_pre = ddp, .dz = dxz + in->D, .dz_stride = 2 * in->D,
+                     .dBm = dx + in->R, .dCm = dx + in->R + in->N, .dbc_stride = in->ldx,
+                     .dy = dy, .u = f.u, .delta_pre = f.delta_pre, .z = f.z,
+                     .z_stride = f.z_stride, .dt_bias = f.dt_bias, .A_log = f.A_log, .Bm = f.Bm,
+                     .Cm = f.Cm, .bc_stride = f.bc_stride, .Dskip = f.Dskip, .saved = saved,
+                     .B = f.B, .L = f.L, .D = f.D, .N = f.N};
+}
+
 static void scan_ref_make(ScanRef *c, const ScanIn *in, int with_state, const float *Rw)
 {
     size_t rows = in->rows;
@@ -111,9 +136,8 @@ static void op_scan_fwd(Backend *be, float *y, const ScanIn *in, float *state)
     void *saved = NULL;
     size_t sb = be->scan_saved_bytes(be, in->B, in->L, in->D, in->N);
     if (sb) saved = be->alloc(be, sb);
-    be->scan_fwd(be, y, in->u, in->dp, in->dtb, in->Alog, in->xdbl + in->R, in->xdbl + in->R + in->N,
-                 in->ldx, in->Dsk, in->xz + in->D, 2 * in->D, state, saved, in->B, in->L, in->D,
-                 in->N);
+    ScanFwd a = scan_fwd_args(in, y, state, saved);
+    be->scan_fwd(be, &a);
     if (saved) be->free(be, saved);
 }
 
@@ -178,11 +202,11 @@ static void check_scan_bwd(int B, int L, int D, int N, uint64_t seed)
     size_t sb = be->scan_saved_bytes(be, B, L, D, N);
     if (sb) saved = be->alloc(be, sb);
     float *y = ops_falloc((size_t)rows * D);
-    be->scan_fwd(be, y, in.u, in.dp, in.dtb, in.Alog, in.xdbl + R, in.xdbl + R + N, ldx, in.Dsk,
-                 in.xz + D, 2 * D, NULL, saved, B, L, D, N);
-    be->scan_bwd(be, du, ddp, ddtb, dAl, dxdbl + R, dxdbl + R + N, ldx, dDs, dxz + D, 2 * D, Rw,
-                 in.u, in.dp, in.dtb, in.Alog, in.xdbl + R, in.xdbl + R + N, ldx, in.Dsk, in.xz + D,
-                 2 * D, saved, B, L, D, N);
+    ScanFwd fa = scan_fwd_args(&in, y, NULL, saved);
+    be->scan_fwd(be, &fa);
+    ScanBwd ba = scan_bwd_args(&in, du, ddp, dxdbl, dxz, Rw, saved);
+    ba.ddt_bias = ddtb, ba.dA_log = dAl, ba.dDskip = dDs;
+    be->scan_bwd(be, &ba);
     for (int i = 0; i < D; i++) ddtb[i] -= dtb0[i], dDs[i] -= dDs0[i];
     for (int i = 0; i < D * N; i++) dAl[i] -= dAl0[i];
     ops_expect_untouched("scan bwd leaves dt columns of dx_dbl", dxdbl, ldx, rows, R, 7.0f);
@@ -315,7 +339,7 @@ START_TEST(scan_bwd_accumulates)
     ScanIn in;
     scan_in_make(&in, B, L, D, N, &rng);
     Backend *be = backend_cpu_create(2);
-    int rows = B * L, R = in.R, ldx = in.ldx;
+    int rows = B * L, ldx = in.ldx;
     float *dy = ops_frand((size_t)rows * D, &rng, -1, 1);
     float *du = ops_falloc((size_t)rows * D), *ddp = ops_falloc((size_t)rows * D);
     float *dx = ops_falloc((size_t)rows * ldx), *dxz = ops_falloc((size_t)rows * 2 * D);
@@ -324,9 +348,9 @@ START_TEST(scan_bwd_accumulates)
     int np[3] = {D, D * N, D};
     for (int i = 0; i < 3; i++) memset(p[i], 0, np[i] * sizeof(float));
     for (int call = 0; call < 2; call++) {
-        be->scan_bwd(be, du, ddp, p[0], p[1], dx + R, dx + R + N, ldx, p[2], dxz + D, 2 * D, dy,
-                     in.u, in.dp, in.dtb, in.Alog, in.xdbl + R, in.xdbl + R + N, ldx, in.Dsk,
-                     in.xz + D, 2 * D, NULL, B, L, D, N);
+        ScanBwd ba = scan_bwd_args(&in, du, ddp, dx, dxz, dy, NULL);
+        ba.ddt_bias = p[0], ba.dA_log = p[1], ba.dDskip = p[2];
+        be->scan_bwd(be, &ba);
         for (int i = 0; i < 3; i++) memcpy(acc[i][call], p[i], np[i] * sizeof(float));
     }
     for (int i = 0; i < 3; i++)
@@ -351,7 +375,7 @@ START_TEST(scan_ignores_saved)
     scan_in_make(&in, B, L, D, N, &rng);
     Backend *be = backend_cpu_create(2);
     ck_assert_uint_eq(be->scan_saved_bytes(be, B, L, D, N), 0);
-    int rows = B * L, R = in.R, ldx = in.ldx;
+    int rows = B * L, ldx = in.ldx;
     size_t ny = (size_t)rows * D;
     float *dy = ops_frand(ny, &rng, -1, 1);
     float *out[2][5];
@@ -363,11 +387,11 @@ START_TEST(scan_ignores_saved)
         memset(dx, 0, (size_t)rows * ldx * sizeof(float));
         memset(dxz, 0, (size_t)rows * 2 * D * sizeof(float));
         float *pd = calloc((size_t)D * (N + 2), sizeof(float));
-        be->scan_fwd(be, y, in.u, in.dp, in.dtb, in.Alog, in.xdbl + R, in.xdbl + R + N, ldx,
-                     in.Dsk, in.xz + D, 2 * D, NULL, sv, B, L, D, N);
-        be->scan_bwd(be, du, ddp, pd, pd + D, dx + R, dx + R + N, ldx, pd + D + D * N, dxz + D,
-                     2 * D, dy, in.u, in.dp, in.dtb, in.Alog, in.xdbl + R, in.xdbl + R + N, ldx,
-                     in.Dsk, in.xz + D, 2 * D, sv, B, L, D, N);
+        ScanFwd fa = scan_fwd_args(&in, y, NULL, sv);
+        be->scan_fwd(be, &fa);
+        ScanBwd ba = scan_bwd_args(&in, du, ddp, dx, dxz, dy, sv);
+        ba.ddt_bias = pd, ba.dA_log = pd + D, ba.dDskip = pd + D + D * N;
+        be->scan_bwd(be, &ba);
         out[k][0] = y, out[k][1] = du, out[k][2] = ddp, out[k][3] = dx, out[k][4] = pd;
         free(dxz);
     }

@@ -72,11 +72,19 @@ static void run_all(Backend *be, const Inputs *in, float **o)
     be->conv1d_bwd(be, o[O_DCONV], D, o[O_DCW], o[O_DCB], in->dy, in->xz, 2 * D, in->conv_w,
                    in->conv_b, B, L, D, K);
     memcpy(o[O_SSTATE], in->g, OUT_SIZE[O_SSTATE] * sizeof(float));
-    be->scan_fwd(be, o[O_Y], in->u, in->dp, in->dtb, in->Alog, in->xdbl + R, in->xdbl + R + N, LDX,
-                 in->Dsk, in->xz + D, 2 * D, o[O_SSTATE], NULL, B, L, D, N);
-    be->scan_bwd(be, o[O_DU], o[O_DDP], o[O_DTB], o[O_DAL], o[O_DXDBL] + R, o[O_DXDBL] + R + N, LDX,
-                 o[O_DD], o[O_DXZ] + D, 2 * D, in->dy, in->u, in->dp, in->dtb, in->Alog,
-                 in->xdbl + R, in->xdbl + R + N, LDX, in->Dsk, in->xz + D, 2 * D, NULL, B, L, D, N);
+    ScanFwd sf = {.y = o[O_Y], .u = in->u, .delta_pre = in->dp, .z = in->xz + D,
+                  .z_stride = 2 * D, .dt_bias = in->dtb, .A_log = in->Alog, .Bm = in->xdbl + R,
+                  .Cm = in->xdbl + R + N, .bc_stride = LDX, .Dskip = in->Dsk,
+                  .ssm_state = o[O_SSTATE], .saved = NULL, .B = B, .L = L, .D = D, .N = N};
+    be->scan_fwd(be, &sf);
+    ScanBwd sb = {.du = o[O_DU], .ddelta_pre = o[O_DDP], .dz = o[O_DXZ] + D, .dz_stride = 2 * D,
+                  .ddt_bias = o[O_DTB], .dA_log = o[O_DAL], .dBm = o[O_DXDBL] + R,
+                  .dCm = o[O_DXDBL] + R + N, .dbc_stride = LDX, .dDskip = o[O_DD], .dy = in->dy,
+                  .u = in->u, .delta_pre = in->dp, .z = in->xz + D, .z_stride = 2 * D,
+                  .dt_bias = in->dtb, .A_log = in->Alog, .Bm = in->xdbl + R,
+                  .Cm = in->xdbl + R + N, .bc_stride = LDX, .Dskip = in->Dsk, .saved = NULL,
+                  .B = B, .L = L, .D = D, .N = N};
+    be->scan_bwd(be, &sb);
     be->cross_entropy(be, o[O_LOSS], o[O_DLOG], in->logits, tg, ROWS, V, 0.1f);
     memcpy(o[O_P], in->big, OUT_SIZE[O_P] * sizeof(float));
     for (int t = 1; t <= 3; t++)

@@ -12,12 +12,13 @@
  * - Weights use PyTorch's layouts (nn.Linear weight is [out_features, in_features]).
  * - "dX (+=)" means the op accumulates into dX; otherwise it overwrites dX.
  * - Byte ids and targets are uint8_t in backend memory.
- * - Mixed precision (the `_bf16` ops): tensors typed `bf16` hold bfloat16 values (the upper
- *   half of an IEEE fp32). Each such op computes what its fp32 namesake computes on the bf16
- *   inputs widened to fp32 (exactly), with fp32 arithmetic and fp32 sums, and rounds each bf16
- *   output once, to nearest even, where it is stored. fp32-typed arguments mean what they mean
- *   in the fp32 op. So the CPU twin of a bf16 op is its fp32 op between a widening and a
- *   rounding, and both backends agree to fp32 summation order before that one rounding.
+ * - Mixed precision (the `_bf16` ops, and the scan with its struct's `bf16` set): tensors typed
+ *   `bf16` hold bfloat16 values (the upper half of an IEEE fp32). Each such op computes what its
+ *   fp32 namesake computes on the bf16 inputs widened to fp32 (exactly), with fp32 arithmetic
+ *   and fp32 sums, and rounds each bf16 output once, to nearest even, where it is stored.
+ *   fp32-typed arguments mean what they mean in the fp32 op. So the CPU twin of a bf16 op is
+ *   its fp32 op between a widening and a rounding, and both backends agree to fp32 summation
+ *   order before that one rounding.
  */
 #ifndef BYTELM_BACKEND_H
 #define BYTELM_BACKEND_H
@@ -31,6 +32,59 @@ typedef struct Backend Backend;
 
 /* Where a backend's memory and work live: host RAM and cores, or one CUDA GPU. */
 typedef enum { BACKEND_CPU = 0, BACKEND_CUDA = 1 } BackendKind;
+
+/* ---- arguments of the selective scan with the Mamba-1 epilogue ----
+ * For each sequence b, channel d, state n, over t = 0..L-1:
+ *   delta = softplus(delta_pre[b,t,d] + dt_bias[d]);  A = -exp(A_log[d, n])
+ *   s[n]  = exp(delta * A) * s[n] + delta * Bm[b,t,n] * u[b,t,d]
+ *   y[b,t,d] = (sum_n Cm[b,t,n] * s[n] + Dskip[d] * u[b,t,d]) * silu(z[b,t,d])
+ * The activations (u, delta_pre, z, y and their gradients du, ddelta_pre, dz, dy) are stored as
+ * `bf16` when the struct's bf16 flag is set, else as fp32: with the flag the op is the mixed-
+ * precision one of the conventions above. Bm, Cm, their gradients, the parameters, ssm_state
+ * and saved are fp32 either way. */
+typedef struct {
+    int bf16;              /* 1: the activations are bf16; 0: fp32 */
+    void *y;               /* [B*L, D], contiguous */
+    const void *u;         /* [B*L, D], contiguous */
+    const void *delta_pre; /* [B*L, D], contiguous; dt_bias is added before the softplus */
+    const void *z;         /* the gate, row stride z_stride (a slice of in_proj's output) */
+    int z_stride;
+    const float *dt_bias;  /* [D] */
+    const float *A_log;    /* [D, N] */
+    /* [B*L, N] each, row stride bc_stride (column slices of x_proj's output) */
+    const float *Bm, *Cm;
+    int bc_stride;
+    const float *Dskip;    /* [D] */
+    /* [B, D, N]: initial state when not NULL (zero otherwise), updated to the final one */
+    float *ssm_state;
+    /* scan_saved_bytes(B, L, D, N) bytes of backend memory that the forward fills for the
+     * backward (e.g. chunk-boundary states); NULL when no backward will follow */
+    void *saved;
+    int B, L, D, N;
+} ScanFwd;
+
+/* Gradients of the forward above (zero initial state). The forward's inputs and `saved` mean
+ * what they mean in ScanFwd; dy is the gradient of y. */
+typedef struct {
+    int bf16;         /* 1: the activations and their gradients are bf16; 0: fp32 */
+    void *du;         /* [B*L, D], contiguous, overwritten */
+    void *ddelta_pre; /* [B*L, D], contiguous, overwritten */
+    void *dz;         /* row stride dz_stride, overwritten */
+    int dz_stride;
+    float *ddt_bias;  /* [D] (+=) */
+    float *dA_log;    /* [D, N] (+=) */
+    float *dBm, *dCm; /* row stride dbc_stride, overwritten */
+    int dbc_stride;
+    float *dDskip;    /* [D] (+=) */
+    const void *dy;
+    const void *u, *delta_pre, *z;
+    int z_stride;
+    const float *dt_bias, *A_log, *Bm, *Cm;
+    int bc_stride;
+    const float *Dskip;
+    const void *saved;
+    int B, L, D, N;
+} ScanBwd;
 
 struct Backend {
     const char *name; /* "cpu" or "cuda", for messages; code asks `kind` */
@@ -85,30 +139,10 @@ struct Backend {
                        const float *dout, const float *in, int in_stride, const float *w,
                        const float *bias, int B, int L, int D, int K);
 
-    /* ---- selective scan with the Mamba-1 epilogue ----
-     * For each sequence b, channel d, state n, over t = 0..L-1:
-     *   delta = softplus(delta_pre[b,t,d] + dt_bias[d]);  A = -exp(A_log[d, n])
-     *   s[n]  = exp(delta * A) * s[n] + delta * Bm[b,t,n] * u[b,t,d]
-     *   y[b,t,d] = (sum_n Cm[b,t,n] * s[n] + Dskip[d] * u[b,t,d]) * silu(z[b,t,d])
-     * u, delta_pre, y: contiguous [B*L, D]. Bm, Cm: [B*L, N] with row stride bc_stride (they are
-     * column slices of x_proj's output). z: row stride z_stride (a slice of in_proj's output).
-     * ssm_state [B, D, N]: initial state when not NULL (zero otherwise), updated to the final one.
-     * saved: scan_saved_bytes(B, L, D, N) bytes of backend memory that the forward fills for the
-     * backward (e.g. chunk-boundary states); NULL when no backward will follow. */
+    /* ---- selective scan with the Mamba-1 epilogue (arguments: ScanFwd, ScanBwd above) ---- */
     size_t (*scan_saved_bytes)(Backend *be, int B, int L, int D, int N);
-    void (*scan_fwd)(Backend *be, float *y, const float *u, const float *delta_pre,
-                     const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
-                     int bc_stride, const float *Dskip, const float *z, int z_stride,
-                     float *ssm_state, void *saved, int B, int L, int D, int N);
-    /* Gradients of the forward above (zero initial state). du, ddelta_pre: contiguous, overwritten.
-     * dBm, dCm: row stride dbc_stride, overwritten. dz: row stride dz_stride, overwritten.
-     * ddt_bias, dA_log, dDskip (+=). */
-    void (*scan_bwd)(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
-                     float *dBm, float *dCm, int dbc_stride, float *dDskip, float *dz, int dz_stride,
-                     const float *dy, const float *u, const float *delta_pre, const float *dt_bias,
-                     const float *A_log, const float *Bm, const float *Cm, int bc_stride,
-                     const float *Dskip, const float *z, int z_stride, const void *saved, int B,
-                     int L, int D, int N);
+    void (*scan_fwd)(Backend *be, const ScanFwd *a);
+    void (*scan_bwd)(Backend *be, const ScanBwd *a);
 
     /* ---- fused softmax cross-entropy over V classes ----
      * losses[r] = -log softmax(logits[r])[targets[r]] (nats). When dlogits is not NULL it is set to
@@ -146,18 +180,6 @@ struct Backend {
     void (*conv1d_bwd_bf16)(Backend *be, bf16 *din, int din_stride, float *dw, float *dbias,
                             const bf16 *dout, const bf16 *in, int in_stride, const float *w,
                             const float *bias, int B, int L, int D, int K);
-    /* scan_fwd / scan_bwd with bf16 u, delta_pre, z, y and du, ddelta_pre, dz, dy. Bm, Cm, their
-     * gradients, the parameters, ssm_state and saved stay fp32. */
-    void (*scan_fwd_bf16)(Backend *be, bf16 *y, const bf16 *u, const bf16 *delta_pre,
-                          const float *dt_bias, const float *A_log, const float *Bm,
-                          const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
-                          int z_stride, float *ssm_state, void *saved, int B, int L, int D, int N);
-    void (*scan_bwd_bf16)(Backend *be, bf16 *du, bf16 *ddelta_pre, float *ddt_bias, float *dA_log,
-                          float *dBm, float *dCm, int dbc_stride, float *dDskip, bf16 *dz,
-                          int dz_stride, const bf16 *dy, const bf16 *u, const bf16 *delta_pre,
-                          const float *dt_bias, const float *A_log, const float *Bm,
-                          const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
-                          int z_stride, const void *saved, int B, int L, int D, int N);
     /* adamw that also writes shadow[i] = round(param[i]) in the same pass */
     void (*adamw_bf16)(Backend *be, float *param, bf16 *shadow, const float *grad, float *m,
                        float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,

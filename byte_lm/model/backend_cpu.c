@@ -161,8 +161,6 @@ Backend *backend_cpu_create(int threads)
     be->matmul_bwd_bf16 = cpu_matmul_bwd_bf16;
     be->conv1d_fwd_bf16 = cpu_conv1d_fwd_bf16;
     be->conv1d_bwd_bf16 = cpu_conv1d_bwd_bf16;
-    be->scan_fwd_bf16 = cpu_scan_fwd_bf16;
-    be->scan_bwd_bf16 = cpu_scan_bwd_bf16;
     be->adamw_bf16 = cpu_adamw_bf16;
     return be;
 }

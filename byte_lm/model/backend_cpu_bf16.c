@@ -111,41 +111,39 @@ void cpu_conv1d_bwd_bf16(Backend *be, bf16 *din, int din_stride, float *dw, floa
     free(di);
 }
 
-void cpu_scan_fwd_bf16(Backend *be, bf16 *y, const bf16 *u, const bf16 *delta_pre,
-                       const float *dt_bias, const float *A_log, const float *Bm,
-                       const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
-                       int z_stride, float *ssm_state, void *saved, int B, int L, int D, int N)
+void cpu_scan_fwd_bf16(Backend *be, const ScanFwd *a)
 {
-    int rows = B * L;
-    float *uf = widen(u, D, rows, D), *df = widen(delta_pre, D, rows, D);
-    float *zf = z ? widen(z, z_stride, rows, D) : NULL;
-    float *yf = y ? fresh((size_t)rows * D) : NULL;
-    cpu_scan_fwd(be, yf, uf, df, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, zf, D, ssm_state,
-                 saved, B, L, D, N);
-    if (y) narrow(y, D, yf, rows, D);
+    int rows = a->B * a->L, D = a->D;
+    ScanFwd f = *a;
+    f.bf16 = 0;
+    float *uf = widen(a->u, D, rows, D), *df = widen(a->delta_pre, D, rows, D);
+    float *zf = a->z ? widen(a->z, a->z_stride, rows, D) : NULL;
+    float *yf = a->y ? fresh((size_t)rows * D) : NULL;
+    f.y = yf, f.u = uf, f.delta_pre = df, f.z = zf, f.z_stride = D;
+    cpu_scan_fwd_f32(be, &f);
+    if (a->y) narrow(a->y, D, yf, rows, D);
     free(uf);
     free(df);
     free(zf);
     free(yf);
 }
 
-void cpu_scan_bwd_bf16(Backend *be, bf16 *du, bf16 *ddelta_pre, float *ddt_bias, float *dA_log,
-                       float *dBm, float *dCm, int dbc_stride, float *dDskip, bf16 *dz,
-                       int dz_stride, const bf16 *dy, const bf16 *u, const bf16 *delta_pre,
-                       const float *dt_bias, const float *A_log, const float *Bm,
-                       const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
-                       int z_stride, const void *saved, int B, int L, int D, int N)
+void cpu_scan_bwd_bf16(Backend *be, const ScanBwd *a)
 {
-    int rows = B * L;
+    int rows = a->B * a->L, D = a->D;
     size_t n = (size_t)rows * D;
-    float *gf = widen(dy, D, rows, D), *uf = widen(u, D, rows, D);
-    float *df = widen(delta_pre, D, rows, D), *zf = z ? widen(z, z_stride, rows, D) : NULL;
-    float *duf = fresh(n), *ddf = fresh(n), *dzf = z ? fresh(n) : NULL;
-    cpu_scan_bwd(be, duf, ddf, ddt_bias, dA_log, dBm, dCm, dbc_stride, dDskip, dzf, D, gf, uf, df,
-                 dt_bias, A_log, Bm, Cm, bc_stride, Dskip, zf, D, saved, B, L, D, N);
-    narrow(du, D, duf, rows, D);
-    narrow(ddelta_pre, D, ddf, rows, D);
-    if (z && dz) narrow(dz, dz_stride, dzf, rows, D);
+    ScanBwd f = *a;
+    f.bf16 = 0;
+    float *gf = widen(a->dy, D, rows, D), *uf = widen(a->u, D, rows, D);
+    float *df = widen(a->delta_pre, D, rows, D);
+    float *zf = a->z ? widen(a->z, a->z_stride, rows, D) : NULL;
+    float *duf = fresh(n), *ddf = fresh(n), *dzf = a->z ? fresh(n) : NULL;
+    f.du = duf, f.ddelta_pre = ddf, f.dz = dzf, f.dz_stride = D;
+    f.dy = gf, f.u = uf, f.delta_pre = df, f.z = zf, f.z_stride = D;
+    cpu_scan_bwd_f32(be, &f);
+    narrow(a->du, D, duf, rows, D);
+    narrow(a->ddelta_pre, D, ddf, rows, D);
+    if (a->z && a->dz) narrow(a->dz, a->dz_stride, dzf, rows, D);
     free(gf), free(uf), free(df), free(zf), free(duf), free(ddf), free(dzf);
 }
 

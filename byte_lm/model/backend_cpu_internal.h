@@ -182,16 +182,12 @@ void cpu_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, float *d
 
 /* backend_cpu_scan.c */
 size_t cpu_scan_saved_bytes(Backend *be, int B, int L, int D, int N);
-void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
-                  const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
-                  int bc_stride, const float *Dskip, const float *z, int z_stride,
-                  float *ssm_state, void *saved, int B, int L, int D, int N);
-void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
-                  float *dBm, float *dCm, int dbc_stride, float *dDskip, float *dz, int dz_stride,
-                  const float *dy, const float *u, const float *delta_pre, const float *dt_bias,
-                  const float *A_log, const float *Bm, const float *Cm, int bc_stride,
-                  const float *Dskip, const float *z, int z_stride, const void *saved, int B,
-                  int L, int D, int N);
+/* the op table's scan_fwd / scan_bwd: by the bf16 flag, the fp32 op or its bf16 twin */
+void cpu_scan_fwd(Backend *be, const ScanFwd *a);
+void cpu_scan_bwd(Backend *be, const ScanBwd *a);
+/* the fp32 scan (a->bf16 is not read: the activations are fp32) */
+void cpu_scan_fwd_f32(Backend *be, const ScanFwd *a);
+void cpu_scan_bwd_f32(Backend *be, const ScanBwd *a);
 
 /* backend_cpu_cross_entropy.c */
 void cpu_cross_entropy(Backend *be, float *losses, float *dlogits, const float *logits,
@@ -217,16 +213,9 @@ void cpu_conv1d_fwd_bf16(Backend *be, bf16 *out, const bf16 *in, int in_stride, 
 void cpu_conv1d_bwd_bf16(Backend *be, bf16 *din, int din_stride, float *dw, float *dbias,
                          const bf16 *dout, const bf16 *in, int in_stride, const float *w,
                          const float *bias, int B, int L, int D, int K);
-void cpu_scan_fwd_bf16(Backend *be, bf16 *y, const bf16 *u, const bf16 *delta_pre,
-                       const float *dt_bias, const float *A_log, const float *Bm,
-                       const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
-                       int z_stride, float *ssm_state, void *saved, int B, int L, int D, int N);
-void cpu_scan_bwd_bf16(Backend *be, bf16 *du, bf16 *ddelta_pre, float *ddt_bias, float *dA_log,
-                       float *dBm, float *dCm, int dbc_stride, float *dDskip, bf16 *dz,
-                       int dz_stride, const bf16 *dy, const bf16 *u, const bf16 *delta_pre,
-                       const float *dt_bias, const float *A_log, const float *Bm,
-                       const float *Cm, int bc_stride, const float *Dskip, const bf16 *z,
-                       int z_stride, const void *saved, int B, int L, int D, int N);
+/* the scan on bf16 activations (a->bf16 set): widen, cpu_scan_*_f32, round */
+void cpu_scan_fwd_bf16(Backend *be, const ScanFwd *a);
+void cpu_scan_bwd_bf16(Backend *be, const ScanBwd *a);
 void cpu_adamw_bf16(Backend *be, float *param, bf16 *shadow, const float *grad, float *m,
                     float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,
                     float grad_scale, int t);

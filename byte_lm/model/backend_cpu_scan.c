@@ -290,11 +290,24 @@ static void scan_groups(float *y, float *ssm_state, const float *u, const float 
     free(st);
 }
 
-void cpu_scan_fwd(Backend *be, float *y, const float *u, const float *delta_pre,
-                  const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
-                  int bc_stride, const float *Dskip, const float *z, int z_stride,
-                  float *ssm_state, void *saved, int B, int L, int D, int N)
+/* The bf16 flag picks the storage of the activations: the bf16 op widens them and calls the
+ * fp32 one (backend_cpu_bf16.c). */
+void cpu_scan_fwd(Backend *be, const ScanFwd *a)
 {
+    if (a->bf16)
+        cpu_scan_fwd_bf16(be, a);
+    else
+        cpu_scan_fwd_f32(be, a);
+}
+
+void cpu_scan_fwd_f32(Backend *be, const ScanFwd *a)
+{
+    float *y = a->y, *ssm_state = a->ssm_state;
+    const float *u = a->u, *delta_pre = a->delta_pre, *z = a->z;
+    const float *dt_bias = a->dt_bias, *A_log = a->A_log, *Bm = a->Bm, *Cm = a->Cm;
+    const float *Dskip = a->Dskip;
+    int bc_stride = a->bc_stride, z_stride = a->z_stride;
+    int B = a->B, L = a->L, D = a->D, N = a->N;
     size_t n_el = (size_t)B * L * D;
     float *delta = cpu_scratch(n_el * sizeof(float));
     float *sg = z ? cpu_scratch(n_el * sizeof(float)) : NULL;
@@ -432,13 +445,26 @@ CPU_HOT static void scan_channel_bwd_any(float *du, float *ddelta_pre, float *dz
         scan_channel_bwd(du, ddelta_pre, dz, dz_stride, dB_part, dC_part, cs, h, dy, c, N);
 }
 
-void cpu_scan_bwd(Backend *be, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
-                  float *dBm, float *dCm, int dbc_stride, float *dDskip, float *dz, int dz_stride,
-                  const float *dy, const float *u, const float *delta_pre, const float *dt_bias,
-                  const float *A_log, const float *Bm, const float *Cm, int bc_stride,
-                  const float *Dskip, const float *z, int z_stride, const void *saved, int B,
-                  int L, int D, int N)
+/* As cpu_scan_fwd: bf16 activations go through the widening twin. */
+void cpu_scan_bwd(Backend *be, const ScanBwd *a)
 {
+    if (a->bf16)
+        cpu_scan_bwd_bf16(be, a);
+    else
+        cpu_scan_bwd_f32(be, a);
+}
+
+void cpu_scan_bwd_f32(Backend *be, const ScanBwd *a)
+{
+    float *du = a->du, *ddelta_pre = a->ddelta_pre, *dz = a->dz;
+    float *ddt_bias = a->ddt_bias, *dA_log = a->dA_log, *dBm = a->dBm, *dCm = a->dCm;
+    float *dDskip = a->dDskip;
+    const float *dy = a->dy, *u = a->u, *delta_pre = a->delta_pre, *z = a->z;
+    const float *dt_bias = a->dt_bias, *A_log = a->A_log, *Bm = a->Bm, *Cm = a->Cm;
+    const float *Dskip = a->Dskip;
+    int dbc_stride = a->dbc_stride, dz_stride = a->dz_stride;
+    int bc_stride = a->bc_stride, z_stride = a->z_stride;
+    int B = a->B, L = a->L, D = a->D, N = a->N;
     int nblk = (SCAN_MIN_ITEMS + B - 1) / B;
     nblk = nblk < SCAN_MAX_BLOCKS ? nblk : SCAN_MAX_BLOCKS;
     nblk = nblk < D ? nblk : D;

@@ -172,10 +172,13 @@ static void forward_pass(Model *m, ModelState *s, int B, int L, int keep_saved)
                        model_ptr(m, P, t->conv_b), s ? s->conv[l] : NULL, B, L, di, K);
         be->matmul_fwd(be, la->xdbl, nx, la->u, di, model_ptr(m, P, t->x_proj), rows, di, nx, 0);
         be->matmul_fwd(be, la->delta, di, la->xdbl, nx, model_ptr(m, P, t->dt_w), rows, R, di, 0);
-        be->scan_fwd(be, la->y, la->u, la->delta, model_ptr(m, P, t->dt_b),
-                     model_ptr(m, P, t->A_log), la->xdbl + R, la->xdbl + R + N, nx,
-                     model_ptr(m, P, t->D), la->xz + di, 2 * di, s ? s->ssm[l] : NULL,
-                     keep_saved ? la->saved : NULL, B, L, di, N);
+        ScanFwd sf = {.y = la->y, .u = la->u, .delta_pre = la->delta,
+                      .z = la->xz + di, .z_stride = 2 * di,
+                      .dt_bias = model_ptr(m, P, t->dt_b), .A_log = model_ptr(m, P, t->A_log),
+                      .Bm = la->xdbl + R, .Cm = la->xdbl + R + N, .bc_stride = nx,
+                      .Dskip = model_ptr(m, P, t->D), .ssm_state = s ? s->ssm[l] : NULL,
+                      .saved = keep_saved ? la->saved : NULL, .B = B, .L = L, .D = di, .N = N};
+        be->scan_fwd(be, &sf);
         /* residual: res_next = res + out_proj(y), the add done by the matmul's accumulate */
         be->copy(be, res_next, la->res, (size_t)rows * d * sizeof(float));
         be->matmul_fwd(be, res_next, d, la->y, di, model_ptr(m, P, t->out_proj), rows, di, d, 1);
@@ -212,11 +215,16 @@ static void backward_pass(Model *m, int B, int L)
         /* dres is dLoss/d(res_next); it is also d(out_proj output) through the residual add */
         be->matmul_bwd(be, a->dy, di, model_ptr(m, G, t->out_proj), a->dres, d, la->y, di,
                        model_ptr(m, P, t->out_proj), rows, di, d, 0);
-        be->scan_bwd(be, a->du, a->ddelta, model_ptr(m, G, t->dt_b), model_ptr(m, G, t->A_log),
-                     a->dxdbl + R, a->dxdbl + R + N, nx, model_ptr(m, G, t->D), a->dxz + di, 2 * di,
-                     a->dy, la->u, la->delta, model_ptr(m, P, t->dt_b), model_ptr(m, P, t->A_log),
-                     la->xdbl + R, la->xdbl + R + N, nx, model_ptr(m, P, t->D), la->xz + di, 2 * di,
-                     la->saved, B, L, di, N);
+        ScanBwd sb = {.du = a->du, .ddelta_pre = a->ddelta, .dz = a->dxz + di, .dz_stride = 2 * di,
+                      .ddt_bias = model_ptr(m, G, t->dt_b), .dA_log = model_ptr(m, G, t->A_log),
+                      .dBm = a->dxdbl + R, .dCm = a->dxdbl + R + N, .dbc_stride = nx,
+                      .dDskip = model_ptr(m, G, t->D), .dy = a->dy, .u = la->u,
+                      .delta_pre = la->delta, .z = la->xz + di, .z_stride = 2 * di,
+                      .dt_bias = model_ptr(m, P, t->dt_b), .A_log = model_ptr(m, P, t->A_log),
+                      .Bm = la->xdbl + R, .Cm = la->xdbl + R + N, .bc_stride = nx,
+                      .Dskip = model_ptr(m, P, t->D), .saved = la->saved, .B = B, .L = L, .D = di,
+                      .N = N};
+        be->scan_bwd(be, &sb);
         be->matmul_bwd(be, a->dxdbl, nx, model_ptr(m, G, t->dt_w), a->ddelta, di, la->xdbl, nx,
                        model_ptr(m, P, t->dt_w), rows, R, di, 0);
         be->matmul_bwd(be, a->du, di, model_ptr(m, G, t->x_proj), a->dxdbl, nx, la->u, di,

@@ -116,9 +116,12 @@ static void layer_inner(Model *m, int l, const ScanTensors *st, int make_xdbl, f
     be->cast_bf16(be, st->xdt, R, la->xdbl, nx, rows, R);
     be->matmul_fwd_bf16(be, st->delta, 1, di, NULL, st->xdt, R,
                         m->shadow + m->tensors[t->dt_w].offset, rows, R, di);
-    be->scan_fwd_bf16(be, st->y, st->u, st->delta, model_ptr(m, P, t->dt_b),
-                      model_ptr(m, P, t->A_log), la->xdbl + R, la->xdbl + R + N, nx,
-                      model_ptr(m, P, t->D), la->xz_h + di, 2 * di, ssm_state, saved, B, L, di, N);
+    ScanFwd sf = {.bf16 = 1, .y = st->y, .u = st->u, .delta_pre = st->delta,
+                  .z = la->xz_h + di, .z_stride = 2 * di, .dt_bias = model_ptr(m, P, t->dt_b),
+                  .A_log = model_ptr(m, P, t->A_log), .Bm = la->xdbl + R,
+                  .Cm = la->xdbl + R + N, .bc_stride = nx, .Dskip = model_ptr(m, P, t->D),
+                  .ssm_state = ssm_state, .saved = saved, .B = B, .L = L, .D = di, .N = N};
+    be->scan_fwd(be, &sf);
 }
 
 void forward_pass_bf16(Model *m, ModelState *s, int B, int L)
@@ -191,11 +194,16 @@ void backward_pass_bf16(Model *m, int B, int L)
         be->cast_bf16(be, h->dres, d, a->dres, d, rows, d);
         be->matmul_bwd_bf16(be, h->dy, 1, di, model_ptr(m, G, t->out_proj), h->dres, d, st.y, di,
                             WB(t->out_proj), rows, di, d, 0);
-        be->scan_bwd_bf16(be, h->du, h->ddelta, model_ptr(m, G, t->dt_b), model_ptr(m, G, t->A_log),
-                          a->dxdbl + R, a->dxdbl + R + N, nx, model_ptr(m, G, t->D), h->dxz + di,
-                          2 * di, h->dy, st.u, st.delta, model_ptr(m, P, t->dt_b),
-                          model_ptr(m, P, t->A_log), la->xdbl + R, la->xdbl + R + N, nx,
-                          model_ptr(m, P, t->D), la->xz_h + di, 2 * di, st.saved, B, L, di, N);
+        ScanBwd sb = {.bf16 = 1, .du = h->du, .ddelta_pre = h->ddelta, .dz = h->dxz + di,
+                      .dz_stride = 2 * di, .ddt_bias = model_ptr(m, G, t->dt_b),
+                      .dA_log = model_ptr(m, G, t->A_log), .dBm = a->dxdbl + R,
+                      .dCm = a->dxdbl + R + N, .dbc_stride = nx, .dDskip = model_ptr(m, G, t->D),
+                      .dy = h->dy, .u = st.u, .delta_pre = st.delta, .z = la->xz_h + di,
+                      .z_stride = 2 * di, .dt_bias = model_ptr(m, P, t->dt_b),
+                      .A_log = model_ptr(m, P, t->A_log), .Bm = la->xdbl + R,
+                      .Cm = la->xdbl + R + N, .bc_stride = nx, .Dskip = model_ptr(m, P, t->D),
+                      .saved = st.saved, .B = B, .L = L, .D = di, .N = N};
+        be->scan_bwd(be, &sb);
         be->matmul_bwd_bf16(be, a->dxdbl, 0, nx, model_ptr(m, G, t->dt_w), h->ddelta, di, st.xdt,
                             R, WB(t->dt_w), rows, R, di, 0);
         be->cast_bf16(be, h->dxdbl, nx, a->dxdbl, nx, rows, nx);

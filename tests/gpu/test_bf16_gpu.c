@@ -166,18 +166,24 @@ static void check_scan(int B, int L, int D, int N, int R, uint64_t seed)
     const bf16 *zc = (const bf16 *)xz.c + D, *zg = (const bf16 *)xz.g + D;
     float *Bc = (float *)xdbl.c + R, *Bg = (float *)xdbl.g + R;
     Buf y = bufh_nan(&p, (size_t)rows * D);
+    ScanFwd fc = {.bf16 = 1, .y = y.c, .u = u.c, .delta_pre = dp.c, .z = zc, .z_stride = 2 * D,
+                  .dt_bias = dtb.c, .A_log = Alog.c, .Bm = Bc, .Cm = Bc + N, .bc_stride = ldx,
+                  .Dskip = Dsk.c, .B = B, .L = L, .D = D, .N = N};
+    ScanFwd fg = {.bf16 = 1, .y = y.g, .u = u.g, .delta_pre = dp.g, .z = zg, .z_stride = 2 * D,
+                  .dt_bias = dtb.g, .A_log = Alog.g, .Bm = Bg, .Cm = Bg + N, .bc_stride = ldx,
+                  .Dskip = Dsk.g, .B = B, .L = L, .D = D, .N = N};
     /* with a carried state (the recurrent use) */
-    p.cpu->scan_fwd_bf16(p.cpu, y.c, u.c, dp.c, dtb.c, Alog.c, Bc, Bc + N, ldx, Dsk.c, zc, 2 * D,
-                         st.c, NULL, B, L, D, N);
-    p.gpu->scan_fwd_bf16(p.gpu, y.g, u.g, dp.g, dtb.g, Alog.g, Bg, Bg + N, ldx, Dsk.g, zg, 2 * D,
-                         st.g, NULL, B, L, D, N);
+    fc.ssm_state = st.c, fc.saved = NULL;
+    fg.ssm_state = st.g, fg.saved = NULL;
+    p.cpu->scan_fwd(p.cpu, &fc);
+    p.gpu->scan_fwd(p.gpu, &fg);
     report_tol("scan_fwd_bf16", "y (state)", sh, errh_all(&p, &y), TOL);
     report_tol("scan_fwd_bf16", "ssm_state", sh, err_all(&p, &st), TOL);
     /* for training: zero state, saved chunk states */
-    p.cpu->scan_fwd_bf16(p.cpu, y.c, u.c, dp.c, dtb.c, Alog.c, Bc, Bc + N, ldx, Dsk.c, zc, 2 * D,
-                         NULL, svc, B, L, D, N);
-    p.gpu->scan_fwd_bf16(p.gpu, y.g, u.g, dp.g, dtb.g, Alog.g, Bg, Bg + N, ldx, Dsk.g, zg, 2 * D,
-                         NULL, svg, B, L, D, N);
+    fc.ssm_state = NULL, fc.saved = svc;
+    fg.ssm_state = NULL, fg.saved = svg;
+    p.cpu->scan_fwd(p.cpu, &fc);
+    p.gpu->scan_fwd(p.gpu, &fg);
     report_tol("scan_fwd_bf16", "y", sh, errh_all(&p, &y), TOL);
 
     Buf dy = bufh_rand(&p, (size_t)rows * D, -1, 1);
@@ -185,12 +191,20 @@ static void check_scan(int B, int L, int D, int N, int R, uint64_t seed)
     Buf dxz = bufh_nan(&p, (size_t)rows * 2 * D), dxdbl = buf_nan(&p, (size_t)rows * ldx);
     Buf ddtb = buf_rand(&p, (size_t)D, -1, 1), dAl = buf_rand(&p, (size_t)D * N, -1, 1);
     Buf dD = buf_rand(&p, (size_t)D, -1, 1);
-    p.cpu->scan_bwd_bf16(p.cpu, du.c, ddp.c, ddtb.c, dAl.c, (float *)dxdbl.c + R,
-                         (float *)dxdbl.c + R + N, ldx, dD.c, (bf16 *)dxz.c + D, 2 * D, dy.c, u.c,
-                         dp.c, dtb.c, Alog.c, Bc, Bc + N, ldx, Dsk.c, zc, 2 * D, svc, B, L, D, N);
-    p.gpu->scan_bwd_bf16(p.gpu, du.g, ddp.g, ddtb.g, dAl.g, (float *)dxdbl.g + R,
-                         (float *)dxdbl.g + R + N, ldx, dD.g, (bf16 *)dxz.g + D, 2 * D, dy.g, u.g,
-                         dp.g, dtb.g, Alog.g, Bg, Bg + N, ldx, Dsk.g, zg, 2 * D, svg, B, L, D, N);
+    ScanBwd bc = {.bf16 = 1, .du = du.c, .ddelta_pre = ddp.c, .dz = (bf16 *)dxz.c + D,
+                  .dz_stride = 2 * D, .ddt_bias = ddtb.c, .dA_log = dAl.c,
+                  .dBm = (float *)dxdbl.c + R, .dCm = (float *)dxdbl.c + R + N, .dbc_stride = ldx,
+                  .dDskip = dD.c, .dy = dy.c, .u = u.c, .delta_pre = dp.c, .z = zc,
+                  .z_stride = 2 * D, .dt_bias = dtb.c, .A_log = Alog.c, .Bm = Bc, .Cm = Bc + N,
+                  .bc_stride = ldx, .Dskip = Dsk.c, .saved = svc, .B = B, .L = L, .D = D, .N = N};
+    ScanBwd bg = {.bf16 = 1, .du = du.g, .ddelta_pre = ddp.g, .dz = (bf16 *)dxz.g + D,
+                  .dz_stride = 2 * D, .ddt_bias = ddtb.g, .dA_log = dAl.g,
+                  .dBm = (float *)dxdbl.g + R, .dCm = (float *)dxdbl.g + R + N, .dbc_stride = ldx,
+                  .dDskip = dD.g, .dy = dy.g, .u = u.g, .delta_pre = dp.g, .z = zg,
+                  .z_stride = 2 * D, .dt_bias = dtb.g, .A_log = Alog.g, .Bm = Bg, .Cm = Bg + N,
+                  .bc_stride = ldx, .Dskip = Dsk.g, .saved = svg, .B = B, .L = L, .D = D, .N = N};
+    p.cpu->scan_bwd(p.cpu, &bc);
+    p.gpu->scan_bwd(p.gpu, &bg);
     report_tol("scan_bwd_bf16", "du", sh, errh_all(&p, &du), TOL);
     report_tol("scan_bwd_bf16", "ddelta_pre", sh, errh_all(&p, &ddp), TOL);
     /* dz: the second half of dxz; the first must keep the poison */

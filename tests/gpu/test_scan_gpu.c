@@ -40,9 +40,21 @@ static void scan_in_free(Pair *p, ScanIn *s)
     buf_free(p, &s->xdbl), buf_free(p, &s->Dsk), buf_free(p, &s->xz);
 }
 
-#define XB(s, side) ((float *)(s)->xdbl.side + (s)->R)
-#define XC(s, side) ((float *)(s)->xdbl.side + (s)->R + (s)->N)
-#define XZ(s, side) ((float *)(s)->xz.side + (s)->D)
+/* One side's copy of a buffer: the GPU's when g, else the CPU's. */
+static void *side(const Buf *b, int g) { return g ? b->g : b->c; }
+
+/* The forward's arguments on one side's copy of s (z only when use_z). */
+static ScanFwd fwd_args(const ScanIn *s, int g, const Buf *y, int use_z, float *state,
+                        void *saved)
+{
+    float *x = side(&s->xdbl, g), *xz = side(&s->xz, g);
+    return (ScanFwd){.y = side(y, g), .u = side(&s->u, g), .delta_pre = side(&s->dp, g),
+                     .z = use_z ? xz + s->D : NULL, .z_stride = 2 * s->D,
+                     .dt_bias = side(&s->dtb, g), .A_log = side(&s->Alog, g), .Bm = x + s->R,
+                     .Cm = x + s->R + s->N, .bc_stride = s->ldx, .Dskip = side(&s->Dsk, g),
+                     .ssm_state = state, .saved = saved, .B = s->B, .L = s->L, .D = s->D,
+                     .N = s->N};
+}
 
 /* Forward then backward on both backends. use_z = 0 runs without the gate; gpu_saved = 0 hands
  * the GPU backward no saved states (it must recompute them). */
@@ -61,10 +73,10 @@ static void check_scan(int B, int L, int D, int N, int R, int use_z, int gpu_sav
     void *sv_c = sb_c ? p.cpu->alloc(p.cpu, sb_c) : NULL;
     void *sv_g = sb_g ? p.gpu->alloc(p.gpu, sb_g) : NULL;
     Buf y = buf_nan(&p, (size_t)rows * D);
-    p.cpu->scan_fwd(p.cpu, y.c, s.u.c, s.dp.c, s.dtb.c, s.Alog.c, XB(&s, c), XC(&s, c), ldx,
-                    s.Dsk.c, use_z ? XZ(&s, c) : NULL, 2 * D, NULL, sv_c, B, L, D, N);
-    p.gpu->scan_fwd(p.gpu, y.g, s.u.g, s.dp.g, s.dtb.g, s.Alog.g, XB(&s, g), XC(&s, g), ldx,
-                    s.Dsk.g, use_z ? XZ(&s, g) : NULL, 2 * D, NULL, sv_g, B, L, D, N);
+    ScanFwd fc = fwd_args(&s, 0, &y, use_z, NULL, sv_c);
+    ScanFwd fg = fwd_args(&s, 1, &y, use_z, NULL, sv_g);
+    p.cpu->scan_fwd(p.cpu, &fc);
+    p.gpu->scan_fwd(p.gpu, &fg);
     report("scan_fwd", "y", sh, err_all(&p, &y));
 
     Buf dy = buf_rand(&p, (size_t)rows * D, -1, 1);
@@ -72,14 +84,23 @@ static void check_scan(int B, int L, int D, int N, int R, int use_z, int gpu_sav
     Buf dxdbl = buf_nan(&p, (size_t)rows * ldx), dxz = buf_nan(&p, (size_t)rows * 2 * D);
     Buf dtb = buf_rand(&p, (size_t)D, -1, 1), dAl = buf_rand(&p, (size_t)D * N, -1, 1);
     Buf dD = buf_rand(&p, (size_t)D, -1, 1);
-    p.cpu->scan_bwd(p.cpu, du.c, ddp.c, dtb.c, dAl.c, (float *)dxdbl.c + s.R,
-                    (float *)dxdbl.c + s.R + N, ldx, dD.c, use_z ? (float *)dxz.c + D : NULL, 2 * D,
-                    dy.c, s.u.c, s.dp.c, s.dtb.c, s.Alog.c, XB(&s, c), XC(&s, c), ldx, s.Dsk.c,
-                    use_z ? XZ(&s, c) : NULL, 2 * D, sv_c, B, L, D, N);
-    p.gpu->scan_bwd(p.gpu, du.g, ddp.g, dtb.g, dAl.g, (float *)dxdbl.g + s.R,
-                    (float *)dxdbl.g + s.R + N, ldx, dD.g, use_z ? (float *)dxz.g + D : NULL, 2 * D,
-                    dy.g, s.u.g, s.dp.g, s.dtb.g, s.Alog.g, XB(&s, g), XC(&s, g), ldx, s.Dsk.g,
-                    use_z ? XZ(&s, g) : NULL, 2 * D, gpu_saved ? sv_g : NULL, B, L, D, N);
+    ScanBwd bwd[2];
+    for (int g = 0; g < 2; g++) {
+        const ScanFwd *f = g ? &fg : &fc;
+        float *dx = side(&dxdbl, g), *dzz = side(&dxz, g);
+        bwd[g] = (ScanBwd){.du = side(&du, g), .ddelta_pre = side(&ddp, g),
+                           .dz = use_z ? dzz + D : NULL, .dz_stride = 2 * D,
+                           .ddt_bias = side(&dtb, g), .dA_log = side(&dAl, g), .dBm = dx + s.R,
+                           .dCm = dx + s.R + N, .dbc_stride = ldx, .dDskip = side(&dD, g),
+                           .dy = side(&dy, g), .u = f->u, .delta_pre = f->delta_pre, .z = f->z,
+                           .z_stride = f->z_stride, .dt_bias = f->dt_bias, .A_log = f->A_log,
+                           .Bm = f->Bm, .Cm = f->Cm, .bc_stride = f->bc_stride,
+                           .Dskip = f->Dskip, .B = B, .L = L, .D = D, .N = N};
+    }
+    bwd[0].saved = sv_c;
+    bwd[1].saved = gpu_saved ? sv_g : NULL;
+    p.cpu->scan_bwd(p.cpu, &bwd[0]);
+    p.gpu->scan_bwd(p.gpu, &bwd[1]);
     report("scan_bwd", "du", sh, err_all(&p, &du));
     report("scan_bwd", "ddelta_pre", sh, err_all(&p, &ddp));
     /* dBm, dCm: columns [R, R + 2N) of dxdbl; the dt columns must keep the poison */
@@ -182,8 +203,8 @@ START_TEST(scan_state_chaining)
     float *st0 = malloc(st.n);
     memcpy(st0, st.host, st.n);
     Buf y = buf_nan(&p, (size_t)B * L * D);
-    p.gpu->scan_fwd(p.gpu, y.g, s.u.g, s.dp.g, s.dtb.g, s.Alog.g, XB(&s, g), XC(&s, g), ldx,
-                    s.Dsk.g, XZ(&s, g), 2 * D, st.g, NULL, B, L, D, N);
+    ScanFwd fg = fwd_args(&s, 1, &y, 1, st.g, NULL);
+    p.gpu->scan_fwd(p.gpu, &fg);
     float *par = malloc(y.n), *fin = malloc(st.n);
     p.gpu->download(p.gpu, par, y.g, y.n);
     p.gpu->download(p.gpu, fin, st.g, st.n);
@@ -204,12 +225,16 @@ START_TEST(scan_state_chaining)
             memcpy((float *)z1.host + b * 2 * D, (float *)s.xz.host + r * 2 * D, 2 * D * 4);
         }
         buf_push(&p, &u1), buf_push(&p, &dp1), buf_push(&p, &x1), buf_push(&p, &z1);
-        p.gpu->scan_fwd(p.gpu, y1.g, u1.g, dp1.g, s.dtb.g, s.Alog.g, (float *)x1.g + R,
-                        (float *)x1.g + R + N, ldx, s.Dsk.g, (float *)z1.g + D, 2 * D, st.g, NULL,
-                        B, 1, D, N);
-        p.cpu->scan_fwd(p.cpu, y1.c, u1.c, dp1.c, s.dtb.c, s.Alog.c, (float *)x1.c + R,
-                        (float *)x1.c + R + N, ldx, s.Dsk.c, (float *)z1.c + D, 2 * D, st.c, NULL,
-                        B, 1, D, N);
+        for (int g = 1; g >= 0; g--) { /* the GPU, then the CPU */
+            float *x = side(&x1, g), *z = side(&z1, g);
+            ScanFwd f = {.y = side(&y1, g), .u = side(&u1, g), .delta_pre = side(&dp1, g),
+                         .z = z + D, .z_stride = 2 * D, .dt_bias = side(&s.dtb, g),
+                         .A_log = side(&s.Alog, g), .Bm = x + R, .Cm = x + R + N,
+                         .bc_stride = ldx, .Dskip = side(&s.Dsk, g), .ssm_state = side(&st, g),
+                         .saved = NULL, .B = B, .L = 1, .D = D, .N = N};
+            Backend *be = g ? p.gpu : p.cpu;
+            be->scan_fwd(be, &f);
+        }
         p.gpu->download(p.gpu, y1h, y1.g, y1.n);
         for (int b = 0; b < B; b++)
             memcpy(seq + ((size_t)b * L + t) * D, y1h + (size_t)b * D, D * 4);
