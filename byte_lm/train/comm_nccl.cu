@@ -170,7 +170,7 @@ static int read_id(const char *path, ncclUniqueId *id, double timeout, BlErr *e)
 extern "C" Comm *comm_nccl_create(const char *path, int rank, int size, Backend *be, double timeout,
                                   BlErr *e)
 {
-    if (strcmp(be->name, "cuda")) {
+    if (be->kind != BACKEND_CUDA) {
         bl_fail(e, path, "NCCL needs the CUDA backend");
         return NULL;
     }
