@@ -25,8 +25,8 @@ int checkpoint_open(const char *path, const CkptOpen *how, Backend **be, Model *
     if (!dir) dir = own, cap = sizeof own;
     *be = NULL;
     *m = NULL;
-    Precision p = PREC_FP32;
-    if (how->precision && precision_parse(how->precision, &p))
+    Precision p;
+    if (how->precision && precision_parse(how->precision, &p)) /* before any backend starts */
         return bl_fail(e, NULL, "--precision must be fp32 or bf16, not '%s'", how->precision);
     /* a bad path or config is reported before a backend (a GPU) is asked for */
     if (checkpoint_resolve(path, dir, cap, e) || checkpoint_load_config(dir, &cfg, e)) return -1;
@@ -36,7 +36,7 @@ int checkpoint_open(const char *path, const CkptOpen *how, Backend **be, Model *
         *be = NULL;
         return -1;
     }
-    if (!how->precision) p = (*be)->bf16_default ? PREC_BF16 : PREC_FP32;
+    precision_for(*be, how->precision, &p);
     model_set_precision(*m, p);
     return 0;
 }

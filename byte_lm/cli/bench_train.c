@@ -50,11 +50,7 @@ int bench_train(int argc, char **argv)
         case 's': rc = cli_int(C, "--steps", optarg, 1, 64, &steps); break;
         case 't': rc = cli_int(C, "--threads", optarg, 1, 4096, &threads); break;
         case 'j': json = 1; break;
-        case 'p':
-            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
-                return cmd_usage_error(C, "--precision must be fp32 or bf16");
-            precision = optarg;
-            break;
+        case 'p': rc = cli_precision(C, optarg), precision = optarg; break;
         case 'r':
             if (!strcmp(optarg, "auto")) recompute = -1;
             else if (!strcmp(optarg, "on")) recompute = 1;
@@ -79,8 +75,8 @@ int bench_train(int argc, char **argv)
     if (!be) return cmd_error(e.msg);
     Model *m;
     if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
-    Precision prec = be->bf16_default ? PREC_BF16 : PREC_FP32;
-    if (precision) precision_parse(precision, &prec); /* checked when parsed */
+    Precision prec;
+    precision_for(be, precision, &prec); /* the name was checked when parsed */
     model_set_precision(m, prec);
     model_set_recompute(m, recompute);
     model_init_params(m, 1);

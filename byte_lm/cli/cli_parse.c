@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byte_lm/base/precision.h"
 #include "byte_lm/cli/commands.h"
 
 int cli_parse_long(const char *s, long lo, long hi, long *out)
@@ -111,4 +112,10 @@ int cli_device(const char *cmd, const char *s)
 {
     if (!strcmp(s, "cpu") || !strcmp(s, "cuda") || !strcmp(s, "gpu")) return 0;
     return bad(cmd, "--device", s, "cpu or cuda");
+}
+
+int cli_precision(const char *cmd, const char *s)
+{
+    Precision p;
+    return precision_parse(s, &p) ? bad(cmd, "--precision", s, "fp32 or bf16") : 0;
 }

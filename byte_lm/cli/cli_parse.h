@@ -27,6 +27,8 @@ int cli_float(const char *cmd, const char *opt, const char *s, double lo, double
 
 /* --device: cpu, cuda (or gpu); else the usage error. Returns 0 or 2. */
 int cli_device(const char *cmd, const char *s);
+/* --precision: fp32 or bf16; else the usage error. Returns 0 or 2. */
+int cli_precision(const char *cmd, const char *s);
 
 /* The usage error for what getopt_long returned as c ('?' or ':'; the option string must start
  * with ':' so that a missing value is ':'): "unknown option '--x'" or "option '--x' needs a

@@ -192,11 +192,7 @@ int eval_cmd_bpb(int argc, char **argv)
         case O_DEVICE: rc = cli_device(E, optarg), device = optarg; break;
         case O_THREADS: rc = cli_int(E, "--threads", optarg, 1, 4096, &threads); break;
         case O_JSON: json = 1; break;
-        case O_PREC:
-            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
-                return cmd_usage_error(E, "--precision must be fp32 or bf16");
-            precision = optarg;
-            break;
+        case O_PREC: rc = cli_precision(E, optarg), precision = optarg; break;
         case 'q': quiet = 1; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;

@@ -283,11 +283,7 @@ static int parse_args(int argc, char **argv, Args *a, int *exit_now)
             }
             break;
         case O_DEVICE: rc = cli_device(G, optarg), a->device = optarg; break;
-        case O_PREC:
-            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
-                rc = cmd_usage_error(G, "--precision must be fp32 or bf16");
-            a->precision = optarg;
-            break;
+        case O_PREC: rc = cli_precision(G, optarg), a->precision = optarg; break;
         case O_THREADS: rc = cli_int(G, "--threads", optarg, 1, 4096, &a->threads); break;
         case O_JSON: a->json = 1; break;
         case 'q': a->quiet = 1; break;

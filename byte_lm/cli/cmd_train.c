@@ -128,12 +128,7 @@ int cmd_train(int argc, char **argv)
         case O_RANK: rc = cli_int(T, "--rank", optarg, 0, 255, &rank); break;
         case O_WORLD: rc = cli_int(T, "--world", optarg, 1, 256, &o.world); break;
         case O_RDV: o.rendezvous = optarg; break;
-        case O_PREC: {
-            Precision p;
-            if (precision_parse(optarg, &p)) rc = cmd_usage_error(T, "--precision must be fp32 or bf16");
-            o.precision = optarg;
-            break;
-        }
+        case O_PREC: rc = cli_precision(T, optarg), o.precision = optarg; break;
         case O_JSON: o.json = 1; break;
         case O_FORCE: o.force = 1; break;
         case 'h':

@@ -408,6 +408,13 @@ void model_set_precision(Model *m, Precision p)
 
 Precision model_precision(const Model *m) { return m->prec; }
 
+int precision_for(const Backend *be, const char *name, Precision *out)
+{
+    if (name) return precision_parse(name, out);
+    *out = be->bf16_default ? PREC_BF16 : PREC_FP32;
+    return 0;
+}
+
 void model_set_recompute(Model *m, int mode)
 {
     if (mode == m->recompute) return;

@@ -47,6 +47,8 @@ void model_zero_grads(Model *m);
 /* Selects fp32 or bf16 mixed precision (default fp32). bf16 allocates the bf16 copy of the
  * weights; the activation arena is planned anew at the next pass. */
 void model_set_precision(Model *m, Precision p);
+/* The precision named ("fp32", "bf16"), or be's default for NULL: 0, or -1 for another name. */
+int precision_for(const Backend *be, const char *name, Precision *out);
 Precision model_precision(const Model *m);
 /* bf16 plan: the bf16 copy of the weights (same layout as the params), for the optimizer to
  * rewrite in its own pass; after it has, model_shadow_written says the copy is current.

@@ -162,8 +162,8 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         BlErr inner = *e;
         return bl_fail(e, cfg_file, "%s", inner.msg);
     }
-    Precision want = r->be->bf16_default ? PREC_BF16 : PREC_FP32;
-    if (o->precision && precision_parse(o->precision, &want))
+    Precision want;
+    if (precision_for(r->be, o->precision, &want))
         return bl_fail(e, NULL, "train: --precision must be fp32 or bf16, not '%s'", o->precision);
     if (o->resume) {
         optimizer_init(&r->opt, r->model, &r->ts.optim);
