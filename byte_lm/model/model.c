@@ -1,6 +1,5 @@
 /* MambaByte forward and backward, expressed as backend ops (docs/ARCHITECTURE.md, "The model"). */
 #include <string.h>
-#include <unistd.h>
 
 #include "byte_lm/model/model_internal.h"
 
@@ -18,7 +17,7 @@ int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
      * allocator (the GPU backend's allocator reports its own failures) */
     if (be->kind == BACKEND_CPU) { /* backend memory is this machine's RAM */
         double need = (double)config_num_params(&m->cfg) * 2 * sizeof(float);
-        double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+        double have = (double)be->mem_total_bytes(be);
         if (have > 0 && need > have) {
             bl_fail(e, NULL, "a model of %lld parameters needs %.1f GiB for weights and gradients, "
                              "more than this machine's %.1f GiB",

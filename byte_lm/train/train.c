@@ -150,7 +150,7 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
     /* the model check in model_create counts weights and gradients; a step also holds the AdamW
      * moments and B x L rows of activations, which is where an absurd -B or -L shows */
     if (r->be->kind == BACKEND_CPU) {
-        double need = config_train_bytes(&cfg, r->ts.B, r->ts.L), have = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+        double need = config_train_bytes(&cfg, r->ts.B, r->ts.L), have = (double)r->be->mem_total_bytes(r->be);
         if (have > 0 && need > have)
             return bl_fail(e, cfg_file, "training B=%d x L=%d needs %.1f GiB (weights, gradients, AdamW moments, "
                                         "activations), more than this machine's %.1f GiB",
