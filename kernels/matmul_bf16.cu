@@ -18,7 +18,7 @@
 
 struct LtKey {
     int ta, tb, m, n, k, lda, ldb, ldc, ldd;
-    int ct, dt;       /* cudaDataType of C and D (equal) */
+    int type;         /* cudaDataType of C and D (cuBLASLt wants them alike) */
     int beta_nonzero; /* the algorithm differs when C is read */
     int align;        /* smallest alignment, in bytes (<= 256), of the four pointers */
 };
@@ -92,8 +92,8 @@ static LtPlan *plan_for(CudaCtx *c, const LtKey &k)
     int br = tb == CUBLAS_OP_N ? k.k : k.n, bc = tb == CUBLAS_OP_N ? k.n : k.k;
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, ar, ac, k.lda));
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, br, bc, k.ldb));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, (cudaDataType)k.ct, k.m, k.n, k.ldc));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->ld, (cudaDataType)k.dt, k.m, k.n, k.ldd));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, (cudaDataType)k.type, k.m, k.n, k.ldc));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->ld, (cudaDataType)k.type, k.m, k.n, k.ldd));
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     uint64_t ws = c->lt_ws_bytes;
@@ -137,7 +137,7 @@ static void lt_gemm(CudaCtx *c, cublasOperation_t ta, cublasOperation_t tb, int 
     memset(&key, 0, sizeof key);
     key.ta = ta, key.tb = tb, key.m = m, key.n = n, key.k = k;
     key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.ldd = ldd;
-    key.ct = key.dt = t;
+    key.type = t;
     key.beta_nonzero = beta != 0.0f;
     int al = ptr_align(A);
     if (ptr_align(B) < al) al = ptr_align(B);

@@ -108,8 +108,7 @@ static void ensure_acts(Model *m, int B, int L, int need_saved)
     int rows = B * L;
     size_t saved = need_saved ? m->be->scan_saved_bytes(m->be, B, L, c->intermediate_size, c->state_size) : 0;
     /* a training pass after forward-only ones may need the bf16 plan that keeps scan tensors */
-    int replan = need_saved && m->prec == PREC_BF16 && m->recompute != 1 && !a->keep_scan &&
-                 !a->decided;
+    int replan = need_saved && m->prec == PREC_BF16 && !a->for_training;
     if (rows <= a->rows_cap && saved <= a->saved_bytes && a->arena && !replan) return;
     if (rows < a->rows_cap) rows = a->rows_cap;
     if (saved < a->saved_bytes) saved = a->saved_bytes;
@@ -121,9 +120,9 @@ static void ensure_acts(Model *m, int B, int L, int need_saved)
      * of the backend's memory next to weights, gradients, bf16 copy and moments (18 bytes a
      * parameter) */
     a->keep_scan = m->prec == PREC_BF16 && need_saved && m->recompute != 1;
-    a->decided = need_saved;
+    a->for_training = need_saved;
     plan(m, &measure, (size_t)rows, saved);
-    if (a->keep_scan && m->recompute == -1 && m->be->mem_total_bytes) {
+    if (a->keep_scan && m->recompute == -1) {
         double need = (double)measure.off + 18.0 * (double)m->n_params;
         if (need > 0.5 * (double)m->be->mem_total_bytes(m->be)) {
             a->keep_scan = 0;

@@ -55,7 +55,7 @@ typedef struct {
     float *dres, *dnormed, *dxz, *du, *dxdbl, *ddelta, *dy;
     ActsBf16 h;    /* bf16 plan only */
     int keep_scan; /* bf16 plan: 1 when the layers keep their scan's inputs and outputs */
-    int decided;   /* the plan was made for training (keep_scan chosen) */
+    int for_training; /* the plan was made for training (so keep_scan is chosen) */
 } Acts;
 
 struct Model {
