@@ -95,25 +95,35 @@ static inline void buf_free(Pair *p, Buf *b)
     free(b->host);
 }
 
-/* ||gpu - cpu|| / ||cpu|| over rows x cols of a row-major matrix with leading dimension ld
- * (in floats); NaN when any compared element is NaN. With check_rest, elements outside the
- * slice must still be NaN on the GPU (an overwritten output must not spill). */
-static inline double buf_err(Pair *p, const Buf *b, int rows, int cols, int ld, int check_rest)
+#define BF16_POISON 0x7fc1 /* a quiet NaN */
+
+/* Element i of a buffer of fp32 (eb 4) or bf16 (eb 2) values, widened. */
+static inline double buf_at(const void *h, int eb, size_t i)
 {
-    size_t n = b->n / sizeof(float);
-    float *gc = malloc(b->n ? b->n : 1), *gg = malloc(b->n ? b->n : 1);
+    return eb == 2 ? (double)bf16_to_f32(((const bf16 *)h)[i]) : (double)((const float *)h)[i];
+}
+
+/* ||gpu - cpu|| / ||cpu|| over columns [c0, c1) of rows [0, rows) of a row-major matrix with
+ * leading dimension ld, elements fp32 or bf16 (eb 4 or 2); NaN when any compared element is NaN.
+ * With check_rest, every other element must still hold the poison on the GPU (an overwritten
+ * output must not spill): NaN for fp32, BF16_POISON for bf16. */
+static inline double buf_err_cols(Pair *p, const Buf *b, int eb, int rows, int c0, int c1, int ld,
+                                  int check_rest)
+{
+    size_t n = b->n / (size_t)eb;
+    void *gc = malloc(b->n ? b->n : 1), *gg = malloc(b->n ? b->n : 1);
     p->cpu->download(p->cpu, gc, b->c, b->n);
     p->gpu->download(p->gpu, gg, b->g, b->n);
     double num = 0, den = 0;
     size_t spilled = 0;
     for (size_t i = 0; i < n; i++) {
         size_t r = i / ld, col = i % ld;
-        if ((int)r < rows && (int)col < cols) {
-            double d = (double)gg[i] - gc[i];
-            num += d * d;
-            den += (double)gc[i] * gc[i];
-            if (isnan(gg[i]) || isnan(gc[i])) num = NAN;
-        } else if (check_rest && !isnan(gg[i])) {
+        double vc = buf_at(gc, eb, i), vg = buf_at(gg, eb, i);
+        if ((int)r < rows && (int)col >= c0 && (int)col < c1) {
+            num += (vg - vc) * (vg - vc);
+            den += vc * vc;
+            if (isnan(vg) || isnan(vc)) num = NAN;
+        } else if (check_rest && (eb == 2 ? ((const bf16 *)gg)[i] != BF16_POISON : !isnan(vg))) {
             spilled++;
         }
     }
@@ -121,6 +131,12 @@ static inline double buf_err(Pair *p, const Buf *b, int rows, int cols, int ld, 
     free(gg);
     ck_assert_msg(spilled == 0, "%zu elements written outside the output slice", spilled);
     return den == 0 ? sqrt(num) : sqrt(num / den);
+}
+
+/* rows x cols of a row-major fp32 matrix with leading dimension ld (buf_err_cols says how) */
+static inline double buf_err(Pair *p, const Buf *b, int rows, int cols, int ld, int check_rest)
+{
+    return buf_err_cols(p, b, 4, rows, 0, cols, ld, check_rest);
 }
 
 static inline double err_all(Pair *p, const Buf *b)
@@ -145,7 +161,6 @@ static inline void report_tol(const char *op, const char *what, const char *shap
 }
 
 /* ---- bf16 tensors: n values, the host copy holds bf16 bits ---- */
-#define BF16_POISON 0x7fc1 /* a quiet NaN */
 
 /* n bf16 values uniform in [lo, hi) (drawn in fp32, rounded) on both backends */
 static inline Buf bufh_rand(Pair *p, size_t n, float lo, float hi)
@@ -166,32 +181,10 @@ static inline Buf bufh_nan(Pair *p, size_t n)
     return b;
 }
 
-/* buf_err for bf16 tensors: rows x cols of leading dimension ld; with check_rest the GPU must
- * have left the poison everywhere else. */
+/* buf_err for bf16 tensors */
 static inline double bufh_err(Pair *p, const Buf *b, int rows, int cols, int ld, int check_rest)
 {
-    size_t n = b->n / sizeof(bf16);
-    bf16 *gc = malloc(b->n ? b->n : 1), *gg = malloc(b->n ? b->n : 1);
-    p->cpu->download(p->cpu, gc, b->c, b->n);
-    p->gpu->download(p->gpu, gg, b->g, b->n);
-    double num = 0, den = 0;
-    size_t spilled = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t r = i / ld, col = i % ld;
-        float vc = bf16_to_f32(gc[i]), vg = bf16_to_f32(gg[i]);
-        if ((int)r < rows && (int)col < cols) {
-            double d = (double)vg - vc;
-            num += d * d;
-            den += (double)vc * vc;
-            if (isnan(vg) || isnan(vc)) num = NAN;
-        } else if (check_rest && gg[i] != BF16_POISON) {
-            spilled++;
-        }
-    }
-    free(gc);
-    free(gg);
-    ck_assert_msg(spilled == 0, "%zu elements written outside the output slice", spilled);
-    return den == 0 ? sqrt(num) : sqrt(num / den);
+    return buf_err_cols(p, b, 2, rows, 0, cols, ld, check_rest);
 }
 
 static inline double errh_all(Pair *p, const Buf *b)

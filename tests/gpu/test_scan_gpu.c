@@ -103,49 +103,12 @@ static void check_scan(int B, int L, int D, int N, int R, int use_z, int gpu_sav
     p.gpu->scan_bwd(p.gpu, &bwd[1]);
     report("scan_bwd", "du", sh, err_all(&p, &du));
     report("scan_bwd", "ddelta_pre", sh, err_all(&p, &ddp));
-    /* dBm, dCm: columns [R, R + 2N) of dxdbl; the dt columns must keep the poison */
-    {
-        size_t n = dxdbl.n / sizeof(float);
-        float *gc = malloc(dxdbl.n), *gg = malloc(dxdbl.n);
-        p.cpu->download(p.cpu, gc, dxdbl.c, dxdbl.n);
-        p.gpu->download(p.gpu, gg, dxdbl.g, dxdbl.n);
-        double nb = 0, db = 0, nc = 0, dc = 0;
-        size_t spilled = 0;
-        for (size_t i = 0; i < n; i++) {
-            int col = (int)(i % ldx);
-            double e = (double)gg[i] - gc[i];
-            if (col >= s.R && col < s.R + N)
-                nb += e * e, db += (double)gc[i] * gc[i];
-            else if (col >= s.R + N)
-                nc += e * e, dc += (double)gc[i] * gc[i];
-            else if (!isnan(gg[i]))
-                spilled++;
-        }
-        free(gc), free(gg);
-        ck_assert_msg(spilled == 0, "dBm/dCm: %zu elements written outside", spilled);
-        report("scan_bwd", "dBm", sh, sqrt(nb / db));
-        report("scan_bwd", "dCm", sh, sqrt(nc / dc));
-    }
-    if (use_z) {
-        /* dz is the second half of dxz: compare that half, the first must keep the poison */
-        size_t n = dxz.n / sizeof(float);
-        float *gc = malloc(dxz.n), *gg = malloc(dxz.n);
-        p.cpu->download(p.cpu, gc, dxz.c, dxz.n);
-        p.gpu->download(p.gpu, gg, dxz.g, dxz.n);
-        double num = 0, den = 0;
-        size_t spilled = 0;
-        for (size_t i = 0; i < n; i++) {
-            if ((int)(i % (2 * D)) >= D) {
-                double e = (double)gg[i] - gc[i];
-                num += e * e, den += (double)gc[i] * gc[i];
-            } else if (!isnan(gg[i])) {
-                spilled++;
-            }
-        }
-        free(gc), free(gg);
-        ck_assert_msg(spilled == 0, "dz: %zu elements written outside", spilled);
-        report("scan_bwd", "dz", sh, sqrt(num / den));
-    }
+    /* dBm, dCm: columns [R, R + 2N) of dxdbl, the dt columns must keep the poison; dz is the
+     * second half of dxz, the first must keep it */
+    buf_err_cols(&p, &dxdbl, 4, rows, s.R, ldx, ldx, 1);
+    report("scan_bwd", "dBm", sh, buf_err_cols(&p, &dxdbl, 4, rows, s.R, s.R + N, ldx, 0));
+    report("scan_bwd", "dCm", sh, buf_err_cols(&p, &dxdbl, 4, rows, s.R + N, ldx, ldx, 0));
+    if (use_z) report("scan_bwd", "dz", sh, buf_err_cols(&p, &dxz, 4, rows, D, 2 * D, 2 * D, 1));
     report("scan_bwd", "ddt_bias", sh, err_all(&p, &dtb));
     report("scan_bwd", "dA_log", sh, err_all(&p, &dAl));
     report("scan_bwd", "dDskip", sh, err_all(&p, &dD));
