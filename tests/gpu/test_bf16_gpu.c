@@ -272,59 +272,8 @@ END_TEST
 
 START_TEST(model_step_matches_cpu)
 {
-    int shapes[][4] = {{64, 2, 3, 301}, {128, 3, 2, 1037}};
-    for (int k = 0; k < 2; k++) {
-        int d = shapes[k][0], layers = shapes[k][1], B = shapes[k][2], L = shapes[k][3];
-        Backend *cpu = backend_cpu_create(0), *gpu = backend_cuda_create(0);
-        Model *mc = gm_make(cpu, d, layers, 11 + k, PREC_BF16), *mg = gm_make(gpu, d, layers, 11 + k, PREC_BF16);
-        gm_perturb(mc, mg, 5 + k);
-        size_t np = model_num_params(mc);
-        uint64_t s = 5 + k;
-        uint8_t *batch = malloc((size_t)B * (L + 1));
-        for (size_t i = 0; i < (size_t)B * (L + 1); i++) batch[i] = (uint8_t)tu_next(&s);
-        model_zero_grads(mc);
-        model_zero_grads(mg);
-        float lc = model_forward_backward(mc, batch, B, L, 1.0f);
-        float lg = model_forward_backward(mg, batch, B, L, 1.0f);
-        double lrel = fabs((double)lc - lg) / fabs((double)lc);
-        printf("bf16 d=%d layers=%d B=%d L=%d: loss cpu %.7f gpu %.7f rel %.2e\n", d, layers, B, L,
-               lc, lg, lrel);
-        ck_assert(lrel < TOL);
-        float *gc = gm_host_copy(mc, model_grads(mc)), *gg = gm_host_copy(mg, model_grads(mg));
-        double worst = 0;
-        const char *wn = "";
-        for (int t = 0; t < model_num_tensors(mc); t++) {
-            const ParamInfo *p = model_tensor(mc, t);
-            double rel = tu_rel_err(gg + p->offset, gc + p->offset, p->numel);
-            if (rel > worst) worst = rel, wn = p->name;
-            ck_assert_msg(rel < TOL, "%s: gradient rel error %.3e", p->name, rel);
-        }
-        printf("  every gradient: worst rel error %.2e (%s) over %d tensors\n", worst, wn,
-               model_num_tensors(mc));
-        OptimConfig oc;
-        optim_config_default(&oc);
-        oc.warmup_steps = 0;
-        Optimizer oc_c, oc_g;
-        optimizer_init(&oc_c, mc, &oc);
-        optimizer_init(&oc_g, mg, &oc);
-        double nc = optimizer_step(&oc_c, mc, NULL), ng = optimizer_step(&oc_g, mg, NULL);
-        float *pc = gm_host_copy(mc, model_params(mc)), *pg = gm_host_copy(mg, model_params(mg));
-        double prel = tu_rel_err(pg, pc, np);
-        printf("  grad norm cpu %.6f gpu %.6f; weights after AdamW rel %.2e\n", nc, ng, prel);
-        ck_assert(fabs(nc - ng) / nc < TOL);
-        ck_assert(prel < 1e-3);
-        /* the second step reads the bf16 copy AdamW wrote: losses still agree */
-        model_zero_grads(mc);
-        model_zero_grads(mg);
-        lc = model_forward_backward(mc, batch, B, L, 1.0f);
-        lg = model_forward_backward(mg, batch, B, L, 1.0f);
-        printf("  second step: loss cpu %.7f gpu %.7f\n", lc, lg);
-        ck_assert(fabs((double)lc - lg) / fabs((double)lc) < TOL);
-        optimizer_free(&oc_c, mc), optimizer_free(&oc_g, mg);
-        free(gc), free(gg), free(pc), free(pg), free(batch);
-        model_free(mc), model_free(mg);
-        cpu->destroy(cpu), gpu->destroy(gpu);
-    }
+    const StepTol tol = {TOL, TOL, TOL, 1e-3};
+    gm_check_step(PREC_BF16, &tol, 5, 1);
 }
 END_TEST
 
