@@ -13,17 +13,6 @@
 #include "byte_lm/format/safetensors.h"
 #include "tests/test_cli_util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 typedef struct {
     int status;
     char *out, *err;
@@ -85,11 +74,6 @@ static void assert_one_error(const Run *r, int code, const char *says)
     ck_assert_msg(strstr(line, says) != NULL, "error does not say \"%s\": %s", says, line);
 }
 
-static void sh(const char *cmd)
-{
-    ck_assert_msg(tu_sh(cmd) == 0, "failed: %s", cmd);
-}
-
 /* A tiny one-step run in tmp/name, trained on a words file. */
 static void make_run(const char *tmp, const char *name)
 {
@@ -100,7 +84,7 @@ static void make_run(const char *tmp, const char *name)
              "'%s' train --config configs/tiny.json --data '%s/words.txt' --out '%s/%s' -B 2 -L 32 --steps 1 "
              "--threads 1 2>/dev/null >/dev/null",
              tu_bytelm(), tmp, tmp, name);
-    sh(cmd);
+    tu_sh_ok("%s", cmd);
 }
 
 /* A .zst of `bytes` zero bytes, a few kilobytes on disk. */

@@ -1,11 +1,25 @@
 /* Helpers for the suites that drive the bytelm binary: where it is, running a shell command, a
- * small English-like training text, and the per-step losses of a metrics file. */
+ * small English-like training text, the per-step losses of a metrics file, and whether this is an
+ * ASan build. */
 #ifndef BYTELM_TEST_CLI_UTIL_H
 #define BYTELM_TEST_CLI_UTIL_H
 
+#include <stdarg.h>
 #include <sys/wait.h>
 
 #include "tests/test_util.h"
+
+/* 1 in an AddressSanitizer build: tests of address-space limits skip themselves there */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
 
 /* The binary under test: $BYTELM (make test sets it), else bin/bytelm. */
 static inline const char *tu_bytelm(void)
@@ -19,6 +33,18 @@ static inline int tu_sh(const char *cmd)
 {
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs a shell command made like printf; it must succeed. */
+static inline void tu_sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void tu_sh_ok(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(tu_sh(cmd) == 0, "failed: %s", cmd);
 }
 
 /* n words drawn from the first `vocab` (<= 16) of a fixed list, a sentence every 12 words:
