@@ -7,6 +7,7 @@
 #include "byte_lm/base/bf16.h"
 #include "byte_lm/model/model.h"
 #include "byte_lm/model/optimizer.h"
+#include "tests/test_train_util.h"
 #include "tests/test_util.h"
 
 static float from_bits(uint32_t u)
@@ -166,32 +167,10 @@ END_TEST
 START_TEST(test_training_near_fp32)
 {
     Backend *be = backend_cpu_create(2);
-    float last[2];
+    double first = 0, last[2] = {0, 0};
     for (int pi = 0; pi < 2; pi++) {
         Model *m = tiny_model(be, 32, 2, 13, pi ? PREC_BF16 : PREC_FP32);
-        OptimConfig oc;
-        optim_config_default(&oc);
-        oc.lr = 5e-3f;
-        oc.warmup_steps = 5;
-        oc.total_steps = 60;
-        Optimizer opt;
-        optimizer_init(&opt, m, &oc);
-        const char *text = "the quick brown fox jumps over the lazy dog. ";
-        size_t tl = strlen(text);
-        int B = 4, L = 32;
-        uint8_t *batch = malloc((size_t)B * (L + 1));
-        uint64_t s = 3;
-        for (int step = 0; step < oc.total_steps; step++) {
-            for (int b = 0; b < B; b++) {
-                size_t off = tu_next(&s) % tl;
-                for (int t = 0; t <= L; t++) batch[b * (L + 1) + t] = (uint8_t)text[(off + t) % tl];
-            }
-            model_zero_grads(m);
-            last[pi] = model_forward_backward(m, batch, B, L, 1.0f) / (float)log(2.0);
-            optimizer_step(&opt, m, NULL);
-        }
-        optimizer_free(&opt, m);
-        free(batch);
+        tu_train_sentence(m, 60, &first, &last[pi]);
         model_free(m);
     }
     printf("after 60 steps: fp32 %.3f bf16 %.3f bits/byte\n", last[0], last[1]);
