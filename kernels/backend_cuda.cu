@@ -173,45 +173,15 @@ static void op_conv1d_bwd(Backend *be, float *din, int din_stride, float *dw, fl
 static size_t op_scan_saved_bytes(Backend *be, int B, int L, int D, int N)
 {
     (void)be;
-    return cuda_scan_saved_bytes(B, L, D, N, 0);
+    return cuda_scan_saved_bytes(B, L, D, N);
 }
-/* The struct's bf16 flag picks the fp32 or the bf16 launcher (bf16 is __nv_bfloat16 there). */
-static void op_scan_fwd(Backend *be, const ScanFwd *a)
+static int op_d_state_ok(Backend *be, int n)
 {
-    typedef __nv_bfloat16 nvbf;
-    if (a->bf16)
-        cuda_scan_fwd_bf16(ctx_of(be), static_cast<nvbf *>(a->y), static_cast<const nvbf *>(a->u),
-                           static_cast<const nvbf *>(a->delta_pre), a->dt_bias, a->A_log, a->Bm,
-                           a->Cm, a->bc_stride, a->Dskip, static_cast<const nvbf *>(a->z),
-                           a->z_stride, a->ssm_state, a->saved, a->B, a->L, a->D, a->N, 0);
-    else
-        cuda_scan_fwd(ctx_of(be), static_cast<float *>(a->y), static_cast<const float *>(a->u),
-                      static_cast<const float *>(a->delta_pre), a->dt_bias, a->A_log, a->Bm,
-                      a->Cm, a->bc_stride, a->Dskip, static_cast<const float *>(a->z),
-                      a->z_stride, a->ssm_state, a->saved, a->B, a->L, a->D, a->N, 0);
+    (void)be;
+    return cuda_scan_state_ok(n);
 }
-/* As op_scan_fwd, for the backward. */
-static void op_scan_bwd(Backend *be, const ScanBwd *a)
-{
-    typedef __nv_bfloat16 nvbf;
-    if (a->bf16)
-        cuda_scan_bwd_bf16(ctx_of(be), static_cast<nvbf *>(a->du),
-                           static_cast<nvbf *>(a->ddelta_pre), a->ddt_bias, a->dA_log, a->dBm,
-                           a->dCm, a->dbc_stride, a->dDskip, static_cast<nvbf *>(a->dz),
-                           a->dz_stride, static_cast<const nvbf *>(a->dy),
-                           static_cast<const nvbf *>(a->u), static_cast<const nvbf *>(a->delta_pre),
-                           a->dt_bias, a->A_log, a->Bm, a->Cm, a->bc_stride, a->Dskip,
-                           static_cast<const nvbf *>(a->z), a->z_stride, a->saved, a->B, a->L,
-                           a->D, a->N, 0);
-    else
-        cuda_scan_bwd(ctx_of(be), static_cast<float *>(a->du), static_cast<float *>(a->ddelta_pre),
-                      a->ddt_bias, a->dA_log, a->dBm, a->dCm, a->dbc_stride, a->dDskip,
-                      static_cast<float *>(a->dz), a->dz_stride, static_cast<const float *>(a->dy),
-                      static_cast<const float *>(a->u), static_cast<const float *>(a->delta_pre),
-                      a->dt_bias, a->A_log, a->Bm, a->Cm, a->bc_stride, a->Dskip,
-                      static_cast<const float *>(a->z), a->z_stride, a->saved, a->B, a->L, a->D,
-                      a->N, 0);
-}
+static void op_scan_fwd(Backend *be, const ScanFwd *a) { cuda_scan_fwd(ctx_of(be), a); }
+static void op_scan_bwd(Backend *be, const ScanBwd *a) { cuda_scan_bwd(ctx_of(be), a); }
 static void op_cross_entropy(Backend *be, float *losses, float *dlogits, const float *logits,
                              const uint8_t *targets, int rows, int V, float dscale)
 {
@@ -329,6 +299,8 @@ extern "C" Backend *backend_cuda_create(int device)
     be->kind = BACKEND_CUDA;
     be->ctx = c;
     be->bf16_default = 1;
+    be->d_state_ok = op_d_state_ok;
+    be->d_states = "4, 8, 16 or 32";
     be->alloc = be_alloc;
     be->free = be_free;
     be->upload = be_upload;

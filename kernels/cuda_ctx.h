@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "byte_lm/model/backend.h" /* ScanFwd, ScanBwd */
+
 struct LtPlan; /* matmul_bf16.cu: a cuBLASLt product's descriptors and chosen algorithm */
 
 /* One live device allocation, for the memory counter. */
@@ -83,20 +85,12 @@ void cuda_conv1d_bwd(CudaCtx *c, float *din, int din_stride, float *dw, float *d
                      const float *dout, const float *in, int in_stride, const float *w,
                      const float *bias, int B, int L, int D, int K);
 
-/* Selective scan. chunk = 0 picks the default chunk length (scan_chunk_len); the benchmark
- * passes other values, and then must pass the same to fwd, bwd and saved_bytes. */
-int scan_chunk_len(int B, int L, int D, int N);
-size_t cuda_scan_saved_bytes(int B, int L, int D, int N, int chunk);
-void cuda_scan_fwd(CudaCtx *c, float *y, const float *u, const float *delta_pre,
-                   const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
-                   int bc_stride, const float *Dskip, const float *z, int z_stride,
-                   float *ssm_state, void *saved, int B, int L, int D, int N, int chunk);
-void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
-                   float *dBm, float *dCm, int dbc_stride, float *dDskip, float *dz, int dz_stride,
-                   const float *dy, const float *u, const float *delta_pre, const float *dt_bias,
-                   const float *A_log, const float *Bm, const float *Cm, int bc_stride,
-                   const float *Dskip, const float *z, int z_stride, const void *saved, int B,
-                   int L, int D, int N, int chunk);
+/* Selective scan (scan.cu): the backend's arguments; the saved states take
+ * cuda_scan_saved_bytes. Only the state sizes scan_state_supported() names are built. */
+size_t cuda_scan_saved_bytes(int B, int L, int D, int N);
+void cuda_scan_fwd(CudaCtx *c, const ScanFwd *a);
+void cuda_scan_bwd(CudaCtx *c, const ScanBwd *a);
+int cuda_scan_state_ok(int N);
 
 void cuda_conv1d_fwd_bf16(CudaCtx *c, __nv_bfloat16 *out, const __nv_bfloat16 *in, int in_stride,
                           const float *w, const float *bias, float *conv_state, int B, int L,
@@ -107,20 +101,6 @@ void cuda_conv1d_bwd_bf16(CudaCtx *c, __nv_bfloat16 *din, int din_stride, float 
                           int K);
 void cuda_rmsnorm_fwd_bf16(CudaCtx *c, __nv_bfloat16 *out, float *rstd, const float *inp,
                            const float *w, int rows, int C, float eps);
-void cuda_scan_fwd_bf16(CudaCtx *c, __nv_bfloat16 *y, const __nv_bfloat16 *u,
-                        const __nv_bfloat16 *delta_pre, const float *dt_bias, const float *A_log,
-                        const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
-                        const __nv_bfloat16 *z, int z_stride, float *ssm_state, void *saved,
-                        int B, int L, int D, int N, int chunk);
-void cuda_scan_bwd_bf16(CudaCtx *c, __nv_bfloat16 *du, __nv_bfloat16 *ddelta_pre, float *ddt_bias,
-                        float *dA_log, float *dBm, float *dCm, int dbc_stride, float *dDskip,
-                        __nv_bfloat16 *dz, int dz_stride, const __nv_bfloat16 *dy,
-                        const __nv_bfloat16 *u, const __nv_bfloat16 *delta_pre,
-                        const float *dt_bias, const float *A_log, const float *Bm,
-                        const float *Cm, int bc_stride, const float *Dskip,
-                        const __nv_bfloat16 *z, int z_stride, const void *saved, int B, int L,
-                        int D, int N, int chunk);
-
 /* matmul_bf16.cu: bf16 operands, fp32 accumulation, through cuBLASLt (see backend.h) */
 void cuda_lt_init(CudaCtx *c);
 void cuda_lt_destroy(CudaCtx *c);

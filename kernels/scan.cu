@@ -1,6 +1,6 @@
-/* Selective scan entry points: chunk length, the `saved` layout, the backward's workspace and
- * the deterministic second pass that sums the backward's partials. Kernels: scan_fwd.cu,
- * scan_bwd.cu. */
+/* Selective scan entry points: the backend's ScanFwd / ScanBwd onto the kernels' arguments, the
+ * `saved` layout, the backward's workspace and the deterministic second pass that sums the
+ * backward's partials. Kernels: scan_fwd.cu, scan_bwd.cu. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -12,34 +12,26 @@
 /* Blocks per cluster in the backward (dB/dC are summed over a cluster's channels on chip). */
 #define SCAN_CLUSTER 8
 
-/* The backward keeps a chunk's forward states in registers (chunk x 4 floats per thread), so
- * chunks are short: the saved states cost N floats per chunk per channel (4 bytes per element at
- * N = 16, chunk 16). */
-int scan_chunk_len(int B, int L, int D, int N)
+/* The kernels are built for a few state sizes; callers refuse the others before any launch
+ * (the backend's d_state_ok), so reaching here with one is a bug. */
+static void check_state(int N)
 {
-    (void)B, (void)L, (void)D;
-    return N == 8 ? 8 : 16;
-}
-
-static int pick_chunk(int B, int L, int D, int N, int chunk)
-{
-    if (chunk <= 0) chunk = scan_chunk_len(B, L, D, N);
-    if (!scan_supported(N, chunk)) {
-        fprintf(stderr, "bytelm: CUDA scan: d_state %d (chunk %d) is not supported; built: 8, 16, 32\n",
-                N, chunk);
+    if (!scan_state_supported(N)) {
+        fprintf(stderr, "bytelm: CUDA scan: d_state %d is not built (4, 8, 16, 32)\n", N);
         abort();
     }
-    return chunk;
 }
 
-size_t cuda_scan_saved_bytes(int B, int L, int D, int N, int chunk)
+int cuda_scan_state_ok(int N) { return scan_state_supported(N); }
+
+size_t cuda_scan_saved_bytes(int B, int L, int D, int N)
 {
-    chunk = pick_chunk(B, L, D, N, chunk);
-    size_t nchunk = ((size_t)L + chunk - 1) / chunk;
+    size_t nchunk = ((size_t)L + SCAN_SC - 1) / SCAN_SC;
     return (size_t)B * nchunk * D * N * sizeof(float);
 }
 
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+static bool aligned(const void *p, size_t n) { return ((uintptr_t)p % n) == 0; }
 
 /* 16-byte staging of activation rows: E elements per copy */
 template <typename T> static bool vec_rows(int D, int stride, const void *p)
@@ -48,55 +40,48 @@ template <typename T> static bool vec_rows(int D, int stride, const void *p)
     return D % E == 0 && stride % E == 0 && aligned16(p);
 }
 
-template <typename T>
-static void scan_fwd(CudaCtx *c, T *y, const T *u, const T *delta_pre, const float *dt_bias,
-                     const float *A_log, const float *Bm, const float *Cm, int bc_stride,
-                     const float *Dskip, const T *z, int z_stride, float *ssm_state, void *saved,
-                     int B, int L, int D, int N, int chunk)
+/* One store per channel pair: even row starts and channel offsets, aligned base */
+template <typename T> static bool pair_rows(int D, int stride, const void *p)
 {
-    chunk = pick_chunk(B, L, D, N, chunk);
-    if (B == 0 || L == 0 || D == 0) return;
+    return D % 2 == 0 && stride % 2 == 0 && aligned(p, 2 * sizeof(T));
+}
+
+template <typename T> static void scan_fwd_t(CudaCtx *c, const ScanFwd *f)
+{
+    check_state(f->N);
+    if (f->B == 0 || f->L == 0 || f->D == 0) return;
     ScanFwdArgs<T> a;
-    a.y = y;
-    a.u = u;
-    a.delta_pre = delta_pre;
-    a.z = z;
-    a.dt_bias = dt_bias;
-    a.A_log = A_log;
-    a.Bm = Bm;
-    a.Cm = Cm;
-    a.Dskip = Dskip;
-    a.ssm_state = ssm_state;
-    a.saved = (float *)saved;
-    a.z_stride = z_stride;
-    a.bc_stride = bc_stride;
-    a.B = B;
-    a.L = L;
-    a.D = D;
-    a.nchunk = (L + chunk - 1) / chunk;
-    a.vec_act = vec_rows<T>(D, D, u) && vec_rows<T>(D, D, delta_pre) &&
-                (!z || vec_rows<T>(D, z_stride, z));
-    a.vec_bc = bc_stride % 4 == 0 && aligned16(Bm) && aligned16(Cm);
-    scan_fwd_dispatch(a, N, chunk, c->stream);
+    a.y = static_cast<T *>(f->y);
+    a.u = static_cast<const T *>(f->u);
+    a.delta_pre = static_cast<const T *>(f->delta_pre);
+    a.z = static_cast<const T *>(f->z);
+    a.dt_bias = f->dt_bias;
+    a.A_log = f->A_log;
+    a.Bm = f->Bm;
+    a.Cm = f->Cm;
+    a.Dskip = f->Dskip;
+    a.ssm_state = f->ssm_state;
+    a.saved = static_cast<float *>(f->saved);
+    a.z_stride = f->z_stride;
+    a.bc_stride = f->bc_stride;
+    a.B = f->B;
+    a.L = f->L;
+    a.D = f->D;
+    a.nchunk = (f->L + SCAN_SC - 1) / SCAN_SC;
+    const int D = f->D;
+    a.vec_act = vec_rows<T>(D, D, f->u) && vec_rows<T>(D, D, f->delta_pre) &&
+                (!f->z || vec_rows<T>(D, f->z_stride, f->z));
+    a.vec_bc = f->bc_stride % 4 == 0 && aligned16(f->Bm) && aligned16(f->Cm);
+    a.pair_out = !f->y || pair_rows<T>(D, D, f->y);
+    scan_fwd_dispatch(a, f->N, c->stream);
 }
 
-void cuda_scan_fwd(CudaCtx *c, float *y, const float *u, const float *delta_pre,
-                   const float *dt_bias, const float *A_log, const float *Bm, const float *Cm,
-                   int bc_stride, const float *Dskip, const float *z, int z_stride,
-                   float *ssm_state, void *saved, int B, int L, int D, int N, int chunk)
+void cuda_scan_fwd(CudaCtx *c, const ScanFwd *f)
 {
-    scan_fwd(c, y, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride, ssm_state,
-             saved, B, L, D, N, chunk);
-}
-
-void cuda_scan_fwd_bf16(CudaCtx *c, __nv_bfloat16 *y, const __nv_bfloat16 *u,
-                        const __nv_bfloat16 *delta_pre, const float *dt_bias, const float *A_log,
-                        const float *Bm, const float *Cm, int bc_stride, const float *Dskip,
-                        const __nv_bfloat16 *z, int z_stride, float *ssm_state, void *saved,
-                        int B, int L, int D, int N, int chunk)
-{
-    scan_fwd(c, y, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride, ssm_state,
-             saved, B, L, D, N, chunk);
+    if (f->bf16)
+        scan_fwd_t<__nv_bfloat16>(c, f);
+    else
+        scan_fwd_t<float>(c, f);
 }
 
 /* dBm[r, n] = sum_p part[p][r][n], dCm[r, n] = sum_p part[p][r][N + n], in p order */
@@ -140,21 +125,18 @@ __global__ void scan_param_reduce_kernel(float *dA_log, float *dDskip, float *dd
     }
 }
 
-template <typename T>
-static void scan_bwd(CudaCtx *c, T *du, T *ddelta_pre, float *ddt_bias, float *dA_log,
-                     float *dBm, float *dCm, int dbc_stride, float *dDskip, T *dz, int dz_stride,
-                     const T *dy, const T *u, const T *delta_pre, const float *dt_bias,
-                     const float *A_log, const float *Bm, const float *Cm, int bc_stride,
-                     const float *Dskip, const T *z, int z_stride, const void *saved, int B,
-                     int L, int D, int N, int chunk)
+template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
 {
-    chunk = pick_chunk(B, L, D, N, chunk);
+    check_state(g->N);
+    const int B = g->B, L = g->L, D = g->D, N = g->N;
     if (B == 0 || L == 0 || D == 0) return;
-    const int nchunk = (L + chunk - 1) / chunk;
+    const int nchunk = (L + SCAN_SC - 1) / SCAN_SC;
     const int CH = scan_channels_per_block(N);
     const int nbx = (D + CH - 1) / CH;
-    int cluster = 1;
-    while (cluster < SCAN_CLUSTER && cluster < nbx) cluster *= 2;
+    int max_cluster = 1;
+    while (max_cluster < SCAN_CLUSTER && max_cluster < nbx) max_cluster *= 2;
+    const bool roomy = (long long)nbx * B <= 4LL * c->num_sms;
+    const int cluster = scan_bwd_cluster(N, sizeof(T) == 2, nbx, B, max_cluster, roomy);
     const int grid_x = (nbx + cluster - 1) / cluster * cluster;
     const int nparts = grid_x / cluster;
     const size_t rows = (size_t)B * L;
@@ -164,78 +146,68 @@ static void scan_bwd(CudaCtx *c, T *du, T *ddelta_pre, float *ddt_bias, float *d
     size_t need = scratch_round((size_t)nparts * rows * 2 * N * sizeof(float)) +
                   scratch_round((size_t)B * D * N * sizeof(float)) +
                   2 * scratch_round((size_t)B * D * sizeof(float)) + 256;
-    size_t saved_bytes = cuda_scan_saved_bytes(B, L, D, N, chunk);
-    if (!saved) need += scratch_round(saved_bytes);
+    const size_t saved_bytes = cuda_scan_saved_bytes(B, L, D, N);
+    if (!g->saved) need += scratch_round(saved_bytes);
     ScratchCarver sc = {(char *)cuda_scratch(c, need), 0};
     ScanBwdArgs<T> a;
     a.part_bc = sc.take<float>((size_t)nparts * rows * 2 * N);
     a.part_A = sc.take<float>((size_t)B * D * N);
     a.part_D = sc.take<float>((size_t)B * D);
     a.part_bias = sc.take<float>((size_t)B * D);
-    float *sv = (float *)saved;
+    const void *sv = g->saved;
     if (!sv) {
-        sv = sc.take<float>(saved_bytes / sizeof(float));
-        scan_fwd<T>(c, NULL, u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride,
-                    NULL, sv, B, L, D, N, chunk);
+        float *fresh = sc.take<float>(saved_bytes / sizeof(float));
+        ScanFwd f = {};
+        f.bf16 = g->bf16;
+        f.u = g->u, f.delta_pre = g->delta_pre, f.z = g->z, f.z_stride = g->z_stride;
+        f.dt_bias = g->dt_bias, f.A_log = g->A_log, f.Bm = g->Bm, f.Cm = g->Cm;
+        f.bc_stride = g->bc_stride, f.Dskip = g->Dskip, f.saved = fresh;
+        f.B = B, f.L = L, f.D = D, f.N = N;
+        scan_fwd_t<T>(c, &f);
+        sv = fresh;
     }
-    a.du = du;
-    a.ddelta_pre = ddelta_pre;
-    a.dz = dz;
-    a.dy = dy;
-    a.u = u;
-    a.delta_pre = delta_pre;
-    a.z = z;
-    a.dt_bias = dt_bias;
-    a.A_log = A_log;
-    a.Bm = Bm;
-    a.Cm = Cm;
-    a.Dskip = Dskip;
-    a.saved = sv;
-    a.z_stride = z_stride;
-    a.dz_stride = dz_stride;
-    a.bc_stride = bc_stride;
+    a.du = static_cast<T *>(g->du);
+    a.ddelta_pre = static_cast<T *>(g->ddelta_pre);
+    a.dz = static_cast<T *>(g->dz);
+    a.dy = static_cast<const T *>(g->dy);
+    a.u = static_cast<const T *>(g->u);
+    a.delta_pre = static_cast<const T *>(g->delta_pre);
+    a.z = static_cast<const T *>(g->z);
+    a.dt_bias = g->dt_bias;
+    a.A_log = g->A_log;
+    a.Bm = g->Bm;
+    a.Cm = g->Cm;
+    a.Dskip = g->Dskip;
+    a.saved = static_cast<const float *>(sv);
+    a.z_stride = g->z_stride;
+    a.dz_stride = g->dz_stride;
+    a.bc_stride = g->bc_stride;
     a.B = B;
     a.L = L;
     a.D = D;
     a.nchunk = nchunk;
-    a.vec_act = vec_rows<T>(D, D, u) && vec_rows<T>(D, D, delta_pre) && vec_rows<T>(D, D, dy) &&
-                (!z || vec_rows<T>(D, z_stride, z));
-    a.vec_bc = bc_stride % 4 == 0 && aligned16(Bm) && aligned16(Cm);
-    scan_bwd_dispatch(a, N, chunk, grid_x, cluster, c->stream);
+    a.vec_act = vec_rows<T>(D, D, g->u) && vec_rows<T>(D, D, g->delta_pre) &&
+                vec_rows<T>(D, D, g->dy) && (!g->z || vec_rows<T>(D, g->z_stride, g->z));
+    a.vec_bc = g->bc_stride % 4 == 0 && aligned16(g->Bm) && aligned16(g->Cm);
+    a.pair_out = pair_rows<T>(D, D, g->du) && pair_rows<T>(D, D, g->ddelta_pre) &&
+                 (!g->dz || pair_rows<T>(D, g->dz_stride, g->dz));
+    scan_bwd_dispatch(a, N, grid_x, cluster, roomy, c->stream);
 
     size_t total = rows * 2 * N, cap = (size_t)c->num_sms * 32;
     size_t blocks = (total + 255) / 256;
     scan_bc_reduce_kernel<<<(int)(blocks < cap ? blocks : cap), 256, 0, c->stream>>>(
-        dBm, dCm, dbc_stride, a.part_bc, nparts, rows, N);
+        g->dBm, g->dCm, g->dbc_stride, a.part_bc, nparts, rows, N);
     CUDA_LAUNCH_CHECK();
     size_t np = (size_t)D * N + D;
     scan_param_reduce_kernel<<<(int)((np + 255) / 256), 256, 0, c->stream>>>(
-        dA_log, dDskip, ddt_bias, a.part_A, a.part_D, a.part_bias, B, D, N);
+        g->dA_log, g->dDskip, g->ddt_bias, a.part_A, a.part_D, a.part_bias, B, D, N);
     CUDA_LAUNCH_CHECK();
 }
 
-void cuda_scan_bwd(CudaCtx *c, float *du, float *ddelta_pre, float *ddt_bias, float *dA_log,
-                   float *dBm, float *dCm, int dbc_stride, float *dDskip, float *dz, int dz_stride,
-                   const float *dy, const float *u, const float *delta_pre, const float *dt_bias,
-                   const float *A_log, const float *Bm, const float *Cm, int bc_stride,
-                   const float *Dskip, const float *z, int z_stride, const void *saved, int B,
-                   int L, int D, int N, int chunk)
+void cuda_scan_bwd(CudaCtx *c, const ScanBwd *g)
 {
-    scan_bwd(c, du, ddelta_pre, ddt_bias, dA_log, dBm, dCm, dbc_stride, dDskip, dz, dz_stride, dy,
-             u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride, saved, B, L, D,
-             N, chunk);
-}
-
-void cuda_scan_bwd_bf16(CudaCtx *c, __nv_bfloat16 *du, __nv_bfloat16 *ddelta_pre, float *ddt_bias,
-                        float *dA_log, float *dBm, float *dCm, int dbc_stride, float *dDskip,
-                        __nv_bfloat16 *dz, int dz_stride, const __nv_bfloat16 *dy,
-                        const __nv_bfloat16 *u, const __nv_bfloat16 *delta_pre,
-                        const float *dt_bias, const float *A_log, const float *Bm,
-                        const float *Cm, int bc_stride, const float *Dskip,
-                        const __nv_bfloat16 *z, int z_stride, const void *saved, int B, int L,
-                        int D, int N, int chunk)
-{
-    scan_bwd(c, du, ddelta_pre, ddt_bias, dA_log, dBm, dCm, dbc_stride, dDskip, dz, dz_stride, dy,
-             u, delta_pre, dt_bias, A_log, Bm, Cm, bc_stride, Dskip, z, z_stride, saved, B, L, D,
-             N, chunk);
+    if (g->bf16)
+        scan_bwd_t<__nv_bfloat16>(c, g);
+    else
+        scan_bwd_t<float>(c, g);
 }

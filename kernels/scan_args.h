@@ -9,15 +9,20 @@
 #include <cuda_runtime.h>
 #include <stddef.h>
 
+/* Steps between the states the forward saves; the backward walks chunks of this length, holding
+ * a chunk's forward states in registers (SC x 8 floats a lane). */
+constexpr int SCAN_SC = 8;
+
 template <typename T> struct ScanFwdArgs {
     T *y;                         /* [B*L, D]; NULL: only the saved states are wanted */
     const T *u, *delta_pre, *z;   /* [B*L, D], [B*L, D], stride z_stride (may be NULL) */
     const float *dt_bias, *A_log, *Bm, *Cm, *Dskip;
     float *ssm_state;             /* [B, D, N] in/out, or NULL (zero initial state) */
-    float *saved;                 /* [B, nchunk, D, N] chunk-start states, or NULL */
+    float *saved;                 /* [B, nchunk, D, N] states before steps 0, SC, 2 SC, ..., or NULL */
     int z_stride, bc_stride;
-    int B, L, D, nchunk;
+    int B, L, D, nchunk;          /* nchunk = ceil(L / SCAN_SC) */
     bool vec_act, vec_bc;         /* 16-byte staging copies allowed */
+    bool pair_out;                /* y rows allow one store per channel pair */
 };
 
 template <typename T> struct ScanBwdArgs {
@@ -28,22 +33,28 @@ template <typename T> struct ScanBwdArgs {
     const T *dy, *u, *delta_pre, *z;
     const float *dt_bias, *A_log, *Bm, *Cm, *Dskip, *saved;
     int z_stride, dz_stride, bc_stride;
-    int B, L, D, nchunk;
+    int B, L, D, nchunk;          /* nchunk = ceil(L / SCAN_SC) */
     bool vec_act, vec_bc;
+    bool pair_out;                /* du, ddelta_pre and dz rows allow paired stores */
 };
 
-/* Block geometry of the kernels for state size N: channels per block. */
+/* Channels one block covers at state size N. */
 int scan_channels_per_block(int N);
-/* True when the kernels are built for this (N, chunk). */
-bool scan_supported(int N, int chunk);
+/* True when the kernels are built for state size N (4, 8, 16, 32). */
+bool scan_state_supported(int N);
 
-/* Queue the forward / backward kernels. The backward launch is a cluster of `cluster` blocks
- * along the channel axis; gridDim.x is padded to a multiple of it. */
-void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int chunk, cudaStream_t s);
-void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int chunk, cudaStream_t s);
-void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int chunk, int grid_x, int cluster,
+/* Blocks per cluster for the backward over nbx x B blocks: the largest power of two up to
+ * max_cluster with which the whole grid is resident at once (else max_cluster). roomy: the
+ * grid has at most 4 blocks per SM, and the build with more registers per thread runs it. */
+int scan_bwd_cluster(int N, bool bf16, int nbx, int B, int max_cluster, bool roomy);
+
+/* Queue the forward / backward kernels (N must be supported). The backward launch is a cluster
+ * of `cluster` blocks along the channel axis; gridDim.x is padded to a multiple of it. */
+void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, cudaStream_t s);
+void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, cudaStream_t s);
+void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int cluster, bool roomy,
                        cudaStream_t s);
-void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int chunk, int grid_x,
-                       int cluster, cudaStream_t s);
+void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int cluster,
+                       bool roomy, cudaStream_t s);
 
 #endif

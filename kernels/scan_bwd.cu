@@ -1,17 +1,18 @@
 /* Selective scan backward.
  *
- * Walks each sequence's chunks in reverse. Per chunk: the forward states are recomputed from
- * the chunk-start state the forward saved and kept in registers (TC x 4 per thread), then the
- * adjoint h = dLoss/ds runs backwards through the chunk, carried to the previous chunk as
- * r = exp(delta A) h. With G(t, n) = r_t s_{t-1} (the gradient w.r.t. delta A):
+ * Walks each sequence's chunks of SCAN_SC steps in reverse. Per chunk: the forward states are
+ * recomputed from the chunk-start state the forward saved and kept in registers (SC x 8 floats
+ * a lane), then the adjoint h = dLoss/ds runs backwards through the chunk, carried to the
+ * previous chunk as r = exp(delta A) h. With G(t, n) = r_t s_{t-1} (the gradient w.r.t. delta A):
  *   ddelta_t = sum_n A_n G + u_t sum_n h B_n      du_t = delta_t sum_n h B_n + D dyc_t
  *   dA_n    += sum_t G delta_t                    dB_t = sum_d h delta u     dC_t = sum_d dyc s_t
- * where dyc is dy times the gate. Sums over n are reduce-scattered over the G lanes of a
- * channel (scan_common.cuh). dB and dC sum over channels: over the warp's channel lanes by
- * shuffles, over the block's warps in shared memory, over a cluster of blocks through
- * distributed shared memory, and over clusters by a second kernel (scan.cu) reading one
- * partial row per cluster: a fixed order everywhere, so the result is the same on every run.
- * dA_log, dDskip and ddt_bias are written per sequence and summed over sequences there too. */
+ * where dyc is dy times the gate. Sums over n are reduce-scattered over the G lanes of a group
+ * (scan_common.cuh). dB and dC sum over channels: over a lane's two channels in registers (the
+ * contraction's FFMA), over the block's groups through shared memory (each group writes its row,
+ * then every thread adds one float4 column over the rows), over a cluster of blocks through
+ * distributed shared memory, and over clusters by a second kernel (scan.cu) reading one partial
+ * row per cluster: a fixed order everywhere, so the result is the same on every run. dA_log,
+ * dDskip and ddt_bias are written per sequence and summed over sequences there too. */
 #include <cooperative_groups.h>
 
 #include "kernels/cuda_check.h"
@@ -24,18 +25,22 @@ namespace scan {
 
 template <typename T, int N, int TC> struct BwdSmem {
     using Gm = Geo<N>;
-    static constexpr int P = free_pitch(Gm::G, Gm::CW, 4, Gm::CH, 16 / (int)sizeof(T));
+    static constexpr int P = pair_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH);
     static constexpr int PW = free_pitch(Gm::G, Gm::CW, 16, Gm::CW, 1);
+    static constexpr int PW2 = free_pitch(Gm::G, Gm::CW, 8, Gm::CW, 1);
+    static constexpr int NPART = Gm::NW * Gm::CW; /* groups per block */
+    static constexpr int NACC = KC * NPT + 2 * KC; /* per-lane sums kept in double */
     struct Stage {
         T u[TC * P], dp[TC * P], z[TC * P], dy[TC * P];
         float bm[TC * N], cm[TC * N];
         float sv[Gm::CH * N]; /* chunk-start states of the block's channels */
     };
     Stage st[STAGES];
-    float4 pw[Gm::NW][TC * PW];    /* per warp at [t][cw]: delta, delta*u, dyc */
-    float4 ew[Gm::NW][TC * PW];    /* per warp at [t][cw]: u, sigmoid(x), dz factor */
-    float wbc[Gm::NW][TC * 2 * N]; /* per warp: sums over its channels of dB, dC at [t][2N] */
-    float cbuf[2][TC * 2 * N];     /* per block, double-buffered for the cluster reduction */
+    float4 pw[Gm::NW][TC * PW];  /* per warp at [t][group]: delta, delta*u of both channels */
+    float2 pd[Gm::NW][TC * PW2]; /* per warp at [t][group]: dyc of both channels */
+    float4 red[TC][NPART][N / 4]; /* per group: its dC (then dB) contributions at step t */
+    float cbuf[3][TC * 2 * N];   /* per block: dB, dC sums of 3 chunks for the cluster reduction */
+    double acc[NACC][NT];        /* dA (per channel, state), dDskip, ddt_bias (per channel) */
 };
 
 /* Block rank r of the cluster adds slice r of every block's cbuf[par] (rank order) and writes
@@ -55,45 +60,68 @@ __device__ __forceinline__ void cluster_reduce_chunk(cg::cluster_group &cl, floa
     }
 }
 
-/* 6 blocks per SM: the shared memory allows 6 anyway; the register cap keeps the compiler from
- * trading that occupancy for a few registers. */
-template <typename T, int N, int TC>
-__global__ void __launch_bounds__(NT, 6) scan_bwd_kernel(const ScanBwdArgs<T> a)
+/* Sum red[t][g][.] over the groups g (in g order) into out[t * 2N + n] for n < N: one float4
+ * column per thread. */
+template <int N, int TC, int NPART>
+__device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART][N / 4], float *out)
+{
+    constexpr int C4 = N / 4;
+    for (int e = threadIdx.x; e < TC * C4; e += NT) {
+        const int t = e / C4, k4 = e % C4;
+        float4 acc = red[t][0][k4];
+#pragma unroll
+        for (int g = 1; g < NPART; g++) {
+            const float4 v = red[t][g][k4];
+            acc.x += v.x, acc.y += v.y, acc.z += v.z, acc.w += v.w;
+        }
+        *(float4 *)(out + t * 2 * N + k4 * 4) = acc;
+    }
+}
+
+/* MINB blocks per SM: the register cap that occupancy allows. Two builds: 6 (168 registers) for
+ * grids larger than 4 blocks per SM, and 4 (up to 255 registers, so the compiler can keep more
+ * independent steps in flight) for grids that fit in that. */
+template <typename T, int N, int TC, int MINB>
+__global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T> a)
 {
     using Gm = Geo<N>;
     using Sm = BwdSmem<T, N, TC>;
-    constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH, NW = Gm::NW;
-    constexpr int P = Sm::P, PW = Sm::PW, OWN = TC / G, E = TC * 2 * N;
+    constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH;
+    constexpr int P = Sm::P, PW = Sm::PW, PW2 = Sm::PW2, NPART = Sm::NPART, OWN = TC / G;
     static_assert(TC % G == 0, "chunk must be a multiple of N/4");
-    /* dB/dC over the warp's channel lanes: 8 values per lane per step, reduce-scattered over
-     * RS rounds (masks 16, 8, ...), then all-reduced over the rest (masks down to G) */
-    constexpr int LOGCW = CW >= 32 ? 5 : CW >= 16 ? 4 : CW >= 8 ? 3 : CW >= 4 ? 2 : CW >= 2 ? 1 : 0;
-    constexpr int RS = LOGCW < 3 ? LOGCW : 3;
-    constexpr int RV = 8 >> RS;      /* values each lane holds afterwards */
-    constexpr int SHIFT = 5 - RS;    /* lane bits that chose them */
-    constexpr int DUP = LOGCW - RS;  /* lane bits over which they were all-reduced */
-    __shared__ __align__(16) Sm sm;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    Sm &sm = *reinterpret_cast<Sm *>(smem_raw);
     cg::cluster_group cl = cg::this_cluster();
 
     const int tid = threadIdx.x, w = tid >> 5, lane = tid & 31;
-    const int cw = lane / G, q = lane % G, c = w * CW + cw;
-    const int b = blockIdx.y, d0 = blockIdx.x * CH, d = d0 + c;
+    const int cw = lane / G, q = lane % G, grp = w * CW + cw, c = grp * KC;
+    const int b = blockIdx.y, d0 = blockIdx.x * CH;
     const int L = a.L, D = a.D, nck = a.nchunk;
-    const bool dv = d < D;
-    const int dcl = dv ? d : D - 1;
+    bool dv[KC];
+    int dch[KC];
+#pragma unroll
+    for (int k = 0; k < KC; k++) {
+        dv[k] = d0 + c + k < D;
+        dch[k] = dv[k] ? d0 + c + k : D - 1;
+    }
     const size_t row0 = (size_t)b * L;
     const int CL = (int)cl.num_blocks();
     const size_t prow0 = (size_t)(blockIdx.x / CL) * a.B * L + row0; /* this cluster's rows */
-    /* the lanes that write the warp's dB/dC totals, and which (kind, state) they hold */
-    const bool bc_writer = ((lane / G) & ((1 << DUP) - 1)) == 0;
-    const int bc_idx0 = ((lane >> SHIFT) & ((1 << RS) - 1)) * RV;
 
-    float A2[NPT];
+    float A2[KC][NPT], bias[KC], Dsk[KC];
+    float r[KC][NPT]; /* exp(delta A) h carried to the previous step */
 #pragma unroll
-    for (int j = 0; j < NPT; j++) A2[j] = -expf(a.A_log[(size_t)dcl * N + q * NPT + j]) * BL_LOG2E;
-    const float bias = a.dt_bias[dcl], Dsk = a.Dskip[dcl];
-    float r[NPT] = {0.0f, 0.0f, 0.0f, 0.0f}; /* exp(delta A) h carried to the previous step */
-    double accA[NPT] = {0.0, 0.0, 0.0, 0.0}, accD = 0.0, accB = 0.0;
+    for (int k = 0; k < KC; k++) {
+#pragma unroll
+        for (int j = 0; j < NPT; j++) {
+            A2[k][j] = -expf(a.A_log[(size_t)dch[k] * N + q * NPT + j]) * BL_LOG2E;
+            r[k][j] = 0.0f;
+        }
+        bias[k] = a.dt_bias[dch[k]];
+        Dsk[k] = a.Dskip[dch[k]];
+    }
+#pragma unroll
+    for (int i = 0; i < Sm::NACC; i++) sm.acc[i][tid] = 0.0;
 
     /* processing order kk = 0, 1, ... is chunk nck - 1 - kk */
     auto load = [&](int kk) {
@@ -117,7 +145,8 @@ __global__ void __launch_bounds__(NT, 6) scan_bwd_kernel(const ScanBwdArgs<T> a)
         if (kk < nck) load(kk);
         cp_async_commit();
     }
-    float4 *pw = sm.pw[w], *ew = sm.ew[w];
+    float4 *pw = sm.pw[w];
+    float2 *pd = sm.pd[w];
     for (int kk = 0; kk < nck; kk++) {
         cp_async_wait<STAGES - 2>();
         __syncthreads();
@@ -127,198 +156,298 @@ __global__ void __launch_bounds__(NT, 6) scan_bwd_kernel(const ScanBwdArgs<T> a)
         const int k = nck - 1 - kk, t0 = k * TC;
 
         /* ---- owners: per-element inputs, once ---- */
+        float sgx[OWN][KC], dzf[OWN][KC]; /* kept by the owner for its epilogue */
 #pragma unroll
         for (int i = 0; i < OWN; i++) {
             const int t = i * G + q;
-            float dl = 0.0f, uu = 0.0f, dyc = 0.0f, sgx = 0.0f, dzf = 0.0f;
+            float dl[KC] = {0.0f, 0.0f}, dlu[KC] = {0.0f, 0.0f}, dyc[KC] = {0.0f, 0.0f};
+#pragma unroll
+            for (int kc = 0; kc < KC; kc++) sgx[i][kc] = dzf[i][kc] = 0.0f;
             if (t0 + t < L) {
-                uu = bl_to_f(st.u[t * P + c]);
-                dl = bl_softplus(bl_to_f(st.dp[t * P + c]) + bias, &sgx);
-                const float g = bl_to_f(st.dy[t * P + c]);
-                dyc = g;
+                const float2 uu = ld_pair(st.u + t * P + c), x = ld_pair(st.dp + t * P + c);
+                const float2 g = ld_pair(st.dy + t * P + c);
+                const float us[KC] = {uu.x, uu.y}, xs[KC] = {x.x, x.y}, gs[KC] = {g.x, g.y};
+                float zs[KC] = {0.0f, 0.0f};
                 if (a.z) {
-                    const float zz = bl_to_f(st.z[t * P + c]), sz = bl_sigmoid(zz);
-                    dyc = g * zz * sz;
-                    dzf = g * sz * fmaf(zz, 1.0f - sz, 1.0f);
+                    const float2 zz = ld_pair(st.z + t * P + c);
+                    zs[0] = zz.x, zs[1] = zz.y;
+                }
+#pragma unroll
+                for (int kc = 0; kc < KC; kc++) {
+                    dl[kc] = bl_softplus(xs[kc] + bias[kc], &sgx[i][kc]);
+                    dlu[kc] = dl[kc] * us[kc];
+                    dyc[kc] = gs[kc];
+                    if (a.z) {
+                        const float sz = bl_sigmoid(zs[kc]);
+                        dyc[kc] = gs[kc] * zs[kc] * sz;
+                        dzf[i][kc] = gs[kc] * sz * fmaf(zs[kc], 1.0f - sz, 1.0f);
+                    }
                 }
             }
-            pw[t * PW + cw] = make_float4(dl, dl * uu, dyc, 0.0f);
-            ew[t * PW + cw] = make_float4(uu, sgx, dzf, 0.0f);
+            pw[t * PW + cw] = make_float4(dl[0], dlu[0], dl[1], dlu[1]);
+            pd[t * PW2 + cw] = make_float2(dyc[0], dyc[1]);
         }
         __syncwarp();
 
-        /* ---- forward recompute from the saved chunk-start state ---- */
-        float s[NPT];
-        {
-            const float4 v = *(const float4 *)(st.sv + c * N + q * NPT);
-            s[0] = v.x, s[1] = v.y, s[2] = v.z, s[3] = v.w;
+        /* ---- forward recompute from the saved chunk-start state, with dC = sum_d dyc s ---- */
+        float s[KC][NPT];
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            const float4 v = *(const float4 *)(st.sv + (c + kc) * N + q * NPT);
+            s[kc][0] = v.x, s[kc][1] = v.y, s[kc][2] = v.z, s[kc][3] = v.w;
         }
-        float sw[TC][NPT]; /* sw[t] = state before step t */
-        float yc[TC];
+        float sw[TC][KC][NPT]; /* sw[t] = state before step t */
+        float yc[KC * TC];     /* [channel][t] */
 #pragma unroll
         for (int t = 0; t < TC; t++) {
             const float4 pr = pw[t * PW + cw];
+            const float2 py = pd[t * PW2 + cw];
             const float4 bv = *(const float4 *)(st.bm + t * N + q * NPT);
             const float4 cv = *(const float4 *)(st.cm + t * N + q * NPT);
+            const float dls[KC] = {pr.x, pr.z}, dlus[KC] = {pr.y, pr.w}, dycs[KC] = {py.x, py.y};
+            float vc[NPT];
 #pragma unroll
-            for (int j = 0; j < NPT; j++) sw[t][j] = s[j];
-            s[0] = fmaf(bl_ex2(pr.x * A2[0]), s[0], pr.y * bv.x);
-            s[1] = fmaf(bl_ex2(pr.x * A2[1]), s[1], pr.y * bv.y);
-            s[2] = fmaf(bl_ex2(pr.x * A2[2]), s[2], pr.y * bv.z);
-            s[3] = fmaf(bl_ex2(pr.x * A2[3]), s[3], pr.y * bv.w);
-            yc[t] = fmaf(cv.x, s[0], fmaf(cv.y, s[1], fmaf(cv.z, s[2], cv.w * s[3])));
+            for (int kc = 0; kc < KC; kc++) {
+#pragma unroll
+                for (int j = 0; j < NPT; j++) sw[t][kc][j] = s[kc][j];
+                s[kc][0] = fmaf(bl_ex2(dls[kc] * A2[kc][0]), s[kc][0], dlus[kc] * bv.x);
+                s[kc][1] = fmaf(bl_ex2(dls[kc] * A2[kc][1]), s[kc][1], dlus[kc] * bv.y);
+                s[kc][2] = fmaf(bl_ex2(dls[kc] * A2[kc][2]), s[kc][2], dlus[kc] * bv.z);
+                s[kc][3] = fmaf(bl_ex2(dls[kc] * A2[kc][3]), s[kc][3], dlus[kc] * bv.w);
+                yc[kc * TC + t] =
+                    fmaf(cv.x, s[kc][0], fmaf(cv.y, s[kc][1], fmaf(cv.z, s[kc][2], cv.w * s[kc][3])));
+#pragma unroll
+                for (int j = 0; j < NPT; j++)
+                    vc[j] = kc == 0 ? dycs[kc] * s[kc][j] : fmaf(dycs[kc], s[kc][j], vc[j]);
+            }
+            sm.red[t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);
         }
-        sum_states_owned<TC, G>(yc, lane);
+        sum_states_owned<KC * TC, G>(yc, lane);
+        float *cb = sm.cbuf[kk % 3];
+        __syncthreads(); /* red holds every group's dC */
+        block_sum<N, TC, NPART>(sm.red, cb + N);
+        __syncthreads(); /* red is free for dB */
 
         /* ---- reverse ---- */
-        float ddl[TC], hb[TC];
-        float accAf[NPT] = {0.0f, 0.0f, 0.0f, 0.0f};
+        float ddl[KC * TC], hb[KC * TC]; /* [channel][t] */
+        float accAf[KC][NPT];
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++)
+#pragma unroll
+            for (int j = 0; j < NPT; j++) accAf[kc][j] = 0.0f;
 #pragma unroll
         for (int t = TC - 1; t >= 0; t--) {
             const float4 pr = pw[t * PW + cw];
+            const float2 py = pd[t * PW2 + cw];
             const float4 bv = *(const float4 *)(st.bm + t * N + q * NPT);
             const float4 cv = *(const float4 *)(st.cm + t * N + q * NPT);
             const float bb[NPT] = {bv.x, bv.y, bv.z, bv.w}, cc[NPT] = {cv.x, cv.y, cv.z, cv.w};
-            float v[8]; /* dB contributions, then dC contributions */
-            float dd = 0.0f, hbt = 0.0f;
+            const float dls[KC] = {pr.x, pr.z}, dlus[KC] = {pr.y, pr.w}, dycs[KC] = {py.x, py.y};
+            float vb[NPT]; /* dB contributions of both channels */
 #pragma unroll
-            for (int j = 0; j < NPT; j++) {
-                const float sa = t == TC - 1 ? s[j] : sw[t + 1][j]; /* state after step t */
-                const float ea = bl_ex2(pr.x * A2[j]);
-                const float h = fmaf(cc[j], pr.z, r[j]);
-                r[j] = ea * h;
-                const float gd = r[j] * sw[t][j]; /* dLoss / d(delta A) */
-                accAf[j] = fmaf(gd, pr.x, accAf[j]);
-                dd = fmaf(gd, A2[j], dd);
-                hbt = fmaf(h, bb[j], hbt);
-                v[j] = h * pr.y;
-                v[NPT + j] = pr.z * sa;
-            }
-            ddl[t] = dd;
-            hb[t] = hbt;
-            RSLanes<8, 8, 16, G>::run(v, lane);
-            if (bc_writer) {
+            for (int kc = 0; kc < KC; kc++) {
+                float dd = 0.0f, hbt = 0.0f;
 #pragma unroll
-                for (int i = 0; i < RV; i++) {
-                    const int idx = bc_idx0 + i, kind = idx / NPT, j = idx % NPT;
-                    sm.wbc[w][t * 2 * N + kind * N + q * NPT + j] = v[i];
+                for (int j = 0; j < NPT; j++) {
+                    const float ea = bl_ex2(dls[kc] * A2[kc][j]);
+                    const float h = fmaf(cc[j], dycs[kc], r[kc][j]);
+                    r[kc][j] = ea * h;
+                    const float gd = r[kc][j] * sw[t][kc][j]; /* dLoss / d(delta A) */
+                    accAf[kc][j] = fmaf(gd, dls[kc], accAf[kc][j]);
+                    dd = fmaf(gd, A2[kc][j], dd);
+                    hbt = fmaf(h, bb[j], hbt);
+                    vb[j] = kc == 0 ? h * dlus[kc] : fmaf(h, dlus[kc], vb[j]);
                 }
+                ddl[kc * TC + t] = dd;
+                hb[kc * TC + t] = hbt;
             }
+            sm.red[t][grp][q] = make_float4(vb[0], vb[1], vb[2], vb[3]);
         }
 #pragma unroll
-        for (int j = 0; j < NPT; j++) accA[j] += accAf[j];
-        sum_states_owned<TC, G>(ddl, lane);
-        sum_states_owned<TC, G>(hb, lane);
+        for (int kc = 0; kc < KC; kc++)
+#pragma unroll
+            for (int j = 0; j < NPT; j++) sm.acc[kc * NPT + j][tid] += (double)accAf[kc][j];
+        sum_states_owned<KC * TC, G>(ddl, lane);
+        sum_states_owned<KC * TC, G>(hb, lane);
 
         /* ---- owners: per-element gradients ---- */
-        float accDf = 0.0f, accBf = 0.0f;
+        float accDf[KC] = {0.0f, 0.0f}, accBf[KC] = {0.0f, 0.0f};
 #pragma unroll
         for (int i = 0; i < OWN; i++) {
             const int t = i * G + q;
             if (t0 + t < L) {
-                const float4 pr = pw[t * PW + cw], ep = ew[t * PW + cw];
-                const float dl = pr.x, dyc = pr.z, uu = ep.x, sgx = ep.y, dzf = ep.z;
-                const float du = fmaf(dl, hb[i], Dsk * dyc);
-                const float ddp = fmaf(uu, hb[i], ddl[i] * BL_LN2) * sgx;
-                accDf = fmaf(dyc, uu, accDf);
-                accBf += ddp;
-                if (dv) {
-                    const size_t o = (row0 + t0 + t) * D + d;
-                    a.du[o] = bl_from_f<T>(du);
-                    a.ddelta_pre[o] = bl_from_f<T>(ddp);
-                    if (a.dz && a.z)
-                        a.dz[(row0 + t0 + t) * a.dz_stride + d] =
-                            bl_from_f<T>(dzf * fmaf(Dsk, uu, yc[i]));
+                const float4 pr = pw[t * PW + cw];
+                const float2 py = pd[t * PW2 + cw], uu = ld_pair(st.u + t * P + c);
+                const float dls[KC] = {pr.x, pr.z}, dycs[KC] = {py.x, py.y}, us[KC] = {uu.x, uu.y};
+                float du[KC], ddp[KC], dz[KC];
+#pragma unroll
+                for (int kc = 0; kc < KC; kc++) {
+                    const float h = hb[kc * OWN + i], dd = ddl[kc * OWN + i], y = yc[kc * OWN + i];
+                    du[kc] = fmaf(dls[kc], h, Dsk[kc] * dycs[kc]);
+                    ddp[kc] = fmaf(us[kc], h, dd * BL_LN2) * sgx[i][kc];
+                    dz[kc] = dzf[i][kc] * fmaf(Dsk[kc], us[kc], y);
+                    accDf[kc] = fmaf(dycs[kc], us[kc], accDf[kc]);
+                    accBf[kc] += ddp[kc];
                 }
+                const size_t o = (row0 + t0 + t) * D + d0 + c;
+                st_channels(a.du + o, du[0], du[1], dv[0], dv[1], a.pair_out);
+                st_channels(a.ddelta_pre + o, ddp[0], ddp[1], dv[0], dv[1], a.pair_out);
+                if (a.dz && a.z)
+                    st_channels(a.dz + (row0 + t0 + t) * a.dz_stride + d0 + c, dz[0], dz[1], dv[0],
+                                dv[1], a.pair_out);
             }
         }
-        accD += accDf;
-        accB += accBf;
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            sm.acc[KC * NPT + kc][tid] += (double)accDf[kc];
+            sm.acc[KC * NPT + KC + kc][tid] += (double)accBf[kc];
+        }
 
-        /* ---- dB, dC: warps -> block -> cluster ---- */
-        __syncthreads(); /* wbc complete */
+        /* ---- dB, dC: groups -> block -> cluster ---- */
+        __syncthreads(); /* red holds every group's dB */
+        /* cbuf[kk % 3] was last read for chunk kk-3, before the arrivals that the wait of chunk
+         * kk-1 waited on: writing it anywhere in this chunk is safe */
+        block_sum<N, TC, NPART>(sm.red, cb);
         if (kk > 0) {
             cluster_wait(); /* every block's cbuf for chunk kk-1 is written */
-            cluster_reduce_chunk<N, TC>(cl, sm.cbuf[(kk - 1) & 1], a.part_bc, prow0, t0 + TC, L);
-        }
-        /* safe to overwrite cbuf[kk&1]: its readers (chunk kk-2) finished before they arrived
-         * at the barrier just waited on */
-        for (int e = tid; e < E; e += NT) {
-            float acc = sm.wbc[0][e];
-#pragma unroll
-            for (int ww = 1; ww < NW; ww++) acc += sm.wbc[ww][e];
-            sm.cbuf[kk & 1][e] = acc;
+            cluster_reduce_chunk<N, TC>(cl, sm.cbuf[(kk - 1) % 3], a.part_bc, prow0, t0 + TC, L);
         }
         cluster_arrive();
     }
     cluster_wait();
-    cluster_reduce_chunk<N, TC>(cl, sm.cbuf[(nck - 1) & 1], a.part_bc, prow0, 0, L);
+    cluster_reduce_chunk<N, TC>(cl, sm.cbuf[(nck - 1) % 3], a.part_bc, prow0, 0, L);
     cluster_arrive(); /* no block leaves while another may still read its shared memory */
     cluster_wait();
 
     /* per-sequence parameter gradients */
-    float fD = (float)accD, fB = (float)accB;
+    float fD[KC], fB[KC];
 #pragma unroll
-    for (int m = 1; m < G; m <<= 1) {
-        fD += __shfl_xor_sync(FULL, fD, m);
-        fB += __shfl_xor_sync(FULL, fB, m);
+    for (int kc = 0; kc < KC; kc++) {
+        fD[kc] = (float)sm.acc[KC * NPT + kc][tid];
+        fB[kc] = (float)sm.acc[KC * NPT + KC + kc][tid];
+#pragma unroll
+        for (int m = 1; m < G; m <<= 1) {
+            fD[kc] += __shfl_xor_sync(FULL, fD[kc], m);
+            fB[kc] += __shfl_xor_sync(FULL, fB[kc], m);
+        }
     }
-    if (dv) {
+#pragma unroll
+    for (int kc = 0; kc < KC; kc++) {
+        if (!dv[kc]) continue;
+        const size_t dd = (size_t)b * D + d0 + c + kc;
         if (q == 0) {
-            a.part_D[(size_t)b * D + d] = fD;
-            a.part_bias[(size_t)b * D + d] = fB;
+            a.part_D[dd] = fD[kc];
+            a.part_bias[dd] = fB[kc];
         }
         /* dA_log = dA * A, A = A2 ln 2 */
-        *(float4 *)(a.part_A + ((size_t)b * D + d) * N + q * NPT) =
-            make_float4((float)(accA[0] * A2[0] * BL_LN2), (float)(accA[1] * A2[1] * BL_LN2),
-                        (float)(accA[2] * A2[2] * BL_LN2), (float)(accA[3] * A2[3] * BL_LN2));
+        float o[NPT];
+#pragma unroll
+        for (int j = 0; j < NPT; j++)
+            o[j] = (float)(sm.acc[kc * NPT + j][tid] * A2[kc][j] * BL_LN2);
+        *(float4 *)(a.part_A + dd * N + q * NPT) = make_float4(o[0], o[1], o[2], o[3]);
     }
 }
 
-template <typename T, int N, int TC>
-static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, cudaStream_t s)
+/* The launch configuration of the backward for a grid of grid_x x B blocks in clusters of
+ * `cluster` (cfg's attribute array is attr). */
+template <typename T, int N, int MINB>
+static cudaLaunchConfig_t bwd_config(int grid_x, int B, int cluster, cudaStream_t s,
+                                     cudaLaunchAttribute *attr)
 {
+    auto kern = scan_bwd_kernel<T, N, SCAN_SC, MINB>;
+    const size_t smem = sizeof(BwdSmem<T, N, SCAN_SC>);
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(grid_x, a.B, 1);
+    cfg.gridDim = dim3(grid_x, B, 1);
     cfg.blockDim = dim3(NT, 1, 1);
-    cfg.dynamicSmemBytes = 0;
+    cfg.dynamicSmemBytes = smem;
     cfg.stream = s;
-    cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeClusterDimension;
     attr[0].val.clusterDim.x = cluster;
     attr[0].val.clusterDim.y = 1;
     attr[0].val.clusterDim.z = 1;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
-    CUDA_CHECK(cudaLaunchKernelEx(&cfg, scan_bwd_kernel<T, N, TC>, a));
+    return cfg;
+}
+
+/* The largest cluster (up to max_cluster blocks) with which the whole grid is resident at once:
+ * a grid one cluster too large for the GPU runs a second wave as long as the first. */
+template <typename T, int N, int MINB> static int pick_cluster(int nbx, int B, int max_cluster)
+{
+    for (int c = max_cluster; c >= 1; c /= 2) {
+        const int grid_x = (nbx + c - 1) / c * c;
+        cudaLaunchAttribute attr[1];
+        cudaLaunchConfig_t cfg = bwd_config<T, N, MINB>(grid_x, B, c, 0, attr);
+        int active = 0;
+        CUDA_CHECK(cudaOccupancyMaxActiveClusters(&active, scan_bwd_kernel<T, N, SCAN_SC, MINB>, &cfg));
+        if ((long long)active * c >= (long long)grid_x * B) return c;
+    }
+    return max_cluster;
+}
+
+template <typename T, int N, int MINB>
+static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, cudaStream_t s)
+{
+    cudaLaunchAttribute attr[1];
+    cudaLaunchConfig_t cfg = bwd_config<T, N, MINB>(grid_x, a.B, cluster, s, attr);
+    CUDA_CHECK(cudaLaunchKernelEx(&cfg, scan_bwd_kernel<T, N, SCAN_SC, MINB>, a));
     CUDA_LAUNCH_CHECK();
+}
+
+template <typename T, int N>
+static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, bool roomy, cudaStream_t s)
+{
+    if (roomy)
+        launch_bwd<T, N, 4>(a, grid_x, cluster, s);
+    else
+        launch_bwd<T, N, 6>(a, grid_x, cluster, s);
+}
+
+template <typename T, int N> static int pick_cluster(int nbx, int B, int max_cluster, bool roomy)
+{
+    return roomy ? pick_cluster<T, N, 4>(nbx, B, max_cluster) : pick_cluster<T, N, 6>(nbx, B, max_cluster);
+}
+
+template <typename T>
+static void dispatch_bwd(const ScanBwdArgs<T> &a, int N, int grid_x, int cluster, bool roomy,
+                         cudaStream_t s)
+{
+    switch (N) {
+    case 4: launch_bwd<T, 4>(a, grid_x, cluster, roomy, s); break;
+    case 8: launch_bwd<T, 8>(a, grid_x, cluster, roomy, s); break;
+    case 16: launch_bwd<T, 16>(a, grid_x, cluster, roomy, s); break;
+    case 32: launch_bwd<T, 32>(a, grid_x, cluster, roomy, s); break;
+    default: break; /* refused before any launch: scan_state_supported */
+    }
+}
+
+template <typename T> static int dispatch_cluster(int N, int nbx, int B, int max_cluster, bool roomy)
+{
+    switch (N) {
+    case 4: return pick_cluster<T, 4>(nbx, B, max_cluster, roomy);
+    case 8: return pick_cluster<T, 8>(nbx, B, max_cluster, roomy);
+    case 16: return pick_cluster<T, 16>(nbx, B, max_cluster, roomy);
+    case 32: return pick_cluster<T, 32>(nbx, B, max_cluster, roomy);
+    default: return 1;
+    }
 }
 
 } // namespace scan
 
-template <typename T>
-static void dispatch_launch_bwd(const ScanBwdArgs<T> &a, int N, int chunk, int grid_x, int cluster,
-                       cudaStream_t s)
+int scan_bwd_cluster(int N, bool bf16, int nbx, int B, int max_cluster, bool roomy)
 {
-    if (N == 16 && chunk == 16)
-        scan::launch_bwd<T, 16, 16>(a, grid_x, cluster, s);
-    else if (N == 8 && chunk == 8)
-        scan::launch_bwd<T, 8, 8>(a, grid_x, cluster, s);
-    else if (N == 32 && chunk == 16)
-        scan::launch_bwd<T, 32, 16>(a, grid_x, cluster, s);
-    else {
-        fprintf(stderr, "bytelm: CUDA scan: d_state %d with chunk %d is not built\n", N, chunk);
-        abort();
-    }
+    return bf16 ? scan::dispatch_cluster<__nv_bfloat16>(N, nbx, B, max_cluster, roomy)
+                : scan::dispatch_cluster<float>(N, nbx, B, max_cluster, roomy);
 }
 
-void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int chunk, int grid_x, int cluster,
+void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int cluster, bool roomy,
                        cudaStream_t s)
 {
-    dispatch_launch_bwd(a, N, chunk, grid_x, cluster, s);
+    scan::dispatch_bwd(a, N, grid_x, cluster, roomy, s);
 }
-void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int chunk, int grid_x,
-                       int cluster, cudaStream_t s)
+void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int cluster,
+                       bool roomy, cudaStream_t s)
 {
-    dispatch_launch_bwd(a, N, chunk, grid_x, cluster, s);
+    scan::dispatch_bwd(a, N, grid_x, cluster, roomy, s);
 }

@@ -1,17 +1,20 @@
 /* Shared pieces of the selective-scan kernels (scan_fwd.cu, scan_bwd.cu).
  *
- * Thread mapping (both directions): a (sequence b, channel d) pair has G = N/4 lanes, lane q
- * holding states n = 4q .. 4q+3 in registers; a warp covers CW = 32/G channels, a block of 64
- * threads CH = 64/G channels. Each block walks its sequence in chunks of TC steps; the chunk's
- * inputs are staged in shared memory with cp.async one chunk ahead, row-major [t][channel], so
- * global loads are coalesced across channels.
+ * Thread mapping (both directions): a lane holds KC = 2 adjacent channels and NPT = 4 states of
+ * each; the G = N/4 lanes of a group hold all N states of the same two channels (lane q: states
+ * 4q .. 4q+3). A warp covers CW = 32/G groups (2 CW channels), a block of 64 threads CH of them.
+ * Two channels per lane give every dependent EX2 -> FFMA chain an independent twin to issue
+ * beside it, and let the per-state loads (B, C) and the sums over channels (dB, dC) cover two
+ * channels at once. Each block walks its sequence in chunks of TC steps; the chunk's inputs are
+ * staged in shared memory with cp.async one chunk ahead, row-major [t][channel], so global
+ * loads are coalesced across channels.
  *
- * Per-(t, d) work that all G lanes of a channel need (softplus, delta*u, the gate) is done once
- * per element by the lane that "owns" timestep t (t = i*G + q, interleaved) and shared through
- * a per-warp buffer. Sums over the states of a channel (y, and in the backward du, ddelta) are
- * reduce-scattered over the G lanes at the end of the chunk, leaving each owner lane the totals
- * of its own timesteps: about one shuffle per value, against log2(G) per value for a butterfly
- * all-reduce. */
+ * Per-(t, d) work that all G lanes of a group need (softplus, delta*u, the gate) is done once
+ * per element by the lane that "owns" timestep t (t = i*G + q, interleaved), for both of its
+ * channels, and shared through a per-warp buffer. Sums over the states of a channel (y, and in
+ * the backward du, ddelta) are reduce-scattered over the G lanes at the end of the chunk,
+ * leaving each owner lane the totals of its own timesteps: about one shuffle per value, against
+ * log2(G) per value for a butterfly all-reduce. */
 #ifndef BYTELM_SCAN_COMMON_CUH
 #define BYTELM_SCAN_COMMON_CUH
 
@@ -23,17 +26,21 @@
 namespace scan {
 
 constexpr int NT = 64;     /* threads per block */
-constexpr int NPT = 4;     /* states per thread */
+constexpr int NPT = 4;     /* states per lane and channel */
+constexpr int KC = 2;      /* channels per lane */
 constexpr int STAGES = 2;  /* cp.async ring: chunk k+1 loads while chunk k computes */
 constexpr unsigned FULL = 0xffffffffu;
 
+/* Channels one block covers at state size N (Geo<N>::CH, for the host side). */
+constexpr int channels_per_block(int N) { return (NT / 32) * (32 / (N / NPT)) * KC; }
+
 template <int N> struct Geo {
     static_assert(N % NPT == 0 && N >= 4 && N <= 64, "d_state must be 4..64");
-    static constexpr int G = N / NPT;   /* lanes per channel */
+    static constexpr int G = N / NPT;   /* lanes per group */
     static_assert(32 % G == 0, "d_state / 4 must divide 32");
-    static constexpr int CW = 32 / G;   /* channels per warp */
-    static constexpr int CH = NT / G;   /* channels per block */
+    static constexpr int CW = 32 / G;   /* groups per warp */
     static constexpr int NW = NT / 32;  /* warps per block */
+    static constexpr int CH = NW * CW * KC; /* channels per block */
 };
 
 /* The smallest row pitch P >= minp (a multiple of step) for which lane (cw = lane / G,
@@ -58,6 +65,38 @@ constexpr int free_pitch(int G, int CW, int eb, int minp, int step)
         if (ok) return P;
     }
     return minp;
+}
+
+/* Pitch (in elements of eb bytes) of a staged [t][channel] tile that owner lanes read as
+ * channel pairs without bank conflicts, with rows a multiple of 16 bytes for cp.async. */
+constexpr int pair_pitch(int G, int CW, int eb, int CH)
+{
+    return 2 * free_pitch(G, CW, 2 * eb, CH / 2, 8 / eb);
+}
+
+/* The two adjacent activations at p (p 2-element aligned) as floats, and the store back. */
+__device__ __forceinline__ float2 ld_pair(const float *p) { return *(const float2 *)p; }
+__device__ __forceinline__ float2 ld_pair(const __nv_bfloat16 *p)
+{
+    return __bfloat1622float2(*(const __nv_bfloat162 *)p);
+}
+__device__ __forceinline__ void st_pair(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
+__device__ __forceinline__ void st_pair(__nv_bfloat16 *p, float a, float b)
+{
+    *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
+}
+
+/* Store channel values v0, v1 at p[0], p[1]: one paired store when both channels exist and the
+ * row allows it (pair_ok), else one store per existing channel. */
+template <typename T>
+__device__ __forceinline__ void st_channels(T *p, float v0, float v1, bool dv0, bool dv1, bool pair_ok)
+{
+    if (pair_ok && dv1)
+        st_pair(p, v0, v1);
+    else {
+        if (dv0) p[0] = bl_from_f<T>(v0);
+        if (dv1) p[1] = bl_from_f<T>(v1);
+    }
 }
 
 /* ---- cp.async (16-byte and 4-byte, zero-filling when `valid` is false) ---- */

@@ -1,6 +1,6 @@
 /* Selective scan forward: fused softplus(delta_pre + dt_bias), the recurrence with the state in
  * registers, the C contraction, D skip and the silu(z) gate. Nothing of size (B, D, L, N) is
- * written; with `saved` the state at the start of every chunk is stored for the backward.
+ * written; with `saved` the state at the start of every SC steps is stored for the backward.
  * See scan_common.cuh for the thread mapping. */
 #include "kernels/cuda_check.h"
 #include "kernels/scan_args.h"
@@ -10,45 +10,57 @@ namespace scan {
 
 template <typename T, int N, int TC> struct FwdSmem {
     using Gm = Geo<N>;
-    static constexpr int P = free_pitch(Gm::G, Gm::CW, 4, Gm::CH, 16 / (int)sizeof(T));
-    static constexpr int PW = free_pitch(Gm::G, Gm::CW, 8, Gm::CW, 1);
+    static constexpr int P = pair_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH);
+    static constexpr int PW = free_pitch(Gm::G, Gm::CW, 16, Gm::CW, 1);
     struct Stage {
         T u[TC * P], dp[TC * P], z[TC * P];
         float bm[TC * N], cm[TC * N];
     };
     Stage st[STAGES];
-    float2 pw[Gm::NW][TC * PW]; /* per warp: (delta, delta*u) at [t][cw] */
+    float4 pw[Gm::NW][TC * PW]; /* per warp at [t][group]: delta, delta*u of both channels */
 };
 
-/* SAVE: store chunk-start states. WRITE_Y: produce y (false when only `saved` is wanted). */
-template <typename T, int N, int TC, bool SAVE, bool WRITE_Y>
-__global__ void __launch_bounds__(NT) scan_fwd_kernel(const ScanFwdArgs<T> a)
+/* TC: steps per staged chunk; SC: steps between saved states (divides TC). SAVE: store them.
+ * WRITE_Y: produce y (false when only `saved` is wanted). */
+template <typename T, int N, int TC, int SC, bool SAVE, bool WRITE_Y>
+__global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
 {
     using Gm = Geo<N>;
     using Sm = FwdSmem<T, N, TC>;
     constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH, P = Sm::P, PW = Sm::PW, OWN = TC / G;
-    static_assert(TC % G == 0, "chunk must be a multiple of N/4");
-    __shared__ __align__(16) Sm sm;
+    static_assert(TC % G == 0 && TC % SC == 0, "chunk must be a multiple of N/4 and of SC");
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    Sm &sm = *reinterpret_cast<Sm *>(smem_raw);
 
     const int tid = threadIdx.x, w = tid >> 5, lane = tid & 31;
-    const int cw = lane / G, q = lane % G, c = w * CW + cw;
-    const int b = blockIdx.y, d0 = blockIdx.x * CH, d = d0 + c;
-    const int L = a.L, D = a.D, nck = a.nchunk;
-    const bool dv = d < D;
-    const int dcl = dv ? d : D - 1;
+    const int cw = lane / G, q = lane % G, c = (w * CW + cw) * KC; /* first channel, in block */
+    const int b = blockIdx.y, d0 = blockIdx.x * CH;
+    const int L = a.L, D = a.D, nck = (L + TC - 1) / TC;
+    bool dv[KC];
+    int dch[KC];
+#pragma unroll
+    for (int k = 0; k < KC; k++) {
+        dv[k] = d0 + c + k < D;
+        dch[k] = dv[k] ? d0 + c + k : D - 1;
+    }
     const size_t row0 = (size_t)b * L;
 
-    float A2[NPT], s[NPT]; /* A * log2(e), so exp(delta A) = 2^(delta A2) */
+    float A2[KC][NPT], s[KC][NPT]; /* A * log2(e), so exp(delta A) = 2^(delta A2) */
+    float bias[KC], Dsk[KC];
 #pragma unroll
-    for (int j = 0; j < NPT; j++) {
-        A2[j] = -expf(a.A_log[(size_t)dcl * N + q * NPT + j]) * BL_LOG2E;
-        s[j] = 0.0f;
+    for (int k = 0; k < KC; k++) {
+#pragma unroll
+        for (int j = 0; j < NPT; j++) {
+            A2[k][j] = -expf(a.A_log[(size_t)dch[k] * N + q * NPT + j]) * BL_LOG2E;
+            s[k][j] = 0.0f;
+        }
+        if (a.ssm_state && dv[k]) {
+            float4 v = *(const float4 *)(a.ssm_state + ((size_t)b * D + d0 + c + k) * N + q * NPT);
+            s[k][0] = v.x, s[k][1] = v.y, s[k][2] = v.z, s[k][3] = v.w;
+        }
+        bias[k] = a.dt_bias[dch[k]];
+        Dsk[k] = a.Dskip[dch[k]];
     }
-    if (a.ssm_state && dv) {
-        float4 v = *(const float4 *)(a.ssm_state + ((size_t)b * D + d) * N + q * NPT);
-        s[0] = v.x, s[1] = v.y, s[2] = v.z, s[3] = v.w;
-    }
-    const float bias = a.dt_bias[dcl], Dsk = a.Dskip[dcl];
 
     auto load = [&](int k) {
         typename Sm::Stage &st = sm.st[k % STAGES];
@@ -66,7 +78,7 @@ __global__ void __launch_bounds__(NT) scan_fwd_kernel(const ScanFwdArgs<T> a)
         if (k < nck) load(k);
         cp_async_commit();
     }
-    float2 *pw = sm.pw[w];
+    float4 *pw = sm.pw[w];
     for (int k = 0; k < nck; k++) {
         cp_async_wait<STAGES - 2>();
         __syncthreads(); /* chunk k landed; everyone is done with the stage loaded next */
@@ -79,96 +91,108 @@ __global__ void __launch_bounds__(NT) scan_fwd_kernel(const ScanFwdArgs<T> a)
 #pragma unroll
         for (int i = 0; i < OWN; i++) {
             const int t = i * G + q;
-            float dl = 0.0f, dlu = 0.0f;
+            float dl[KC] = {0.0f, 0.0f}, dlu[KC] = {0.0f, 0.0f};
             if (t0 + t < L) {
-                float x = bl_to_f(st.dp[t * P + c]) + bias;
-                dl = fmaxf(x, 0.0f) + bl_log1p_unit(bl_exp_neg_abs(x));
-                dlu = dl * bl_to_f(st.u[t * P + c]);
+                const float2 x = ld_pair(st.dp + t * P + c), uu = ld_pair(st.u + t * P + c);
+                const float xs[KC] = {x.x + bias[0], x.y + bias[1]}, us[KC] = {uu.x, uu.y};
+#pragma unroll
+                for (int kc = 0; kc < KC; kc++) {
+                    dl[kc] = fmaxf(xs[kc], 0.0f) + bl_log1p_unit(bl_exp_neg_abs(xs[kc]));
+                    dlu[kc] = dl[kc] * us[kc];
+                }
             }
-            pw[t * PW + cw] = make_float2(dl, dlu);
+            pw[t * PW + cw] = make_float4(dl[0], dlu[0], dl[1], dlu[1]);
         }
         __syncwarp();
 
-        if (SAVE && dv)
-            *(float4 *)(a.saved + (((size_t)b * nck + k) * D + d) * N + q * NPT) =
-                make_float4(s[0], s[1], s[2], s[3]);
-
-        float yp[TC];
+        float yp[KC * TC]; /* [channel][t] */
 #pragma unroll
         for (int t = 0; t < TC; t++) {
-            const float2 pr = pw[t * PW + cw];
+            if (SAVE && t % SC == 0 && t0 + t < L) {
+                const size_t ks = (size_t)(t0 + t) / SC;
+#pragma unroll
+                for (int kc = 0; kc < KC; kc++)
+                    if (dv[kc])
+                        *(float4 *)(a.saved + (((size_t)b * a.nchunk + ks) * D + d0 + c + kc) * N +
+                                    q * NPT) = make_float4(s[kc][0], s[kc][1], s[kc][2], s[kc][3]);
+            }
+            const float4 pr = pw[t * PW + cw];
             const float4 bv = *(const float4 *)(st.bm + t * N + q * NPT);
             const float4 cv = *(const float4 *)(st.cm + t * N + q * NPT);
-            s[0] = fmaf(bl_ex2(pr.x * A2[0]), s[0], pr.y * bv.x);
-            s[1] = fmaf(bl_ex2(pr.x * A2[1]), s[1], pr.y * bv.y);
-            s[2] = fmaf(bl_ex2(pr.x * A2[2]), s[2], pr.y * bv.z);
-            s[3] = fmaf(bl_ex2(pr.x * A2[3]), s[3], pr.y * bv.w);
-            yp[t] = fmaf(cv.x, s[0], fmaf(cv.y, s[1], fmaf(cv.z, s[2], cv.w * s[3])));
+            const float dls[KC] = {pr.x, pr.z}, dlus[KC] = {pr.y, pr.w};
+#pragma unroll
+            for (int kc = 0; kc < KC; kc++) {
+                s[kc][0] = fmaf(bl_ex2(dls[kc] * A2[kc][0]), s[kc][0], dlus[kc] * bv.x);
+                s[kc][1] = fmaf(bl_ex2(dls[kc] * A2[kc][1]), s[kc][1], dlus[kc] * bv.y);
+                s[kc][2] = fmaf(bl_ex2(dls[kc] * A2[kc][2]), s[kc][2], dlus[kc] * bv.z);
+                s[kc][3] = fmaf(bl_ex2(dls[kc] * A2[kc][3]), s[kc][3], dlus[kc] * bv.w);
+                yp[kc * TC + t] =
+                    fmaf(cv.x, s[kc][0], fmaf(cv.y, s[kc][1], fmaf(cv.z, s[kc][2], cv.w * s[kc][3])));
+            }
         }
         if (WRITE_Y) {
-            sum_states_owned<TC, G>(yp, lane);
+            sum_states_owned<KC * TC, G>(yp, lane); /* owner: yp[kc * OWN + i] */
 #pragma unroll
             for (int i = 0; i < OWN; i++) {
                 const int t = i * G + q;
-                if (dv && t0 + t < L) {
-                    float uu = bl_to_f(st.u[t * P + c]);
-                    float v = fmaf(Dsk, uu, yp[i]);
+                if (t0 + t < L && dv[0]) {
+                    const float2 uu = ld_pair(st.u + t * P + c);
+                    float v0 = fmaf(Dsk[0], uu.x, yp[i]), v1 = fmaf(Dsk[1], uu.y, yp[OWN + i]);
                     if (a.z) {
-                        float zz = bl_to_f(st.z[t * P + c]);
-                        v *= zz * bl_sigmoid(zz);
+                        const float2 zz = ld_pair(st.z + t * P + c);
+                        v0 *= zz.x * bl_sigmoid(zz.x);
+                        v1 *= zz.y * bl_sigmoid(zz.y);
                     }
-                    a.y[(row0 + t0 + t) * D + d] = bl_from_f<T>(v);
+                    st_channels(a.y + (row0 + t0 + t) * D + d0 + c, v0, v1, dv[0], dv[1], a.pair_out);
                 }
             }
         }
     }
-    if (a.ssm_state && dv)
-        *(float4 *)(a.ssm_state + ((size_t)b * D + d) * N + q * NPT) =
-            make_float4(s[0], s[1], s[2], s[3]);
+    if (a.ssm_state)
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++)
+            if (dv[kc])
+                *(float4 *)(a.ssm_state + ((size_t)b * D + d0 + c + kc) * N + q * NPT) =
+                    make_float4(s[kc][0], s[kc][1], s[kc][2], s[kc][3]);
 }
 
-template <typename T, int N, int TC>
+/* The forward stages 16 steps a chunk (fewer barriers per step) and saves every SCAN_SC. */
+template <typename T, int N>
 static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
 {
-    dim3 grid((a.D + Geo<N>::CH - 1) / Geo<N>::CH, a.B);
-    if (a.saved && a.y)
-        scan_fwd_kernel<T, N, TC, true, true><<<grid, NT, 0, s>>>(a);
-    else if (a.saved)
-        scan_fwd_kernel<T, N, TC, true, false><<<grid, NT, 0, s>>>(a);
-    else
-        scan_fwd_kernel<T, N, TC, false, true><<<grid, NT, 0, s>>>(a);
+    constexpr int TC = 16;
+    const dim3 grid((a.D + Geo<N>::CH - 1) / Geo<N>::CH, a.B);
+    auto kern = a.saved ? (a.y ? scan_fwd_kernel<T, N, TC, SCAN_SC, true, true>
+                               : scan_fwd_kernel<T, N, TC, SCAN_SC, true, false>)
+                        : scan_fwd_kernel<T, N, TC, SCAN_SC, false, true>;
+    const size_t smem = sizeof(FwdSmem<T, N, TC>);
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    kern<<<grid, NT, smem, s>>>(a);
     CUDA_LAUNCH_CHECK();
+}
+
+template <typename T> static void dispatch_fwd(const ScanFwdArgs<T> &a, int N, cudaStream_t s)
+{
+    switch (N) {
+    case 4: launch_fwd<T, 4>(a, s); break;
+    case 8: launch_fwd<T, 8>(a, s); break;
+    case 16: launch_fwd<T, 16>(a, s); break;
+    case 32: launch_fwd<T, 32>(a, s); break;
+    default: break; /* refused before any launch: scan_state_supported */
+    }
 }
 
 } // namespace scan
 
-int scan_channels_per_block(int N) { return scan::NT / (N / scan::NPT); }
+int scan_channels_per_block(int N) { return scan::channels_per_block(N); }
 
-bool scan_supported(int N, int chunk)
-{
-    return (N == 16 && chunk == 16) || (N == 8 && chunk == 8) || (N == 32 && chunk == 16);
-}
+bool scan_state_supported(int N) { return N == 4 || N == 8 || N == 16 || N == 32; }
 
-template <typename T>
-static void dispatch_launch_fwd(const ScanFwdArgs<T> &a, int N, int chunk, cudaStream_t s)
+void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, cudaStream_t s)
 {
-    if (N == 16 && chunk == 16)
-        scan::launch_fwd<T, 16, 16>(a, s);
-    else if (N == 8 && chunk == 8)
-        scan::launch_fwd<T, 8, 8>(a, s);
-    else if (N == 32 && chunk == 16)
-        scan::launch_fwd<T, 32, 16>(a, s);
-    else {
-        fprintf(stderr, "bytelm: CUDA scan: d_state %d with chunk %d is not built\n", N, chunk);
-        abort();
-    }
+    scan::dispatch_fwd(a, N, s);
 }
-
-void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int chunk, cudaStream_t s)
+void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, cudaStream_t s)
 {
-    dispatch_launch_fwd(a, N, chunk, s);
-}
-void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int chunk, cudaStream_t s)
-{
-    dispatch_launch_fwd(a, N, chunk, s);
+    scan::dispatch_fwd(a, N, s);
 }

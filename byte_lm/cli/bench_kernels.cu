@@ -27,15 +27,15 @@ extern "C" {
 #include "kernels/scan_args.h"
 
 static const char HELP[] =
-    "usage: bytelm bench kernels [--reps 20] [--quick] [--variants | --chunk C] [--only scan|other]\n"
+    "usage: bytelm bench kernels [--reps 20] [--quick] [--precision fp32|bf16] [--only scan|other]\n"
     "                            [--json]\n"
     "\n"
     "Times every CUDA kernel (median of --reps runs after two warm-ups) and prints it against\n"
     "its limit: max(bytes / copy bandwidth, exponentials / SFU rate), both ceilings measured or\n"
     "derived in the same run; frac = limit / time. The selective scan runs at the shapes\n"
     "(batch, d_inner, L, N) = (8, 2048, 8192, 16), (16, 1536, 4096, 16), (4, 3584, 8192, 16),\n"
-    "forward, backward and both; --quick uses one small shape, --variants adds the other chunk\n"
-    "lengths the scan is built for, --chunk runs only that one. Needs a CUDA GPU.\n";
+    "forward, backward and both, with fp32 and with bf16 activations (--precision picks one);\n"
+    "--quick uses one small shape. Needs a CUDA GPU.\n";
 
 struct Bench {
     CudaCtx *c;
@@ -127,31 +127,50 @@ static void row(Bench &b, const char *kernel, const char *shape, double ms, doub
 
 /* ---- selective scan ---- */
 
-static void bench_scan(Bench &b, int B, int D, int L, int N, int chunk)
+/* A bf16 copy of a [rows, cols] fp32 matrix (the source is freed). */
+static __nv_bfloat16 *to_bf16(Bench &b, float *src, size_t rows, int cols)
+{
+    __nv_bfloat16 *p = (__nv_bfloat16 *)b.be->alloc(b.be, rows * cols * sizeof(__nv_bfloat16));
+    cuda_cast_bf16(b.c, p, cols, src, cols, (int)rows, cols);
+    b.be->free(b.be, src);
+    return p;
+}
+
+/* Forward, backward and both at one shape; bf16: u, delta_pre, z, y and their gradients are
+ * bf16 (2 bytes each in the counted traffic), as the mixed-precision training step runs it. */
+static void bench_scan(Bench &b, int B, int D, int L, int N, bool bf16)
 {
     CudaCtx *c = b.c;
     const size_t rows = (size_t)B * L, el = rows * D;
-    float *u = dev_rand(b, el, -1, 1, 1), *dp = dev_rand(b, el, -1, 1, 2);
-    float *z = dev_rand(b, el, -2, 2, 3), *dy = dev_rand(b, el, -1, 1, 4);
+    void *act[8];
+    const float ranges[8][2] = {{-1, 1}, {-1, 1}, {-2, 2}, {-1, 1}, {0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    for (int i = 0; i < 8; i++) {
+        float *f = dev_rand(b, el, ranges[i][0], ranges[i][1], (unsigned long long)i + 1);
+        act[i] = bf16 ? (void *)to_bf16(b, f, rows, D) : (void *)f;
+    }
+    void *u = act[0], *dp = act[1], *z = act[2], *dy = act[3], *y = act[4], *du = act[5];
+    void *ddp = act[6], *dz = act[7];
     float *bc = dev_rand(b, rows * 2 * N, -1, 1, 5);
-    float *y = dev_rand(b, el, 0, 0, 0), *du = dev_rand(b, el, 0, 0, 0);
-    float *ddp = dev_rand(b, el, 0, 0, 0), *dz = dev_rand(b, el, 0, 0, 0);
     float *dbc = dev_rand(b, rows * 2 * N, 0, 0, 0);
     float *dtb = dev_rand(b, D, -6, -2, 6), *Dsk = dev_rand(b, D, 0.5f, 1.5f, 7);
     float *Alog = dev_rand(b, (size_t)D * N, 0, 2.7f, 8);
     float *g_dtb = dev_rand(b, D, 0, 0, 0), *g_A = dev_rand(b, (size_t)D * N, 0, 0, 0);
     float *g_D = dev_rand(b, D, 0, 0, 0);
-    size_t sb = cuda_scan_saved_bytes(B, L, D, N, chunk);
+    size_t sb = cuda_scan_saved_bytes(B, L, D, N);
     void *saved = b.be->alloc(b.be, sb);
 
-    auto fwd = [&] {
-        cuda_scan_fwd(c, y, u, dp, dtb, Alog, bc, bc + N, 2 * N, Dsk, z, D, NULL, saved, B, L, D,
-                      N, chunk);
-    };
-    auto bwd = [&] {
-        cuda_scan_bwd(c, du, ddp, g_dtb, g_A, dbc, dbc + N, 2 * N, g_D, dz, D, dy, u, dp, dtb,
-                      Alog, bc, bc + N, 2 * N, Dsk, z, D, saved, B, L, D, N, chunk);
-    };
+    ScanFwd f = {};
+    f.bf16 = bf16, f.y = y, f.u = u, f.delta_pre = dp, f.z = z, f.z_stride = D;
+    f.dt_bias = dtb, f.A_log = Alog, f.Bm = bc, f.Cm = bc + N, f.bc_stride = 2 * N;
+    f.Dskip = Dsk, f.saved = saved, f.B = B, f.L = L, f.D = D, f.N = N;
+    ScanBwd g = {};
+    g.bf16 = bf16, g.du = du, g.ddelta_pre = ddp, g.dz = dz, g.dz_stride = D;
+    g.ddt_bias = g_dtb, g.dA_log = g_A, g.dBm = dbc, g.dCm = dbc + N, g.dbc_stride = 2 * N;
+    g.dDskip = g_D, g.dy = dy, g.u = u, g.delta_pre = dp, g.z = z, g.z_stride = D;
+    g.dt_bias = dtb, g.A_log = Alog, g.Bm = bc, g.Cm = bc + N, g.bc_stride = 2 * N;
+    g.Dskip = Dsk, g.saved = saved, g.B = B, g.L = L, g.D = D, g.N = N;
+    auto fwd = [&] { cuda_scan_fwd(c, &f); };
+    auto bwd = [&] { cuda_scan_bwd(c, &g); };
     fwd();
     bwd(); /* sizes the scratch before timing */
     double t_f = time_ms(b, fwd), t_b = time_ms(b, bwd);
@@ -160,16 +179,17 @@ static void bench_scan(Bench &b, int B, int D, int L, int N, int chunk)
         bwd();
     });
 
-    const double bcb = (double)rows * 2 * N * 4;
-    const double by_f = el * 16.0 + bcb + sb, by_b = el * 28.0 + 2 * bcb + sb;
+    const double eb = bf16 ? 2.0 : 4.0, bcb = (double)rows * 2 * N * 4;
+    const double by_f = el * 4 * eb + bcb + sb, by_b = el * 7 * eb + 2 * bcb + sb;
     const double ex = (double)el * (N + 2);
     char sh[64];
-    snprintf(sh, sizeof sh, "B=%d D=%d L=%d N=%d c=%d", B, D, L, N, chunk);
+    snprintf(sh, sizeof sh, "B=%d D=%d L=%d N=%d %s", B, D, L, N, bf16 ? "bf16" : "fp32");
     row(b, "scan fwd", sh, t_f, by_f, ex);
     row(b, "scan bwd", sh, t_b, by_b, ex);
     row(b, "scan fwd+bwd", sh, t_fb, by_f + by_b, 2 * ex);
 
-    float *bufs[] = {u, dp, z, dy, bc, y, du, ddp, dz, dbc, dtb, Dsk, Alog, g_dtb, g_A, g_D};
+    for (void *p : act) b.be->free(b.be, p);
+    float *bufs[] = {bc, dbc, dtb, Dsk, Alog, g_dtb, g_A, g_D};
     for (float *p : bufs) b.be->free(b.be, p);
     b.be->free(b.be, saved);
 }
@@ -281,8 +301,8 @@ static double measure_copy(Bench &b)
 extern "C" int bench_kernels(int argc, char **argv)
 {
     int reps = 20;
-    bool json = false, quick = false, variants = false;
-    int chunk = 0;
+    bool json = false, quick = false;
+    int prec = -1; /* -1 both, 0 fp32, 1 bf16 */
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -292,10 +312,13 @@ extern "C" int bench_kernels(int argc, char **argv)
             json = true;
         } else if (!strcmp(argv[i], "--quick")) {
             quick = true;
-        } else if (!strcmp(argv[i], "--variants")) {
-            variants = true;
-        } else if (!strcmp(argv[i], "--chunk") && i + 1 < argc) {
-            chunk = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            const char *p = argv[++i];
+            if (strcmp(p, "fp32") && strcmp(p, "bf16")) {
+                fprintf(stderr, "bytelm bench kernels: --precision takes fp32 or bf16\n");
+                return 2;
+            }
+            prec = !strcmp(p, "bf16");
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             reps = atoi(argv[++i]);
             if (reps < 1) reps = 1;
@@ -348,19 +371,8 @@ extern "C" int bench_kernels(int argc, char **argv)
         int nsh = quick ? 1 : 3;
         for (int i = 0; i < nsh; i++) {
             int B = sh[i][0], D = sh[i][1], L = sh[i][2], N = sh[i][3];
-            int def = scan_chunk_len(B, L, D, N);
-            if (chunk) {
-                if (!scan_supported(N, chunk)) {
-                    fprintf(stderr, "bytelm bench kernels: no scan kernel for chunk %d\n", chunk);
-                    return 2;
-                }
-                bench_scan(b, B, D, L, N, chunk);
-                continue;
-            }
-            bench_scan(b, B, D, L, N, def);
-            if (variants)
-                for (int ck : {8, 16})
-                    if (ck != def && scan_supported(N, ck)) bench_scan(b, B, D, L, N, ck);
+            for (int bf = 0; bf < 2; bf++)
+                if (prec < 0 || prec == bf) bench_scan(b, B, D, L, N, bf == 1);
         }
     }
     if (!only || !strcmp(only, "other")) bench_others(b, quick);

@@ -93,6 +93,10 @@ struct Backend {
     /* 1 when bf16 mixed precision is this backend's default (the GPU: its matrix units run bf16
      * products about 15 times faster than fp32); 0 for fp32 (the CPU) */
     int bf16_default;
+    /* 1 when the scan runs state size n (d_state); d_states lists those sizes for messages.
+     * model_create refuses a config with another, so no op meets one. */
+    int (*d_state_ok)(Backend *be, int n);
+    const char *d_states;
 
     /* ---- memory ---- */
     void *(*alloc)(Backend *be, size_t bytes); /* aborts with a message when out of memory */

@@ -117,6 +117,13 @@ static void cpu_destroy(Backend *be)
     free(be);
 }
 
+/* The CPU scan loops over any state size the config format allows (1..256). */
+static int cpu_d_state_ok(Backend *be, int n)
+{
+    (void)be;
+    return n >= 1 && n <= 256;
+}
+
 Backend *backend_cpu_create(int threads)
 {
     CpuCtx *ctx = bl_calloc(1, sizeof *ctx);
@@ -130,6 +137,8 @@ Backend *backend_cpu_create(int threads)
     be->name = "cpu";
     be->kind = BACKEND_CPU;
     be->ctx = ctx;
+    be->d_state_ok = cpu_d_state_ok;
+    be->d_states = "1 to 256";
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->upload = cpu_memcpy;

@@ -13,6 +13,12 @@ int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
     }
     m->be = be;
     m->recompute = -1;
+    if (!be->d_state_ok(be, m->cfg.state_size)) {
+        bl_fail(e, NULL, "state_size %d is not supported by the %s backend (it runs %s)",
+                m->cfg.state_size, be->name, be->d_states);
+        free(m);
+        return -1;
+    }
     /* a config can be valid yet far too large for the machine: say so instead of dying in the
      * allocator (the GPU backend's allocator reports its own failures) */
     if (be->kind == BACKEND_CPU) { /* backend memory is this machine's RAM */

@@ -1,10 +1,13 @@
 /* The selective scan on CUDA against the CPU oracle, forward and backward, on fresh random
  * inputs with poisoned outputs (tests/gpu/gpu_pair.h says how): L = 1, 7, 300 and a few chunks
  * + 3, channel counts that are not multiples of the kernels' blocks, odd strides, d_state 8, 16
- * and 32, and state chaining (L = 1 steps equal the parallel forward).
+ * and 32, and state chaining (L = 1 steps equal the parallel forward). The backward gives the
+ * same bits on every run, in fp32 and in bf16.
  *
  * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
 #include "tests/gpu/gpu_pair.h"
+
+#include "byte_lm/model/model.h"
 
 #ifdef BYTELM_CUDA
 
@@ -150,6 +153,111 @@ START_TEST(scan_other_state_sizes)
 {
     check_scan(2, 37, 48, 8, 3, 1, 1, 59);
     check_scan(1, 45, 80, 32, 6, 1, 1, 60);
+    check_scan(2, 29, 300, 4, 2, 1, 1, 63);
+}
+END_TEST
+
+/* A state size the CUDA scan is not built for is refused when the model is made, in one line
+ * naming it, never inside a kernel. */
+START_TEST(scan_unbuilt_state_size_refused)
+{
+    Backend *gpu = backend_cuda_create(0);
+    ck_assert_ptr_nonnull(gpu);
+    ck_assert(gpu->d_state_ok(gpu, 16) && !gpu->d_state_ok(gpu, 12) && !gpu->d_state_ok(gpu, 64));
+    ModelConfig cfg;
+    config_default(&cfg, 32, 1);
+    cfg.state_size = 12;
+    Model *m = NULL;
+    BlErr e = {0};
+    ck_assert_int_ne(model_create(&m, &cfg, gpu, &e), 0);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(e.msg, "state_size 12 is not supported by the cuda backend"));
+    gpu->destroy(gpu);
+}
+END_TEST
+
+/* The host copy of one GPU buffer's n bytes. */
+static void *grab(Backend *g, const void *dev, size_t n)
+{
+    void *h = malloc(n);
+    g->download(g, h, dev, n);
+    return h;
+}
+
+/* Ten backward runs on the same inputs give the same bits in every output: the sums over
+ * channels and sequences run in a fixed order (several clusters, several sequences). */
+static void check_bwd_deterministic(int bf)
+{
+    Pair p;
+    pair_open(&p, 70 + bf);
+    Backend *g = p.gpu;
+    const int B = 3, L = 203, D = 520, N = 16, R = 4, rows = B * L, ldx = R + 2 * N;
+    const size_t eb = bf ? 2 : 4, act = (size_t)rows * D;
+    /* activations in the storage type: u, delta_pre, dy, xz */
+    void *u = g->alloc(g, act * eb), *dp = g->alloc(g, act * eb), *dy = g->alloc(g, act * eb);
+    void *xz = g->alloc(g, 2 * act * eb), *du = g->alloc(g, act * eb), *ddp = g->alloc(g, act * eb);
+    void *dxz = g->alloc(g, 2 * act * eb);
+    void *acts[] = {u, dp, dy, xz};
+    const size_t acts_n[] = {act, act, act, 2 * act};
+    for (int i = 0; i < 4; i++) {
+        float *h = malloc(acts_n[i] * sizeof(float));
+        for (size_t j = 0; j < acts_n[i]; j++) h[j] = tu_uniform(&p.rng, -2, 1);
+        if (bf)
+            for (size_t j = 0; j < acts_n[i]; j++) ((bf16 *)h)[j] = bf16_from_f32(h[j]);
+        g->upload(g, acts[i], h, acts_n[i] * eb);
+        free(h);
+    }
+    Buf xdbl = buf_rand(&p, (size_t)rows * ldx, -1, 1), dtb = buf_rand(&p, D, -3, -1);
+    Buf Alog = buf_rand(&p, (size_t)D * N, 0, 2.7f), Dsk = buf_rand(&p, D, 0.5f, 1.5f);
+    Buf dxdbl = buf_nan(&p, (size_t)rows * ldx), gdtb = buf_rand(&p, D, -1, 1);
+    Buf gA = buf_rand(&p, (size_t)D * N, -1, 1), gD = buf_rand(&p, D, -1, 1);
+    size_t sb = g->scan_saved_bytes(g, B, L, D, N);
+    void *sv = g->alloc(g, sb);
+    float *xg = xdbl.g;
+    ScanFwd f = {.bf16 = bf, .u = u, .delta_pre = dp, .z = (char *)xz + D * eb, .z_stride = 2 * D,
+                 .dt_bias = dtb.g, .A_log = Alog.g, .Bm = xg + R, .Cm = xg + R + N, .bc_stride = ldx,
+                 .Dskip = Dsk.g, .saved = sv, .B = B, .L = L, .D = D, .N = N};
+    g->scan_fwd(g, &f);
+    float *dx = dxdbl.g;
+    ScanBwd a = {.bf16 = bf, .du = du, .ddelta_pre = ddp, .dz = (char *)dxz + D * eb,
+                 .dz_stride = 2 * D, .ddt_bias = gdtb.g, .dA_log = gA.g, .dBm = dx + R,
+                 .dCm = dx + R + N, .dbc_stride = ldx, .dDskip = gD.g, .dy = dy, .u = u,
+                 .delta_pre = dp, .z = f.z, .z_stride = 2 * D, .dt_bias = dtb.g, .A_log = Alog.g,
+                 .Bm = f.Bm, .Cm = f.Cm, .bc_stride = ldx, .Dskip = Dsk.g, .saved = sv, .B = B,
+                 .L = L, .D = D, .N = N};
+    const void *outs[] = {du, ddp, dxz, dxdbl.g, gdtb.g, gA.g, gD.g};
+    const size_t outs_n[] = {act * eb, act * eb, 2 * act * eb, dxdbl.n, gdtb.n, gA.n, gD.n};
+    void *first[7] = {0};
+    int differ = 0;
+    for (int run = 0; run < 10; run++) {
+        /* the parameter gradients accumulate: start each run from the same values */
+        buf_push(&p, &gdtb), buf_push(&p, &gA), buf_push(&p, &gD);
+        g->scan_bwd(g, &a);
+        for (int i = 0; i < 7; i++) {
+            void *h = grab(g, outs[i], outs_n[i]);
+            if (!run)
+                first[i] = h;
+            else {
+                differ += memcmp(h, first[i], outs_n[i]) != 0;
+                free(h);
+            }
+        }
+    }
+    printf("scan_bwd%s: 10 runs, %d of 63 later outputs differ from the first run's bits\n",
+           bf ? "_bf16" : "", differ);
+    ck_assert_int_eq(differ, 0);
+    for (int i = 0; i < 7; i++) free(first[i]);
+    void *gbufs[] = {u, dp, dy, xz, du, ddp, dxz, sv};
+    for (int i = 0; i < 8; i++) g->free(g, gbufs[i]);
+    buf_free(&p, &xdbl), buf_free(&p, &dtb), buf_free(&p, &Alog), buf_free(&p, &Dsk);
+    buf_free(&p, &dxdbl), buf_free(&p, &gdtb), buf_free(&p, &gA), buf_free(&p, &gD);
+    pair_close(&p);
+}
+
+START_TEST(scan_bwd_deterministic)
+{
+    check_bwd_deterministic(0);
+    check_bwd_deterministic(1);
 }
 END_TEST
 
@@ -230,6 +338,8 @@ int main(void)
     tcase_add_test(tc, scan_chunks);
     tcase_add_test(tc, scan_long);
     tcase_add_test(tc, scan_other_state_sizes);
+    tcase_add_test(tc, scan_unbuilt_state_size_refused);
+    tcase_add_test(tc, scan_bwd_deterministic);
     tcase_add_test(tc, scan_state_chaining);
     suite_add_tcase(s, tc);
     return tu_run(s);
