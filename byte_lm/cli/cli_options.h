@@ -4,6 +4,7 @@
 #ifndef BYTELM_CLI_OPTIONS_H
 #define BYTELM_CLI_OPTIONS_H
 
+#include <getopt.h> /* optind: the first positional argument after parsing */
 #include <stdio.h>
 
 #ifdef __cplusplus
