@@ -42,7 +42,8 @@ int prepare_check_options(const PrepareOptions *o, BlErr *e)
         return bl_fail(e, NULL, "--shard-size must be a multiple of --frame-size (%" PRIu64 ")", o->frame_size);
     if (o->shard_size / o->frame_size > SEEKABLE_MAX_FRAMES)
         return bl_fail(e, NULL, "--shard-size holds more than %u frames", SEEKABLE_MAX_FRAMES);
-    if (o->level < 1 || o->level > 19) return bl_fail(e, NULL, "--level must be between 1 and 19");
+    if (o->level < PREPARE_MIN_LEVEL || o->level > PREPARE_MAX_LEVEL)
+        return bl_fail(e, NULL, "--level must be between %d and %d", PREPARE_MIN_LEVEL, PREPARE_MAX_LEVEL);
     if (o->on_invalid == INVALID_KEEP && o->normalize != NORMALIZE_NONE)
         return bl_fail(e, NULL, "--normalize needs valid UTF-8: use --on-invalid error or replace with it");
     return 0;

@@ -7,11 +7,15 @@
 #include "byte_lm/base/error.h"
 #include "corpus/utf8_filter.h"
 
+/* The zstd levels prepare accepts (prepare_check_options and the command line). */
+#define PREPARE_MIN_LEVEL 1
+#define PREPARE_MAX_LEVEL 19
+
 typedef struct {
     double val_fraction;   /* (0, 0.5] */
     uint64_t frame_size;   /* decoded bytes per zstd frame */
     uint64_t shard_size;   /* decoded bytes per shard, a multiple of frame_size */
-    int level;             /* zstd level */
+    int level;             /* zstd level, PREPARE_MIN_LEVEL..PREPARE_MAX_LEVEL */
     InvalidMode on_invalid;
     NormalizeMode normalize;
     uint64_t seed;         /* of the train/val split */

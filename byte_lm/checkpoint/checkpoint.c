@@ -90,32 +90,33 @@ typedef struct {
 
 #define SF(m) offsetof(StateFile, m)
 static const StateField STATE_FIELDS[] = {
-    {NULL, "step", T_INT, SF(ts.step), 0, 0, 1 << 30, 0, 0},
-    {NULL, "optimizer_step", T_INT, SF(opt_step), 0, 0, 1 << 30, 0, 0},
+    {NULL, "step", T_INT, SF(ts.step), 0, 0, OPTIM_MAX_STEPS, 0, 0},
+    {NULL, "optimizer_step", T_INT, SF(opt_step), 0, 0, OPTIM_MAX_STEPS, 0, 0},
     {NULL, "bytes_seen", T_U64, SF(ts.bytes_seen), 0, 0, 0, 0, UINT64_MAX / 2},
     {NULL, "elapsed_seconds", T_DOUBLE, SF(ts.elapsed_seconds), 0, 0, 1e12, 0, 0},
     {"loader", "seed", T_U64, SF(ts.loader.seed), 0, 0, 0, 0, UINT64_MAX},
     /* a position no run reaches: the loader used to wait on it forever */
     {"loader", "next_batch", T_U64, SF(ts.loader.next_batch), 0, 0, 0, 0, LOADER_MAX_BATCH},
-    {"options", "batch", T_INT, SF(ts.B), 0, 1, 1 << 16, 0, 0},
-    {"options", "seq_len", T_INT, SF(ts.L), 0, 1, 1 << 24, 0, 0},
-    {"options", "accum", T_INT, SF(ts.accum), 0, 1, 1 << 24, 0, 0},
+    {"options", "batch", T_INT, SF(ts.B), 0, 1, TS_MAX_BATCH, 0, 0},
+    {"options", "seq_len", T_INT, SF(ts.L), 0, 1, TS_MAX_SEQ_LEN, 0, 0},
+    /* the whole step over all ranks: one rank's --accum times the world */
+    {"options", "accum", T_INT, SF(ts.accum), 0, 1, (double)TS_MAX_ACCUM * TS_MAX_WORLD, 0, 0},
     {"options", "seed", T_U64, SF(ts.seed), 0, 0, 0, 0, UINT64_MAX},
-    {"options", "eval_every", T_INT, SF(ts.eval_every), 0, 0, 1 << 30, 0, 0},
-    {"options", "eval_batches", T_INT, SF(ts.eval_batches), 0, 1, 1 << 20, 0, 0},
-    {"options", "ckpt_every", T_INT, SF(ts.ckpt_every), 0, 0, 1 << 30, 0, 0},
+    {"options", "eval_every", T_INT, SF(ts.eval_every), 0, 0, TS_MAX_PERIOD, 0, 0},
+    {"options", "eval_batches", T_INT, SF(ts.eval_batches), 0, 1, TS_MAX_EVAL_BATCHES, 0, 0},
+    {"options", "ckpt_every", T_INT, SF(ts.ckpt_every), 0, 0, TS_MAX_PERIOD, 0, 0},
     {"options", "data", T_STR, SF(ts.data), sizeof(((TrainerState *)0)->data), 0, 0, 0, 0},
     {"options", "val", T_STR, SF(ts.val), sizeof(((TrainerState *)0)->val), 0, 0, 0, 0},
     {"options", "precision", T_PREC, SF(ts.precision), 0, 0, 0, 0, 0},
-    {"optimizer", "lr", T_FLOAT, SF(ts.optim.lr), 0, 0, 1e3, OPEN_LO, 0},
+    {"optimizer", "lr", T_FLOAT, SF(ts.optim.lr), 0, 0, OPTIM_MAX_LR, OPEN_LO, 0},
     {"optimizer", "min_lr_ratio", T_FLOAT, SF(ts.optim.min_lr_ratio), 0, 0, 1, 0, 0},
-    {"optimizer", "warmup_steps", T_INT, SF(ts.optim.warmup_steps), 0, 0, 1 << 30, 0, 0},
-    {"optimizer", "total_steps", T_INT, SF(ts.optim.total_steps), 0, 1, 1 << 30, 0, 0},
+    {"optimizer", "warmup_steps", T_INT, SF(ts.optim.warmup_steps), 0, 0, OPTIM_MAX_STEPS, 0, 0},
+    {"optimizer", "total_steps", T_INT, SF(ts.optim.total_steps), 0, 1, OPTIM_MAX_STEPS, 0, 0},
     {"optimizer", "beta1", T_FLOAT, SF(ts.optim.beta1), 0, 0, 1, OPEN_HI, 0},
     {"optimizer", "beta2", T_FLOAT, SF(ts.optim.beta2), 0, 0, 1, OPEN_HI, 0},
     {"optimizer", "eps", T_FLOAT, SF(ts.optim.eps), 0, 0, 1, OPEN_LO, 0},
-    {"optimizer", "weight_decay", T_FLOAT, SF(ts.optim.weight_decay), 0, 0, 1e3, 0, 0},
-    {"optimizer", "clip", T_FLOAT, SF(ts.optim.clip), 0, 0, 1e9, 0, 0},
+    {"optimizer", "weight_decay", T_FLOAT, SF(ts.optim.weight_decay), 0, 0, OPTIM_MAX_WEIGHT_DECAY, 0, 0},
+    {"optimizer", "clip", T_FLOAT, SF(ts.optim.clip), 0, 0, OPTIM_MAX_CLIP, 0, 0},
 };
 #define N_STATE_FIELDS (sizeof STATE_FIELDS / sizeof STATE_FIELDS[0])
 static const char *const STATE_SECTIONS[] = {"loader", "options", "optimizer"};

@@ -11,6 +11,16 @@
 #include "byte_lm/model/model.h"
 #include "byte_lm/model/optimizer.h"
 
+/* Bounds of a run's options, one place for trainer_state.json's checks and the command lines
+ * that set them. TS_MAX_ACCUM bounds one rank's micro-batches per step; the file records the
+ * whole step over all ranks (accum x world), which may reach TS_MAX_ACCUM x TS_MAX_WORLD. */
+#define TS_MAX_BATCH (1 << 16)
+#define TS_MAX_SEQ_LEN (1 << 24)
+#define TS_MAX_ACCUM (1 << 16)
+#define TS_MAX_WORLD 256
+#define TS_MAX_PERIOD (1 << 30) /* steps between validations, checkpoints or log lines */
+#define TS_MAX_EVAL_BATCHES (1 << 20)
+
 /* Everything needed to continue a run exactly where it stopped. */
 typedef struct {
     int step;

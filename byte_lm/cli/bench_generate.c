@@ -2,11 +2,10 @@
  * the fraction of the weight-bandwidth limit: each step must read every weight once, so a step
  * can take no less than weight bytes / memory bandwidth (the copy and read rates are measured in
  * the same run through the backend). */
-#include <getopt.h>
 #include <string.h>
 
 #include "byte_lm/model/backend_select.h"
-#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/generate/generate.h"
 #include "byte_lm/base/json_out.h"
@@ -39,37 +38,31 @@ static double memory_rate(Backend *be, int read_only)
     return (read_only ? 1.0 : 2.0) * (double)n / best;
 }
 
-static void usage(FILE *f)
+static void usage(FILE *f, const CliOpt *rows)
 {
-    fprintf(f, "usage: bytelm bench generate [--config FILE] [--device cpu|cuda] [-n BYTES]\n"
-               "                             [--threads N] [--json] [-h]\n"
+    fprintf(f, "usage: bytelm bench generate [options]\n"
                "Times recurrent generation (greedy, random weights) at batch 1 and 64 against the\n"
-               "weight-bandwidth limit. Defaults: configs/tiny.json on the CPU, configs/small.json\n"
-               "on CUDA; -n 256 steps after a 16-byte prompt.\n");
+               "weight-bandwidth limit, after a 16-byte prompt.\n\n");
+    cli_print_options(f, rows, 0, 19);
 }
 
 int bench_generate(int argc, char **argv)
 {
     const char *config = NULL, *device = "cpu";
     int n = 256, threads = 0, json = 0;
-    static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
-                                         {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c, rc = 0;
-    const char *C = "bench generate";
-    optind = 1;
-    opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'd': rc = cli_device(C, optarg), device = optarg; break;
-        case 'n': rc = cli_int(C, "-n", optarg, 1, 1 << 30, &n); break;
-        case 't': rc = cli_int(C, "--threads", optarg, 1, 4096, &threads); break;
-        case 'j': json = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: return cli_getopt_error(C, c, argv);
-        }
-    }
+    const CliOpt rows[] = {
+        {"config", 0, CLI_STRING, &config, .arg = "FILE",
+         .help = "model config (default configs/tiny.json on cpu, configs/small.json\n"
+                 "on cuda)"},
+        {"device", 0, CLI_DEVICE, &device, .arg = "cpu|cuda", .help = "backend (default cpu)"},
+        {NULL, 'n', CLI_INT, &n, 1, 1 << 30, .arg = "BYTES", .help = "steps timed (default 256)"},
+        {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
+        {"json", 0, CLI_FLAG, &json, .help = "print one JSON object per batch on stdout"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int rc = cli_parse_options("bench generate", rows, NULL, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, rows), 0;
     if (rc) return rc;
     if (!config) config = strcmp(device, "cpu") ? "configs/small.json" : "configs/tiny.json";
     BlErr e;

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/base/json_out.h"
 #include "byte_lm/base/progress.h"
@@ -25,13 +26,15 @@
 
 int bench_loader(int argc, char **argv);
 
-static const char HELP[] =
-    "usage: bytelm bench loader [--data PATH] [-B 8] [-L 8192] [--seconds 1.5] [--json] [-q] [-h]\n"
-    "\n"
-    "Decode speed of the corpus on one core (every frame of train and val; bar: 1 GB/s) with\n"
-    "memcpy as the one-core reference, and loader_next batches/s with the default options and\n"
-    "with no frame cache. PATH is a corpus directory, a seekable shard or a plain .zst; without\n"
-    "--data a 64 MiB corpus of synthetic text is generated (and removed afterwards).\n";
+static void usage(FILE *f, const CliOpt *rows)
+{
+    fprintf(f, "usage: bytelm bench loader [options]\n"
+               "\n"
+               "Decode speed of the corpus on one core (every frame of train and val; bar: 1 GB/s) with\n"
+               "memcpy as the one-core reference, and loader_next batches/s with the default options and\n"
+               "with no frame cache.\n\n");
+    cli_print_options(f, rows, 0, 19);
+}
 
 typedef struct {
     uint64_t bytes;  /* decoded bytes in one pass */
@@ -183,29 +186,26 @@ int bench_loader(int argc, char **argv)
     int B = 8, L = 8192, json = 0, quiet = 0;
     double seconds = 1.5;
     const char *C = "bench loader";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0, takes = !strcmp(a, "--data") || !strcmp(a, "-B") || !strcmp(a, "-L") || !strcmp(a, "--seconds");
+    const CliOpt rows[] = {
+        {"data", 0, CLI_STRING, &data, .arg = "PATH",
+         .help = "a corpus directory, a seekable shard or a plain .zst (default:\n"
+                 "a 64 MiB corpus of synthetic text, generated and removed afterwards)"},
+        {NULL, 'B', CLI_INT, &B, 1, TS_MAX_BATCH, .arg = "N", .help = "windows per batch (default 8)"},
+        {NULL, 'L', CLI_INT, &L, 1, 1 << 26, .arg = "N", .help = "bytes per window (default 8192)"},
+        {"seconds", 0, CLI_DOUBLE, &seconds, 0, 1e6, .lo_open = 1, .arg = "S",
+         .help = "time per measurement (default 1.5)"},
+        {"json", 0, CLI_FLAG, &json, .help = "print one JSON object on stdout"},
+        {"quiet", 'q', CLI_FLAG, &quiet, .help = "no note on stderr while the corpus is generated"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int st = cli_parse_options(C, rows, NULL, argc, argv);
+    if (st == CLI_HELP_ASKED) return usage(stdout, rows), 0;
+    if (st) return st;
+    if (optind < argc) {
         char msg[300];
-        if (takes && !v) {
-            snprintf(msg, sizeof msg, "option '%.200s' needs a value", a);
-            return cmd_usage_error(C, msg);
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(HELP, stdout);
-            return 0;
-        } else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "-B")) rc = cli_int(C, "-B", v, 1, 1 << 16, &B);
-        else if (!strcmp(a, "-L")) rc = cli_int(C, "-L", v, 1, 1 << 26, &L);
-        else if (!strcmp(a, "--seconds")) rc = cli_double(C, "--seconds", v, 0, 1e6, 1, &seconds);
-        else {
-            snprintf(msg, sizeof msg, "unknown option '%.200s'", a);
-            return cmd_usage_error(C, msg);
-        }
-        if (rc) return rc;
-        i += takes;
+        snprintf(msg, sizeof msg, "unknown option '%.200s'", argv[optind]);
+        return cmd_usage_error(C, msg);
     }
     BlErr e = {{0}};
     char tmp[4096] = "", corpus[4300];

@@ -2,12 +2,12 @@
  * utilisation (6 x params x bytes/s over the matmul rate measured in the same run) and peak
  * memory. Batches are random bytes drawn on the host, so the loader is not part of it (`bytelm
  * bench loader` measures that). */
-#include <getopt.h>
 #include <math.h>
 #include <string.h>
 
 #include "byte_lm/model/backend_select.h"
-#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/base/json_out.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/model/model.h"
@@ -15,17 +15,23 @@
 #include "byte_lm/base/progress.h"
 #include "byte_lm/base/rng.h"
 
-static void usage(FILE *f)
+static void usage(FILE *f, const CliOpt *rows)
 {
-    fprintf(f, "usage: bytelm bench train [--config FILE] [--device cpu|cuda] [-B N] [-L N]\n"
-               "                          [--precision fp32|bf16] [--recompute auto|on|off]\n"
-               "                          [--steps N] [--threads N] [--json] [-h]\n"
+    fprintf(f, "usage: bytelm bench train [options]\n"
                "Times full training steps (forward, backward, AdamW) on random bytes.\n"
-               "MFU is against the matmul rate measured in the same run, in the same precision\n"
-               "(default bf16 on cuda, fp32 on cpu). --recompute: whether bf16's backward makes\n"
-               "the scan's tensors again or the forward keeps them (auto: kept when they fit).\n"
-               "Defaults: configs/tiny.json on the CPU (B=8, L=512), configs/small.json on CUDA\n"
-               "(B=16, L=2048); 2 warm-up steps, then --steps (default 5) timed.\n");
+               "MFU is against the matmul rate measured in the same run, in the same precision.\n\n");
+    cli_print_options(f, rows, 0, 19);
+}
+
+/* --recompute: -1 auto, 1 on, 0 off (model_set_recompute's words). */
+static int parse_recompute(const CliOpt *o, const char *cmd, const char *arg)
+{
+    int *r = o->to;
+    if (!strcmp(arg, "auto")) *r = -1;
+    else if (!strcmp(arg, "on")) *r = 1;
+    else if (!strcmp(arg, "off")) *r = 0;
+    else return cmd_usage_error(cmd, "--recompute must be auto, on or off");
+    return 0;
 }
 
 int bench_train(int argc, char **argv)
@@ -33,34 +39,26 @@ int bench_train(int argc, char **argv)
     const char *config = NULL, *device = "cpu", *precision = NULL;
     int recompute = -1;
     int B = 0, L = 0, steps = 5, threads = 0, json = 0;
-    static const struct option opts[] = {{"config", 1, 0, 'c'}, {"device", 1, 0, 'd'},
-                                         {"steps", 1, 0, 's'}, {"threads", 1, 0, 't'},
-                                         {"precision", 1, 0, 'p'}, {"recompute", 1, 0, 'r'},
-                                         {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c, rc = 0;
-    const char *C = "bench train";
-    optind = 1;
-    opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":B:L:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'd': rc = cli_device(C, optarg), device = optarg; break;
-        case 'B': rc = cli_int(C, "-B", optarg, 1, 1 << 16, &B); break;
-        case 'L': rc = cli_int(C, "-L", optarg, 1, 1 << 24, &L); break;
-        case 's': rc = cli_int(C, "--steps", optarg, 1, 64, &steps); break;
-        case 't': rc = cli_int(C, "--threads", optarg, 1, 4096, &threads); break;
-        case 'j': json = 1; break;
-        case 'p': rc = cli_precision(C, optarg), precision = optarg; break;
-        case 'r':
-            if (!strcmp(optarg, "auto")) recompute = -1;
-            else if (!strcmp(optarg, "on")) recompute = 1;
-            else if (!strcmp(optarg, "off")) recompute = 0;
-            else return cmd_usage_error(C, "--recompute must be auto, on or off");
-            break;
-        case 'h': usage(stdout); return 0;
-        default: return cli_getopt_error(C, c, argv);
-        }
-    }
+    const CliOpt rows[] = {
+        {"config", 0, CLI_STRING, &config, .arg = "FILE",
+         .help = "model config (default configs/tiny.json on cpu, configs/small.json\n"
+                 "on cuda)"},
+        {"device", 0, CLI_DEVICE, &device, .arg = "cpu|cuda", .help = "backend (default cpu)"},
+        {NULL, 'B', CLI_INT, &B, 1, TS_MAX_BATCH, .arg = "N", .help = "windows per step (default 8 on cpu, 16 on cuda)"},
+        {NULL, 'L', CLI_INT, &L, 1, TS_MAX_SEQ_LEN, .arg = "N", .help = "bytes per window (default 512 on cpu, 2048 on cuda)"},
+        {"precision", 0, CLI_PRECISION, &precision, .arg = "P",
+         .help = "fp32 or bf16 (default bf16 on cuda, fp32 on cpu)"},
+        {"recompute", 0, CLI_CALL, &recompute, .parse = parse_recompute, .arg = "auto|on|off",
+         .help = "whether bf16's backward makes the scan's tensors again or the\n"
+                 "forward keeps them (default auto: kept when they fit)"},
+        {"steps", 0, CLI_INT, &steps, 1, 64, .arg = "N", .help = "steps timed after 2 warm-up steps (default 5)"},
+        {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
+        {"json", 0, CLI_FLAG, &json, .help = "print one JSON object on stdout"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int rc = cli_parse_options("bench train", rows, NULL, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, rows), 0;
     if (rc) return rc;
     int gpu = strcmp(device, "cpu") != 0;
     if (!config) config = gpu ? "configs/small.json" : "configs/tiny.json";

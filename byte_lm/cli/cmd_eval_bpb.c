@@ -1,12 +1,11 @@
 /* `bytelm eval bpb`: exact bits per byte (and per UTF-8 character) of a checkpoint on files and
  * corpora, read with SeqReader, scored in chunks with the recurrent state carried across them. */
 #include <cJSON.h>
-#include <getopt.h>
 #include <math.h>
 #include <string.h>
 
 #include "eval/bpb.h"
-#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/base/file_read.h"
 #include "byte_lm/base/progress.h"
@@ -16,34 +15,33 @@
 
 #define READ_BUF (1 << 20)
 
-static void usage(FILE *f)
+static void usage(FILE *f, const CliOpt *rows)
 {
-    fprintf(f,
-            "usage: bytelm eval bpb --ckpt DIR [options] PATH...\n"
-            "\n"
-            "Bits per byte = mean cross-entropy (nats) / ln 2 over every byte of each PATH after its\n"
-            "first: the first byte has no context and is not scored. The model's recurrent state is\n"
-            "carried from chunk to chunk, so every byte is scored with its whole left context in\n"
-            "constant memory; the result does not depend on --chunk. Bits per character divides the\n"
-            "same bits by the UTF-8 characters (utf8proc) that have a scored byte; an invalid byte\n"
-            "counts as one character. Each PATH is scored from a fresh state; the total is over all.\n"
-            "\n"
-            "PATH is a plain file, a .zst file, a seekable shard or a prepared corpus directory;\n"
-            "- (stdin) or a pipe such as <(cmd) is read whole (at most 1 GiB), then scored.\n"
-            "\n"
-            "  --ckpt DIR          checkpoint (or run directory)\n"
-            "  --split train|val   which part of a corpus directory (default val)\n"
-            "  --chunk N           bytes per model call (default 4096)\n"
-            "  --device cpu|cuda   backend (default cpu)\n"
-            "  --precision P       fp32 or bf16 (default bf16 on cuda, fp32 on cpu)\n"
-            "  --threads N         CPU threads (default: all cores)\n"
-            "  --json              print the results as JSON on stdout\n"
-            "  -q, --quiet         no progress on stderr\n"
-            "  -h, --help          this help\n"
-            "\n"
-            "This differs from train's validation, which averages random windows of the val split,\n"
-            "each read from a fresh state (their first bytes have little context): on the same\n"
-            "split eval bpb reads lower.\n");
+    fprintf(f, "usage: bytelm eval bpb --ckpt DIR [options] PATH...\n"
+               "\n"
+               "Bits per byte = mean cross-entropy (nats) / ln 2 over every byte of each PATH after its\n"
+               "first: the first byte has no context and is not scored. The model's recurrent state is\n"
+               "carried from chunk to chunk, so every byte is scored with its whole left context in\n"
+               "constant memory; the result does not depend on --chunk. Bits per character divides the\n"
+               "same bits by the UTF-8 characters (utf8proc) that have a scored byte; an invalid byte\n"
+               "counts as one character. Each PATH is scored from a fresh state; the total is over all.\n"
+               "\n"
+               "PATH is a plain file, a .zst file, a seekable shard or a prepared corpus directory;\n"
+               "- (stdin) or a pipe such as <(cmd) is read whole (at most 1 GiB), then scored.\n"
+               "\n");
+    cli_print_options(f, rows, 0, 19);
+    fprintf(f, "\n"
+               "This differs from train's validation, which averages random windows of the val split,\n"
+               "each read from a fresh state (their first bytes have little context): on the same\n"
+               "split eval bpb reads lower.\n");
+}
+
+/* --split: a corpus directory's train or val part. */
+static int parse_split(const CliOpt *o, const char *cmd, const char *arg)
+{
+    if (strcmp(arg, "train") && strcmp(arg, "val")) return cmd_usage_error(cmd, "--split must be train or val");
+    *(const char **)o->to = arg;
+    return 0;
 }
 
 typedef struct {
@@ -170,35 +168,22 @@ int eval_cmd_bpb(int argc, char **argv)
 {
     const char *ckpt = NULL, *device = "cpu", *split = "val", *precision = NULL;
     int chunk = 4096, threads = 0, json = 0, quiet = 0;
-    enum { O_CKPT = 256, O_SPLIT, O_CHUNK, O_DEVICE, O_THREADS, O_JSON, O_HELP, O_PREC };
-    static const struct option opts[] = {
-        {"ckpt", 1, 0, O_CKPT},       {"split", 1, 0, O_SPLIT}, {"chunk", 1, 0, O_CHUNK},
-        {"device", 1, 0, O_DEVICE},   {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON},
-        {"help", 0, 0, O_HELP},       {"quiet", 0, 0, 'q'}, {"precision", 1, 0, O_PREC},
-        {0, 0, 0, 0}};
-    int c, rc = 0;
-    const char *E = "eval bpb";
-    optind = 1;
-    opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
-        switch (c) {
-        case O_CKPT: ckpt = optarg; break;
-        case O_SPLIT:
-            if (strcmp(optarg, "train") && strcmp(optarg, "val"))
-                return cmd_usage_error(E, "--split must be train or val");
-            split = optarg;
-            break;
-        case O_CHUNK: rc = cli_int(E, "--chunk", optarg, 1, 1 << 24, &chunk); break;
-        case O_DEVICE: rc = cli_device(E, optarg), device = optarg; break;
-        case O_THREADS: rc = cli_int(E, "--threads", optarg, 1, 4096, &threads); break;
-        case O_JSON: json = 1; break;
-        case O_PREC: rc = cli_precision(E, optarg), precision = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'h':
-        case O_HELP: usage(stdout); return 0;
-        default: return cli_getopt_error(E, c, argv);
-        }
-    }
+    const CliOpt rows[] = {
+        {"ckpt", 0, CLI_STRING, &ckpt, .arg = "DIR", .help = "checkpoint (or run directory)"},
+        {"split", 0, CLI_CALL, &split, .parse = parse_split, .arg = "train|val",
+         .help = "which part of a corpus directory (default val)"},
+        {"chunk", 0, CLI_INT, &chunk, 1, 1 << 24, .arg = "N", .help = "bytes per model call (default 4096)"},
+        {"device", 0, CLI_DEVICE, &device, .arg = "cpu|cuda", .help = "backend (default cpu)"},
+        {"precision", 0, CLI_PRECISION, &precision, .arg = "P",
+         .help = "fp32 or bf16 (default bf16 on cuda, fp32 on cpu)"},
+        {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
+        {"json", 0, CLI_FLAG, &json, .help = "print the results as JSON on stdout"},
+        {"quiet", 'q', CLI_FLAG, &quiet, .help = "no progress on stderr"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int rc = cli_parse_options("eval bpb", rows, NULL, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, rows), 0;
     if (rc) return rc;
     if (!ckpt) return cmd_usage_error("eval bpb", "--ckpt DIR is required");
     if (optind >= argc) return cmd_usage_error("eval bpb", "expected at least one PATH");

@@ -2,18 +2,32 @@
  * copying, induction heads): score a checkpoint, train a small model on the task directly, or
  * write the task's training text for `bytelm train`. */
 #include <cJSON.h>
-#include <getopt.h>
 #include <string.h>
 
 #include "byte_lm/model/backend_select.h"
-#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "eval/char_tasks.h"
 #include "byte_lm/cli/eval_cli.h"
 #include "eval/memory_tasks.h"
 #include "eval/task_train.h"
 
-static void usage(FILE *f, int memory)
+typedef struct {
+    int memory;
+    const char *ckpt, *words, *write_train, *device, *tasks;
+    int train, json, threads, held_pct, min_len, max_len, pool_given, shots_given, L_given;
+    long examples;
+    MemoryTask mt; /* length/tokens/vocab as given (0 = default) */
+    TaskTrainOptions tr;
+} Args;
+
+/* The sections of --help, one group of rows each. */
+enum { G_MODE = 1, G_COMMON, G_MEMORY, G_WORDS, G_WRITE, G_TRAIN };
+/* The options whose presence the command looks at after parsing. */
+enum { GIVEN_SEED = 1, GIVEN_SHOTS = 2, GIVEN_L = 4, GIVEN_POOL = 8 };
+
+static void usage(FILE *f, int memory, const CliOpt *rows)
 {
     if (memory)
         fprintf(f,
@@ -35,139 +49,115 @@ static void usage(FILE *f, int memory)
                 "Each question follows --shots solved examples (training words); the model's greedy\n"
                 "continuation up to a newline must equal the answer. Words are lowercase a-z; a hash\n"
                 "of each word holds --held-pct percent of them out of all training text.\n");
-    fprintf(f,
-            "\n"
-            "MODE, one of:\n"
-            "  --ckpt DIR          score a checkpoint\n"
-            "  --train             train a fresh model on the task (library, no files), then score it%s\n"
-            "  --write-train FILE  write training text%s for bytelm train --data\n"
-            "\n"
-            "options:\n"
-            "  -n, --n N           questions per task (default 200)\n"
-            "  --shots K           solved examples before each question (default %d)\n"
-            "  --max-new N         bytes decoded before giving up on a newline (default 64)\n"
-            "  --seed N            which questions and shots; with --train also the init and data\n"
-            "                      (default 1; training text and --train: 1337)\n"
-            "  --show N            print the first N questions with the model's answers on stderr\n"
-            "  --device cpu|cuda   backend (default cpu)\n"
-            "  --threads N         CPU threads (default: all cores)\n"
-            "  --json              print the results as JSON on stdout\n"
-            "  -q, --quiet         no training progress on stderr\n"
-            "  -h, --help          this help\n",
-            memory ? "" : "\n                      (on training and on held-out words)",
-            memory ? "" : " (training words only)", memory ? 0 : 3);
-    if (memory)
-        fprintf(f,
-                "  --length N          positions before the separator (default 32; induction 16)\n"
-                "  --tokens N          selective copying: letters to copy (default 4)\n"
-                "  --vocab N           letters used, from 'a' (default 8)\n");
-    else
-        fprintf(f,
-                "  --words FILE        word list, one per line (e.g. /usr/share/dict/words)\n"
-                "  --held-out          ask only held-out words (default: all words)\n"
-                "  --seen              ask only training words\n"
-                "  --held-pct P        percent of words held out (default 10)\n"
-                "  --min-len N         shortest word used (default 3)\n"
-                "  --max-len N         longest word used (default 10)\n");
-    fprintf(f,
-            "\n"
-            "--write-train:\n"
-            "  --examples N        lines to write (default 100000)\n"
-            "--train:\n"
-            "  --config FILE       model config (e.g. configs/tiny.json)\n"
-            "  -o, --out DIR       run directory: DIR/checkpoint, metrics.jsonl (default: not saved)\n"
-            "  --steps N           optimizer steps (default 1000)\n"
-            "  -B, --batch N       rows per step (default 16)\n"
-            "  -L, --seq-len N     bytes per row (default %s)\n"
-            "  --lr X              peak learning rate (default 3e-3)\n"
-            "  --warmup N          warmup steps (default 50)\n"
-            "  --weight-decay X    AdamW decay of matrices and embedding (default 0)\n"
-            "  --eval-every N      print held-out accuracy every N steps (default 0: at the end)\n"
-            "  --time-budget SEC   stop training after SEC seconds (default 0 = none)\n",
-            memory ? "one example line" : "128");
+    fprintf(f, "\nMODE, one of:\n");
+    cli_print_options(f, rows, G_MODE, 19);
+    fprintf(f, "\noptions:\n");
+    cli_print_options(f, rows, G_COMMON, 19);
+    cli_print_options(f, rows, memory ? G_MEMORY : G_WORDS, 19);
+    fprintf(f, "\n--write-train:\n");
+    cli_print_options(f, rows, G_WRITE, 19);
+    fprintf(f, "--train:\n");
+    cli_print_options(f, rows, G_TRAIN, 19);
 }
 
-typedef struct {
-    int memory;
-    const char *ckpt, *words, *write_train, *device, *tasks;
-    int train, json, threads, held_pct, min_len, max_len, pool_given, shots_given, L_given;
-    long examples;
-    MemoryTask mt; /* length/tokens/vocab as given (0 = default) */
-    TaskTrainOptions tr;
-} Args;
+/* --held-out and --seen: which words questions come from. */
+static int pool_held_out(const CliOpt *o, const char *cmd, const char *arg)
+{
+    *(TaskPool *)o->to = POOL_HELD_OUT;
+    return 0;
+}
+
+static int pool_seen(const CliOpt *o, const char *cmd, const char *arg)
+{
+    *(TaskPool *)o->to = POOL_TRAIN;
+    return 0;
+}
 
 /* Parses argv into a; returns -1 when done, else the exit status (0 for --help, 2 on error). */
 static int parse(Args *a, int argc, char **argv)
 {
     const char *cmd = a->memory ? "eval memory" : "eval tasks";
-    enum { O_CKPT = 256, O_WORDS, O_TASK, O_WRITE, O_EXAMPLES, O_TRAIN, O_CONFIG, O_OUT, O_STEPS,
-           O_LR, O_WD, O_WARMUP, O_EVAL_EVERY, O_TIME, O_N, O_SHOTS, O_MAXNEW, O_SEED, O_SHOW, O_DEVICE,
-           O_THREADS, O_JSON, O_HELDOUT, O_SEEN, O_HELDPCT, O_MINLEN, O_MAXLEN, O_LENGTH, O_TOKENS,
-           O_VOCAB, O_HELP };
-    static const struct option opts[] = {
-        {"ckpt", 1, 0, O_CKPT}, {"words", 1, 0, O_WORDS}, {"task", 1, 0, O_TASK},
-        {"write-train", 1, 0, O_WRITE}, {"examples", 1, 0, O_EXAMPLES}, {"train", 0, 0, O_TRAIN},
-        {"config", 1, 0, O_CONFIG}, {"out", 1, 0, O_OUT}, {"steps", 1, 0, O_STEPS},
-        {"batch", 1, 0, 'B'}, {"seq-len", 1, 0, 'L'}, {"lr", 1, 0, O_LR},
-        {"warmup", 1, 0, O_WARMUP}, {"weight-decay", 1, 0, O_WD}, {"eval-every", 1, 0, O_EVAL_EVERY},
-        {"time-budget", 1, 0, O_TIME}, {"n", 1, 0, O_N}, {"shots", 1, 0, O_SHOTS},
-        {"max-new", 1, 0, O_MAXNEW}, {"seed", 1, 0, O_SEED}, {"show", 1, 0, O_SHOW},
-        {"device", 1, 0, O_DEVICE}, {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON},
-        {"held-out", 0, 0, O_HELDOUT}, {"seen", 0, 0, O_SEEN}, {"held-pct", 1, 0, O_HELDPCT},
-        {"min-len", 1, 0, O_MINLEN}, {"max-len", 1, 0, O_MAXLEN}, {"length", 1, 0, O_LENGTH},
-        {"tokens", 1, 0, O_TOKENS}, {"vocab", 1, 0, O_VOCAB}, {"help", 0, 0, O_HELP}, {"quiet", 0, 0, 'q'},
-        {0, 0, 0, 0}};
+    int m = a->memory;
     TaskEvalOptions *ev = &a->tr.eval;
-    int c, rc = 0;
-    long v;
-    optind = 1;
-    opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":B:L:n:o:qh", opts, NULL)) != -1) {
-#define LONG_OPT(name, lo, hi, dst) \
-    if (!(rc = cli_long(cmd, name, optarg, lo, hi, &v))) dst = v
-        switch (c) {
-        case O_CKPT: a->ckpt = optarg; break;
-        case O_WORDS: a->words = optarg; break;
-        case O_TASK: a->tasks = optarg; break;
-        case O_WRITE: a->write_train = optarg; break;
-        case O_EXAMPLES: LONG_OPT("--examples", 1, 1L << 40, a->examples); break;
-        case O_TRAIN: a->train = 1; break;
-        case O_CONFIG: a->tr.config = optarg; break;
-        case 'o':
-        case O_OUT: a->tr.out = optarg; break;
-        case 'q': a->tr.quiet = 1; break;
-        case O_STEPS: LONG_OPT("--steps", 1, 1L << 30, a->tr.steps); break;
-        case 'B': LONG_OPT("--batch", 1, 1 << 16, a->tr.B); break;
-        case 'L': LONG_OPT("--seq-len", 1, 1 << 24, a->tr.L); a->L_given = 1; break;
-        case O_LR: rc = cli_float(cmd, "--lr", optarg, 0, 1e3, 1, &a->tr.lr); break;
-        case O_WD: rc = cli_float(cmd, "--weight-decay", optarg, 0, 1e3, 0, &a->tr.weight_decay); break;
-        case O_WARMUP: LONG_OPT("--warmup", 0, 1L << 30, a->tr.warmup); break;
-        case O_EVAL_EVERY: LONG_OPT("--eval-every", 0, 1L << 30, a->tr.eval_every); break;
-        case O_TIME: rc = cli_double(cmd, "--time-budget", optarg, 0, 1e308, 0, &a->tr.time_budget); break;
-        case 'n':
-        case O_N: LONG_OPT("-n", 1, 1L << 30, ev->n); break;
-        case O_SHOTS: LONG_OPT("--shots", 0, 1000, ev->shots); a->shots_given = 1; break;
-        case O_MAXNEW: LONG_OPT("--max-new", 1, 1 << 20, ev->max_new); break;
-        case O_SEED: LONG_OPT("--seed", 0, 1L << 62, ev->seed); a->tr.seed = ev->seed; break;
-        case O_SHOW: LONG_OPT("--show", 0, 1L << 30, ev->show); break;
-        case O_DEVICE: rc = cli_device(cmd, optarg), a->device = optarg; break;
-        case O_THREADS: LONG_OPT("--threads", 1, 4096, a->threads); break;
-        case O_JSON: a->json = 1; break;
-        case O_HELDOUT: ev->pool = POOL_HELD_OUT; a->pool_given = 1; break;
-        case O_SEEN: ev->pool = POOL_TRAIN; a->pool_given = 1; break;
-        case O_HELDPCT: LONG_OPT("--held-pct", 0, 100, a->held_pct); break;
-        case O_MINLEN: LONG_OPT("--min-len", 1, 100, a->min_len); break;
-        case O_MAXLEN: LONG_OPT("--max-len", 1, 100, a->max_len); break;
-        case O_LENGTH: LONG_OPT("--length", 1, TASK_TEXT_MAX, a->mt.length); break;
-        case O_TOKENS: LONG_OPT("--tokens", 1, TASK_TEXT_MAX, a->mt.tokens); break;
-        case O_VOCAB: LONG_OPT("--vocab", 1, 26, a->mt.vocab); break;
-        case 'h':
-        case O_HELP: usage(stdout, a->memory); return 0;
-        default: return cli_getopt_error(cmd, c, argv);
-        }
-#undef LONG_OPT
-    }
+    TaskTrainOptions *tr = &a->tr;
+    const CliOpt rows[] = {
+        {"ckpt", 0, CLI_STRING, &a->ckpt, .arg = "DIR", .help = "score a checkpoint", .group = G_MODE},
+        {"train", 0, CLI_FLAG, &a->train, .group = G_MODE,
+         .help = m ? "train a fresh model on the task (library, no files), then score it"
+                   : "train a fresh model on the task (library, no files), then score it\n"
+                     "(on training and on held-out words)"},
+        {"write-train", 0, CLI_STRING, &a->write_train, .arg = "FILE", .group = G_MODE,
+         .help = m ? "write training text for bytelm train --data"
+                   : "write training text (training words only) for bytelm train --data"},
+        {"task", 0, CLI_STRING, &a->tasks, .arg = "T"}, /* in the usage line */
+        {"n", 'n', CLI_INT, &ev->n, 1, 1L << 30, .label = "-n", .arg = "N", .group = G_COMMON,
+         .help = "questions per task (default 200)"},
+        {"shots", 0, CLI_INT, &ev->shots, 0, 1000, .given = GIVEN_SHOTS, .arg = "K", .group = G_COMMON,
+         .help = m ? "solved examples before each question (default 0)"
+                   : "solved examples before each question (default 3)"},
+        {"max-new", 0, CLI_INT, &ev->max_new, 1, 1 << 20, .arg = "N", .group = G_COMMON,
+         .help = "bytes decoded before giving up on a newline (default 64)"},
+        {"seed", 0, CLI_U64, &ev->seed, 0, (double)(1L << 62), .given = GIVEN_SEED, .arg = "N", .group = G_COMMON,
+         .help = "which questions and shots; with --train also the init and data\n"
+                 "(default 1; training text and --train: 1337)"},
+        {"show", 0, CLI_INT, &ev->show, 0, 1L << 30, .arg = "N", .group = G_COMMON,
+         .help = "print the first N questions with the model's answers on stderr"},
+        {"device", 0, CLI_DEVICE, &a->device, .arg = "cpu|cuda", .group = G_COMMON, .help = "backend (default cpu)"},
+        {"threads", 0, CLI_INT, &a->threads, 1, 4096, .arg = "N", .group = G_COMMON,
+         .help = "CPU threads (default: all cores)"},
+        {"json", 0, CLI_FLAG, &a->json, .group = G_COMMON, .help = "print the results as JSON on stdout"},
+        {"quiet", 'q', CLI_FLAG, &tr->quiet, .group = G_COMMON, .help = "no training progress on stderr"},
+        {"help", 'h', CLI_HELP, .group = G_COMMON, .help = "this help"},
+        {"length", 0, CLI_INT, &a->mt.length, 1, TASK_TEXT_MAX, .arg = "N", .group = G_MEMORY,
+         .help = "positions before the separator (default 32; induction 16)"},
+        {"tokens", 0, CLI_INT, &a->mt.tokens, 1, TASK_TEXT_MAX, .arg = "N", .group = G_MEMORY,
+         .help = "selective copying: letters to copy (default 4)"},
+        {"vocab", 0, CLI_INT, &a->mt.vocab, 1, 26, .arg = "N", .group = G_MEMORY,
+         .help = "letters used, from 'a' (default 8)"},
+        {"words", 0, CLI_STRING, &a->words, .arg = "FILE", .group = G_WORDS,
+         .help = "word list, one per line (e.g. /usr/share/dict/words)"},
+        {"held-out", 0, CLI_CALL, &ev->pool, .parse = pool_held_out, .given = GIVEN_POOL, .group = G_WORDS,
+         .help = "ask only held-out words (default: all words)"},
+        {"seen", 0, CLI_CALL, &ev->pool, .parse = pool_seen, .given = GIVEN_POOL, .group = G_WORDS,
+         .help = "ask only training words"},
+        {"held-pct", 0, CLI_INT, &a->held_pct, 0, 100, .arg = "P", .group = G_WORDS,
+         .help = "percent of words held out (default 10)"},
+        {"min-len", 0, CLI_INT, &a->min_len, 1, 100, .arg = "N", .group = G_WORDS,
+         .help = "shortest word used (default 3)"},
+        {"max-len", 0, CLI_INT, &a->max_len, 1, 100, .arg = "N", .group = G_WORDS,
+         .help = "longest word used (default 10)"},
+        {"examples", 0, CLI_LONG, &a->examples, 1, 1L << 40, .arg = "N", .group = G_WRITE,
+         .help = "lines to write (default 100000)"},
+        {"config", 0, CLI_STRING, &tr->config, .arg = "FILE", .group = G_TRAIN,
+         .help = "model config (e.g. configs/tiny.json)"},
+        {"out", 'o', CLI_STRING, &tr->out, .arg = "DIR", .group = G_TRAIN,
+         .help = "run directory: DIR/checkpoint, metrics.jsonl (default: not saved)"},
+        {"steps", 0, CLI_INT, &tr->steps, 1, OPTIM_MAX_STEPS, .arg = "N", .group = G_TRAIN,
+         .help = "optimizer steps (default 1000)"},
+        {"batch", 'B', CLI_INT, &tr->B, 1, TS_MAX_BATCH, .arg = "N", .group = G_TRAIN,
+         .help = "rows per step (default 16)"},
+        {"seq-len", 'L', CLI_INT, &tr->L, 1, TS_MAX_SEQ_LEN, .given = GIVEN_L, .arg = "N", .group = G_TRAIN,
+         .help = m ? "bytes per row (default one example line)" : "bytes per row (default 128)"},
+        {"lr", 0, CLI_FLOAT, &tr->lr, 0, OPTIM_MAX_LR, .lo_open = 1, .arg = "X", .group = G_TRAIN,
+         .help = "peak learning rate (default 3e-3)"},
+        {"warmup", 0, CLI_INT, &tr->warmup, 0, OPTIM_MAX_STEPS, .arg = "N", .group = G_TRAIN,
+         .help = "warmup steps (default 50)"},
+        {"weight-decay", 0, CLI_FLOAT, &tr->weight_decay, 0, OPTIM_MAX_WEIGHT_DECAY, .arg = "X",
+         .group = G_TRAIN, .help = "AdamW decay of matrices and embedding (default 0)"},
+        {"eval-every", 0, CLI_INT, &tr->eval_every, 0, TS_MAX_PERIOD, .arg = "N", .group = G_TRAIN,
+         .help = "print held-out accuracy every N steps (default 0: at the end)"},
+        {"time-budget", 0, CLI_DOUBLE, &tr->time_budget, 0, 1e308, .arg = "SEC", .group = G_TRAIN,
+         .help = "stop training after SEC seconds (default 0 = none)"},
+        {0},
+    };
+    unsigned given = 0;
+    int rc = cli_parse_options(cmd, rows, &given, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, a->memory, rows), 0;
     if (rc) return rc;
+    if (given & GIVEN_SEED) tr->seed = ev->seed;
+    a->shots_given = (given & GIVEN_SHOTS) != 0;
+    a->L_given = (given & GIVEN_L) != 0;
+    a->pool_given = (given & GIVEN_POOL) != 0;
     if (optind < argc) return cmd_usage_error(cmd, "unexpected argument");
     if (!a->tasks) return cmd_usage_error(cmd, "--task is required");
     if (!a->memory && !a->words) return cmd_usage_error(cmd, "--words FILE is required");

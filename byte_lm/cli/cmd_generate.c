@@ -2,7 +2,6 @@
  * by generate.c through the UTF-8 output stream. */
 #include <cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,48 +11,11 @@
 #include "byte_lm/model/backend_select.h"
 #include "byte_lm/checkpoint/checkpoint.h"
 #include "byte_lm/checkpoint/checkpoint_open.h"
-#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/base/file_read.h"
 #include "byte_lm/generate/generate.h"
 #include "byte_lm/base/progress.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: bytelm generate --ckpt DIR -n BYTES [options]\n"
-            "\n"
-            "Continues a prompt byte by byte. DIR is a checkpoint or run directory. The prompt is\n"
-            "--prompt TEXT, --prompt-file F ('-' = stdin), or stdin when neither is given and stdin\n"
-            "is not a terminal; otherwise it is empty, and generation starts from a newline.\n"
-            "The prompt is not repeated in the output.\n"
-            "\n"
-            "  --ckpt DIR          checkpoint (or run directory holding checkpoint/)\n"
-            "  --prompt TEXT       prompt bytes\n"
-            "  --prompt-file F     read the prompt from F (a file, - or a pipe; at most 1 MiB)\n"
-            "  -n, --bytes N       bytes to generate per sample (required)\n"
-            "  --temperature T     softmax temperature (default 1.0; 0 = greedy)\n"
-            "  --greedy            always the most likely byte (same as --temperature 0)\n"
-            "  --top-k K           sample among the K most likely bytes (default 0 = all)\n"
-            "  --top-p P           sample among the most likely bytes holding mass P (default 1)\n"
-            "  --seed S            random seed (default: from the clock; printed at the end)\n"
-            "  --batch N           N independent samples, generated together (default 1);\n"
-            "                      printed one after another, each after a line\n"
-            "                      \"--- sample i ---\" and followed by a newline\n"
-            "  --utf8 MODE         safe (default): print only whole valid characters, invalid\n"
-            "                      bytes and a cut-off last character become U+FFFD;\n"
-            "                      strict: never sample a byte that breaks UTF-8, and end on a\n"
-            "                      whole character within N bytes; off: raw bytes\n"
-            "  --device cpu|cuda   backend (default cpu)\n"
-            "  --precision P       fp32 or bf16 (bf16 weights and activations, fp32 states and\n"
-            "                      sums); default bf16 on cuda, fp32 on cpu\n"
-            "  --threads N         CPU threads (default: all cores)\n"
-            "  --json              print one JSON object (texts, timings, options) on stdout;\n"
-            "                      texts are always valid UTF-8 (safe decoding), and with\n"
-            "                      --utf8 off each sample also has \"hex\", its raw bytes\n"
-            "  -q, --quiet         no timing line on stderr at the end\n"
-            "  -h, --help          this help\n");
-}
 
 typedef struct {
     uint8_t *p;
@@ -248,65 +210,90 @@ static double run(const Args *a, Generator *g, Buf *raw, long *bad_at)
     return dt;
 }
 
-static int parse_args(int argc, char **argv, Args *a, int *exit_now)
+/* --utf8 MODE: its own words and message. */
+static int parse_utf8(const CliOpt *o, const char *cmd, const char *arg)
 {
-    enum { O_CKPT = 256, O_PROMPT, O_PFILE, O_TEMP, O_GREEDY, O_TOPK, O_TOPP, O_SEED, O_BATCH,
-           O_UTF8, O_DEVICE, O_THREADS, O_JSON, O_HELP, O_PREC };
-    static const struct option opts[] = {
-        {"ckpt", 1, 0, O_CKPT}, {"prompt", 1, 0, O_PROMPT}, {"prompt-file", 1, 0, O_PFILE},
-        {"bytes", 1, 0, 'n'}, {"temperature", 1, 0, O_TEMP}, {"greedy", 0, 0, O_GREEDY},
-        {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
-        {"batch", 1, 0, O_BATCH}, {"utf8", 1, 0, O_UTF8}, {"device", 1, 0, O_DEVICE},
-        {"threads", 1, 0, O_THREADS}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {"quiet", 0, 0, 'q'},
-        {"precision", 1, 0, O_PREC}, {0, 0, 0, 0}};
-    int c, greedy = 0, rc = 0;
-    const char *G = "generate";
-    optind = 1;
-    opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":n:qh", opts, NULL)) != -1) {
-        switch (c) {
-        case O_CKPT: a->ckpt = optarg; break;
-        case O_PROMPT: a->prompt = optarg; break;
-        case O_PFILE: a->prompt_file = optarg; break;
-        case 'n': rc = cli_long(G, "-n", optarg, 0, 1L << 40, &a->n); break;
-        case O_TEMP: rc = cli_float(G, "--temperature", optarg, 0, 1e6, 0, &a->g.sampler.temperature); break;
-        case O_GREEDY: greedy = 1; break;
-        case O_TOPK: rc = cli_int(G, "--top-k", optarg, 0, 256, &a->g.sampler.top_k); break;
-        case O_TOPP: rc = cli_float(G, "--top-p", optarg, 0, 1, 1, &a->g.sampler.top_p); break;
-        case O_SEED: rc = cli_u64(G, "--seed", optarg, &a->g.seed), a->seed_given = 1; break;
-        case O_BATCH: rc = cli_int(G, "--batch", optarg, 1, 1 << 16, &a->g.batch); break;
-        case O_UTF8:
-            if (utf8_mode_parse(optarg, &a->g.utf8)) {
-                char msg[120];
-                snprintf(msg, sizeof msg, "--utf8 must be safe, strict or off, not '%.40s'", optarg);
-                rc = cmd_usage_error(G, msg);
-            }
-            break;
-        case O_DEVICE: rc = cli_device(G, optarg), a->device = optarg; break;
-        case O_PREC: rc = cli_precision(G, optarg), a->precision = optarg; break;
-        case O_THREADS: rc = cli_int(G, "--threads", optarg, 1, 4096, &a->threads); break;
-        case O_JSON: a->json = 1; break;
-        case 'q': a->quiet = 1; break;
-        case 'h':
-        case O_HELP: usage(stdout); *exit_now = 1; return 0;
-        default: return cli_getopt_error(G, c, argv);
-        }
-    }
+    if (!utf8_mode_parse(arg, o->to)) return 0;
+    char msg[120];
+    snprintf(msg, sizeof msg, "--utf8 must be safe, strict or off, not '%.40s'", arg);
+    return cmd_usage_error(cmd, msg);
+}
+
+static void usage(FILE *f, const CliOpt *rows)
+{
+    fprintf(f, "usage: bytelm generate --ckpt DIR -n BYTES [options]\n"
+               "\n"
+               "Continues a prompt byte by byte. DIR is a checkpoint or run directory. The prompt is\n"
+               "--prompt TEXT, --prompt-file F ('-' = stdin), or stdin when neither is given and stdin\n"
+               "is not a terminal; otherwise it is empty, and generation starts from a newline.\n"
+               "The prompt is not repeated in the output.\n"
+               "\n");
+    cli_print_options(f, rows, 0, 19);
+}
+
+/* Parses argv into a; returns -1 when done, else the exit status (0 for --help, 2 on error). */
+static int parse_args(int argc, char **argv, Args *a)
+{
+    enum { GIVEN_SEED = 1 };
+    int greedy = 0;
+    unsigned given = 0;
+    const CliOpt rows[] = {
+        {"ckpt", 0, CLI_STRING, &a->ckpt, .arg = "DIR", .help = "checkpoint (or run directory holding checkpoint/)"},
+        {"prompt", 0, CLI_STRING, &a->prompt, .arg = "TEXT", .help = "prompt bytes"},
+        {"prompt-file", 0, CLI_STRING, &a->prompt_file, .arg = "F",
+         .help = "read the prompt from F (a file, - or a pipe; at most 1 MiB)"},
+        {"bytes", 'n', CLI_LONG, &a->n, 0, 1L << 40, .label = "-n", .arg = "N",
+         .help = "bytes to generate per sample (required)"},
+        {"temperature", 0, CLI_FLOAT, &a->g.sampler.temperature, 0, 1e6, .arg = "T",
+         .help = "softmax temperature (default 1.0; 0 = greedy)"},
+        {"greedy", 0, CLI_FLAG, &greedy, .help = "always the most likely byte (same as --temperature 0)"},
+        {"top-k", 0, CLI_INT, &a->g.sampler.top_k, 0, 256, .arg = "K",
+         .help = "sample among the K most likely bytes (default 0 = all)"},
+        {"top-p", 0, CLI_FLOAT, &a->g.sampler.top_p, 0, 1, .lo_open = 1, .arg = "P",
+         .help = "sample among the most likely bytes holding mass P (default 1)"},
+        {"seed", 0, CLI_U64, &a->g.seed, .given = GIVEN_SEED, .arg = "S",
+         .help = "random seed (default: from the clock; printed at the end)"},
+        {"batch", 0, CLI_INT, &a->g.batch, 1, 1 << 16, .arg = "N",
+         .help = "N independent samples, generated together (default 1);\n"
+                 "printed one after another, each after a line\n"
+                 "\"--- sample i ---\" and followed by a newline"},
+        {"utf8", 0, CLI_CALL, &a->g.utf8, .parse = parse_utf8, .arg = "MODE",
+         .help = "safe (default): print only whole valid characters, invalid\n"
+                 "bytes and a cut-off last character become U+FFFD;\n"
+                 "strict: never sample a byte that breaks UTF-8, and end on a\n"
+                 "whole character within N bytes; off: raw bytes"},
+        {"device", 0, CLI_DEVICE, &a->device, .arg = "cpu|cuda", .help = "backend (default cpu)"},
+        {"precision", 0, CLI_PRECISION, &a->precision, .arg = "P",
+         .help = "fp32 or bf16 (bf16 weights and activations, fp32 states and\n"
+                 "sums); default bf16 on cuda, fp32 on cpu"},
+        {"threads", 0, CLI_INT, &a->threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
+        {"json", 0, CLI_FLAG, &a->json,
+         .help = "print one JSON object (texts, timings, options) on stdout;\n"
+                 "texts are always valid UTF-8 (safe decoding), and with\n"
+                 "--utf8 off each sample also has \"hex\", its raw bytes"},
+        {"quiet", 'q', CLI_FLAG, &a->quiet, .help = "no timing line on stderr at the end"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int rc = cli_parse_options("generate", rows, &given, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, rows), 0;
     if (rc) return rc;
+    a->seed_given = (given & GIVEN_SEED) != 0;
     if (optind < argc) return cmd_usage_error("generate", "unexpected argument");
     if (!a->ckpt) return cmd_usage_error("generate", "--ckpt is required");
     if (a->n < 0) return cmd_usage_error("generate", "-n BYTES is required");
     if (a->prompt && a->prompt_file) return cmd_usage_error("generate", "give --prompt or --prompt-file, not both");
     if (greedy) a->g.sampler.temperature = 0;
-    return 0;
+    return -1;
 }
 
 int cmd_generate(int argc, char **argv)
 {
     Args a = {.n = -1, .device = "cpu"};
     gen_options_default(&a.g);
-    int exit_now = 0, rc = parse_args(argc, argv, &a, &exit_now);
-    if (rc || exit_now) return rc;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    rc = 0;
     if (!a.seed_given) a.g.seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid();
     a.g.max_bytes = a.n;
 

@@ -1,7 +1,6 @@
 /* `bytelm info PATH`: what a checkpoint (bytelm's or transformers' save_pretrained) or a config
  * file holds, checked the way train/eval/generate would load it. */
 #include <cJSON.h>
-#include <getopt.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,21 +8,19 @@
 
 #include "byte_lm/checkpoint/checkpoint.h"
 #include "byte_lm/checkpoint/checkpoint_open.h"
-#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/base/file_read.h"
 #include "byte_lm/format/safetensors.h"
 
-static void usage(FILE *f)
+static void usage(FILE *f, const CliOpt *rows)
 {
     fprintf(f, "usage: bytelm info [--json] [-o|--dump-logits FILE [--text STR]] [-h] PATH\n\n"
                "PATH is a checkpoint directory (config.json + model.safetensors), a run directory,\n"
                "or a config JSON file. The weights are loaded and every tensor's shape is checked.\n"
-               "--dump-logits writes the model's logits for STR's bytes (input_bytes U8 [1, T],\n"
-               "logits F32 [1, T, 256]) to a safetensors FILE, for comparing with other\n"
-               "implementations (tests/ref/make_fixtures.py --check-bytelm).\n"
                "For a run, the options it was trained with and its last train and validation bpb\n"
-               "(from metrics.jsonl) are shown too. -h, --help: this help.\n");
+               "(from metrics.jsonl) are shown too.\n\n");
+    cli_print_options(f, rows, 0, 19);
 }
 
 static void print_config(const ModelConfig *c)
@@ -130,19 +127,21 @@ int cmd_info(int argc, char **argv)
 {
     int json = 0;
     const char *dump = NULL, *text = "Byte-level models read UTF-8: na\xc3\xafve caf\xc3\xa9, \xe6\x97\xa5\xe6\x9c\xac, \xf0\x9f\x99\x82.";
-    static const struct option opts[] = {{"json", 0, 0, 'j'}, {"help", 0, 0, 'h'},
-                                         {"dump-logits", 1, 0, 'd'}, {"text", 1, 0, 't'},
-                                         {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        if (c == 'j') json = 1;
-        else if (c == 'd' || c == 'o') dump = optarg;
-        else if (c == 't') text = optarg;
-        else if (c == 'h') return usage(stdout), 0;
-        else return cli_getopt_error("info", c, argv);
-    }
+    const CliOpt rows[] = {
+        {"json", 0, CLI_FLAG, &json, .help = "print what PATH holds as JSON on stdout"},
+        {"dump-logits", 'o', CLI_STRING, &dump, .arg = "FILE",
+         .help = "write the model's logits for STR's bytes (input_bytes U8 [1, T],\n"
+                 "logits F32 [1, T, 256]) to a safetensors FILE, for comparing with\n"
+                 "other implementations (tests/ref/make_fixtures.py --check-bytelm)"},
+        {"text", 0, CLI_STRING, &text, .arg = "STR",
+         .help = "the text --dump-logits runs (default: a sentence in several\n"
+                 "scripts)"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int rc = cli_parse_options("info", rows, NULL, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, rows), 0;
+    if (rc) return rc;
     if (optind != argc - 1) return cmd_usage_error("info", "expected one PATH");
     const char *path = argv[optind];
     BlErr e;
@@ -171,7 +170,6 @@ int cmd_info(int argc, char **argv)
     CkptOpen how = {"cpu", 1, 0, "fp32"}; /* the checked fp32 weights, as stored */
     if (checkpoint_open(path, &how, &be, &m, dir, sizeof dir, &e)) return cmd_error(e.msg);
     cfg = *model_config(m);
-    int rc = 0;
     if (dump && dump_logits(m, text, dump, &e)) rc = -1;
     if (rc) {
         model_free(m);

@@ -4,50 +4,86 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/cli_parse.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/base/json_out.h"
 #include "corpus/prepare.h"
 
-static const char HELP[] =
-    "usage: bytelm prepare IN... -o DIR [options]\n"
-    "\n"
-    "Turns text into a corpus directory for train and eval: DIR/train-NNNNN.zst, DIR/val-NNNNN.zst\n"
-    "(zstd seekable format: any zstd -d reads them) and DIR/corpus.json (sizes, checksums, options).\n"
-    "\n"
-    "IN is a file, a directory (walked recursively in sorted order; names starting with '.' are\n"
-    "skipped) or - for stdin. Each file is one document; stdin is one document. Documents are\n"
-    "concatenated as they are, in input order. The validation split takes whole documents\n"
-    "(chosen by a hash of --seed and the document's path), or the tail of the only document.\n"
-    "DIR is built as DIR.tmp-PID and replaces DIR only when everything succeeded; an existing DIR\n"
-    "is replaced only if it is empty or holds nothing but corpus.json and the shards it lists.\n"
-    "\n"
-    "options:\n"
-    "  -o, --output DIR        output directory (required)\n"
-    "  --val-fraction F        share of the bytes held out for validation, in (0, 0.5] (0.005)\n"
-    "  --frame-size SIZE       decoded bytes per zstd frame: the unit of random access (1MiB)\n"
-    "  --shard-size SIZE       decoded bytes per shard file, a multiple of the frame size (1GiB)\n"
-    "  --level N               zstd level, 1..19 (3)\n"
-    "  --on-invalid MODE       invalid UTF-8: error (stop, naming file and offset), replace\n"
-    "                          (each bad byte becomes U+FFFD) or keep (bytes as they are) (error)\n"
-    "  --normalize FORM        none, nfc or nfkc (none)\n"
-    "  --seed S                seed of the train/val split (0)\n"
-    "  --json                  print the result as JSON on stdout\n"
-    "  -q, --quiet             no progress on stderr\n"
-    "  -h, --help              this help\n"
-    "\n"
-    "SIZE is bytes with an optional unit: K, M, G (or KiB, MiB, GiB) are powers of 1024; KB, MB,\n"
-    "GB powers of 1000.\n";
-
-/* The value of option argv[*i] (either "--opt=value" or the next argument), or NULL. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
+static void usage(FILE *f, const CliOpt *rows)
 {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (!strncmp(a, name, n) && a[n] == '=') return a + n + 1;
-    if (strcmp(a, name)) return NULL;
-    if (*i + 1 >= argc) return "";
-    return argv[++*i];
+    fprintf(f, "usage: bytelm prepare IN... -o DIR [options]\n"
+               "\n"
+               "Turns text into a corpus directory for train and eval: DIR/train-NNNNN.zst, DIR/val-NNNNN.zst\n"
+               "(zstd seekable format: any zstd -d reads them) and DIR/corpus.json (sizes, checksums, options).\n"
+               "\n"
+               "IN is a file, a directory (walked recursively in sorted order; names starting with '.' are\n"
+               "skipped) or - for stdin. Each file is one document; stdin is one document. Documents are\n"
+               "concatenated as they are, in input order. The validation split takes whole documents\n"
+               "(chosen by a hash of --seed and the document's path), or the tail of the only document.\n"
+               "DIR is built as DIR.tmp-PID and replaces DIR only when everything succeeded; an existing DIR\n"
+               "is replaced only if it is empty or holds nothing but corpus.json and the shards it lists.\n"
+               "\n"
+               "options:\n");
+    cli_print_options(f, rows, 0, 23);
+    fprintf(f, "\n"
+               "SIZE is bytes with an optional unit: K, M, G (or KiB, MiB, GiB) are powers of 1024; KB, MB,\n"
+               "GB powers of 1000.\n");
+}
+
+/* prepare's values are checked with messages of their own ("OPT must be ..."), which the
+ * callbacks below keep; prepare_check_options checks the combinations afterwards. */
+static int val_fraction(const CliOpt *o, const char *cmd, const char *arg)
+{
+    if (!cli_parse_double(arg, o->lo, o->hi, o->lo_open, o->to)) return 0;
+    return cmd_usage_error(cmd, "--val-fraction must be a number in (0, 0.5]");
+}
+
+static int frame_size(const CliOpt *o, const char *cmd, const char *arg)
+{
+    return parse_size(arg, o->to) ? cmd_usage_error(cmd, "--frame-size must be a size such as 1MiB") : 0;
+}
+
+static int shard_size(const CliOpt *o, const char *cmd, const char *arg)
+{
+    return parse_size(arg, o->to) ? cmd_usage_error(cmd, "--shard-size must be a size such as 1GiB") : 0;
+}
+
+/* A level out of range becomes 0, which prepare_check_options refuses with its own message. */
+static int level(const CliOpt *o, const char *cmd, const char *arg)
+{
+    long l;
+    *(int *)o->to = cli_parse_long(arg, (long)o->lo, (long)o->hi, &l) ? 0 : (int)l;
+    return 0;
+}
+
+static int on_invalid(const CliOpt *o, const char *cmd, const char *arg)
+{
+    InvalidMode *m = o->to;
+    if (!strcmp(arg, "error")) *m = INVALID_ERROR;
+    else if (!strcmp(arg, "replace")) *m = INVALID_REPLACE;
+    else if (!strcmp(arg, "keep")) *m = INVALID_KEEP;
+    else return cmd_usage_error(cmd, "--on-invalid must be error, replace or keep");
+    return 0;
+}
+
+static int normalize(const CliOpt *o, const char *cmd, const char *arg)
+{
+    NormalizeMode *n = o->to;
+    if (!strcmp(arg, "none")) *n = NORMALIZE_NONE;
+    else if (!strcmp(arg, "nfc")) *n = NORMALIZE_NFC;
+    else if (!strcmp(arg, "nfkc")) *n = NORMALIZE_NFKC;
+    else return cmd_usage_error(cmd, "--normalize must be none, nfc or nfkc");
+    return 0;
+}
+
+/* --seed: any unsigned 64-bit number, decimal, hex (0x) or octal (0). */
+static int seed(const CliOpt *o, const char *cmd, const char *arg)
+{
+    char *end;
+    *(uint64_t *)o->to = strtoull(arg, &end, 0);
+    if (!*arg || *end || *arg == '-') return cmd_usage_error(cmd, "--seed must be an integer");
+    return 0;
 }
 
 static void print_result(const char *dir, const PrepareResult *r, int json)
@@ -80,83 +116,39 @@ int cmd_prepare(int argc, char **argv)
 {
     PrepareOptions o;
     prepare_default_options(&o);
-    const char *out = NULL, *v;
-    int json = 0, ninputs = 0, only_inputs = 0;
-    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
-    char msg[600];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        static const char *const takes[] = {"-o", "--output", "--val-fraction", "--frame-size", "--shard-size",
-                                            "--level", "--on-invalid", "--normalize", "--seed"};
-        for (size_t k = 0; !only_inputs && i + 1 == argc && k < sizeof takes / sizeof takes[0]; k++)
-            if (!strcmp(a, takes[k])) {
-                snprintf(msg, sizeof msg, "option '%s' needs a value", a);
-                free(inputs);
-                return cmd_usage_error("prepare", msg);
-            }
-        if (only_inputs || a[0] != '-' || !strcmp(a, "-")) {
-            inputs[ninputs++] = a;
-        } else if (!strcmp(a, "--")) {
-            only_inputs = 1;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(HELP, stdout);
-            free(inputs);
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            o.progress = 0;
-        } else if ((v = opt_value(argc, argv, &i, "-o")) || (v = opt_value(argc, argv, &i, "--output"))) {
-            out = v;
-        } else if ((v = opt_value(argc, argv, &i, "--val-fraction"))) {
-            if (cli_parse_double(v, 0, 0.5, 1, &o.val_fraction)) {
-                free(inputs);
-                return cmd_usage_error("prepare", "--val-fraction must be a number in (0, 0.5]");
-            }
-        } else if ((v = opt_value(argc, argv, &i, "--frame-size"))) {
-            if (parse_size(v, &o.frame_size)) {
-                free(inputs);
-                return cmd_usage_error("prepare", "--frame-size must be a size such as 1MiB");
-            }
-        } else if ((v = opt_value(argc, argv, &i, "--shard-size"))) {
-            if (parse_size(v, &o.shard_size)) {
-                free(inputs);
-                return cmd_usage_error("prepare", "--shard-size must be a size such as 1GiB");
-            }
-        } else if ((v = opt_value(argc, argv, &i, "--level"))) {
-            long l;
-            o.level = cli_parse_long(v, 1, 19, &l) ? 0 : (int)l;
-        } else if ((v = opt_value(argc, argv, &i, "--on-invalid"))) {
-            if (!strcmp(v, "error")) o.on_invalid = INVALID_ERROR;
-            else if (!strcmp(v, "replace")) o.on_invalid = INVALID_REPLACE;
-            else if (!strcmp(v, "keep")) o.on_invalid = INVALID_KEEP;
-            else {
-                free(inputs);
-                return cmd_usage_error("prepare", "--on-invalid must be error, replace or keep");
-            }
-        } else if ((v = opt_value(argc, argv, &i, "--normalize"))) {
-            if (!strcmp(v, "none")) o.normalize = NORMALIZE_NONE;
-            else if (!strcmp(v, "nfc")) o.normalize = NORMALIZE_NFC;
-            else if (!strcmp(v, "nfkc")) o.normalize = NORMALIZE_NFKC;
-            else {
-                free(inputs);
-                return cmd_usage_error("prepare", "--normalize must be none, nfc or nfkc");
-            }
-        } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
-            char *end;
-            o.seed = strtoull(v, &end, 0);
-            if (!*v || *end || *v == '-') {
-                free(inputs);
-                return cmd_usage_error("prepare", "--seed must be an integer");
-            }
-        } else {
-            snprintf(msg, sizeof msg, "unknown option '%s'", a);
-            free(inputs);
-            return cmd_usage_error("prepare", msg);
-        }
-    }
+    const char *out = NULL;
+    int json = 0, quiet = 0;
+    char level_help[64];
+    snprintf(level_help, sizeof level_help, "zstd level, %d..%d (3)", PREPARE_MIN_LEVEL, PREPARE_MAX_LEVEL);
+    const CliOpt rows[] = {
+        {"output", 'o', CLI_STRING, &out, .arg = "DIR", .help = "output directory (required)"},
+        {"val-fraction", 0, CLI_CALL, &o.val_fraction, 0, 0.5, .lo_open = 1, .parse = val_fraction, .arg = "F",
+         .help = "share of the bytes held out for validation, in (0, 0.5] (0.005)"},
+        {"frame-size", 0, CLI_CALL, &o.frame_size, .parse = frame_size, .arg = "SIZE",
+         .help = "decoded bytes per zstd frame: the unit of random access (1MiB)"},
+        {"shard-size", 0, CLI_CALL, &o.shard_size, .parse = shard_size, .arg = "SIZE",
+         .help = "decoded bytes per shard file, a multiple of the frame size (1GiB)"},
+        {"level", 0, CLI_CALL, &o.level, PREPARE_MIN_LEVEL, PREPARE_MAX_LEVEL, .parse = level, .arg = "N",
+         .help = level_help},
+        {"on-invalid", 0, CLI_CALL, &o.on_invalid, .parse = on_invalid, .arg = "MODE",
+         .help = "invalid UTF-8: error (stop, naming file and offset), replace\n"
+                 "(each bad byte becomes U+FFFD) or keep (bytes as they are) (error)"},
+        {"normalize", 0, CLI_CALL, &o.normalize, .parse = normalize, .arg = "FORM",
+         .help = "none, nfc or nfkc (none)"},
+        {"seed", 0, CLI_CALL, &o.seed, .parse = seed, .arg = "S", .help = "seed of the train/val split (0)"},
+        {"json", 0, CLI_FLAG, &json, .help = "print the result as JSON on stdout"},
+        {"quiet", 'q', CLI_FLAG, &quiet, .help = "no progress on stderr"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int rc = cli_parse_options("prepare", rows, NULL, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, rows), 0;
+    if (rc) return rc;
+    if (quiet) o.progress = 0;
+    /* getopt_long moved the inputs, in their order, behind the options */
+    const char **inputs = (const char **)(argv + optind);
+    int ninputs = argc - optind;
     BlErr e = {{0}};
-    int rc;
     if (!out || !*out) rc = cmd_usage_error("prepare", "-o DIR is required");
     else if (ninputs == 0) rc = cmd_usage_error("prepare", "no inputs (files, directories or - for stdin)");
     else if (prepare_check_options(&o, &e)) rc = cmd_usage_error("prepare", e.msg);
@@ -165,6 +157,5 @@ int cmd_prepare(int argc, char **argv)
         rc = prepare_corpus(inputs, ninputs, out, &o, &r, &e) ? cmd_error(e.msg) : 0;
         if (!rc) print_result(out, &r, json);
     }
-    free(inputs);
     return rc;
 }

@@ -1,72 +1,113 @@
 /* `bytelm train`: argument parsing; the loop itself is in train.c. */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "byte_lm/model/backend_select.h"
-#include "byte_lm/cli/cli_parse.h"
+#include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/train/launch.h"
 #include "byte_lm/train/train.h"
 
-static void usage(FILE *f)
+/* The options of `bytelm train`, in the order --help lists them. */
+static void train_table(CliOpt *rows, size_t cap, TrainOptions *o, const char **data, const char **val,
+                        int *procs, int *gpus, int *rank)
 {
-    fprintf(f,
-            "usage: bytelm train --config FILE --data PATH [options]\n"
-            "       bytelm train --resume DIR [--steps N]\n"
-            "\n"
-            "Trains a byte-level Mamba model. PATH is a prepared corpus directory, a seekable\n"
-            "shard, a .zst file or a plain file of any bytes.\n"
-            "\n"
-            "  --config FILE       model config (MambaConfig JSON, e.g. configs/tiny.json)\n"
-            "  --data PATH         training data\n"
-            "  --val PATH          validation data (default: the corpus's val split when PATH is\n"
-            "                      a corpus directory, else none)\n"
-            "  -o, --out DIR       run directory: DIR/checkpoint, DIR/metrics.jsonl, DIR/loss.svg\n"
-            "                      (default runs/NAME for --config NAME.json; on --resume, the\n"
-            "                      run the checkpoint belongs to)\n"
-            "  --resume DIR        continue a run from its checkpoint (run or checkpoint dir);\n"
-            "                      -B, -L, --accum, --seed, --data, --val, --config and\n"
-            "                      --precision must then match the run, the schedule and\n"
-            "                      optimizer options change it\n"
-            "  --force             let a new run replace an existing run in --out (once the new\n"
-            "                      run's first checkpoint is complete)\n"
-            "  --device cpu|cuda   backend (default cpu)\n"
-            "  --threads N         CPU threads (default: all cores)\n"
-            "  --precision P       fp32 or bf16 (mixed precision: bf16 matmuls and activations,\n"
-            "                      fp32 weights, moments, residual stream and sums); default bf16\n"
-            "                      on cuda, fp32 on cpu; a resumed run keeps its own\n"
-            "  -B, --batch N       windows per micro-batch (default 8)\n"
-            "  -L, --seq-len N     bytes per window (default 512)\n"
-            "  --accum N           micro-batches per step (default 1)\n"
-            "  --steps N           total optimizer steps (default 1000)\n"
-            "  --lr X              peak learning rate (default 2e-3)\n"
-            "  --min-lr-ratio X    final lr / peak lr of the cosine (default 0.1)\n"
-            "  --warmup N          warmup steps (default 100)\n"
-            "  --weight-decay X    AdamW decay of matrices and embedding (default 0.1)\n"
-            "  --clip X            max gradient norm, 0 = off (default 1.0)\n"
-            "  --seed N            init and data order seed (default 1337)\n"
-            "  --eval-every N      steps between validations (default 100)\n"
-            "  --eval-batches N    validation batches (default 8): validation is the mean over\n"
-            "                      N x B random windows of L bytes of the val split, each read\n"
-            "                      from a fresh state, so it reads higher than eval bpb, which\n"
-            "                      reads the whole split once with the state carried\n"
-            "  --ckpt-every N      steps between checkpoints (default 500; always at the end)\n"
-            "  --log-every N       steps between metrics lines (default 1)\n"
-            "  --time-budget SEC   stop after SEC seconds of training and save (default 0 = none)\n"
-            "  --stop-after N      stop after N steps of this invocation and save (the schedule\n"
-            "                      still runs to --steps; continue with --resume)\n"
-            "  --procs N           data parallel over N processes on this host (CPU backend):\n"
-            "                      each runs --accum micro-batches, so a step covers N x accum\n"
-            "  --gpus N            data parallel over GPUs 0..N-1 through NCCL (CUDA backend)\n"
-            "  --json              print a JSON summary on stdout\n"
-            "  -q, --quiet         no start line, progress or summary on stderr\n"
-            "  -h, --help          this help\n"
-            "\n"
-            "An external launcher may start the ranks itself, passing each --rank R --world N\n"
-            "--rendezvous NAME (a shared-memory name on the CPU, a file path for the NCCL id).\n");
+    TrainerState *t = &o->ts;
+    const CliOpt table[] = {
+        {"config", 0, CLI_STRING, &o->config, .given = TRAIN_GIVEN_CONFIG, .arg = "FILE",
+         .help = "model config (MambaConfig JSON, e.g. configs/tiny.json)"},
+        {"data", 0, CLI_STRING, data, .given = TRAIN_GIVEN_DATA, .arg = "PATH", .help = "training data"},
+        {"val", 0, CLI_STRING, val, .given = TRAIN_GIVEN_VAL, .arg = "PATH",
+         .help = "validation data (default: the corpus's val split when PATH is\n"
+                 "a corpus directory, else none)"},
+        {"out", 'o', CLI_STRING, &o->out, .arg = "DIR",
+         .help = "run directory: DIR/checkpoint, DIR/metrics.jsonl, DIR/loss.svg\n"
+                 "(default runs/NAME for --config NAME.json; on --resume, the\n"
+                 "run the checkpoint belongs to)"},
+        {"resume", 0, CLI_STRING, &o->resume, .arg = "DIR",
+         .help = "continue a run from its checkpoint (run or checkpoint dir);\n"
+                 "-B, -L, --accum, --seed, --data, --val, --config and\n"
+                 "--precision must then match the run, the schedule and\n"
+                 "optimizer options change it"},
+        {"force", 0, CLI_FLAG, &o->force,
+         .help = "let a new run replace an existing run in --out (once the new\n"
+                 "run's first checkpoint is complete)"},
+        {"device", 0, CLI_DEVICE, &o->device, .arg = "cpu|cuda", .help = "backend (default cpu)"},
+        {"threads", 0, CLI_INT, &o->threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
+        {"precision", 0, CLI_PRECISION, &o->precision, .arg = "P",
+         .help = "fp32 or bf16 (mixed precision: bf16 matmuls and activations,\n"
+                 "fp32 weights, moments, residual stream and sums); default bf16\n"
+                 "on cuda, fp32 on cpu; a resumed run keeps its own"},
+        {"batch", 'B', CLI_INT, &t->B, 1, TS_MAX_BATCH, .given = TRAIN_GIVEN_B, .arg = "N",
+         .help = "windows per micro-batch (default 8)"},
+        {"seq-len", 'L', CLI_INT, &t->L, 1, TS_MAX_SEQ_LEN, .given = TRAIN_GIVEN_L, .arg = "N",
+         .help = "bytes per window (default 512)"},
+        {"accum", 0, CLI_INT, &t->accum, 1, TS_MAX_ACCUM, .given = TRAIN_GIVEN_ACCUM, .arg = "N",
+         .help = "micro-batches per step (default 1)"},
+        {"steps", 0, CLI_INT, &t->optim.total_steps, 1, OPTIM_MAX_STEPS, .given = TRAIN_GIVEN_STEPS,
+         .arg = "N", .help = "total optimizer steps (default 1000)"},
+        {"lr", 0, CLI_FLOAT, &t->optim.lr, 0, OPTIM_MAX_LR, .lo_open = 1, .given = TRAIN_GIVEN_LR,
+         .arg = "X",
+         .help = "peak learning rate (default 2e-3)"},
+        {"min-lr-ratio", 0, CLI_FLOAT, &t->optim.min_lr_ratio, 0, 1, .given = TRAIN_GIVEN_MIN_LR,
+         .arg = "X", .help = "final lr / peak lr of the cosine (default 0.1)"},
+        {"warmup", 0, CLI_INT, &t->optim.warmup_steps, 0, OPTIM_MAX_STEPS, .given = TRAIN_GIVEN_WARMUP,
+         .arg = "N", .help = "warmup steps (default 100)"},
+        {"weight-decay", 0, CLI_FLOAT, &t->optim.weight_decay, 0, OPTIM_MAX_WEIGHT_DECAY,
+         .given = TRAIN_GIVEN_WD, .arg = "X", .help = "AdamW decay of matrices and embedding (default 0.1)"},
+        {"clip", 0, CLI_FLOAT, &t->optim.clip, 0, OPTIM_MAX_CLIP, .given = TRAIN_GIVEN_CLIP, .arg = "X",
+         .help = "max gradient norm, 0 = off (default 1.0)"},
+        {"seed", 0, CLI_U64, &t->seed, .given = TRAIN_GIVEN_SEED, .arg = "N",
+         .help = "init and data order seed (default 1337)"},
+        {"eval-every", 0, CLI_INT, &t->eval_every, 0, TS_MAX_PERIOD, .given = TRAIN_GIVEN_EVAL_EVERY,
+         .arg = "N", .help = "steps between validations (default 100)"},
+        {"eval-batches", 0, CLI_INT, &t->eval_batches, 1, TS_MAX_EVAL_BATCHES,
+         .given = TRAIN_GIVEN_EVAL_BATCHES, .arg = "N",
+         .help = "validation batches (default 8): validation is the mean over\n"
+                 "N x B random windows of L bytes of the val split, each read\n"
+                 "from a fresh state, so it reads higher than eval bpb, which\n"
+                 "reads the whole split once with the state carried"},
+        {"ckpt-every", 0, CLI_INT, &t->ckpt_every, 0, TS_MAX_PERIOD, .given = TRAIN_GIVEN_CKPT_EVERY,
+         .arg = "N", .help = "steps between checkpoints (default 500; always at the end)"},
+        {"log-every", 0, CLI_INT, &o->log_every, 1, TS_MAX_PERIOD, .arg = "N",
+         .help = "steps between metrics lines (default 1)"},
+        {"time-budget", 0, CLI_DOUBLE, &o->time_budget, 0, 1e308, .arg = "SEC",
+         .help = "stop after SEC seconds of training and save (default 0 = none)"},
+        {"stop-after", 0, CLI_INT, &o->stop_after, 1, OPTIM_MAX_STEPS, .arg = "N",
+         .help = "stop after N steps of this invocation and save (the schedule\n"
+                 "still runs to --steps; continue with --resume)"},
+        {"procs", 0, CLI_INT, procs, 1, TS_MAX_WORLD, .arg = "N",
+         .help = "data parallel over N processes on this host (CPU backend):\n"
+                 "each runs --accum micro-batches, so a step covers N x accum"},
+        {"gpus", 0, CLI_INT, gpus, 1, TS_MAX_WORLD, .arg = "N",
+         .help = "data parallel over GPUs 0..N-1 through NCCL (CUDA backend)"},
+        {"json", 0, CLI_FLAG, &o->json, .help = "print a JSON summary on stdout"},
+        {"quiet", 'q', CLI_FLAG, &o->quiet, .help = "no start line, progress or summary on stderr"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        /* set by an external launcher for each rank; described after the list */
+        {"rank", 0, CLI_INT, rank, 0, TS_MAX_WORLD - 1, .arg = "R"},
+        {"world", 0, CLI_INT, &o->world, 1, TS_MAX_WORLD, .arg = "N"},
+        {"rendezvous", 0, CLI_STRING, &o->rendezvous, .arg = "NAME"},
+        {0},
+    };
+    BL_CHECK(sizeof table <= cap * sizeof *rows);
+    memcpy(rows, table, sizeof table);
+}
+
+static void usage(FILE *f, const CliOpt *rows)
+{
+    fprintf(f, "usage: bytelm train --config FILE --data PATH [options]\n"
+               "       bytelm train --resume DIR [--steps N]\n"
+               "\n"
+               "Trains a byte-level Mamba model. PATH is a prepared corpus directory, a seekable\n"
+               "shard, a .zst file or a plain file of any bytes.\n"
+               "\n");
+    cli_print_options(f, rows, 0, 19);
+    fprintf(f, "\n"
+               "An external launcher may start the ranks itself, passing each --rank R --world N\n"
+               "--rendezvous NAME (a shared-memory name on the CPU, a file path for the NCCL id).\n");
 }
 
 int cmd_train(int argc, char **argv)
@@ -74,69 +115,15 @@ int cmd_train(int argc, char **argv)
     TrainOptions o;
     train_options_default(&o);
     TrainerState *t = &o.ts;
-    enum { O_CONFIG = 256, O_DATA, O_VAL, O_OUT, O_RESUME, O_DEVICE, O_THREADS, O_ACCUM, O_STEPS,
-           O_LR, O_MINLR, O_WARMUP, O_WD, O_CLIP, O_SEED, O_EVAL, O_EVALB, O_CKPT, O_LOG, O_TIME,
-           O_JSON, O_HELP, O_STOP, O_PROCS, O_GPUS, O_RANK, O_WORLD, O_RDV, O_PREC, O_FORCE };
-    static const struct option opts[] = {
-        {"config", 1, 0, O_CONFIG}, {"data", 1, 0, O_DATA}, {"val", 1, 0, O_VAL},
-        {"out", 1, 0, O_OUT}, {"resume", 1, 0, O_RESUME}, {"device", 1, 0, O_DEVICE},
-        {"threads", 1, 0, O_THREADS}, {"batch", 1, 0, 'B'}, {"seq-len", 1, 0, 'L'},
-        {"accum", 1, 0, O_ACCUM}, {"steps", 1, 0, O_STEPS}, {"lr", 1, 0, O_LR},
-        {"min-lr-ratio", 1, 0, O_MINLR}, {"warmup", 1, 0, O_WARMUP},
-        {"weight-decay", 1, 0, O_WD}, {"clip", 1, 0, O_CLIP}, {"seed", 1, 0, O_SEED},
-        {"eval-every", 1, 0, O_EVAL}, {"eval-batches", 1, 0, O_EVALB},
-        {"ckpt-every", 1, 0, O_CKPT}, {"log-every", 1, 0, O_LOG}, {"time-budget", 1, 0, O_TIME},
-        {"stop-after", 1, 0, O_STOP}, {"procs", 1, 0, O_PROCS}, {"gpus", 1, 0, O_GPUS},
-        {"rank", 1, 0, O_RANK}, {"world", 1, 0, O_WORLD}, {"rendezvous", 1, 0, O_RDV},
-        {"precision", 1, 0, O_PREC}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, 'q'},
-        {"help", 0, 0, O_HELP}, {"force", 0, 0, O_FORCE}, {0, 0, 0, 0}};
-    int c, procs = 0, gpus = 0, rank = -1, rc = 0;
-    double d = 0;
-    const char *T = "train";
-    const double BIG = 1e308;
-    optind = 1;
-    opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, ":B:L:o:qh", opts, NULL)) != -1) {
-        switch (c) {
-        case O_CONFIG: o.config = optarg, o.given |= TRAIN_GIVEN_CONFIG; break;
-        case O_DATA: snprintf(t->data, sizeof t->data, "%s", optarg), o.given |= TRAIN_GIVEN_DATA; break;
-        case O_VAL: snprintf(t->val, sizeof t->val, "%s", optarg), o.given |= TRAIN_GIVEN_VAL; break;
-        case 'o':
-        case O_OUT: o.out = optarg; break;
-        case 'q': o.quiet = 1; break;
-        case O_RESUME: o.resume = optarg; break;
-        case O_DEVICE: rc = cli_device(T, optarg), o.device = optarg; break;
-        case O_THREADS: rc = cli_int(T, "--threads", optarg, 1, 4096, &o.threads); break;
-        case 'B': rc = cli_int(T, "--batch", optarg, 1, 1 << 16, &t->B), o.given |= TRAIN_GIVEN_B; break;
-        case 'L': rc = cli_int(T, "--seq-len", optarg, 1, 1 << 24, &t->L), o.given |= TRAIN_GIVEN_L; break;
-        case O_ACCUM: rc = cli_int(T, "--accum", optarg, 1, 1 << 16, &t->accum), o.given |= TRAIN_GIVEN_ACCUM; break;
-        case O_STEPS: rc = cli_int(T, "--steps", optarg, 1, 1L << 30, &t->optim.total_steps), o.given |= TRAIN_GIVEN_STEPS; break;
-        case O_LR: rc = cli_float(T, "--lr", optarg, 0, 1e3, 1, &t->optim.lr), o.given |= TRAIN_GIVEN_LR; break;
-        case O_MINLR: rc = cli_float(T, "--min-lr-ratio", optarg, 0, 1, 0, &t->optim.min_lr_ratio), o.given |= TRAIN_GIVEN_MIN_LR; break;
-        case O_WARMUP: rc = cli_int(T, "--warmup", optarg, 0, 1L << 30, &t->optim.warmup_steps), o.given |= TRAIN_GIVEN_WARMUP; break;
-        case O_WD: rc = cli_float(T, "--weight-decay", optarg, 0, 1e3, 0, &t->optim.weight_decay), o.given |= TRAIN_GIVEN_WD; break;
-        case O_CLIP: rc = cli_float(T, "--clip", optarg, 0, 1e9, 0, &t->optim.clip), o.given |= TRAIN_GIVEN_CLIP; break;
-        case O_SEED: rc = cli_u64(T, "--seed", optarg, &t->seed), o.given |= TRAIN_GIVEN_SEED; break;
-        case O_EVAL: rc = cli_int(T, "--eval-every", optarg, 0, 1L << 30, &t->eval_every), o.given |= TRAIN_GIVEN_EVAL_EVERY; break;
-        case O_EVALB: rc = cli_int(T, "--eval-batches", optarg, 1, 1L << 20, &t->eval_batches), o.given |= TRAIN_GIVEN_EVAL_BATCHES; break;
-        case O_CKPT: rc = cli_int(T, "--ckpt-every", optarg, 0, 1L << 30, &t->ckpt_every), o.given |= TRAIN_GIVEN_CKPT_EVERY; break;
-        case O_LOG: rc = cli_int(T, "--log-every", optarg, 1, 1L << 30, &o.log_every); break;
-        case O_TIME: if (!(rc = cli_double(T, "--time-budget", optarg, 0, BIG, 0, &d))) o.time_budget = d; break;
-        case O_STOP: rc = cli_int(T, "--stop-after", optarg, 1, 1L << 30, &o.stop_after); break;
-        case O_PROCS: rc = cli_int(T, "--procs", optarg, 1, 256, &procs); break;
-        case O_GPUS: rc = cli_int(T, "--gpus", optarg, 1, 256, &gpus); break;
-        case O_RANK: rc = cli_int(T, "--rank", optarg, 0, 255, &rank); break;
-        case O_WORLD: rc = cli_int(T, "--world", optarg, 1, 256, &o.world); break;
-        case O_RDV: o.rendezvous = optarg; break;
-        case O_PREC: rc = cli_precision(T, optarg), o.precision = optarg; break;
-        case O_JSON: o.json = 1; break;
-        case O_FORCE: o.force = 1; break;
-        case 'h':
-        case O_HELP: usage(stdout); return 0;
-        default: return cli_getopt_error(T, c, argv);
-        }
-    }
+    const char *data = NULL, *val = NULL;
+    int procs = 0, gpus = 0, rank = -1;
+    CliOpt rows[48];
+    train_table(rows, sizeof rows / sizeof rows[0], &o, &data, &val, &procs, &gpus, &rank);
+    int rc = cli_parse_options("train", rows, &o.given, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, rows), 0;
     if (rc) return rc;
+    if (data) snprintf(t->data, sizeof t->data, "%s", data);
+    if (val) snprintf(t->val, sizeof t->val, "%s", val);
     if (optind < argc) return cmd_usage_error("train", "unexpected argument");
     if (!o.resume && (!o.config || !t->data[0]))
         return cmd_usage_error("train", "--config and --data are required (or --resume)");
@@ -184,7 +171,7 @@ int cmd_train(int argc, char **argv)
         if (r < 0) return cmd_error(e.msg);
         if (r > 0) return cmd_usage_error("train", msg);
     }
-    pid_t pids[256];
+    pid_t pids[TS_MAX_WORLD];
     char rdv[1100];
     if (launch) {
         if (backend_check(o.device, gpus, &e)) return cmd_error(e.msg);

@@ -21,10 +21,13 @@ int optim_config_check(const OptimConfig *c, const char *file, BlErr *e)
         const char *name;
         double v, lo, hi;
         int lo_open, hi_open;
-    } f[] = {{"lr", c->lr, 0, 1e3, 1, 0},          {"min_lr_ratio", c->min_lr_ratio, 0, 1, 0, 0},
-             {"beta1", c->beta1, 0, 1, 0, 1},      {"beta2", c->beta2, 0, 1, 0, 1},
-             {"eps", c->eps, 0, 1, 1, 0},          {"weight_decay", c->weight_decay, 0, 1e3, 0, 0},
-             {"clip", c->clip, 0, 1e9, 0, 0}};
+    } f[] = {{"lr", c->lr, 0, OPTIM_MAX_LR, 1, 0},
+             {"min_lr_ratio", c->min_lr_ratio, 0, 1, 0, 0},
+             {"beta1", c->beta1, 0, 1, 0, 1},
+             {"beta2", c->beta2, 0, 1, 0, 1},
+             {"eps", c->eps, 0, 1, 1, 0},
+             {"weight_decay", c->weight_decay, 0, OPTIM_MAX_WEIGHT_DECAY, 0, 0},
+             {"clip", c->clip, 0, OPTIM_MAX_CLIP, 0, 0}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         double v = f[i].v;
         int ok = isfinite(v) && (f[i].lo_open ? v > f[i].lo : v >= f[i].lo) &&

@@ -14,6 +14,14 @@ typedef struct {
     float clip;         /* max global grad norm; <= 0 disables clipping */
 } OptimConfig;
 
+/* Bounds of the settings, one place for optim_config_check, trainer_state.json's checks and
+ * the command line: lr in (0, OPTIM_MAX_LR], weight_decay in [0, OPTIM_MAX_WEIGHT_DECAY], clip in
+ * [0, OPTIM_MAX_CLIP], warmup_steps and total_steps at most OPTIM_MAX_STEPS. */
+#define OPTIM_MAX_LR 1e3
+#define OPTIM_MAX_WEIGHT_DECAY 1e3
+#define OPTIM_MAX_CLIP 1e9
+#define OPTIM_MAX_STEPS (1 << 30)
+
 typedef struct {
     OptimConfig cfg;
     float *m, *v; /* backend memory, model_num_params floats each */
