@@ -46,6 +46,15 @@ template <typename T> static bool pair_rows(int D, int stride, const void *p)
     return D % 2 == 0 && stride % 2 == 0 && aligned(p, 2 * sizeof(T));
 }
 
+/* Two channels a lane when that still gives at least two blocks per SM (more independent work
+ * per thread, fewer loads and sums), else one (twice the threads: a batch of 2, say). */
+static int pick_kc(int N, int D, int B, int num_sms)
+{
+    const int ch = scan_channels_per_block(N, 2);
+    const long long blocks = (long long)((D + ch - 1) / ch) * B;
+    return blocks >= 2LL * num_sms ? 2 : 1;
+}
+
 template <typename T> static void scan_fwd_t(CudaCtx *c, const ScanFwd *f)
 {
     check_state(f->N);
@@ -73,7 +82,7 @@ template <typename T> static void scan_fwd_t(CudaCtx *c, const ScanFwd *f)
                 (!f->z || vec_rows<T>(D, f->z_stride, f->z));
     a.vec_bc = f->bc_stride % 4 == 0 && aligned16(f->Bm) && aligned16(f->Cm);
     a.pair_out = !f->y || pair_rows<T>(D, D, f->y);
-    scan_fwd_dispatch(a, f->N, c->stream);
+    scan_fwd_dispatch(a, f->N, pick_kc(f->N, D, f->B, c->num_sms), c->stream);
 }
 
 void cuda_scan_fwd(CudaCtx *c, const ScanFwd *f)
@@ -131,12 +140,13 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     const int B = g->B, L = g->L, D = g->D, N = g->N;
     if (B == 0 || L == 0 || D == 0) return;
     const int nchunk = (L + SCAN_SC - 1) / SCAN_SC;
-    const int CH = scan_channels_per_block(N);
+    const int kc = pick_kc(N, D, B, c->num_sms);
+    const int CH = scan_channels_per_block(N, kc);
     const int nbx = (D + CH - 1) / CH;
     int max_cluster = 1;
     while (max_cluster < SCAN_CLUSTER && max_cluster < nbx) max_cluster *= 2;
     const bool roomy = (long long)nbx * B <= 4LL * c->num_sms;
-    const int cluster = scan_bwd_cluster(N, sizeof(T) == 2, nbx, B, max_cluster, roomy);
+    const int cluster = scan_bwd_cluster(N, sizeof(T) == 2, nbx, B, max_cluster, kc, roomy);
     const int grid_x = (nbx + cluster - 1) / cluster * cluster;
     const int nparts = grid_x / cluster;
     const size_t rows = (size_t)B * L;
@@ -191,7 +201,7 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     a.vec_bc = g->bc_stride % 4 == 0 && aligned16(g->Bm) && aligned16(g->Cm);
     a.pair_out = pair_rows<T>(D, D, g->du) && pair_rows<T>(D, D, g->ddelta_pre) &&
                  (!g->dz || pair_rows<T>(D, g->dz_stride, g->dz));
-    scan_bwd_dispatch(a, N, grid_x, cluster, roomy, c->stream);
+    scan_bwd_dispatch(a, N, grid_x, cluster, kc, roomy, c->stream);
 
     size_t total = rows * 2 * N, cap = (size_t)c->num_sms * 32;
     size_t blocks = (total + 255) / 256;

@@ -38,23 +38,24 @@ template <typename T> struct ScanBwdArgs {
     bool pair_out;                /* du, ddelta_pre and dz rows allow paired stores */
 };
 
-/* Channels one block covers at state size N. */
-int scan_channels_per_block(int N);
+/* Channels one block covers at state size N with kc (1 or 2) channels a lane. */
+int scan_channels_per_block(int N, int kc);
 /* True when the kernels are built for state size N (4, 8, 16, 32). */
 bool scan_state_supported(int N);
 
 /* Blocks per cluster for the backward over nbx x B blocks: the largest power of two up to
  * max_cluster with which the whole grid is resident at once (else max_cluster). roomy: the
  * grid has at most 4 blocks per SM, and the build with more registers per thread runs it. */
-int scan_bwd_cluster(int N, bool bf16, int nbx, int B, int max_cluster, bool roomy);
+int scan_bwd_cluster(int N, bool bf16, int nbx, int B, int max_cluster, int kc, bool roomy);
 
-/* Queue the forward / backward kernels (N must be supported). The backward launch is a cluster
- * of `cluster` blocks along the channel axis; gridDim.x is padded to a multiple of it. */
-void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, cudaStream_t s);
-void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, cudaStream_t s);
-void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int cluster, bool roomy,
-                       cudaStream_t s);
-void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int cluster,
+/* Queue the forward / backward kernels (N must be supported) with kc channels a lane. The
+ * backward launch is a cluster of `cluster` blocks along the channel axis; gridDim.x is padded
+ * to a multiple of it. */
+void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int kc, cudaStream_t s);
+void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int kc, cudaStream_t s);
+void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int cluster, int kc,
                        bool roomy, cudaStream_t s);
+void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int cluster,
+                       int kc, bool roomy, cudaStream_t s);
 
 #endif

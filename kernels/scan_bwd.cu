@@ -23,9 +23,9 @@ namespace cg = cooperative_groups;
 
 namespace scan {
 
-template <typename T, int N, int TC> struct BwdSmem {
-    using Gm = Geo<N>;
-    static constexpr int P = pair_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH);
+template <typename T, int N, int KC, int TC> struct BwdSmem {
+    using Gm = Geo<N, KC>;
+    static constexpr int P = chan_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH, KC);
     static constexpr int PW = free_pitch(Gm::G, Gm::CW, 16, Gm::CW, 1);
     static constexpr int PW2 = free_pitch(Gm::G, Gm::CW, 8, Gm::CW, 1);
     static constexpr int NPART = Gm::NW * Gm::CW; /* groups per block */
@@ -36,8 +36,8 @@ template <typename T, int N, int TC> struct BwdSmem {
         float sv[Gm::CH * N]; /* chunk-start states of the block's channels */
     };
     Stage st[STAGES];
-    float4 pw[Gm::NW][TC * PW];  /* per warp at [t][group]: delta, delta*u of both channels */
-    float2 pd[Gm::NW][TC * PW2]; /* per warp at [t][group]: dyc of both channels */
+    float4 pw[Gm::NW][TC * PW];  /* per warp at [t][group]: delta, delta*u of each channel */
+    float2 pd[Gm::NW][TC * PW2]; /* per warp at [t][group]: dyc of each channel */
     float4 red[TC][NPART][N / 4]; /* per group: its dC (then dB) contributions at step t */
     float cbuf[3][TC * 2 * N];   /* per block: dB, dC sums of 3 chunks for the cluster reduction */
     double acc[NACC][NT];        /* dA (per channel, state), dDskip, ddt_bias (per channel) */
@@ -58,6 +58,13 @@ __device__ __forceinline__ void cluster_reduce_chunk(cg::cluster_group &cl, floa
         const int t = e / (2 * N);
         if (t0 + t < L) part[(prow0 + t0) * 2 * N + e] = acc;
     }
+}
+
+/* The lane's dyc values from their per-warp slot. */
+template <int KC> __device__ __forceinline__ void load_dyc(const float2 &v, float (&d)[KC])
+{
+    d[0] = v.x;
+    if constexpr (KC == 2) d[1] = v.y;
 }
 
 /* Sum red[t][g][.] over the groups g (in g order) into out[t * 2N + n] for n < N: one float4
@@ -81,11 +88,11 @@ __device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART][N / 4],
 /* MINB blocks per SM: the register cap that occupancy allows. Two builds: 6 (168 registers) for
  * grids larger than 4 blocks per SM, and 4 (up to 255 registers, so the compiler can keep more
  * independent steps in flight) for grids that fit in that. */
-template <typename T, int N, int TC, int MINB>
+template <typename T, int N, int KC, int TC, int MINB>
 __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T> a)
 {
-    using Gm = Geo<N>;
-    using Sm = BwdSmem<T, N, TC>;
+    using Gm = Geo<N, KC>;
+    using Sm = BwdSmem<T, N, KC, TC>;
     constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH;
     constexpr int P = Sm::P, PW = Sm::PW, PW2 = Sm::PW2, NPART = Sm::NPART, OWN = TC / G;
     static_assert(TC % G == 0, "chunk must be a multiple of N/4");
@@ -160,18 +167,15 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
 #pragma unroll
         for (int i = 0; i < OWN; i++) {
             const int t = i * G + q;
-            float dl[KC] = {0.0f, 0.0f}, dlu[KC] = {0.0f, 0.0f}, dyc[KC] = {0.0f, 0.0f};
+            float dl[KC], dlu[KC], dyc[KC];
 #pragma unroll
-            for (int kc = 0; kc < KC; kc++) sgx[i][kc] = dzf[i][kc] = 0.0f;
+            for (int kc = 0; kc < KC; kc++) dl[kc] = dlu[kc] = dyc[kc] = sgx[i][kc] = dzf[i][kc] = 0.0f;
             if (t0 + t < L) {
-                const float2 uu = ld_pair(st.u + t * P + c), x = ld_pair(st.dp + t * P + c);
-                const float2 g = ld_pair(st.dy + t * P + c);
-                const float us[KC] = {uu.x, uu.y}, xs[KC] = {x.x, x.y}, gs[KC] = {g.x, g.y};
-                float zs[KC] = {0.0f, 0.0f};
-                if (a.z) {
-                    const float2 zz = ld_pair(st.z + t * P + c);
-                    zs[0] = zz.x, zs[1] = zz.y;
-                }
+                float us[KC], xs[KC], gs[KC], zs[KC] = {};
+                ld_chan(st.u + t * P + c, us);
+                ld_chan(st.dp + t * P + c, xs);
+                ld_chan(st.dy + t * P + c, gs);
+                if (a.z) ld_chan(st.z + t * P + c, zs);
 #pragma unroll
                 for (int kc = 0; kc < KC; kc++) {
                     dl[kc] = bl_softplus(xs[kc] + bias[kc], &sgx[i][kc]);
@@ -184,8 +188,8 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
                     }
                 }
             }
-            pw[t * PW + cw] = make_float4(dl[0], dlu[0], dl[1], dlu[1]);
-            pd[t * PW2 + cw] = make_float2(dyc[0], dyc[1]);
+            pw[t * PW + cw] = pack2(dl, dlu);
+            pd[t * PW2 + cw] = make_float2(dyc[0], dyc[KC - 1]);
         }
         __syncwarp();
 
@@ -200,11 +204,11 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         float yc[KC * TC];     /* [channel][t] */
 #pragma unroll
         for (int t = 0; t < TC; t++) {
-            const float4 pr = pw[t * PW + cw];
-            const float2 py = pd[t * PW2 + cw];
             const float4 bv = *(const float4 *)(st.bm + t * N + q * NPT);
             const float4 cv = *(const float4 *)(st.cm + t * N + q * NPT);
-            const float dls[KC] = {pr.x, pr.z}, dlus[KC] = {pr.y, pr.w}, dycs[KC] = {py.x, py.y};
+            float dls[KC], dlus[KC], dycs[KC];
+            unpack2(pw[t * PW + cw], dls, dlus);
+            load_dyc(pd[t * PW2 + cw], dycs);
             float vc[NPT];
 #pragma unroll
             for (int kc = 0; kc < KC; kc++) {
@@ -237,13 +241,13 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             for (int j = 0; j < NPT; j++) accAf[kc][j] = 0.0f;
 #pragma unroll
         for (int t = TC - 1; t >= 0; t--) {
-            const float4 pr = pw[t * PW + cw];
-            const float2 py = pd[t * PW2 + cw];
             const float4 bv = *(const float4 *)(st.bm + t * N + q * NPT);
             const float4 cv = *(const float4 *)(st.cm + t * N + q * NPT);
             const float bb[NPT] = {bv.x, bv.y, bv.z, bv.w}, cc[NPT] = {cv.x, cv.y, cv.z, cv.w};
-            const float dls[KC] = {pr.x, pr.z}, dlus[KC] = {pr.y, pr.w}, dycs[KC] = {py.x, py.y};
-            float vb[NPT]; /* dB contributions of both channels */
+            float dls[KC], dlus[KC], dycs[KC];
+            unpack2(pw[t * PW + cw], dls, dlus);
+            load_dyc(pd[t * PW2 + cw], dycs);
+            float vb[NPT]; /* dB contributions of the lane's channels */
 #pragma unroll
             for (int kc = 0; kc < KC; kc++) {
                 float dd = 0.0f, hbt = 0.0f;
@@ -271,14 +275,15 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         sum_states_owned<KC * TC, G>(hb, lane);
 
         /* ---- owners: per-element gradients ---- */
-        float accDf[KC] = {0.0f, 0.0f}, accBf[KC] = {0.0f, 0.0f};
+        float accDf[KC] = {}, accBf[KC] = {};
 #pragma unroll
         for (int i = 0; i < OWN; i++) {
             const int t = i * G + q;
             if (t0 + t < L) {
-                const float4 pr = pw[t * PW + cw];
-                const float2 py = pd[t * PW2 + cw], uu = ld_pair(st.u + t * P + c);
-                const float dls[KC] = {pr.x, pr.z}, dycs[KC] = {py.x, py.y}, us[KC] = {uu.x, uu.y};
+                float dls[KC], dlus[KC], dycs[KC], us[KC];
+                unpack2(pw[t * PW + cw], dls, dlus);
+                load_dyc(pd[t * PW2 + cw], dycs);
+                ld_chan(st.u + t * P + c, us);
                 float du[KC], ddp[KC], dz[KC];
 #pragma unroll
                 for (int kc = 0; kc < KC; kc++) {
@@ -290,11 +295,9 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
                     accBf[kc] += ddp[kc];
                 }
                 const size_t o = (row0 + t0 + t) * D + d0 + c;
-                st_channels(a.du + o, du[0], du[1], dv[0], dv[1], a.pair_out);
-                st_channels(a.ddelta_pre + o, ddp[0], ddp[1], dv[0], dv[1], a.pair_out);
-                if (a.dz && a.z)
-                    st_channels(a.dz + (row0 + t0 + t) * a.dz_stride + d0 + c, dz[0], dz[1], dv[0],
-                                dv[1], a.pair_out);
+                st_chan(a.du + o, du, dv, a.pair_out);
+                st_chan(a.ddelta_pre + o, ddp, dv, a.pair_out);
+                if (a.dz && a.z) st_chan(a.dz + (row0 + t0 + t) * a.dz_stride + d0 + c, dz, dv, a.pair_out);
             }
         }
 #pragma unroll
@@ -350,12 +353,12 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
 
 /* The launch configuration of the backward for a grid of grid_x x B blocks in clusters of
  * `cluster` (cfg's attribute array is attr). */
-template <typename T, int N, int MINB>
+template <typename T, int N, int KC, int MINB>
 static cudaLaunchConfig_t bwd_config(int grid_x, int B, int cluster, cudaStream_t s,
                                      cudaLaunchAttribute *attr)
 {
-    auto kern = scan_bwd_kernel<T, N, SCAN_SC, MINB>;
-    const size_t smem = sizeof(BwdSmem<T, N, SCAN_SC>);
+    auto kern = scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>;
+    const size_t smem = sizeof(BwdSmem<T, N, KC, SCAN_SC>);
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(grid_x, B, 1);
@@ -373,81 +376,86 @@ static cudaLaunchConfig_t bwd_config(int grid_x, int B, int cluster, cudaStream_
 
 /* The largest cluster (up to max_cluster blocks) with which the whole grid is resident at once:
  * a grid one cluster too large for the GPU runs a second wave as long as the first. */
-template <typename T, int N, int MINB> static int pick_cluster(int nbx, int B, int max_cluster)
+template <typename T, int N, int KC, int MINB> static int pick_cluster(int nbx, int B, int max_cluster)
 {
     for (int c = max_cluster; c >= 1; c /= 2) {
         const int grid_x = (nbx + c - 1) / c * c;
         cudaLaunchAttribute attr[1];
-        cudaLaunchConfig_t cfg = bwd_config<T, N, MINB>(grid_x, B, c, 0, attr);
+        cudaLaunchConfig_t cfg = bwd_config<T, N, KC, MINB>(grid_x, B, c, 0, attr);
         int active = 0;
-        CUDA_CHECK(cudaOccupancyMaxActiveClusters(&active, scan_bwd_kernel<T, N, SCAN_SC, MINB>, &cfg));
+        CUDA_CHECK(cudaOccupancyMaxActiveClusters(&active, scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>, &cfg));
         if ((long long)active * c >= (long long)grid_x * B) return c;
     }
     return max_cluster;
 }
 
-template <typename T, int N, int MINB>
+template <typename T, int N, int KC, int MINB>
 static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, cudaStream_t s)
 {
     cudaLaunchAttribute attr[1];
-    cudaLaunchConfig_t cfg = bwd_config<T, N, MINB>(grid_x, a.B, cluster, s, attr);
-    CUDA_CHECK(cudaLaunchKernelEx(&cfg, scan_bwd_kernel<T, N, SCAN_SC, MINB>, a));
+    cudaLaunchConfig_t cfg = bwd_config<T, N, KC, MINB>(grid_x, a.B, cluster, s, attr);
+    CUDA_CHECK(cudaLaunchKernelEx(&cfg, scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>, a));
     CUDA_LAUNCH_CHECK();
 }
 
+/* kc 2 or 1 channels a lane; roomy: the grid fits in 4 blocks per SM */
 template <typename T, int N>
-static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, bool roomy, cudaStream_t s)
+static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, int kc, bool roomy,
+                       cudaStream_t s)
 {
-    if (roomy)
-        launch_bwd<T, N, 4>(a, grid_x, cluster, s);
+    if (kc == 2)
+        roomy ? launch_bwd<T, N, 2, 4>(a, grid_x, cluster, s) : launch_bwd<T, N, 2, 6>(a, grid_x, cluster, s);
     else
-        launch_bwd<T, N, 6>(a, grid_x, cluster, s);
+        roomy ? launch_bwd<T, N, 1, 4>(a, grid_x, cluster, s) : launch_bwd<T, N, 1, 6>(a, grid_x, cluster, s);
 }
 
-template <typename T, int N> static int pick_cluster(int nbx, int B, int max_cluster, bool roomy)
+template <typename T, int N> static int pick_cluster(int nbx, int B, int max_cluster, int kc, bool roomy)
 {
-    return roomy ? pick_cluster<T, N, 4>(nbx, B, max_cluster) : pick_cluster<T, N, 6>(nbx, B, max_cluster);
+    if (kc == 2)
+        return roomy ? pick_cluster<T, N, 2, 4>(nbx, B, max_cluster) : pick_cluster<T, N, 2, 6>(nbx, B, max_cluster);
+    return roomy ? pick_cluster<T, N, 1, 4>(nbx, B, max_cluster) : pick_cluster<T, N, 1, 6>(nbx, B, max_cluster);
 }
 
 template <typename T>
-static void dispatch_bwd(const ScanBwdArgs<T> &a, int N, int grid_x, int cluster, bool roomy,
-                         cudaStream_t s)
+static void dispatch_bwd(const ScanBwdArgs<T> &a, int N, int grid_x, int cluster, int kc,
+                         bool roomy, cudaStream_t s)
 {
     switch (N) {
-    case 4: launch_bwd<T, 4>(a, grid_x, cluster, roomy, s); break;
-    case 8: launch_bwd<T, 8>(a, grid_x, cluster, roomy, s); break;
-    case 16: launch_bwd<T, 16>(a, grid_x, cluster, roomy, s); break;
-    case 32: launch_bwd<T, 32>(a, grid_x, cluster, roomy, s); break;
+    case 4: launch_bwd<T, 4>(a, grid_x, cluster, kc, roomy, s); break;
+    case 8: launch_bwd<T, 8>(a, grid_x, cluster, kc, roomy, s); break;
+    case 16: launch_bwd<T, 16>(a, grid_x, cluster, kc, roomy, s); break;
+    case 32: launch_bwd<T, 32>(a, grid_x, cluster, kc, roomy, s); break;
     default: break; /* refused before any launch: scan_state_supported */
     }
 }
 
-template <typename T> static int dispatch_cluster(int N, int nbx, int B, int max_cluster, bool roomy)
+template <typename T>
+static int dispatch_cluster(int N, int nbx, int B, int max_cluster, int kc, bool roomy)
 {
     switch (N) {
-    case 4: return pick_cluster<T, 4>(nbx, B, max_cluster, roomy);
-    case 8: return pick_cluster<T, 8>(nbx, B, max_cluster, roomy);
-    case 16: return pick_cluster<T, 16>(nbx, B, max_cluster, roomy);
-    case 32: return pick_cluster<T, 32>(nbx, B, max_cluster, roomy);
+    case 4: return pick_cluster<T, 4>(nbx, B, max_cluster, kc, roomy);
+    case 8: return pick_cluster<T, 8>(nbx, B, max_cluster, kc, roomy);
+    case 16: return pick_cluster<T, 16>(nbx, B, max_cluster, kc, roomy);
+    case 32: return pick_cluster<T, 32>(nbx, B, max_cluster, kc, roomy);
     default: return 1;
     }
 }
 
 } // namespace scan
 
-int scan_bwd_cluster(int N, bool bf16, int nbx, int B, int max_cluster, bool roomy)
+int scan_bwd_cluster(int N, bool bf16, int nbx, int B, int max_cluster, int kc, bool roomy)
 {
-    return bf16 ? scan::dispatch_cluster<__nv_bfloat16>(N, nbx, B, max_cluster, roomy)
-                : scan::dispatch_cluster<float>(N, nbx, B, max_cluster, roomy);
+    return bf16 ? scan::dispatch_cluster<__nv_bfloat16>(N, nbx, B, max_cluster, kc, roomy)
+                : scan::dispatch_cluster<float>(N, nbx, B, max_cluster, kc, roomy);
 }
 
-void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int cluster, bool roomy,
-                       cudaStream_t s)
-{
-    scan::dispatch_bwd(a, N, grid_x, cluster, roomy, s);
-}
-void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int cluster,
+void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int cluster, int kc,
                        bool roomy, cudaStream_t s)
 {
-    scan::dispatch_bwd(a, N, grid_x, cluster, roomy, s);
+    scan::dispatch_bwd(a, N, grid_x, cluster, kc, roomy, s);
+}
+void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int cluster,
+                       int kc, bool roomy, cudaStream_t s)
+{
+    scan::dispatch_bwd(a, N, grid_x, cluster, kc, roomy, s);
 }

@@ -1,11 +1,12 @@
 /* Shared pieces of the selective-scan kernels (scan_fwd.cu, scan_bwd.cu).
  *
- * Thread mapping (both directions): a lane holds KC = 2 adjacent channels and NPT = 4 states of
- * each; the G = N/4 lanes of a group hold all N states of the same two channels (lane q: states
- * 4q .. 4q+3). A warp covers CW = 32/G groups (2 CW channels), a block of 64 threads CH of them.
- * Two channels per lane give every dependent EX2 -> FFMA chain an independent twin to issue
- * beside it, and let the per-state loads (B, C) and the sums over channels (dB, dC) cover two
- * channels at once. Each block walks its sequence in chunks of TC steps; the chunk's inputs are
+ * Thread mapping (both directions): a lane holds KC adjacent channels (2, or 1 for small grids)
+ * and NPT = 4 states of each; the G = N/4 lanes of a group hold all N states of the same
+ * channels (lane q: states 4q .. 4q+3). A warp covers CW = 32/G groups (KC CW channels), a block
+ * of 64 threads CH of them. Two channels per lane give every dependent EX2 -> FFMA chain an
+ * independent twin to issue beside it, and let the per-state loads (B, C) and the sums over
+ * channels (dB, dC) cover two channels at once; when that leaves fewer than two blocks per SM
+ * (a batch of 2, say), one channel per lane doubles the threads instead. Each block walks its sequence in chunks of TC steps; the chunk's inputs are
  * staged in shared memory with cp.async one chunk ahead, row-major [t][channel], so global
  * loads are coalesced across channels.
  *
@@ -27,14 +28,14 @@ namespace scan {
 
 constexpr int NT = 64;     /* threads per block */
 constexpr int NPT = 4;     /* states per lane and channel */
-constexpr int KC = 2;      /* channels per lane */
 constexpr int STAGES = 2;  /* cp.async ring: chunk k+1 loads while chunk k computes */
 constexpr unsigned FULL = 0xffffffffu;
 
-/* Channels one block covers at state size N (Geo<N>::CH, for the host side). */
-constexpr int channels_per_block(int N) { return (NT / 32) * (32 / (N / NPT)) * KC; }
+/* Channels one block covers at state size N with KC channels a lane (Geo<N, KC>::CH). */
+constexpr int channels_per_block(int N, int KC) { return (NT / 32) * (32 / (N / NPT)) * KC; }
 
-template <int N> struct Geo {
+template <int N, int KC> struct Geo {
+    static_assert(KC == 1 || KC == 2, "one or two channels a lane");
     static_assert(N % NPT == 0 && N >= 4 && N <= 64, "d_state must be 4..64");
     static constexpr int G = N / NPT;   /* lanes per group */
     static_assert(32 % G == 0, "d_state / 4 must divide 32");
@@ -67,36 +68,65 @@ constexpr int free_pitch(int G, int CW, int eb, int minp, int step)
     return minp;
 }
 
-/* Pitch (in elements of eb bytes) of a staged [t][channel] tile that owner lanes read as
- * channel pairs without bank conflicts, with rows a multiple of 16 bytes for cp.async. */
-constexpr int pair_pitch(int G, int CW, int eb, int CH)
+/* Pitch (in elements of eb bytes) of a staged [t][channel] tile that owner lanes read, KC
+ * channels at a time, without bank conflicts, with rows a multiple of 16 bytes for cp.async. */
+constexpr int chan_pitch(int G, int CW, int eb, int CH, int KC)
 {
-    return 2 * free_pitch(G, CW, 2 * eb, CH / 2, 8 / eb);
+    return KC * free_pitch(G, CW, KC * eb, CH / KC, 16 / (KC * eb));
 }
 
-/* The two adjacent activations at p (p 2-element aligned) as floats, and the store back. */
-__device__ __forceinline__ float2 ld_pair(const float *p) { return *(const float2 *)p; }
-__device__ __forceinline__ float2 ld_pair(const __nv_bfloat16 *p)
+/* The KC adjacent activations at p (KC-element aligned) as floats: one load for a pair. */
+template <int KC> __device__ __forceinline__ void ld_chan(const float *p, float (&v)[KC])
 {
-    return __bfloat1622float2(*(const __nv_bfloat162 *)p);
+    if constexpr (KC == 2) {
+        const float2 x = *(const float2 *)p;
+        v[0] = x.x, v[1] = x.y;
+    } else
+        v[0] = p[0];
 }
+template <int KC> __device__ __forceinline__ void ld_chan(const __nv_bfloat16 *p, float (&v)[KC])
+{
+    if constexpr (KC == 2) {
+        const float2 x = __bfloat1622float2(*(const __nv_bfloat162 *)p);
+        v[0] = x.x, v[1] = x.y;
+    } else
+        v[0] = bl_to_f(p[0]);
+}
+
 __device__ __forceinline__ void st_pair(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
 __device__ __forceinline__ void st_pair(__nv_bfloat16 *p, float a, float b)
 {
     *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
 }
 
-/* Store channel values v0, v1 at p[0], p[1]: one paired store when both channels exist and the
- * row allows it (pair_ok), else one store per existing channel. */
-template <typename T>
-__device__ __forceinline__ void st_channels(T *p, float v0, float v1, bool dv0, bool dv1, bool pair_ok)
+/* Store the KC channel values v at p[0..KC): one paired store when both channels exist and the
+ * row allows it (pair_ok), else one store per existing channel (dv). */
+template <typename T, int KC>
+__device__ __forceinline__ void st_chan(T *p, const float (&v)[KC], const bool (&dv)[KC], bool pair_ok)
 {
-    if (pair_ok && dv1)
-        st_pair(p, v0, v1);
-    else {
-        if (dv0) p[0] = bl_from_f<T>(v0);
-        if (dv1) p[1] = bl_from_f<T>(v1);
+    if constexpr (KC == 2) {
+        if (pair_ok && dv[1]) {
+            st_pair(p, v[0], v[1]);
+            return;
+        }
     }
+#pragma unroll
+    for (int k = 0; k < KC; k++)
+        if (dv[k]) p[k] = bl_from_f<T>(v[k]);
+}
+
+/* Per-channel pairs packed in one float4 (x, y for the first channel, z, w for the second). */
+template <int KC> __device__ __forceinline__ void unpack2(const float4 &v, float (&a)[KC], float (&b)[KC])
+{
+    a[0] = v.x, b[0] = v.y;
+    if constexpr (KC == 2) a[1] = v.z, b[1] = v.w;
+}
+template <int KC> __device__ __forceinline__ float4 pack2(const float (&a)[KC], const float (&b)[KC])
+{
+    if constexpr (KC == 2)
+        return make_float4(a[0], b[0], a[1], b[1]);
+    else
+        return make_float4(a[0], b[0], 0.0f, 0.0f);
 }
 
 /* ---- cp.async (16-byte and 4-byte, zero-filling when `valid` is false) ---- */

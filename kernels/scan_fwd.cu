@@ -8,25 +8,25 @@
 
 namespace scan {
 
-template <typename T, int N, int TC> struct FwdSmem {
-    using Gm = Geo<N>;
-    static constexpr int P = pair_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH);
+template <typename T, int N, int KC, int TC> struct FwdSmem {
+    using Gm = Geo<N, KC>;
+    static constexpr int P = chan_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH, KC);
     static constexpr int PW = free_pitch(Gm::G, Gm::CW, 16, Gm::CW, 1);
     struct Stage {
         T u[TC * P], dp[TC * P], z[TC * P];
         float bm[TC * N], cm[TC * N];
     };
     Stage st[STAGES];
-    float4 pw[Gm::NW][TC * PW]; /* per warp at [t][group]: delta, delta*u of both channels */
+    float4 pw[Gm::NW][TC * PW]; /* per warp at [t][group]: delta, delta*u of each channel */
 };
 
 /* TC: steps per staged chunk; SC: steps between saved states (divides TC). SAVE: store them.
  * WRITE_Y: produce y (false when only `saved` is wanted). */
-template <typename T, int N, int TC, int SC, bool SAVE, bool WRITE_Y>
+template <typename T, int N, int KC, int TC, int SC, bool SAVE, bool WRITE_Y>
 __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
 {
-    using Gm = Geo<N>;
-    using Sm = FwdSmem<T, N, TC>;
+    using Gm = Geo<N, KC>;
+    using Sm = FwdSmem<T, N, KC, TC>;
     constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH, P = Sm::P, PW = Sm::PW, OWN = TC / G;
     static_assert(TC % G == 0 && TC % SC == 0, "chunk must be a multiple of N/4 and of SC");
     extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -91,17 +91,21 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
 #pragma unroll
         for (int i = 0; i < OWN; i++) {
             const int t = i * G + q;
-            float dl[KC] = {0.0f, 0.0f}, dlu[KC] = {0.0f, 0.0f};
+            float dl[KC], dlu[KC];
+#pragma unroll
+            for (int kc = 0; kc < KC; kc++) dl[kc] = dlu[kc] = 0.0f;
             if (t0 + t < L) {
-                const float2 x = ld_pair(st.dp + t * P + c), uu = ld_pair(st.u + t * P + c);
-                const float xs[KC] = {x.x + bias[0], x.y + bias[1]}, us[KC] = {uu.x, uu.y};
+                float xs[KC], us[KC];
+                ld_chan(st.dp + t * P + c, xs);
+                ld_chan(st.u + t * P + c, us);
 #pragma unroll
                 for (int kc = 0; kc < KC; kc++) {
-                    dl[kc] = fmaxf(xs[kc], 0.0f) + bl_log1p_unit(bl_exp_neg_abs(xs[kc]));
+                    const float x = xs[kc] + bias[kc];
+                    dl[kc] = fmaxf(x, 0.0f) + bl_log1p_unit(bl_exp_neg_abs(x));
                     dlu[kc] = dl[kc] * us[kc];
                 }
             }
-            pw[t * PW + cw] = make_float4(dl[0], dlu[0], dl[1], dlu[1]);
+            pw[t * PW + cw] = pack2(dl, dlu);
         }
         __syncwarp();
 
@@ -116,10 +120,10 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
                         *(float4 *)(a.saved + (((size_t)b * a.nchunk + ks) * D + d0 + c + kc) * N +
                                     q * NPT) = make_float4(s[kc][0], s[kc][1], s[kc][2], s[kc][3]);
             }
-            const float4 pr = pw[t * PW + cw];
             const float4 bv = *(const float4 *)(st.bm + t * N + q * NPT);
             const float4 cv = *(const float4 *)(st.cm + t * N + q * NPT);
-            const float dls[KC] = {pr.x, pr.z}, dlus[KC] = {pr.y, pr.w};
+            float dls[KC], dlus[KC];
+            unpack2(pw[t * PW + cw], dls, dlus);
 #pragma unroll
             for (int kc = 0; kc < KC; kc++) {
                 s[kc][0] = fmaf(bl_ex2(dls[kc] * A2[kc][0]), s[kc][0], dlus[kc] * bv.x);
@@ -136,14 +140,15 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
             for (int i = 0; i < OWN; i++) {
                 const int t = i * G + q;
                 if (t0 + t < L && dv[0]) {
-                    const float2 uu = ld_pair(st.u + t * P + c);
-                    float v0 = fmaf(Dsk[0], uu.x, yp[i]), v1 = fmaf(Dsk[1], uu.y, yp[OWN + i]);
-                    if (a.z) {
-                        const float2 zz = ld_pair(st.z + t * P + c);
-                        v0 *= zz.x * bl_sigmoid(zz.x);
-                        v1 *= zz.y * bl_sigmoid(zz.y);
+                    float us[KC], zs[KC] = {}, v[KC];
+                    ld_chan(st.u + t * P + c, us);
+                    if (a.z) ld_chan(st.z + t * P + c, zs);
+#pragma unroll
+                    for (int kc = 0; kc < KC; kc++) {
+                        v[kc] = fmaf(Dsk[kc], us[kc], yp[kc * OWN + i]);
+                        if (a.z) v[kc] *= zs[kc] * bl_sigmoid(zs[kc]);
                     }
-                    st_channels(a.y + (row0 + t0 + t) * D + d0 + c, v0, v1, dv[0], dv[1], a.pair_out);
+                    st_chan(a.y + (row0 + t0 + t) * D + d0 + c, v, dv, a.pair_out);
                 }
             }
         }
@@ -157,42 +162,50 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
 }
 
 /* The forward stages 16 steps a chunk (fewer barriers per step) and saves every SCAN_SC. */
-template <typename T, int N>
+template <typename T, int N, int KC>
 static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
 {
     constexpr int TC = 16;
-    const dim3 grid((a.D + Geo<N>::CH - 1) / Geo<N>::CH, a.B);
-    auto kern = a.saved ? (a.y ? scan_fwd_kernel<T, N, TC, SCAN_SC, true, true>
-                               : scan_fwd_kernel<T, N, TC, SCAN_SC, true, false>)
-                        : scan_fwd_kernel<T, N, TC, SCAN_SC, false, true>;
-    const size_t smem = sizeof(FwdSmem<T, N, TC>);
+    const dim3 grid((a.D + Geo<N, KC>::CH - 1) / Geo<N, KC>::CH, a.B);
+    auto kern = a.saved ? (a.y ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, true>
+                               : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, false>)
+                        : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true>;
+    const size_t smem = sizeof(FwdSmem<T, N, KC, TC>);
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     kern<<<grid, NT, smem, s>>>(a);
     CUDA_LAUNCH_CHECK();
 }
 
-template <typename T> static void dispatch_fwd(const ScanFwdArgs<T> &a, int N, cudaStream_t s)
+template <typename T, int N> static void launch_fwd(const ScanFwdArgs<T> &a, int kc, cudaStream_t s)
+{
+    if (kc == 2)
+        launch_fwd<T, N, 2>(a, s);
+    else
+        launch_fwd<T, N, 1>(a, s);
+}
+
+template <typename T> static void dispatch_fwd(const ScanFwdArgs<T> &a, int N, int kc, cudaStream_t s)
 {
     switch (N) {
-    case 4: launch_fwd<T, 4>(a, s); break;
-    case 8: launch_fwd<T, 8>(a, s); break;
-    case 16: launch_fwd<T, 16>(a, s); break;
-    case 32: launch_fwd<T, 32>(a, s); break;
+    case 4: launch_fwd<T, 4>(a, kc, s); break;
+    case 8: launch_fwd<T, 8>(a, kc, s); break;
+    case 16: launch_fwd<T, 16>(a, kc, s); break;
+    case 32: launch_fwd<T, 32>(a, kc, s); break;
     default: break; /* refused before any launch: scan_state_supported */
     }
 }
 
 } // namespace scan
 
-int scan_channels_per_block(int N) { return scan::channels_per_block(N); }
+int scan_channels_per_block(int N, int kc) { return scan::channels_per_block(N, kc); }
 
 bool scan_state_supported(int N) { return N == 4 || N == 8 || N == 16 || N == 32; }
 
-void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, cudaStream_t s)
+void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int kc, cudaStream_t s)
 {
-    scan::dispatch_fwd(a, N, s);
+    scan::dispatch_fwd(a, N, kc, s);
 }
-void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, cudaStream_t s)
+void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int kc, cudaStream_t s)
 {
-    scan::dispatch_fwd(a, N, s);
+    scan::dispatch_fwd(a, N, kc, s);
 }

@@ -33,7 +33,8 @@ static const char HELP[] =
     "Times every CUDA kernel (median of --reps runs after two warm-ups) and prints it against\n"
     "its limit: max(bytes / copy bandwidth, exponentials / SFU rate), both ceilings measured or\n"
     "derived in the same run; frac = limit / time. The selective scan runs at the shapes\n"
-    "(batch, d_inner, L, N) = (8, 2048, 8192, 16), (16, 1536, 4096, 16), (4, 3584, 8192, 16),\n"
+    "(batch, d_inner, L, N) = (8, 2048, 8192, 16), (16, 1536, 4096, 16), (4, 3584, 8192, 16)\n"
+    "and (2, 2048, 8192, 16) (one channel a lane),\n"
     "forward, backward and both, with fp32 and with bf16 activations (--precision picks one);\n"
     "--quick uses one small shape. Needs a CUDA GPU.\n";
 
@@ -365,10 +366,11 @@ extern "C" int bench_kernels(int argc, char **argv)
     header(b);
 
     if (!only || !strcmp(only, "scan")) {
-        static const int shapes[][4] = {{8, 2048, 8192, 16}, {16, 1536, 4096, 16}, {4, 3584, 8192, 16}};
+        static const int shapes[][4] = {{8, 2048, 8192, 16}, {16, 1536, 4096, 16}, {4, 3584, 8192, 16},
+                                        {2, 2048, 8192, 16}};
         static const int quick_shape[][4] = {{2, 1024, 2048, 16}};
         const int(*sh)[4] = quick ? quick_shape : shapes;
-        int nsh = quick ? 1 : 3;
+        int nsh = quick ? 1 : 4;
         for (int i = 0; i < nsh; i++) {
             int B = sh[i][0], D = sh[i][1], L = sh[i][2], N = sh[i][3];
             for (int bf = 0; bf < 2; bf++)

@@ -230,6 +230,8 @@ START_TEST(scan_shapes)
     check_scan(2, 35, 130, 16, 8, 63);   /* channels not a multiple of 8: element staging */
     check_scan(1, 67, 64, 8, 4, 64);
     check_scan(1, 50, 96, 32, 6, 65);
+    check_scan(9, 40, 1024, 16, 4, 67);  /* two channels a lane (on GPUs of up to 144 SMs) */
+    check_scan(9, 23, 1030, 16, 4, 68);  /* the same with element staging and single stores */
     if (!quick()) check_scan(4, 2048, 1024, 16, 32, 66);
 }
 END_TEST

@@ -2,7 +2,10 @@
  * inputs with poisoned outputs (tests/gpu/gpu_pair.h says how): L = 1, 7, 300 and a few chunks
  * + 3, channel counts that are not multiples of the kernels' blocks, odd strides, d_state 8, 16
  * and 32, and state chaining (L = 1 steps equal the parallel forward). The backward gives the
- * same bits on every run, in fp32 and in bf16.
+ * same bits on every run, in fp32 and in bf16. The kernels hold two channels a lane when that
+ * leaves at least two blocks per SM, else one: the shapes with 9 sequences of 1024 channels (or
+ * as many blocks at other state sizes) take the first on GPUs of up to 144 SMs, the rest the
+ * second.
  *
  * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
 #include "tests/gpu/gpu_pair.h"
@@ -142,6 +145,16 @@ START_TEST(scan_chunks)
 }
 END_TEST
 
+START_TEST(scan_two_channels_a_lane)
+{
+    check_scan(9, 45, 1024, 16, 4, 1, 1, 64);
+    check_scan(9, 21, 1026, 16, 3, 1, 0, 65); /* padded block, no saved states */
+    check_scan(9, 20, 2048, 8, 3, 1, 1, 66);
+    check_scan(9, 19, 512, 32, 3, 0, 1, 67);
+    if (!quick()) check_scan(9, 10, 4096, 4, 2, 1, 1, 68);
+}
+END_TEST
+
 START_TEST(scan_long)
 {
     check_scan(2, 300, 96, 16, 5, 1, 1, 57);
@@ -186,12 +199,12 @@ static void *grab(Backend *g, const void *dev, size_t n)
 
 /* Ten backward runs on the same inputs give the same bits in every output: the sums over
  * channels and sequences run in a fixed order (several clusters, several sequences). */
-static void check_bwd_deterministic(int bf)
+static void check_bwd_deterministic(int bf, int B, int L, int D)
 {
     Pair p;
     pair_open(&p, 70 + bf);
     Backend *g = p.gpu;
-    const int B = 3, L = 203, D = 520, N = 16, R = 4, rows = B * L, ldx = R + 2 * N;
+    const int N = 16, R = 4, rows = B * L, ldx = R + 2 * N;
     const size_t eb = bf ? 2 : 4, act = (size_t)rows * D;
     /* activations in the storage type: u, delta_pre, dy, xz */
     void *u = g->alloc(g, act * eb), *dp = g->alloc(g, act * eb), *dy = g->alloc(g, act * eb);
@@ -243,8 +256,8 @@ static void check_bwd_deterministic(int bf)
             }
         }
     }
-    printf("scan_bwd%s: 10 runs, %d of 63 later outputs differ from the first run's bits\n",
-           bf ? "_bf16" : "", differ);
+    printf("scan_bwd%s B=%d L=%d D=%d: 10 runs, %d of 63 later outputs differ from the first "
+           "run's bits\n", bf ? "_bf16" : "", B, L, D, differ);
     ck_assert_int_eq(differ, 0);
     for (int i = 0; i < 7; i++) free(first[i]);
     void *gbufs[] = {u, dp, dy, xz, du, ddp, dxz, sv};
@@ -256,8 +269,10 @@ static void check_bwd_deterministic(int bf)
 
 START_TEST(scan_bwd_deterministic)
 {
-    check_bwd_deterministic(0);
-    check_bwd_deterministic(1);
+    for (int bf = 0; bf < 2; bf++) {
+        check_bwd_deterministic(bf, 3, 203, 520);  /* one channel a lane */
+        check_bwd_deterministic(bf, 9, 77, 1024);  /* two */
+    }
 }
 END_TEST
 
@@ -336,6 +351,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, scan_short);
     tcase_add_test(tc, scan_chunks);
+    tcase_add_test(tc, scan_two_channels_a_lane);
     tcase_add_test(tc, scan_long);
     tcase_add_test(tc, scan_other_state_sizes);
     tcase_add_test(tc, scan_unbuilt_state_size_refused);
