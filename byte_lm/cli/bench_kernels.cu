@@ -21,22 +21,26 @@ extern "C" {
 #include "byte_lm/model/backend.h"
 }
 #include "byte_lm/cli/bench_kernels.h"
+#include "byte_lm/cli/cli_options.h"
+#include "byte_lm/cli/commands.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
 #include "kernels/scan_args.h"
 
-static const char HELP[] =
-    "usage: bytelm bench kernels [--reps 20] [--quick] [--precision fp32|bf16] [--only scan|other]\n"
-    "                            [--json]\n"
-    "\n"
-    "Times every CUDA kernel (median of --reps runs after two warm-ups) and prints it against\n"
-    "its limit: max(bytes / copy bandwidth, exponentials / SFU rate), both ceilings measured or\n"
-    "derived in the same run; frac = limit / time. The selective scan runs at the shapes\n"
-    "(batch, d_inner, L, N) = (8, 2048, 8192, 16), (16, 1536, 4096, 16), (4, 3584, 8192, 16)\n"
-    "and (2, 2048, 8192, 16) (one channel a lane),\n"
-    "forward, backward and both, with fp32 and with bf16 activations (--precision picks one);\n"
-    "--quick uses one small shape. Needs a CUDA GPU.\n";
+static void usage(FILE *f, const CliOpt *rows)
+{
+    fprintf(f, "usage: bytelm bench kernels [options]\n"
+               "\n"
+               "Times every CUDA kernel (median of --reps runs after two warm-ups) and prints it against\n"
+               "its limit: max(bytes / copy bandwidth, exponentials / SFU rate), both ceilings measured or\n"
+               "derived in the same run; frac = limit / time. The selective scan runs at the shapes\n"
+               "(batch, d_inner, L, N) = (8, 2048, 8192, 16), (16, 1536, 4096, 16), (4, 3584, 8192, 16)\n"
+               "and (2, 2048, 8192, 16) (one channel a lane), forward, backward and both, with fp32\n"
+               "and with bf16 activations. Needs a CUDA GPU.\n"
+               "\n");
+    cli_print_options(f, rows, 0, 19);
+}
 
 struct Bench {
     CudaCtx *c;
@@ -299,41 +303,40 @@ static double measure_copy(Bench &b)
     return 2.0 * n / (t * 1e-3);
 }
 
+/* --only: which group of kernels */
+static int parse_only(const CliOpt *o, const char *cmd, const char *arg)
+{
+    if (strcmp(arg, "scan") && strcmp(arg, "other"))
+        return cmd_usage_error(cmd, "--only takes scan or other");
+    *(const char **)o->to = arg;
+    return 0;
+}
+
 extern "C" int bench_kernels(int argc, char **argv)
 {
-    int reps = 20;
-    bool json = false, quick = false;
-    int prec = -1; /* -1 both, 0 fp32, 1 bf16 */
-    const char *only = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(HELP, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--json")) {
-            json = true;
-        } else if (!strcmp(argv[i], "--quick")) {
-            quick = true;
-        } else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
-            const char *p = argv[++i];
-            if (strcmp(p, "fp32") && strcmp(p, "bf16")) {
-                fprintf(stderr, "bytelm bench kernels: --precision takes fp32 or bf16\n");
-                return 2;
-            }
-            prec = !strcmp(p, "bf16");
-        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
-            reps = atoi(argv[++i]);
-            if (reps < 1) reps = 1;
-        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
-            only = argv[++i];
-            if (strcmp(only, "scan") && strcmp(only, "other")) {
-                fprintf(stderr, "bytelm bench kernels: --only takes scan or other\n");
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "bytelm bench kernels: unknown option '%s' (see --help)\n", argv[i]);
-            return 2;
-        }
+    int reps = 20, json = 0, quick = 0;
+    const char *only = NULL, *precision = NULL;
+    const char *C = "bench kernels";
+    const CliOpt rows[] = {
+        {"reps", 0, CLI_INT, &reps, 1, 1000000, .arg = "N", .help = "timed runs of each kernel (default 20)"},
+        {"quick", 0, CLI_FLAG, &quick, .help = "one small scan shape and the 353m shapes at B = 2, L = 2048"},
+        {"precision", 0, CLI_PRECISION, &precision, .arg = "P",
+         .help = "fp32 or bf16: the scan in that one only (default both)"},
+        {"only", 0, CLI_CALL, &only, .parse = parse_only, .arg = "WHAT",
+         .help = "scan or other: only the selective scan, or only the rest"},
+        {"json", 0, CLI_FLAG, &json, .help = "one JSON object per line"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int st = cli_parse_options(C, rows, NULL, argc, argv);
+    if (st == CLI_HELP_ASKED) return usage(stdout, rows), 0;
+    if (st) return st;
+    if (optind < argc) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "unknown option '%.200s'", argv[optind]);
+        return cmd_usage_error(C, msg);
     }
+    const int prec = !precision ? -1 : !strcmp(precision, "bf16"); /* -1: both */
     Backend *be = backend_cuda_create(0);
     if (!be) {
         fprintf(stderr, "bytelm: bench kernels needs a CUDA GPU\n");
