@@ -22,6 +22,7 @@ extern "C" {
 }
 #include "byte_lm/cli/bench_kernels.h"
 #include "byte_lm/cli/cli_options.h"
+#include "byte_lm/cli/cli_parse.h"
 #include "byte_lm/cli/commands.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
@@ -331,11 +332,7 @@ extern "C" int bench_kernels(int argc, char **argv)
     int st = cli_parse_options(C, rows, NULL, argc, argv);
     if (st == CLI_HELP_ASKED) return usage(stdout, rows), 0;
     if (st) return st;
-    if (optind < argc) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "unknown option '%.200s'", argv[optind]);
-        return cmd_usage_error(C, msg);
-    }
+    if ((st = cli_no_positionals(C, optind, argc, argv))) return st;
     const int prec = !precision ? -1 : !strcmp(precision, "bf16"); /* -1: both */
     Backend *be = backend_cuda_create(0);
     if (!be) {

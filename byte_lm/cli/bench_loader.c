@@ -12,6 +12,7 @@
 
 #include "byte_lm/checkpoint/checkpoint.h"
 #include "byte_lm/cli/cli_options.h"
+#include "byte_lm/cli/cli_parse.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/base/json_out.h"
 #include "byte_lm/base/progress.h"
@@ -202,11 +203,7 @@ int bench_loader(int argc, char **argv)
     int st = cli_parse_options(C, rows, NULL, argc, argv);
     if (st == CLI_HELP_ASKED) return usage(stdout, rows), 0;
     if (st) return st;
-    if (optind < argc) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "unknown option '%.200s'", argv[optind]);
-        return cmd_usage_error(C, msg);
-    }
+    if ((st = cli_no_positionals(C, optind, argc, argv))) return st;
     BlErr e = {{0}};
     char tmp[4096] = "", corpus[4300];
     if (!data) {

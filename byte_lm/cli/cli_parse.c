@@ -108,6 +108,14 @@ int cli_getopt_error(const char *cmd, int c, char **argv)
     return cmd_usage_error(cmd, msg);
 }
 
+int cli_no_positionals(const char *cmd, int first, int argc, char **argv)
+{
+    if (first >= argc) return 0;
+    char msg[300];
+    snprintf(msg, sizeof msg, "unknown option '%.200s'", argv[first]);
+    return cmd_usage_error(cmd, msg);
+}
+
 int cli_device(const char *cmd, const char *s)
 {
     if (!strcmp(s, "cpu") || !strcmp(s, "cuda") || !strcmp(s, "gpu")) return 0;

@@ -7,6 +7,10 @@
 #include <getopt.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Integer in [lo, hi], decimal: 0 ok, -1 malformed, out of range or overflowing. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 /* Unsigned 64-bit decimal integer (a seed): 0 ok, -1 malformed or overflowing. */
@@ -25,6 +29,10 @@ int cli_double(const char *cmd, const char *opt, const char *s, double lo, doubl
 int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, int lo_open,
               float *out);
 
+/* For commands that take no positional argument: 0 when argv[first..argc) is empty, else the
+ * usage error "unknown option 'ARG'" for the first one (returns 2). */
+int cli_no_positionals(const char *cmd, int first, int argc, char **argv);
+
 /* --device: cpu, cuda (or gpu); else the usage error. Returns 0 or 2. */
 int cli_device(const char *cmd, const char *s);
 /* --precision: fp32 or bf16; else the usage error. Returns 0 or 2. */
@@ -34,5 +42,9 @@ int cli_precision(const char *cmd, const char *s);
  * with ':' so that a missing value is ':'): "unknown option '--x'" or "option '--x' needs a
  * value". Returns 2. */
 int cli_getopt_error(const char *cmd, int c, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
