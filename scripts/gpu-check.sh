@@ -11,7 +11,7 @@
 #   STEPS="tests memcheck racecheck bench"   which steps to run; also "profile" (Nsight Compute
 #                       sections and stall reasons of the first d_state-16 scan forward and backward
 #                       launches) and "sass" (those kernels' machine code)
-#   BENCH_ARGS="..."    extra arguments for bench kernels (e.g. --variants, --quick)
+#   BENCH_ARGS="..."    extra arguments for bench kernels (e.g. --precision bf16, --quick)
 #   LIMIT=seconds       time limit of each step (default 300)
 #   "benchtrain" times training steps (bf16 and fp32); "converge" trains small 300 steps in each
 #   precision on the prepared corpus CORPUS=dir and scores its val split
@@ -142,7 +142,7 @@ for step in $STEPS; do
         ;;
     sass)
         CUOBJDUMP=$(command -v cuobjdump 2>/dev/null || ls /usr/local/cuda/bin/cuobjdump 2>/dev/null)
-        "$CUOBJDUMP" -sass "$BUILD/bytelm" | awk '/Function : /{p = ($0 ~ /scan_(fwd|bwd)_kernelIfLi16ELi16E/)} p' \
+        "$CUOBJDUMP" -sass "$BUILD/bytelm" | awk '/Function : /{p = ($0 ~ /scan_(fwd|bwd)_kernelIfLi16ELi2E/)} p' \
             > "$LOG/sass.txt" 2>&1
         line "sass" "$(verdict $?); $(grep -c 'Function :' "$LOG/sass.txt") kernels"
         ;;
