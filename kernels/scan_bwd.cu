@@ -1,15 +1,16 @@
 /* Selective scan backward.
  *
  * Walks each sequence's chunks of SCAN_SC steps in reverse. Per chunk: the forward states are
- * recomputed from the chunk-start state the forward saved and kept in registers (SC x 8 floats
- * a lane), then the adjoint h = dLoss/ds runs backwards through the chunk, carried to the
+ * recomputed from the chunk-start state the forward saved and kept in registers (SC x 4 KC floats
+ * a lane), dC formed on the way, then the adjoint h = dLoss/ds runs backwards through the chunk, carried to the
  * previous chunk as r = exp(delta A) h. With G(t, n) = r_t s_{t-1} (the gradient w.r.t. delta A):
  *   ddelta_t = sum_n A_n G + u_t sum_n h B_n      du_t = delta_t sum_n h B_n + D dyc_t
  *   dA_n    += sum_t G delta_t                    dB_t = sum_d h delta u     dC_t = sum_d dyc s_t
  * where dyc is dy times the gate. Sums over n are reduce-scattered over the G lanes of a group
- * (scan_common.cuh). dB and dC sum over channels: over a lane's two channels in registers (the
+ * (scan_common.cuh). dB and dC sum over channels: over a lane's channels in registers (the
  * contraction's FFMA), over the block's groups through shared memory (each group writes its row,
- * then every thread adds one float4 column over the rows), over a cluster of blocks through
+ * then every thread adds one float4 column over the rows; dC after the recompute, dB after the
+ * reverse walk, in turn through one buffer), over a cluster of blocks through
  * distributed shared memory, and over clusters by a second kernel (scan.cu) reading one partial
  * row per cluster: a fixed order everywhere, so the result is the same on every run. dA_log,
  * dDskip and ddt_bias are written per sequence and summed over sequences there too. */
