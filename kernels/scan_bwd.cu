@@ -24,7 +24,9 @@ namespace cg = cooperative_groups;
 
 namespace scan {
 
-template <typename T, int N, int KC, int TC> struct BwdSmem {
+/* SPLIT: dC and dB have buffers of their own (both summed after the reverse walk, two barriers
+ * fewer a chunk); else they take turns in one (8 KB less, for 6 blocks per SM). */
+template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
     using Gm = Geo<N, KC>;
     static constexpr int P = chan_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH, KC);
     static constexpr int PW = free_pitch(Gm::G, Gm::CW, 16, Gm::CW, 1);
@@ -39,7 +41,7 @@ template <typename T, int N, int KC, int TC> struct BwdSmem {
     Stage st[STAGES];
     float4 pw[Gm::NW][TC * PW];  /* per warp at [t][group]: delta, delta*u of each channel */
     float2 pd[Gm::NW][TC * PW2]; /* per warp at [t][group]: dyc of each channel */
-    float4 red[TC][NPART][N / 4]; /* per group: its dC (then dB) contributions at step t */
+    float4 red[SPLIT ? 2 : 1][TC][NPART][N / 4]; /* per group: its dC, dB contributions at step t */
     float cbuf[3][TC * 2 * N];   /* per block: dB, dC sums of 3 chunks for the cluster reduction */
     double acc[NACC][NT];        /* dA (per channel, state), dDskip, ddt_bias (per channel) */
 };
@@ -88,12 +90,13 @@ __device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART][N / 4],
 
 /* MINB blocks per SM: the register cap that occupancy allows. Two builds: 6 (168 registers) for
  * grids larger than 4 blocks per SM, and 4 (up to 255 registers, so the compiler can keep more
- * independent steps in flight) for grids that fit in that. */
+ * independent steps in flight, and separate dC and dB buffers) for grids that fit in that. */
 template <typename T, int N, int KC, int TC, int MINB>
 __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T> a)
 {
     using Gm = Geo<N, KC>;
-    using Sm = BwdSmem<T, N, KC, TC>;
+    constexpr bool SPLIT = MINB <= 4;
+    using Sm = BwdSmem<T, N, KC, TC, SPLIT>;
     constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH;
     constexpr int P = Sm::P, PW = Sm::PW, PW2 = Sm::PW2, NPART = Sm::NPART, OWN = TC / G;
     static_assert(TC % G == 0, "chunk must be a multiple of N/4");
@@ -225,13 +228,17 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
                 for (int j = 0; j < NPT; j++)
                     vc[j] = kc == 0 ? dycs[kc] * s[kc][j] : fmaf(dycs[kc], s[kc][j], vc[j]);
             }
-            sm.red[t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);
+            sm.red[0][t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);
         }
         sum_states_owned<KC * TC, G>(yc, lane);
+        /* cbuf[kk % 3] was last read for chunk kk-3, before the arrivals that the wait of chunk
+         * kk-1 waited on: writing it anywhere in this chunk is safe */
         float *cb = sm.cbuf[kk % 3];
-        __syncthreads(); /* red holds every group's dC */
-        block_sum<N, TC, NPART>(sm.red, cb + N);
-        __syncthreads(); /* red is free for dB */
+        if constexpr (!SPLIT) {
+            __syncthreads(); /* red holds every group's dC */
+            block_sum<N, TC, NPART>(sm.red[0], cb + N);
+            __syncthreads(); /* red is free for dB */
+        }
 
         /* ---- reverse ---- */
         float ddl[KC * TC], hb[KC * TC]; /* [channel][t] */
@@ -266,7 +273,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
                 ddl[kc * TC + t] = dd;
                 hb[kc * TC + t] = hbt;
             }
-            sm.red[t][grp][q] = make_float4(vb[0], vb[1], vb[2], vb[3]);
+            sm.red[SPLIT ? 1 : 0][t][grp][q] = make_float4(vb[0], vb[1], vb[2], vb[3]);
         }
 #pragma unroll
         for (int kc = 0; kc < KC; kc++)
@@ -308,10 +315,9 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         }
 
         /* ---- dB, dC: groups -> block -> cluster ---- */
-        __syncthreads(); /* red holds every group's dB */
-        /* cbuf[kk % 3] was last read for chunk kk-3, before the arrivals that the wait of chunk
-         * kk-1 waited on: writing it anywhere in this chunk is safe */
-        block_sum<N, TC, NPART>(sm.red, cb);
+        __syncthreads(); /* red holds every group's dB (and with SPLIT its dC) */
+        block_sum<N, TC, NPART>(sm.red[SPLIT ? 1 : 0], cb);
+        if constexpr (SPLIT) block_sum<N, TC, NPART>(sm.red[0], cb + N);
         if (kk > 0) {
             cluster_wait(); /* every block's cbuf for chunk kk-1 is written */
             cluster_reduce_chunk<N, TC>(cl, sm.cbuf[(kk - 1) % 3], a.part_bc, prow0, t0 + TC, L);
@@ -359,7 +365,7 @@ static cudaLaunchConfig_t bwd_config(int grid_x, int B, int cluster, cudaStream_
                                      cudaLaunchAttribute *attr)
 {
     auto kern = scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>;
-    const size_t smem = sizeof(BwdSmem<T, N, KC, SCAN_SC>);
+    const size_t smem = sizeof(BwdSmem<T, N, KC, SCAN_SC, (MINB <= 4)>);
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(grid_x, B, 1);
