@@ -6,6 +6,7 @@
 
 int eval_cmd_bpb(int argc, char **argv);
 int eval_cmd_tasks(int argc, char **argv);  /* argv[0]: "tasks" or "memory" */
+int eval_cmd_cute(int argc, char **argv);
 
 /* Opens the checkpoint (a checkpoint or run directory) on the named backend, in `precision`
  * ("fp32", "bf16", or NULL for the backend's default). */

@@ -1,0 +1,220 @@
+/* `bytelm eval cute`: a checkpoint scored on the CUTE benchmark's tasks (eval/cute.h), with the
+ * published accuracies beside its own. */
+#include <cJSON.h>
+#include <string.h>
+
+#include "byte_lm/base/progress.h"
+#include "byte_lm/cli/cli_options.h"
+#include "byte_lm/cli/commands.h"
+#include "byte_lm/cli/eval_cli.h"
+#include "eval/cute.h"
+
+#define CMD "eval cute"
+
+static void usage(FILE *f, const CliOpt *rows)
+{
+    fprintf(f, "usage: bytelm eval cute --ckpt DIR --data DIR [options]\n"
+               "\n"
+               "CUTE (Edman et al., EMNLP 2024): 14 tasks of character and word manipulation, read\n"
+               "from DIR/TASK.tsv with the prompts of DIR/prompts.json. Each row's prompt (the task's\n"
+               "template with the inputs in its {} slots, then ' Answer: \"') is decoded greedily; the\n"
+               "answer is the text before the first '\"' or newline, at most 100 bytes, and must equal\n"
+               "the label exactly (lower-cased for the word-level tasks and contains_*). The published\n"
+               "accuracies of four models are printed beside ours.\n"
+               "\n");
+    cli_print_options(f, rows, 0, 19);
+    fprintf(f, "\ntasks: all, or a comma-separated list of:");
+    for (int t = 0; t < CUTE_TASKS; t++) fprintf(f, "%s %s", t % 5 ? "" : "\n ", cute_task(t)->name);
+    fprintf(f, "\n");
+}
+
+/* --shots: 4 (the benchmark's prompt) or 0 (its examples left out). */
+static int parse_shots(const CliOpt *o, const char *cmd, const char *arg)
+{
+    if (strcmp(arg, "4") && strcmp(arg, "0")) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "--shots must be 4 or 0, not '%.80s'", arg);
+        return cmd_usage_error(cmd, msg);
+    }
+    *(int *)o->to = arg[0] - '0';
+    return 0;
+}
+
+/* The task list of --task into sel (benchmark indices, duplicates dropped); the count, or 0
+ * after a usage error has been printed. */
+static int parse_tasks(const char *list, int *sel)
+{
+    if (!strcmp(list, "all")) {
+        for (int t = 0; t < CUTE_TASKS; t++) sel[t] = t;
+        return CUTE_TASKS;
+    }
+    char buf[512];
+    if ((size_t)snprintf(buf, sizeof buf, "%s", list) >= sizeof buf)
+        return cmd_usage_error(CMD, "--task: list too long"), 0;
+    int n = 0, seen[CUTE_TASKS] = {0};
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int t = cute_task_by_name(tok);
+        if (t < 0) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "--task: unknown task '%.80s' (bytelm eval cute --help lists them)", tok);
+            return cmd_usage_error(CMD, msg), 0;
+        }
+        if (!seen[t]) sel[n++] = t;
+        seen[t] = 1;
+    }
+    if (!n) return cmd_usage_error(CMD, "--task: no task named"), 0;
+    return n;
+}
+
+typedef struct {
+    Progress prog; /* in prompt bytes: the model's work grows with them */
+    long rows;
+} Hook;
+
+static void on_row(void *ctx, const CuteScore *sc)
+{
+    Hook *h = ctx;
+    char extra[64];
+    snprintf(extra, sizeof extra, "row %ld/%ld exact %.3f", sc->n, h->rows, (double)sc->correct / (double)sc->n);
+    progress_update(&h->prog, sc->prompt_bytes, extra);
+}
+
+/* The bytes of every prompt of s, for the progress total. */
+static uint64_t prompt_bytes(const CuteSet *s, const char *tmpl, int shots)
+{
+    uint64_t total = 0;
+    for (long i = 0; i < s->n; i++) {
+        size_t len;
+        free(cute_prompt(tmpl, &s->rows[i], shots, &len));
+        total += len;
+    }
+    return total;
+}
+
+static void print_json(int t, int shots, const CuteScore *sc)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "task", cute_task(t)->name);
+    cJSON_AddNumberToObject(o, "examples", (double)sc->n);
+    cJSON_AddNumberToObject(o, "shots", shots);
+    cJSON_AddNumberToObject(o, "correct", (double)sc->correct);
+    cJSON_AddNumberToObject(o, "accuracy", (double)sc->correct / (double)sc->n);
+    cJSON *pub = cJSON_AddObjectToObject(o, "published");
+    for (int k = 0; k < CUTE_PUBLISHED; k++)
+        if (cute_published[k].acc[t] >= 0) cJSON_AddNumberToObject(pub, cute_published[k].model, cute_published[k].acc[t]);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void print_row(int t, const CuteScore *sc)
+{
+    printf("%-14s %8ld %9.3f  ", cute_task(t)->name, sc->n, (double)sc->correct / (double)sc->n);
+    int last = -1; /* blank cells at the end are left out, not padded */
+    for (int k = 0; k < CUTE_PUBLISHED; k++)
+        if (cute_published[k].acc[t] >= 0) last = k;
+    for (int k = 0; k <= last; k++) {
+        double a = cute_published[k].acc[t];
+        if (a >= 0) printf(" %12.3f", a);
+        else printf(" %12s", "");
+    }
+    printf("\n");
+}
+
+int eval_cmd_cute(int argc, char **argv)
+{
+    const char *ckpt = NULL, *data = NULL, *tasks = "all", *device = "cpu";
+    int shots = 4, threads = 0, json = 0, quiet = 0;
+    long limit = 0;
+    const CliOpt rows[] = {
+        {"ckpt", 0, CLI_STRING, &ckpt, .arg = "DIR", .help = "checkpoint (or run directory)"},
+        {"data", 0, CLI_STRING, &data, .arg = "DIR", .help = "the CUTE files: TASK.tsv and prompts.json"},
+        {"task", 0, CLI_STRING, &tasks, .arg = "T[,T...]", .help = "tasks to score (default all)"},
+        {"shots", 0, CLI_CALL, &shots, .parse = parse_shots, .arg = "4|0",
+         .help = "4: the benchmark's prompt; 0: its four examples left out (default 4)"},
+        {"limit", 0, CLI_LONG, &limit, 1, 1L << 40, .arg = "N", .help = "score the first N rows of each task (default all)"},
+        {"device", 0, CLI_DEVICE, &device, .arg = "cpu|cuda", .help = "backend (default cpu)"},
+        {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
+        {"json", 0, CLI_FLAG, &json, .help = "one JSON object a line per task, then a summary"},
+        {"quiet", 'q', CLI_FLAG, &quiet, .help = "no progress on stderr"},
+        {"help", 'h', CLI_HELP, .help = "this help"},
+        {0},
+    };
+    int rc = cli_parse_options(CMD, rows, NULL, argc, argv);
+    if (rc == CLI_HELP_ASKED) return usage(stdout, rows), 0;
+    if (rc) return rc;
+    if (optind < argc) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "unexpected argument '%.100s'", argv[optind]);
+        return cmd_usage_error(CMD, msg);
+    }
+    if (!ckpt) return cmd_usage_error(CMD, "--ckpt DIR is required");
+    if (!data) return cmd_usage_error(CMD, "--data DIR is required");
+    int sel[CUTE_TASKS], nsel = parse_tasks(tasks, sel);
+    if (!nsel) return 2;
+
+    /* every file is read and checked before the model is loaded */
+    BlErr e;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/prompts.json", data);
+    CutePrompts prompts;
+    if (cute_prompts_load(&prompts, path, &e)) return cmd_error(e.msg);
+    CuteSet sets[CUTE_TASKS];
+    memset(sets, 0, sizeof sets);
+    for (int i = 0; i < nsel && !rc; i++)
+        if (cute_set_load(&sets[i], data, sel[i], limit, &e)) rc = cmd_error(e.msg);
+
+    Backend *be = NULL;
+    Model *m = NULL;
+    if (!rc && eval_load_model(ckpt, device, threads, NULL, &be, &m, &e)) rc = cmd_error(e.msg);
+    if (!rc && !json) {
+        printf("%-14s %8s %9s  ", "task", "examples", "exact");
+        for (int k = 0; k < CUTE_PUBLISHED; k++) printf(" %12s", cute_published[k].short_name);
+        printf("\n");
+    }
+    long total_n = 0, total_correct = 0;
+    double sum_acc = 0;
+    for (int i = 0; i < nsel && !rc; i++) {
+        Hook h = {.rows = sets[i].n};
+        char label[32];
+        snprintf(label, sizeof label, "cute %.20s", cute_task(sel[i])->name);
+        progress_init(&h.prog, label, prompt_bytes(&sets[i], prompts.tmpl[sel[i]], shots));
+        h.prog.quiet = quiet;
+        CuteScore sc;
+        cute_evaluate(m, &sets[i], prompts.tmpl[sel[i]], shots, &sc, on_row, &h);
+        char extra[64];
+        snprintf(extra, sizeof extra, "%ld rows exact %.3f", sc.n, (double)sc.correct / (double)sc.n);
+        progress_finish(&h.prog, sc.prompt_bytes, extra);
+        total_n += sc.n;
+        total_correct += sc.correct;
+        sum_acc += (double)sc.correct / (double)sc.n;
+        if (json) print_json(sel[i], shots, &sc);
+        else print_row(sel[i], &sc);
+        fflush(stdout);
+    }
+    if (!rc) {
+        if (json) {
+            cJSON *o = cJSON_CreateObject(), *s = cJSON_AddObjectToObject(o, "summary");
+            cJSON_AddStringToObject(s, "checkpoint", ckpt);
+            cJSON_AddNumberToObject(s, "tasks", nsel);
+            cJSON_AddNumberToObject(s, "shots", shots);
+            cJSON_AddNumberToObject(s, "examples", (double)total_n);
+            cJSON_AddNumberToObject(s, "correct", (double)total_correct);
+            cJSON_AddNumberToObject(s, "accuracy", (double)total_correct / (double)total_n);
+            cJSON_AddNumberToObject(s, "mean_task_accuracy", sum_acc / nsel);
+            char *str = cJSON_PrintUnformatted(o);
+            printf("%s\n", str);
+            free(str);
+            cJSON_Delete(o);
+        } else {
+            printf("%-14s %8ld %9.3f   (mean over tasks %.3f; %d-shot prompts)\n", "all", total_n,
+                   (double)total_correct / (double)total_n, sum_acc / nsel, shots);
+        }
+    }
+    eval_close_model(be, m);
+    for (int i = 0; i < nsel; i++) cute_set_free(&sets[i]);
+    cute_prompts_free(&prompts);
+    return rc;
+}
