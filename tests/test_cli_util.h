@@ -1,10 +1,11 @@
-/* Helpers for the suites that drive the bytelm binary: where it is, running a shell command, a
- * small English-like training text, the per-step losses of a metrics file, and whether this is an
- * ASan build. */
+/* Helpers for the suites that drive the bytelm binary: where it is, running a shell command,
+ * capturing a command's output and status, a small English-like training text, the per-step
+ * losses of a metrics file, and whether this is an ASan build. */
 #ifndef BYTELM_TEST_CLI_UTIL_H
 #define BYTELM_TEST_CLI_UTIL_H
 
 #include <stdarg.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include "tests/test_util.h"
@@ -59,6 +60,28 @@ static inline void tu_write_words(const char *path, uint64_t seed, int n, int vo
     for (int i = 0; i < n; i++)
         fprintf(f, "%s%s", words[tu_next(&seed) % (uint64_t)vocab], i % 12 == 11 ? ".\n" : " ");
     fclose(f);
+}
+
+/* Runs cmd with stdout into out (cap bytes) and stderr into err (errcap bytes); returns the exit
+ * status, or -1 when it did not exit. */
+static inline int tu_run_capture(const char *cmd, char *out, size_t cap, char *err, size_t errcap)
+{
+    char full[8192], errpath[] = "/tmp/bytelm-test-err-XXXXXX";
+    int fd = mkstemp(errpath);
+    ck_assert(fd >= 0);
+    close(fd);
+    snprintf(full, sizeof full, "%s 2>%s", cmd, errpath);
+    FILE *p = popen(full, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    FILE *f = fopen(errpath, "r");
+    n = f ? fread(err, 1, errcap - 1, f) : 0;
+    err[n] = 0;
+    if (f) fclose(f);
+    remove(errpath);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* The "loss" of every step line of a metrics.jsonl, in order; returns the count. */

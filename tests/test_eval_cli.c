@@ -10,27 +10,6 @@
 #include "eval/words.h"
 #include "tests/test_cli_util.h"
 
-/* Runs cmd with stdout into out (cap bytes) and stderr into err; returns the exit status. */
-static int run(const char *cmd, char *out, size_t cap, char *err, size_t errcap)
-{
-    char full[8192], errpath[] = "/tmp/bytelm-eval-cli-err-XXXXXX";
-    int fd = mkstemp(errpath);
-    ck_assert(fd >= 0);
-    close(fd);
-    snprintf(full, sizeof full, "%s 2>%s", cmd, errpath);
-    FILE *p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    FILE *f = fopen(errpath, "r");
-    n = f ? fread(err, 1, errcap - 1, f) : 0;
-    err[n] = 0;
-    if (f) fclose(f);
-    remove(errpath);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void write_bytes(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -124,7 +103,7 @@ START_TEST(test_bpb_cli)
 
     snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 7 --threads 1 --json %s %s", tu_bytelm(), ckpt,
              txt, zst);
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     cJSON *o = cJSON_Parse(out);
     ck_assert_msg(o != NULL, "not JSON: %s", out);
     double got = json_num(o, "files", 0, "bits_per_byte"), got_z = json_num(o, "files", 1, "bits_per_byte");
@@ -143,7 +122,7 @@ START_TEST(test_bpb_cli)
 
     /* the table, with a chunk larger than the file */
     snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 100000 --threads 1 %s", tu_bytelm(), ckpt, txt);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 0);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 0);
     ck_assert_ptr_nonnull(strstr(out, "bits/byte"));
     ck_assert_ptr_nonnull(strstr(out, "first byte"));
     char figure[32];
@@ -152,13 +131,13 @@ START_TEST(test_bpb_cli)
 
     /* a corpus directory: the two splits together hold the file's bytes */
     snprintf(cmd, sizeof cmd, "%s prepare %s -o %s --val-fraction 0.25 -q", tu_bytelm(), txt, corpus);
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     double split_bytes[2];
     const char *splits[2] = {"train", "val"};
     for (int k = 0; k < 2; k++) {
         snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --split %s --threads 1 --json %s", tu_bytelm(),
                  ckpt, splits[k], corpus);
-        ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+        ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
         o = cJSON_Parse(out);
         split_bytes[k] = json_num(o, "files", 0, "bytes");
         double bpb = json_num(o, "files", 0, "bits_per_byte");
@@ -174,18 +153,18 @@ START_TEST(test_bpb_cli)
 
     /* usage errors exit 2; runtime errors exit 1 with one "bytelm: FILE: ..." line */
     snprintf(cmd, sizeof cmd, "%s eval bpb %s", tu_bytelm(), txt);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --chunk 0 %s", tu_bytelm(), ckpt, txt);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s --split test %s", tu_bytelm(), ckpt, txt);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     snprintf(cmd, sizeof cmd, "%s eval frobnicate", tu_bytelm());
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s %s/missing.txt", tu_bytelm(), ckpt, dir);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 1);
     ck_assert_msg(!strncmp(err, "bytelm: ", 8) && strstr(err, "missing.txt"), "stderr: %s", err);
     snprintf(cmd, sizeof cmd, "%s eval bpb --ckpt %s/nockpt %s", tu_bytelm(), dir, txt);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 1);
     ck_assert_msg(!strncmp(err, "bytelm: ", 8), "stderr: %s", err);
 
     model_free(m);
@@ -207,7 +186,7 @@ START_TEST(test_tasks_cli)
     snprintf(cmd, sizeof cmd,
              "%s eval tasks --words tests/data/words.txt --task reverse,swap --write-train %s "
              "--examples 2000", tu_bytelm(), path);
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     char line[256], word[64];
@@ -227,13 +206,13 @@ START_TEST(test_tasks_cli)
     snprintf(cmd, sizeof cmd,
              "%s eval memory %s --train --config configs/tiny.json --steps 300 -B 16 --out %s/mem --json",
              tu_bytelm(), task, dir);
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     cJSON *o = cJSON_Parse(out);
     ck_assert_msg(o != NULL, "not JSON: %s", out);
     double trained = json_num(o, "results", 0, "exact");
     cJSON_Delete(o);
     snprintf(cmd, sizeof cmd, "%s eval memory %s --ckpt %s/mem --json", tu_bytelm(), task, dir);
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     o = cJSON_Parse(out);
     double reloaded = json_num(o, "results", 0, "exact");
     cJSON_Delete(o);
@@ -246,7 +225,7 @@ START_TEST(test_tasks_cli)
     snprintf(cmd, sizeof cmd,
              "%s eval tasks --ckpt %s/mem --words tests/data/words.txt --task all --held-out --n 5 "
              "--threads 1 --json", tu_bytelm(), dir);
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     o = cJSON_Parse(out);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "results")), 7);
     const cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "results"), 0);
@@ -256,13 +235,13 @@ START_TEST(test_tasks_cli)
 
     /* usage and runtime errors */
     snprintf(cmd, sizeof cmd, "%s eval tasks --words tests/data/words.txt --task reverse", tu_bytelm());
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2); /* no mode */
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2); /* no mode */
     snprintf(cmd, sizeof cmd, "%s eval tasks --words tests/data/words.txt --task upend --ckpt %s/mem", tu_bytelm(), dir);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     snprintf(cmd, sizeof cmd, "%s eval memory --task induction --vocab 40 --ckpt %s/mem", tu_bytelm(), dir);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     snprintf(cmd, sizeof cmd, "%s eval tasks --words %s/none.txt --task reverse --ckpt %s/mem", tu_bytelm(), dir, dir);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 1);
     ck_assert_msg(!strncmp(err, "bytelm: ", 8) && strstr(err, "none.txt"), "stderr: %s", err);
 
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -340,27 +340,6 @@ START_TEST(test_bad_files)
 }
 END_TEST
 
-/* Runs cmd with stdout into out (cap bytes) and stderr into err; returns the exit status. */
-static int run(const char *cmd, char *out, size_t cap, char *err, size_t errcap)
-{
-    char full[8192], errpath[] = "/tmp/bytelm-cute-err-XXXXXX";
-    int fd = mkstemp(errpath);
-    ck_assert(fd >= 0);
-    close(fd);
-    snprintf(full, sizeof full, "%s 2>%s", cmd, errpath);
-    FILE *p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    FILE *f = fopen(errpath, "r");
-    n = f ? fread(err, 1, errcap - 1, f) : 0;
-    err[n] = 0;
-    if (f) fclose(f);
-    remove(errpath);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 #define CKPT "tests/fixtures/tiny-ref"
 
 START_TEST(test_cli)
@@ -369,7 +348,7 @@ START_TEST(test_cli)
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT " --data " DATA " --limit 3 --threads 1 --json -q",
              tu_bytelm());
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     int lines = 0;
     char *save = NULL;
     for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
@@ -398,7 +377,7 @@ START_TEST(test_cli)
     const cJSON *spell;
     snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT " --data " DATA " --task sem,spell --shots 0 --limit 1 --json -q",
              tu_bytelm());
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     cJSON *o = cJSON_Parse(out);
     ck_assert_str_eq(cJSON_GetObjectItem(o, "task")->valuestring, "sem");
     ck_assert_int_eq(cJSON_GetObjectItem(o, "shots")->valueint, 0);
@@ -407,17 +386,17 @@ START_TEST(test_cli)
     cJSON_Delete(o);
     /* the table */
     snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT " --data " DATA " --task spell --limit 2", tu_bytelm());
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     ck_assert_msg(strstr(out, "Llama-3-70B") && strstr(out, "spell ") && strstr(out, "1.000"), "%s", out);
 
     /* usage errors: exit 2 naming what is wrong */
     snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT " --data " DATA " --task spell,reverse", tu_bytelm());
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     ck_assert_msg(strstr(err, "'reverse'"), "%s", err);
     snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT " --data " DATA " --shots 3", tu_bytelm());
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT, tu_bytelm());
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
 
     /* bad data: exit 1, one line naming the file (and offset) */
     char *dir = tu_tmpdir("cute-cli");
@@ -426,18 +405,18 @@ START_TEST(test_cli)
     snprintf(path, sizeof path, "%s/orth.tsv", dir);
     write_file(path, "input1\tinput2\tinput3\tlabel\nis\tgis\tare\tgis\nbe\tben\tremain\n");
     snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT " --data %s -q", tu_bytelm(), dir);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 1);
     char want[700];
     snprintf(want, sizeof want, "bytelm: %s: line 3 has 3 tab-separated fields; orth needs 4 (offset 42)\n", path);
     ck_assert_str_eq(err, want);
     remove(path);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 1);
     ck_assert_msg(strstr(err, "orth.tsv") && strchr(err, '\n') == err + strlen(err) - 1, "%s", err);
     snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT " --data %s --task spell -q", tu_bytelm(), dir);
-    ck_assert_msg(run(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err); /* orth not asked */
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err); /* orth not asked */
     snprintf(path, sizeof path, "%s/prompts.json", dir);
     tu_sh_ok("head -c 700 " DATA "/prompts.json > %s", path);
-    ck_assert_int_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 1);
     ck_assert_msg(!strncmp(err, "bytelm: ", 8) && strstr(err, "prompts.json: not valid JSON (offset "), "%s", err);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
