@@ -3,6 +3,7 @@
  * backward's partials. Kernels: scan_fwd.cu, scan_bwd.cu. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
@@ -146,7 +147,12 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     int max_cluster = 1;
     while (max_cluster < SCAN_CLUSTER && max_cluster < nbx) max_cluster *= 2;
     const bool roomy = (long long)nbx * B <= 4LL * c->num_sms;
-    const int cluster = scan_bwd_cluster(N, sizeof(T) == 2, nbx, B, max_cluster, kc, roomy);
+    const int key[6] = {N, sizeof(T) == 2, kc, roomy, nbx, B};
+    if (memcmp(key, c->scan_cluster.key, sizeof key)) {
+        memcpy(c->scan_cluster.key, key, sizeof key);
+        c->scan_cluster.cluster = scan_bwd_cluster(N, sizeof(T) == 2, nbx, B, max_cluster, kc, roomy);
+    }
+    const int cluster = c->scan_cluster.cluster;
     const int grid_x = (nbx + cluster - 1) / cluster * cluster;
     const int nparts = grid_x / cluster;
     const size_t rows = (size_t)B * L;

@@ -366,7 +366,8 @@ static cudaLaunchConfig_t bwd_config(int grid_x, int B, int cluster, cudaStream_
 {
     auto kern = scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>;
     const size_t smem = sizeof(BwdSmem<T, N, KC, SCAN_SC, (MINB <= 4)>);
-    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
+        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(grid_x, B, 1);
     cfg.blockDim = dim3(NT, 1, 1);

@@ -171,7 +171,8 @@ static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
                                : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, false>)
                         : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true>;
     const size_t smem = sizeof(FwdSmem<T, N, KC, TC>);
-    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
+        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     kern<<<grid, NT, smem, s>>>(a);
     CUDA_LAUNCH_CHECK();
 }
