@@ -108,29 +108,18 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     const int cw = lane / G, q = lane % G, grp = w * CW + cw, c = grp * KC;
     const int b = blockIdx.y, d0 = blockIdx.x * CH;
     const int L = a.L, D = a.D, nck = a.nchunk;
-    bool dv[KC];
-    int dch[KC];
-#pragma unroll
-    for (int k = 0; k < KC; k++) {
-        dv[k] = d0 + c + k < D;
-        dch[k] = dv[k] ? d0 + c + k : D - 1;
-    }
     const size_t row0 = (size_t)b * L;
     const int CL = (int)cl.num_blocks();
     const size_t prow0 = (size_t)(blockIdx.x / CL) * a.B * L + row0; /* this cluster's rows */
 
+    bool dv[KC];
     float A2[KC][NPT], bias[KC], Dsk[KC];
+    chan_consts<N, KC>(a.A_log, a.dt_bias, a.Dskip, d0 + c, D, q, dv, A2, bias, Dsk);
     float r[KC][NPT]; /* exp(delta A) h carried to the previous step */
 #pragma unroll
-    for (int k = 0; k < KC; k++) {
+    for (int k = 0; k < KC; k++)
 #pragma unroll
-        for (int j = 0; j < NPT; j++) {
-            A2[k][j] = -expf(a.A_log[(size_t)dch[k] * N + q * NPT + j]) * BL_LOG2E;
-            r[k][j] = 0.0f;
-        }
-        bias[k] = a.dt_bias[dch[k]];
-        Dsk[k] = a.Dskip[dch[k]];
-    }
+        for (int j = 0; j < NPT; j++) r[k][j] = 0.0f;
 #pragma unroll
     for (int i = 0; i < Sm::NACC; i++) sm.acc[i][tid] = 0.0;
 

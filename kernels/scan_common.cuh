@@ -115,6 +115,26 @@ __device__ __forceinline__ void st_chan(T *p, const float (&v)[KC], const bool (
         if (dv[k]) p[k] = bl_from_f<T>(v[k]);
 }
 
+/* The constants of a lane's KC channels d0 .. d0+KC-1 (state slice q): whether each exists
+ * (dv), and A * log2(e) of its NPT states (so exp(delta A) = 2^(delta A2)), dt_bias and D, a
+ * missing channel reading the last one's so no load leaves the tensors. */
+template <int N, int KC>
+__device__ __forceinline__ void chan_consts(const float *A_log, const float *dt_bias,
+                                            const float *Dskip, int d0, int D, int q,
+                                            bool (&dv)[KC], float (&A2)[KC][NPT],
+                                            float (&bias)[KC], float (&Dsk)[KC])
+{
+#pragma unroll
+    for (int k = 0; k < KC; k++) {
+        dv[k] = d0 + k < D;
+        const int d = dv[k] ? d0 + k : D - 1;
+#pragma unroll
+        for (int j = 0; j < NPT; j++) A2[k][j] = -expf(A_log[(size_t)d * N + q * NPT + j]) * BL_LOG2E;
+        bias[k] = dt_bias[d];
+        Dsk[k] = Dskip[d];
+    }
+}
+
 /* Per-channel pairs packed in one float4 (x, y for the first channel, z, w for the second). */
 template <int KC> __device__ __forceinline__ void unpack2(const float4 &v, float (&a)[KC], float (&b)[KC])
 {

@@ -36,30 +36,19 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
     const int cw = lane / G, q = lane % G, c = (w * CW + cw) * KC; /* first channel, in block */
     const int b = blockIdx.y, d0 = blockIdx.x * CH;
     const int L = a.L, D = a.D, nck = (L + TC - 1) / TC;
-    bool dv[KC];
-    int dch[KC];
-#pragma unroll
-    for (int k = 0; k < KC; k++) {
-        dv[k] = d0 + c + k < D;
-        dch[k] = dv[k] ? d0 + c + k : D - 1;
-    }
     const size_t row0 = (size_t)b * L;
 
-    float A2[KC][NPT], s[KC][NPT]; /* A * log2(e), so exp(delta A) = 2^(delta A2) */
-    float bias[KC], Dsk[KC];
+    bool dv[KC];
+    float A2[KC][NPT], bias[KC], Dsk[KC], s[KC][NPT];
+    chan_consts<N, KC>(a.A_log, a.dt_bias, a.Dskip, d0 + c, D, q, dv, A2, bias, Dsk);
 #pragma unroll
     for (int k = 0; k < KC; k++) {
 #pragma unroll
-        for (int j = 0; j < NPT; j++) {
-            A2[k][j] = -expf(a.A_log[(size_t)dch[k] * N + q * NPT + j]) * BL_LOG2E;
-            s[k][j] = 0.0f;
-        }
+        for (int j = 0; j < NPT; j++) s[k][j] = 0.0f;
         if (a.ssm_state && dv[k]) {
             float4 v = *(const float4 *)(a.ssm_state + ((size_t)b * D + d0 + c + k) * N + q * NPT);
             s[k][0] = v.x, s[k][1] = v.y, s[k][2] = v.z, s[k][3] = v.w;
         }
-        bias[k] = a.dt_bias[dch[k]];
-        Dsk[k] = a.Dskip[dch[k]];
     }
 
     auto load = [&](int k) {
