@@ -301,6 +301,7 @@ extern "C" Backend *backend_cuda_create(int device)
     be->bf16_default = 1;
     be->d_state_ok = op_d_state_ok;
     be->d_states = "4, 8, 16 or 32";
+    be->conv_kernel_max = CUDA_CONV_KMAX;
     be->alloc = be_alloc;
     be->free = be_free;
     be->upload = be_upload;

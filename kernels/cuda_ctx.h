@@ -97,6 +97,8 @@ size_t cuda_scan_saved_bytes(int B, int L, int D, int N);
 void cuda_scan_fwd(CudaCtx *c, const ScanFwd *a);
 void cuda_scan_bwd(CudaCtx *c, const ScanBwd *a);
 int cuda_scan_state_ok(int N);
+/* conv1d is built for kernel sizes 1..CUDA_CONV_KMAX */
+#define CUDA_CONV_KMAX 8
 
 void cuda_conv1d_fwd_bf16(CudaCtx *c, __nv_bfloat16 *out, const __nv_bfloat16 *in, int in_stride,
                           const float *w, const float *bias, float *conv_state, int B, int L,

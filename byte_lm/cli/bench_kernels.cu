@@ -234,8 +234,18 @@ static void bench_others(Bench &b, bool quick)
             cuda_conv1d_bwd(c, dxz, 2 * Di, dw, db, g, xz, 2 * Di, w, bias, Bt, L, Di, K);
         });
         row(b, "conv1d bwd", sh, t, rows * Di * 12.0, 0);
-        float *bufs[] = {xz, w, bias, o, g, dxz, dw, db};
-        for (float *p : bufs) b.be->free(b.be, p);
+        /* the bf16 training step's: bf16 activations, fp32 weights and sums */
+        __nv_bfloat16 *xz_h = to_bf16(b, xz, rows, 2 * Di), *o_h = to_bf16(b, o, rows, Di);
+        __nv_bfloat16 *g_h = to_bf16(b, g, rows, Di), *dxz_h = to_bf16(b, dxz, rows, 2 * Di);
+        snprintf(sh, sizeof sh, "B=%d L=%d D=%d K=%d bf16", Bt, L, Di, K);
+        t = time_ms(b, [&] { cuda_conv1d_fwd_bf16(c, o_h, xz_h, 2 * Di, w, bias, NULL, Bt, L, Di, K); });
+        row(b, "conv1d fwd", sh, t, rows * Di * 4.0, 0);
+        t = time_ms(b, [&] {
+            cuda_conv1d_bwd_bf16(c, dxz_h, 2 * Di, dw, db, g_h, xz_h, 2 * Di, w, bias, Bt, L, Di, K);
+        });
+        row(b, "conv1d bwd", sh, t, rows * Di * 6.0, 0);
+        void *bufs[] = {xz_h, o_h, g_h, dxz_h, w, bias, dw, db};
+        for (void *p : bufs) b.be->free(b.be, p);
     }
     { /* embedding */
         uint8_t *ids = dev_bytes(b, rows, 31);

@@ -97,6 +97,8 @@ struct Backend {
      * model_create refuses a config with another, so no op meets one. */
     int (*d_state_ok)(Backend *be, int n);
     const char *d_states;
+    /* the largest conv_kernel its conv1d runs (every size from 1 up); model_create refuses more */
+    int conv_kernel_max;
 
     /* ---- memory ---- */
     void *(*alloc)(Backend *be, size_t bytes); /* aborts with a message when out of memory */

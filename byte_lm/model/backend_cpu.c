@@ -139,6 +139,7 @@ Backend *backend_cpu_create(int threads)
     be->ctx = ctx;
     be->d_state_ok = cpu_d_state_ok;
     be->d_states = "1 to 256";
+    be->conv_kernel_max = 16; /* the loops take any K; the config format allows 1..16 */
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->upload = cpu_memcpy;

@@ -19,6 +19,12 @@ int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
         free(m);
         return -1;
     }
+    if (m->cfg.conv_kernel > be->conv_kernel_max) {
+        bl_fail(e, NULL, "conv_kernel %d is not supported by the %s backend (it runs 1 to %d)",
+                m->cfg.conv_kernel, be->name, be->conv_kernel_max);
+        free(m);
+        return -1;
+    }
     /* a config can be valid yet far too large for the machine: say so instead of dying in the
      * allocator (the GPU backend's allocator reports its own failures) */
     if (be->kind == BACKEND_CPU) { /* backend memory is this machine's RAM */

@@ -137,6 +137,8 @@ START_TEST(conv_shapes)
     check_conv(1, 1, 64, 4, 51);
     check_conv(2, 300, 130, 4, 52);
     check_conv(3, 77, 256, 3, 53);
+    check_conv(2, 70, 64, 6, 55); /* K > 4: one channel a thread */
+    check_conv(2, 65, 516, 2, 56);
     if (!quick()) check_conv(4, 2048, 1024, 4, 54);
 }
 END_TEST

@@ -10,6 +10,7 @@
  *
  * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
 #include "tests/gpu/gpu_pair.h"
+#include "byte_lm/model/model.h"
 
 #ifdef BYTELM_CUDA
 
@@ -181,6 +182,32 @@ START_TEST(conv1d_shapes)
     check_conv(2, 1, 40, 4, 1, 45);
     check_conv(2, 2, 40, 4, 1, 46); /* L < K-1: the new state keeps old entries */
     check_conv(3, 70, 64, 4, 1, 47);
+    /* four channels a thread need D % 4 == 0 and K <= 4; the rest take one */
+    check_conv(2, 70, 33, 4, 1, 48);
+    check_conv(2, 130, 64, 6, 0, 49);
+    check_conv(2, 130, 64, 6, 1, 50);
+    check_conv(1, 9, 36, 8, 0, 51);
+    check_conv(2, 200, 520, 2, 0, 52); /* 130 threads a row: a second, partial block */
+    check_conv(2, 129, 516, 1, 1, 53);
+}
+END_TEST
+
+/* A conv_kernel the CUDA conv1d is not built for is refused when the model is made, in one
+ * line, instead of reaching a kernel. */
+START_TEST(conv1d_unbuilt_kernel_size_refused)
+{
+    Backend *gpu = backend_cuda_create(0);
+    ck_assert_ptr_nonnull(gpu);
+    ck_assert_int_eq(gpu->conv_kernel_max, 8);
+    ModelConfig cfg;
+    config_default(&cfg, 32, 1);
+    cfg.conv_kernel = 12;
+    Model *m = NULL;
+    BlErr e = {0};
+    ck_assert_int_ne(model_create(&m, &cfg, gpu, &e), 0);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(e.msg, "conv_kernel 12 is not supported by the cuda backend"));
+    gpu->destroy(gpu);
 }
 END_TEST
 
@@ -330,6 +357,7 @@ static Suite *gpu_suite(void)
     tcase_add_test(tc, matmul_shapes);
     tcase_add_test(tc, conv1d_shapes);
     tcase_add_test(tc, conv1d_state_chaining);
+    tcase_add_test(tc, conv1d_unbuilt_kernel_size_refused);
     tcase_add_test(tc, cross_entropy_shapes);
     tcase_add_test(tc, adamw_shapes);
     tcase_add_test(tc, sumsq_shapes);
