@@ -2,18 +2,21 @@
  * published accuracies beside its own. */
 #include <cJSON.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "byte_lm/base/progress.h"
 #include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/cli/eval_cli.h"
 #include "eval/cute.h"
+#include "eval/cute_train.h"
 
 #define CMD "eval cute"
 
 static void usage(FILE *f, const CliOpt *rows)
 {
     fprintf(f, "usage: bytelm eval cute --ckpt DIR --data DIR [options]\n"
+               "       bytelm eval cute --write-train FILE --words FILE [--sentences FILE] --data DIR [options]\n"
                "\n"
                "CUTE (Edman et al., EMNLP 2024): 14 tasks of character and word manipulation, read\n"
                "from DIR/TASK.tsv with the prompts of DIR/prompts.json. Each row's prompt (the task's\n"
@@ -21,6 +24,12 @@ static void usage(FILE *f, const CliOpt *rows)
                "answer is the text before the first '\"' or newline, at most 100 bytes, and must equal\n"
                "the label exactly (lower-cased for the word-level tasks and contains_*). The published\n"
                "accuracies of four models are printed beside ours.\n"
+               "\n"
+               "--write-train writes training text in the same prompts for every task but sem (which\n"
+               "needs word meanings): words from --words (a-z, 3 to 12 letters) and sentences cut from\n"
+               "--sentences (3 to 10 words; without it the five word-level tasks are left out), with\n"
+               "every word and sentence of CUTE's files taken out, so the model is tested on words it\n"
+               "never saw. Feed the file to bytelm train --data.\n"
                "\n");
     cli_print_options(f, rows, 0, 19);
     fprintf(f, "\ntasks: all, or a comma-separated list of:");
@@ -123,13 +132,77 @@ static void print_row(int t, const CuteScore *sc)
     printf("\n");
 }
 
+/* 1 when a and b name the same existing file. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return b && !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* --write-train: the sources read (CUTE's files for what to leave out), then the text. With
+ * --task all, the tasks that cannot be made are left out and named; a named one is refused. */
+static int write_train_text(const char *out, const char *data, const char *words,
+                            const char *sentences, int all, int *sel, int nsel, int shots,
+                            long examples, uint64_t seed)
+{
+    if (!words) return cmd_usage_error(CMD, "--write-train needs --words FILE");
+    if (same_file(out, words) || same_file(out, sentences))
+        return cmd_usage_error(CMD, "--write-train names an input file");
+    BlErr e;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/prompts.json", data);
+    CutePrompts prompts;
+    if (cute_prompts_load(&prompts, path, &e)) return cmd_error(e.msg);
+    CuteTrainSource src;
+    if (cute_train_source_load(&src, data, words, sentences, &e)) {
+        cute_prompts_free(&prompts);
+        return cmd_error(e.msg);
+    }
+    fprintf(stderr, "bytelm eval cute: %s: %zu usable words, %zu of them in CUTE's files left out\n",
+            words, src.words_usable, src.words_excluded);
+    if (sentences)
+        fprintf(stderr, "bytelm eval cute: %s: %zu usable sentences, %zu of them in CUTE's files left out\n",
+                sentences, src.sentences_usable, src.sentences_excluded);
+    int k = 0, rc = 0;
+    for (int i = 0; i < nsel && !rc; i++) {
+        int t = sel[i];
+        if (cute_train_has(&src, t)) {
+            sel[k++] = t;
+            continue;
+        }
+        const char *why = !strcmp(cute_task(t)->name, "sem") ? "it needs word meanings"
+                                                               : "it needs --sentences";
+        if (all) {
+            fprintf(stderr, "bytelm eval cute: %s left out of the training text (%s)\n", cute_task(t)->name, why);
+        } else {
+            char msg[160];
+            snprintf(msg, sizeof msg, "--task %s: no training text can be made (%s)", cute_task(t)->name, why);
+            rc = cmd_usage_error(CMD, msg);
+        }
+    }
+    long counts[CUTE_TASKS];
+    if (!rc && !k) rc = cmd_usage_error(CMD, "no task left to write");
+    if (!rc && cute_write_train(out, &src, &prompts, sel, k, shots, examples, seed, counts, &e))
+        rc = cmd_error(e.msg);
+    if (!rc) {
+        fprintf(stderr, "bytelm eval cute: wrote %ld examples (%d-shot prompts) to %s:", examples, shots, out);
+        for (int i = 0; i < k; i++) fprintf(stderr, " %s %ld", cute_task(sel[i])->name, counts[sel[i]]);
+        fprintf(stderr, "\n");
+    }
+    cute_train_source_free(&src);
+    cute_prompts_free(&prompts);
+    return rc;
+}
+
 int eval_cmd_cute(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL, *tasks = "all", *device = "cpu";
+    const char *write_train = NULL, *words = NULL, *sentences = NULL;
     int shots = 4, threads = 0, json = 0, quiet = 0;
-    long limit = 0;
+    long limit = 0, examples = 100000, seed = 1;
     const CliOpt rows[] = {
         {"ckpt", 0, CLI_STRING, &ckpt, .arg = "DIR", .help = "checkpoint (or run directory)"},
+        {"write-train", 0, CLI_STRING, &write_train, .arg = "FILE", .help = "write training text instead"},
         {"data", 0, CLI_STRING, &data, .arg = "DIR", .help = "the CUTE files: TASK.tsv and prompts.json"},
         {"task", 0, CLI_STRING, &tasks, .arg = "T[,T...]", .help = "tasks to score (default all)"},
         {"shots", 0, CLI_CALL, &shots, .parse = parse_shots, .arg = "4|0",
@@ -139,6 +212,10 @@ int eval_cmd_cute(int argc, char **argv)
         {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
         {"json", 0, CLI_FLAG, &json, .help = "one JSON object a line per task, then a summary"},
         {"quiet", 'q', CLI_FLAG, &quiet, .help = "no progress on stderr"},
+        {"words", 0, CLI_STRING, &words, .arg = "FILE", .help = "--write-train: word list, one a line"},
+        {"sentences", 0, CLI_STRING, &sentences, .arg = "FILE", .help = "--write-train: text to take sentences from"},
+        {"examples", 0, CLI_LONG, &examples, 1, 1L << 40, .arg = "N", .help = "--write-train: examples (default 100000)"},
+        {"seed", 0, CLI_LONG, &seed, 0, (1L << 62), .arg = "N", .help = "--write-train: random seed (default 1)"},
         {"help", 'h', CLI_HELP, .help = "this help"},
         {0},
     };
@@ -150,10 +227,14 @@ int eval_cmd_cute(int argc, char **argv)
         snprintf(msg, sizeof msg, "unexpected argument '%.100s'", argv[optind]);
         return cmd_usage_error(CMD, msg);
     }
-    if (!ckpt) return cmd_usage_error(CMD, "--ckpt DIR is required");
+    if ((ckpt != NULL) == (write_train != NULL))
+        return cmd_usage_error(CMD, "give exactly one of --ckpt DIR and --write-train FILE");
     if (!data) return cmd_usage_error(CMD, "--data DIR is required");
+    if (!write_train && (words || sentences))
+        return cmd_usage_error(CMD, "--words and --sentences go with --write-train");
     int sel[CUTE_TASKS], nsel = parse_tasks(tasks, sel);
     if (!nsel) return 2;
+    if (write_train) return write_train_text(write_train, data, words, sentences, !strcmp(tasks, "all"), sel, nsel, shots, examples, (uint64_t)seed);
 
     /* every file is read and checked before the model is loaded */
     BlErr e;
