@@ -4,19 +4,21 @@
 # `bytelm eval cute` on CUTE's own 14 files, which prints the table with the published LLM
 # figures beside ours. CPU-sized by default (tiny, a few minutes); on a GPU:
 #
-#   DEVICE=cuda CONFIG=configs/small.json TIME_BUDGET=600 scripts/eval-cute.sh ../shared/cute
+#   DEVICE=cuda CONFIG=configs/small.json scripts/eval-cute.sh ../shared/cute
 #
 #   scripts/eval-cute.sh [CUTE_DIR] [OUT_DIR]
 #
 # CUTE_DIR defaults to ../shared/cute; OUT_DIR to runs/cute. Environment: BYTELM (default
 # bin/bytelm); DEVICE (cpu); CONFIG (configs/tiny.json); SHOTS (prompts with 4 solved examples,
 # the benchmark's, or 0: default 0 on the CPU, where the examples would take most of the few
-# bytes it can train on, 4 elsewhere); STEPS (2000), TIME_BUDGET (seconds: training stops there
-# if STEPS are not done; default none), B (16), L (512), LR (3e-3); EXAMPLES (200000);
+# bytes it can train on, 4 elsewhere); STEPS, B, L, LR and EXAMPLES (on the CPU 4000, 8, 256,
+# 8e-3 and 200000; elsewhere 13000, 16, 2048, 2e-3 and 400000); TIME_BUDGET (seconds: training
+# stops there if STEPS are not done; default none);
 # WORDS (/usr/share/dict/words, Debian's wamerican, which scripts/install-deps.sh installs;
 # else tests/data/words.txt); SENTENCES (a text to take sentences from: default the
 # benchmark corpus's text, corpus-data/text, when scripts/get-corpus.sh has made it, else
-# data/sample.txt); LIMIT (rows scored per task, default all 1000); THREADS; ONLY (train: stop
+# data/sample.txt); TASK (tasks written and scored, default all); LIMIT (rows scored per
+# task, default all 1000); THREADS; ONLY (train: stop
 # after training; eval: score the run OUT_DIR already holds).
 set -euo pipefail
 BYTELM=${BYTELM:-bin/bytelm}
@@ -24,16 +26,17 @@ CUTE=${1:-../shared/cute}
 OUT=${2:-runs/cute}
 DEVICE=${DEVICE:-cpu}
 CONFIG=${CONFIG:-configs/tiny.json}
-if [ "$DEVICE" = cpu ]; then SHOTS=${SHOTS:-0}; else SHOTS=${SHOTS:-4}; fi
-STEPS=${STEPS:-2000}
-B=${B:-16}
-L=${L:-512}
-LR=${LR:-3e-3}
-EXAMPLES=${EXAMPLES:-200000}
+# defaults measured for each: tiny on 2 CPU cores, small on one H200 (README, CUTE)
+if [ "$DEVICE" = cpu ]; then
+    SHOTS=${SHOTS:-0} STEPS=${STEPS:-4000} B=${B:-8} L=${L:-256} LR=${LR:-8e-3} EXAMPLES=${EXAMPLES:-200000}
+else
+    SHOTS=${SHOTS:-4} STEPS=${STEPS:-13000} B=${B:-16} L=${L:-2048} LR=${LR:-2e-3} EXAMPLES=${EXAMPLES:-400000}
+fi
 WORDS=${WORDS:-/usr/share/dict/words}
 [ -r "$WORDS" ] || WORDS=tests/data/words.txt
 THREADS=${THREADS:+--threads $THREADS}
 LIMIT=${LIMIT:+--limit $LIMIT}
+TASK=${TASK:-all}
 ONLY=${ONLY:-}
 mkdir -p "$OUT"
 if [ "$ONLY" != eval ]; then
@@ -46,7 +49,7 @@ if [ -z "${SENTENCES:-}" ]; then
     fi
 fi
 "$BYTELM" eval cute --write-train "$OUT/train.txt" --words "$WORDS" --sentences "$SENTENCES" \
-    --data "$CUTE" --shots "$SHOTS" --examples "$EXAMPLES"
+    --data "$CUTE" --shots "$SHOTS" --examples "$EXAMPLES" --task "$TASK"
 # shellcheck disable=SC2086
 "$BYTELM" train --device "$DEVICE" --config "$CONFIG" --data "$OUT/train.txt" --out "$OUT/run" \
     --steps "$STEPS" ${TIME_BUDGET:+--time-budget $TIME_BUDGET} -B "$B" -L "$L" --lr "$LR" \
@@ -54,5 +57,5 @@ fi
 fi
 [ "$ONLY" = train ] && exit 0
 # shellcheck disable=SC2086
-"$BYTELM" eval cute --device "$DEVICE" --ckpt "$OUT/run" --data "$CUTE" --shots "$SHOTS" $LIMIT \
-    $THREADS -q | tee "$OUT/cute.txt"
+"$BYTELM" eval cute --device "$DEVICE" --ckpt "$OUT/run" --data "$CUTE" --shots "$SHOTS" --task "$TASK" \
+    $LIMIT $THREADS -q | tee "$OUT/cute.txt"

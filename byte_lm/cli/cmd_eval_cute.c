@@ -204,7 +204,7 @@ int eval_cmd_cute(int argc, char **argv)
         {"ckpt", 0, CLI_STRING, &ckpt, .arg = "DIR", .help = "checkpoint (or run directory)"},
         {"write-train", 0, CLI_STRING, &write_train, .arg = "FILE", .help = "write training text instead"},
         {"data", 0, CLI_STRING, &data, .arg = "DIR", .help = "the CUTE files: TASK.tsv and prompts.json"},
-        {"task", 0, CLI_STRING, &tasks, .arg = "T[,T...]", .help = "tasks to score (default all)"},
+        {"task", 0, CLI_STRING, &tasks, .arg = "T[,T...]", .help = "tasks to score or write (default all)"},
         {"shots", 0, CLI_CALL, &shots, .parse = parse_shots, .arg = "4|0",
          .help = "4: the benchmark's prompt; 0: its four examples left out (default 4)"},
         {"limit", 0, CLI_LONG, &limit, 1, 1L << 40, .arg = "N", .help = "score the first N rows of each task (default all)"},
