@@ -154,7 +154,7 @@ START_TEST(test_prompts_every_task)
         ck_assert_int_ge(t, 0);
         CuteSet s;
         ck_assert_msg(cute_set_load(&s, DATA, t, 0, &e) == 0, "%s", e.msg);
-        ck_assert_int_eq(s.n, 3);
+        ck_assert_int_eq(s.n, strcmp(expected[i].task, "spell") ? 3 : 100); /* the copy's rows */
         size_t len;
         char *got = cute_prompt(p.tmpl[t], &s.rows[0], 4, &len);
         ck_assert_uint_eq(len, strlen(expected[i].prompt));
