@@ -50,6 +50,12 @@ int file_open_regular(const char *path, struct stat *out, BlErr *e)
     return fd;
 }
 
+int file_same(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int file_is_pipe(const char *path)
 {
     struct stat st;

@@ -23,6 +23,9 @@ int file_open_regular(const char *path, struct stat *st, BlErr *e);
 /* 1 when path names what file_read_all reads as a pipe: "-" (stdin) or a FIFO such as a
  * shell's <(...). */
 int file_is_pipe(const char *path);
+/* 1 when a and b both exist and are one file or directory (same device and inode), whatever
+ * names they are reached by. */
+int file_same(const char *a, const char *b);
 
 enum { FILE_PIPE_OK = 1 };
 /* The whole content of path, NUL-terminated (the NUL not counted in *len), in a malloc'd

@@ -2,8 +2,8 @@
  * published accuracies beside its own. */
 #include <cJSON.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "byte_lm/base/file_read.h"
 #include "byte_lm/base/progress.h"
 #include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
@@ -132,13 +132,6 @@ static void print_row(int t, const CuteScore *sc)
     printf("\n");
 }
 
-/* 1 when a and b name the same existing file. */
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return b && !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* --write-train: the sources read (CUTE's files for what to leave out), then the text. With
  * --task all, the tasks that cannot be made are left out and named; a named one is refused. */
 static int write_train_text(const char *out, const char *data, const char *words,
@@ -146,7 +139,7 @@ static int write_train_text(const char *out, const char *data, const char *words
                             long examples, uint64_t seed)
 {
     if (!words) return cmd_usage_error(CMD, "--write-train needs --words FILE");
-    if (same_file(out, words) || same_file(out, sentences))
+    if (file_same(out, words) || (sentences && file_same(out, sentences)))
         return cmd_usage_error(CMD, "--write-train names an input file");
     BlErr e;
     char path[4096];

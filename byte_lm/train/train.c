@@ -9,6 +9,7 @@
 #include "byte_lm/model/backend_select.h"
 #include "byte_lm/checkpoint/checkpoint_open.h"
 #include "byte_lm/train/comm.h"
+#include "byte_lm/base/file_read.h"
 #include "byte_lm/base/interrupt.h"
 #include "byte_lm/base/json_out.h"
 #include "byte_lm/train/loss_plot.h"
@@ -91,13 +92,6 @@ static void run_paths(Run *r, const char *dir)
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%.2000s/checkpoint", dir);
     snprintf(r->metrics_path, sizeof r->metrics_path, "%.2000s/metrics.jsonl", dir);
     snprintf(r->svg_path, sizeof r->svg_path, "%.2000s/loss.svg", dir);
-}
-
-/* 1 when a and b name the same existing directory. */
-static int same_dir(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 static void run_close(Run *r)
@@ -218,7 +212,7 @@ static int run_setup(Run *r, const TrainOptions *o, BlErr *e)
         char *slash = strrchr(derived, '/');
         if (slash && (!strcmp(slash, "/checkpoint") || !strcmp(slash, "/checkpoint.old"))) *slash = 0;
         /* resuming without --out (or with --out naming that run) keeps writing into it */
-        if (!out || same_dir(out, derived)) {
+        if (!out || file_same(out, derived)) {
             out = derived;
             mode = RUN_RESUME;
         }

@@ -7,16 +7,14 @@
  * --threads, --device, --procs, --gpus, --json) apply as always. Nothing given is ignored. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "byte_lm/base/file_read.h"
 #include "byte_lm/train/train.h"
 
 /* 1 when the two paths are one file or directory, by name or by identity. */
 static int same_path(const char *a, const char *b)
 {
-    struct stat sa, sb;
-    if (!strcmp(a, b)) return 1;
-    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return !strcmp(a, b) || file_same(a, b);
 }
 
 /* The fields of a config that shape the model (the init-only ones do not matter once trained). */
