@@ -77,11 +77,6 @@ static int letters_of(const char *w, int once, char *out)
     return k;
 }
 
-static int cmp_ptr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* ---- sentences: words, with punctuation split off ---- */
 
 typedef struct {
@@ -157,9 +152,8 @@ static void near_word(const CuteTrainSource *s, const char *w, Rng *r, char *out
                     memcpy(c, w, i), c[i] = l, memcpy(c + i + 1, w + i, n - i), m = n + 1;
                 }
                 c[m] = 0;
-                const char *key = c;
-                const char **hit = bsearch(&key, s->sorted, s->nwords, sizeof *s->sorted, cmp_ptr);
-                if (hit) found[nf++] = *hit;
+                const char *hit = cute_train_listed(s, c);
+                if (hit) found[nf++] = hit;
             }
         }
     }

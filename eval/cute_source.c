@@ -208,6 +208,12 @@ int cute_train_source_load(CuteTrainSource *s, const char *cute_dir, const char 
     return rc;
 }
 
+const char *cute_train_listed(const CuteTrainSource *s, const char *w)
+{
+    const char **hit = s->nwords ? bsearch(&w, s->sorted, s->nwords, sizeof *s->sorted, cmp_str) : NULL;
+    return hit ? *hit : NULL;
+}
+
 void cute_train_source_free(CuteTrainSource *s)
 {
     SourceMem *mem = s->mem;

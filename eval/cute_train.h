@@ -46,6 +46,9 @@ int cute_train_source_load(CuteTrainSource *s, const char *cute_dir, const char 
                            const char *sentences_path, BlErr *e);
 void cute_train_source_free(CuteTrainSource *s);
 
+/* The listed word equal to w (a pointer into s), or NULL. */
+const char *cute_train_listed(const CuteTrainSource *s, const char *w);
+
 /* 1 when the task has a generator and its source is there: every task but sem; the five
  * word-level ones and contains_word only with sentences. */
 int cute_train_has(const CuteTrainSource *s, int task);

@@ -134,23 +134,13 @@ static void print_row(int t, const CuteScore *sc)
 
 /* --write-train: the sources read (CUTE's files for what to leave out), then the text. With
  * --task all, the tasks that cannot be made are left out and named; a named one is refused. */
-static int write_train_text(const char *out, const char *data, const char *words,
-                            const char *sentences, int all, int *sel, int nsel, int shots,
-                            long examples, uint64_t seed)
+static int write_train_text(const char *out, const char *data, const CutePrompts *prompts,
+                            const char *words, const char *sentences, int all, int *sel, int nsel,
+                            int shots, long examples, uint64_t seed)
 {
-    if (!words) return cmd_usage_error(CMD, "--write-train needs --words FILE");
-    if (file_same(out, words) || (sentences && file_same(out, sentences)))
-        return cmd_usage_error(CMD, "--write-train names an input file");
     BlErr e;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/prompts.json", data);
-    CutePrompts prompts;
-    if (cute_prompts_load(&prompts, path, &e)) return cmd_error(e.msg);
     CuteTrainSource src;
-    if (cute_train_source_load(&src, data, words, sentences, &e)) {
-        cute_prompts_free(&prompts);
-        return cmd_error(e.msg);
-    }
+    if (cute_train_source_load(&src, data, words, sentences, &e)) return cmd_error(e.msg);
     fprintf(stderr, "bytelm eval cute: %s: %zu usable words, %zu of them in CUTE's files left out\n",
             words, src.words_usable, src.words_excluded);
     if (sentences)
@@ -175,7 +165,7 @@ static int write_train_text(const char *out, const char *data, const char *words
     }
     long counts[CUTE_TASKS];
     if (!rc && !k) rc = cmd_usage_error(CMD, "no task left to write");
-    if (!rc && cute_write_train(out, &src, &prompts, sel, k, shots, examples, seed, counts, &e))
+    if (!rc && cute_write_train(out, &src, prompts, sel, k, shots, examples, seed, counts, &e))
         rc = cmd_error(e.msg);
     if (!rc) {
         fprintf(stderr, "bytelm eval cute: wrote %ld examples (%d-shot prompts) to %s:", examples, shots, out);
@@ -183,7 +173,6 @@ static int write_train_text(const char *out, const char *data, const char *words
         fprintf(stderr, "\n");
     }
     cute_train_source_free(&src);
-    cute_prompts_free(&prompts);
     return rc;
 }
 
@@ -227,7 +216,9 @@ int eval_cmd_cute(int argc, char **argv)
         return cmd_usage_error(CMD, "--words and --sentences go with --write-train");
     int sel[CUTE_TASKS], nsel = parse_tasks(tasks, sel);
     if (!nsel) return 2;
-    if (write_train) return write_train_text(write_train, data, words, sentences, !strcmp(tasks, "all"), sel, nsel, shots, examples, (uint64_t)seed);
+    if (write_train && !words) return cmd_usage_error(CMD, "--write-train needs --words FILE");
+    if (write_train && (file_same(write_train, words) || (sentences && file_same(write_train, sentences))))
+        return cmd_usage_error(CMD, "--write-train names an input file");
 
     /* every file is read and checked before the model is loaded */
     BlErr e;
@@ -235,6 +226,12 @@ int eval_cmd_cute(int argc, char **argv)
     snprintf(path, sizeof path, "%s/prompts.json", data);
     CutePrompts prompts;
     if (cute_prompts_load(&prompts, path, &e)) return cmd_error(e.msg);
+    if (write_train) {
+        rc = write_train_text(write_train, data, &prompts, words, sentences, !strcmp(tasks, "all"),
+                              sel, nsel, shots, examples, (uint64_t)seed);
+        cute_prompts_free(&prompts);
+        return rc;
+    }
     CuteSet sets[CUTE_TASKS];
     memset(sets, 0, sizeof sets);
     for (int i = 0; i < nsel && !rc; i++)

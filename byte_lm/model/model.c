@@ -3,6 +3,19 @@
 
 #include "byte_lm/model/model_internal.h"
 
+/* -1 with a one-line reason when the backend's kernels are not built for a size the config
+ * asks (its scan's state size, its conv's kernel size), else 0. */
+static int backend_refuses(Backend *be, const ModelConfig *c, BlErr *e)
+{
+    if (!be->d_state_ok(be, c->state_size))
+        return bl_fail(e, NULL, "state_size %d is not supported by the %s backend (it runs %s)",
+                       c->state_size, be->name, be->d_states);
+    if (c->conv_kernel > be->conv_kernel_max)
+        return bl_fail(e, NULL, "conv_kernel %d is not supported by the %s backend (it runs 1 to %d)",
+                       c->conv_kernel, be->name, be->conv_kernel_max);
+    return 0;
+}
+
 int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
 {
     Model *m = bl_calloc(1, sizeof *m);
@@ -13,15 +26,7 @@ int model_create(Model **out, const ModelConfig *cfg, Backend *be, BlErr *e)
     }
     m->be = be;
     m->recompute = -1;
-    if (!be->d_state_ok(be, m->cfg.state_size)) {
-        bl_fail(e, NULL, "state_size %d is not supported by the %s backend (it runs %s)",
-                m->cfg.state_size, be->name, be->d_states);
-        free(m);
-        return -1;
-    }
-    if (m->cfg.conv_kernel > be->conv_kernel_max) {
-        bl_fail(e, NULL, "conv_kernel %d is not supported by the %s backend (it runs 1 to %d)",
-                m->cfg.conv_kernel, be->name, be->conv_kernel_max);
+    if (backend_refuses(be, &m->cfg, e)) {
         free(m);
         return -1;
     }
