@@ -71,6 +71,28 @@ __device__ __forceinline__ void conv_prologue(float (&x)[V][K], const T *in, int
     }
 }
 
+/* Row r enters the window of the last K inputs (x[j][K-1] is the newest). */
+template <int K, int V>
+__device__ __forceinline__ void conv_push(float (&x)[V][K], const float (&r)[V])
+{
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) x[j][k] = x[j][k + 1];
+        x[j][K - 1] = r[j];
+    }
+}
+
+/* The pre-activation of one channel: bias + w . x over its window. */
+template <int K>
+__device__ __forceinline__ float conv_pre(const float (&x)[K], const float (&w)[K], float bias)
+{
+    float a = bias;
+#pragma unroll
+    for (int k = 0; k < K; k++) a = fmaf(w[k], x[k], a);
+    return a;
+}
+
 /* One thread per (sequence, V channels, tile of CONV_TILE steps). */
 template <typename T, int K, int V>
 __global__ void __launch_bounds__(CONV_THREADS)
@@ -94,14 +116,10 @@ conv1d_fwd_kernel(T *__restrict__ out, const T *__restrict__ in, int in_stride,
     for (int t = t0; t < t1; t++) {
         float r[V], o[V];
         conv_load<T, V>(r, in + ((size_t)b * L + t) * in_stride + d0);
+        conv_push<K, V>(x, r);
 #pragma unroll
         for (int j = 0; j < V; j++) {
-#pragma unroll
-            for (int k = 0; k < K - 1; k++) x[j][k] = x[j][k + 1];
-            x[j][K - 1] = r[j];
-            float a = bs[j];
-#pragma unroll
-            for (int k = 0; k < K; k++) a = fmaf(wk[j][k], x[j][k], a);
+            float a = conv_pre<K>(x[j], wk[j], bs[j]);
             o[j] = a * bl_sigmoid(a);
         }
         conv_store<T, V>(out + ((size_t)b * L + t) * D + d0, o);
@@ -122,25 +140,29 @@ __global__ void conv1d_state_kernel(float *state, const T *in, int in_stride, in
     for (int j = 0; j < K - 1; j++) state[i * (K - 1) + j] = v[j];
 }
 
-/* Row s's gradient at the pre-activation for V channels: recomputes a = bias + w . x (x holds
- * rows s-K+1 .. s) and multiplies dout by SiLU's derivative. */
-template <int K, int V>
-__device__ __forceinline__ void conv_grad_row(float (&gs)[V], const float (&go)[V],
-                                              const float (&x)[V][K], const float (&wk)[V][K],
+/* Row s (row index b*L + s) of in and dout for V channels: its input enters the window x,
+ * and gs gets its gradient at the pre-activation, a = bias + w . x recomputed and dout
+ * multiplied by SiLU's derivative. */
+template <typename T, int K, int V>
+__device__ __forceinline__ void conv_grad_row(float (&gs)[V], float (&x)[V][K], const T *in,
+                                              int in_stride, const T *dout, size_t row, int D,
+                                              int d0, const float (&wk)[V][K],
                                               const float (&bs)[V])
 {
+    float r[V], go[V];
+    conv_load<T, V>(r, in + row * in_stride + d0);
+    conv_load<T, V>(go, dout + row * D + d0);
+    conv_push<K, V>(x, r);
 #pragma unroll
     for (int j = 0; j < V; j++) {
-        float a = bs[j];
-#pragma unroll
-        for (int k = 0; k < K; k++) a = fmaf(wk[j][k], x[j][k], a);
+        float a = conv_pre<K>(x[j], wk[j], bs[j]);
         float sg = bl_sigmoid(a);
         gs[j] = go[j] * sg * (1.0f + a * (1.0f - sg));
     }
 }
 
-/* Shift row s into the window: x gets its input r, g its gradient gs (g[j][K-1-k] is the
- * gradient at row s - k), and din of row s - (K-1) = sum_k w_k g(row s-(K-1)+k) is returned. */
+/* Row s's gradient gs enters the window g (g[j][K-1-k] is the gradient at row s - k), and
+ * din of row s - (K-1) = sum_k w_k g(row s-(K-1)+k) goes into acc. */
 template <int K, int V>
 __device__ __forceinline__ void conv_shift_g(float (&acc)[V], float (&g)[V][K],
                                              const float (&gs)[V], const float (&wk)[V][K])
@@ -184,16 +206,8 @@ conv1d_bwd_kernel(T *__restrict__ din, int din_stride, float *__restrict__ part,
     conv_prologue<T, K, V>(x, in, in_stride, (const float *)NULL, b, t0, d0, L, D);
 #pragma unroll 4
     for (int s = t0; s < t1; s++) {
-        float r[V], go[V], gs[V], acc[V];
-        conv_load<T, V>(r, in + ((size_t)b * L + s) * in_stride + d0);
-        conv_load<T, V>(go, dout + ((size_t)b * L + s) * D + d0);
-#pragma unroll
-        for (int j = 0; j < V; j++) {
-#pragma unroll
-            for (int k = 0; k < K - 1; k++) x[j][k] = x[j][k + 1];
-            x[j][K - 1] = r[j];
-        }
-        conv_grad_row<K, V>(gs, go, x, wk, bs);
+        float gs[V], acc[V];
+        conv_grad_row<T, K, V>(gs, x, in, in_stride, dout, (size_t)b * L + s, D, d0, wk, bs);
 #pragma unroll
         for (int j = 0; j < V; j++) { /* the tile's own rows feed dw, dbias */
             db[j] += gs[j];
@@ -207,16 +221,7 @@ conv1d_bwd_kernel(T *__restrict__ din, int din_stride, float *__restrict__ part,
     for (int s = t1; s < t1 + K - 1; s++) {
         float gs[V], acc[V];
         if (s < L) {
-            float r[V], go[V];
-            conv_load<T, V>(r, in + ((size_t)b * L + s) * in_stride + d0);
-            conv_load<T, V>(go, dout + ((size_t)b * L + s) * D + d0);
-#pragma unroll
-            for (int j = 0; j < V; j++) {
-#pragma unroll
-                for (int k = 0; k < K - 1; k++) x[j][k] = x[j][k + 1];
-                x[j][K - 1] = r[j];
-            }
-            conv_grad_row<K, V>(gs, go, x, wk, bs);
+            conv_grad_row<T, K, V>(gs, x, in, in_stride, dout, (size_t)b * L + s, D, d0, wk, bs);
         } else {
 #pragma unroll
             for (int j = 0; j < V; j++) gs[j] = 0.0f;

@@ -25,6 +25,16 @@ static inline Model *gm_make(Backend *be, int d, int layers, uint64_t seed, Prec
     return m;
 }
 
+/* model_create refuses c on be, leaving no model, with a message holding want. */
+static inline void gm_expect_refused(Backend *be, const ModelConfig *c, const char *want)
+{
+    Model *m = NULL;
+    BlErr e = {0};
+    ck_assert_int_ne(model_create(&m, c, be, &e), 0);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(e.msg, want) != NULL, "%s", e.msg);
+}
+
 /* model_num_params floats of backend memory p (params or grads of m), on the host */
 static inline float *gm_host_copy(Model *m, const float *p)
 {

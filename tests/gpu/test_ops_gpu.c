@@ -10,7 +10,7 @@
  *
  * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
 #include "tests/gpu/gpu_pair.h"
-#include "byte_lm/model/model.h"
+#include "tests/gpu/gpu_model.h"
 
 #ifdef BYTELM_CUDA
 
@@ -202,11 +202,7 @@ START_TEST(conv1d_unbuilt_kernel_size_refused)
     ModelConfig cfg;
     config_default(&cfg, 32, 1);
     cfg.conv_kernel = 12;
-    Model *m = NULL;
-    BlErr e = {0};
-    ck_assert_int_ne(model_create(&m, &cfg, gpu, &e), 0);
-    ck_assert_ptr_null(m);
-    ck_assert_ptr_nonnull(strstr(e.msg, "conv_kernel 12 is not supported by the cuda backend"));
+    gm_expect_refused(gpu, &cfg, "conv_kernel 12 is not supported by the cuda backend");
     gpu->destroy(gpu);
 }
 END_TEST
