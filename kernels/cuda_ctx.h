@@ -39,12 +39,6 @@ struct CudaCtx {
     MemBlock *blocks;
     int n_blocks, cap_blocks;
     size_t mem_now, mem_peak;
-    /* the scan backward's last cluster choice (scan.cu): an occupancy query per launch would
-     * sit on every training step's path */
-    struct {
-        int key[6]; /* N, bf16, kc, roomy, blocks along channels, B */
-        int cluster;
-    } scan_cluster;
 };
 
 /* cudaMalloc / cudaFree with the memory counter; dev_malloc returns NULL when out of memory. */

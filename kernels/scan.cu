@@ -3,15 +3,11 @@
  * backward's partials. Kernels: scan_fwd.cu, scan_bwd.cu. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
 #include "kernels/scan_args.h"
-
-/* Blocks per cluster in the backward (dB/dC are summed over a cluster's channels on chip). */
-#define SCAN_CLUSTER 8
 
 /* The kernels are built for a few state sizes; callers refuse the others before any launch
  * (the backend's d_state_ok), so reaching here with one is a bug. */
@@ -143,18 +139,8 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     const int nchunk = (L + SCAN_SC - 1) / SCAN_SC;
     const int kc = pick_kc(N, D, B, c->num_sms);
     const int CH = scan_channels_per_block(N, kc);
-    const int nbx = (D + CH - 1) / CH;
-    int max_cluster = 1;
-    while (max_cluster < SCAN_CLUSTER && max_cluster < nbx) max_cluster *= 2;
+    const int nbx = (D + CH - 1) / CH, nparts = nbx;
     const bool roomy = (long long)nbx * B <= 4LL * c->num_sms;
-    const int key[6] = {N, sizeof(T) == 2, kc, roomy, nbx, B};
-    if (memcmp(key, c->scan_cluster.key, sizeof key)) {
-        memcpy(c->scan_cluster.key, key, sizeof key);
-        c->scan_cluster.cluster = scan_bwd_cluster(N, sizeof(T) == 2, nbx, B, max_cluster, kc, roomy);
-    }
-    const int cluster = c->scan_cluster.cluster;
-    const int grid_x = (nbx + cluster - 1) / cluster * cluster;
-    const int nparts = grid_x / cluster;
     const size_t rows = (size_t)B * L;
 
     /* one scratch request, carved: partials, per-sequence sums, and the saved states when the
@@ -207,7 +193,7 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     a.vec_bc = g->bc_stride % 4 == 0 && aligned16(g->Bm) && aligned16(g->Cm);
     a.pair_out = pair_rows<T>(D, D, g->du) && pair_rows<T>(D, D, g->ddelta_pre) &&
                  (!g->dz || pair_rows<T>(D, g->dz_stride, g->dz));
-    scan_bwd_dispatch(a, N, grid_x, cluster, kc, roomy, c->stream);
+    scan_bwd_dispatch(a, N, nbx, kc, roomy, c->stream);
 
     size_t total = rows * 2 * N, cap = (size_t)c->num_sms * 32;
     size_t blocks = (total + 255) / 256;

@@ -27,7 +27,7 @@ template <typename T> struct ScanFwdArgs {
 
 template <typename T> struct ScanBwdArgs {
     T *du, *ddelta_pre, *dz;      /* [B*L, D], [B*L, D], stride dz_stride (may be NULL) */
-    float *part_bc;               /* [nparts][B*L][2N]: dBm then dCm, per cluster of blocks */
+    float *part_bc;               /* [gridDim.x][B*L][2N]: dBm then dCm, per block of channels */
     float *part_A;                /* [B][D][N]: dA_log per sequence */
     float *part_D, *part_bias;    /* [B][D]: dDskip, ddt_bias per sequence */
     const T *dy, *u, *delta_pre, *z;
@@ -43,19 +43,13 @@ int scan_channels_per_block(int N, int kc);
 /* True when the kernels are built for state size N (4, 8, 16, 32). */
 bool scan_state_supported(int N);
 
-/* Blocks per cluster for the backward over nbx x B blocks: the largest power of two up to
- * max_cluster with which the whole grid is resident at once (else max_cluster). roomy: the
- * grid has at most 4 blocks per SM, and the build with more registers per thread runs it. */
-int scan_bwd_cluster(int N, bool bf16, int nbx, int B, int max_cluster, int kc, bool roomy);
-
 /* Queue the forward / backward kernels (N must be supported) with kc channels a lane. The
- * backward launch is a cluster of `cluster` blocks along the channel axis; gridDim.x is padded
- * to a multiple of it. */
+ * backward runs grid_x x B blocks; roomy: that is at most 4 blocks per SM, and the build with
+ * more registers and shared memory per block runs it. */
 void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int kc, cudaStream_t s);
 void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int kc, cudaStream_t s);
-void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int cluster, int kc,
-                       bool roomy, cudaStream_t s);
-void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int cluster,
-                       int kc, bool roomy, cudaStream_t s);
+void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int kc, bool roomy, cudaStream_t s);
+void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int kc, bool roomy,
+                       cudaStream_t s);
 
 #endif

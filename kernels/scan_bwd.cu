@@ -9,23 +9,23 @@
  * where dyc is dy times the gate. Sums over n are reduce-scattered over the G lanes of a group
  * (scan_common.cuh). dB and dC sum over channels: over a lane's channels in registers (the
  * contraction's FFMA), over the block's groups through shared memory (each group writes its row,
- * then every thread adds one float4 column over the rows; dC after the recompute, dB after the
- * reverse walk, in turn through one buffer), over a cluster of blocks through
- * distributed shared memory, and over clusters by a second kernel (scan.cu) reading one partial
- * row per cluster: a fixed order everywhere, so the result is the same on every run. dA_log,
- * dDskip and ddt_bias are written per sequence and summed over sequences there too. */
-#include <cooperative_groups.h>
-
+ * then every thread adds one float4 column over the rows), and over blocks by a second kernel
+ * (scan.cu) reading the partial row each block wrote to global memory: a fixed order
+ * everywhere, so the result is the same on every run. dA_log, dDskip and ddt_bias are written
+ * per sequence and summed over sequences there too.
+ *
+ * The roomy build (grids of at most 4 blocks per SM) keeps the chunk's exp(delta A) from the
+ * recompute in shared memory for the reverse walk: the SFU's exponentials are a fifth of the
+ * backward's issue time, and a second EX2 per state and step would double them. */
 #include "kernels/cuda_check.h"
 #include "kernels/scan_args.h"
 #include "kernels/scan_common.cuh"
 
-namespace cg = cooperative_groups;
-
 namespace scan {
 
-/* SPLIT: dC and dB have buffers of their own (both summed after the reverse walk, two barriers
- * fewer a chunk); else they take turns in one (8 KB less, for 6 blocks per SM). */
+/* SPLIT (the roomy build): dC and dB have buffers of their own (both summed after the reverse
+ * walk, two barriers fewer a chunk) and exp(delta A) of the chunk is kept (ea); else dC and dB
+ * take turns in one buffer and the reverse walk recomputes exp(delta A), for 6 blocks per SM. */
 template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
     using Gm = Geo<N, KC>;
     static constexpr int P = chan_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH, KC);
@@ -36,32 +36,14 @@ template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
     struct Stage {
         T u[TC * P], dp[TC * P], z[TC * P], dy[TC * P];
         float bm[TC * N], cm[TC * N];
-        float sv[Gm::CH * N]; /* chunk-start states of the block's channels */
     };
     Stage st[STAGES];
     float4 pw[Gm::NW][TC * PW];  /* per warp at [t][group]: delta, delta*u of each channel */
     float2 pd[Gm::NW][TC * PW2]; /* per warp at [t][group]: dyc of each channel */
     float4 red[SPLIT ? 2 : 1][TC][NPART][N / 4]; /* per group: its dC, dB contributions at step t */
-    float cbuf[3][TC * 2 * N];   /* per block: dB, dC sums of 3 chunks for the cluster reduction */
+    float4 ea[SPLIT ? TC * KC : 1][NT]; /* per thread: exp(delta A) of its states at [t][channel] */
     double acc[NACC][NT];        /* dA (per channel, state), dDskip, ddt_bias (per channel) */
 };
-
-/* Block rank r of the cluster adds slice r of every block's cbuf[par] (rank order) and writes
- * the cluster's partial rows for the chunk starting at t0. */
-template <int N, int TC>
-__device__ __forceinline__ void cluster_reduce_chunk(cg::cluster_group &cl, float *cbuf_par,
-                                                     float *part, size_t prow0, int t0, int L)
-{
-    constexpr int E = TC * 2 * N;
-    const int CL = (int)cl.num_blocks(), rank = (int)cl.block_rank();
-    const int per = (E + CL - 1) / CL, e0 = rank * per, e1 = min(E, e0 + per);
-    for (int e = e0 + (int)threadIdx.x; e < e1; e += NT) {
-        float acc = 0.0f;
-        for (int rr = 0; rr < CL; rr++) acc += cl.map_shared_rank(cbuf_par, rr)[e];
-        const int t = e / (2 * N);
-        if (t0 + t < L) part[(prow0 + t0) * 2 * N + e] = acc;
-    }
-}
 
 /* The lane's dyc values from their per-warp slot. */
 template <int KC> __device__ __forceinline__ void load_dyc(const float2 &v, float (&d)[KC])
@@ -70,14 +52,15 @@ template <int KC> __device__ __forceinline__ void load_dyc(const float2 &v, floa
     if constexpr (KC == 2) d[1] = v.y;
 }
 
-/* Sum red[t][g][.] over the groups g (in g order) into out[t * 2N + n] for n < N: one float4
- * column per thread. */
+/* Sum red[t][g][.] over the groups g (in g order) into out[t * 2N + n] for n < N and the nr
+ * steps that exist: one float4 column per thread, stored straight to the global partial row. */
 template <int N, int TC, int NPART>
-__device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART][N / 4], float *out)
+__device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART][N / 4], float *out, int nr)
 {
     constexpr int C4 = N / 4;
     for (int e = threadIdx.x; e < TC * C4; e += NT) {
         const int t = e / C4, k4 = e % C4;
+        if (t >= nr) continue;
         float4 acc = red[t][0][k4];
 #pragma unroll
         for (int g = 1; g < NPART; g++) {
@@ -102,15 +85,13 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     static_assert(TC % G == 0, "chunk must be a multiple of N/4");
     extern __shared__ __align__(16) unsigned char smem_raw[];
     Sm &sm = *reinterpret_cast<Sm *>(smem_raw);
-    cg::cluster_group cl = cg::this_cluster();
 
     const int tid = threadIdx.x, w = tid >> 5, lane = tid & 31;
     const int cw = lane / G, q = lane % G, grp = w * CW + cw, c = grp * KC;
     const int b = blockIdx.y, d0 = blockIdx.x * CH;
     const int L = a.L, D = a.D, nck = a.nchunk;
     const size_t row0 = (size_t)b * L;
-    const int CL = (int)cl.num_blocks();
-    const size_t prow0 = (size_t)(blockIdx.x / CL) * a.B * L + row0; /* this cluster's rows */
+    float *const prow = a.part_bc + ((size_t)blockIdx.x * a.B * L + row0) * (2 * N); /* this block's rows */
 
     bool dv[KC];
     float A2[KC][NPT], bias[KC], Dsk[KC];
@@ -124,21 +105,46 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     for (int i = 0; i < Sm::NACC; i++) sm.acc[i][tid] = 0.0;
 
     /* processing order kk = 0, 1, ... is chunk nck - 1 - kk */
+    TilePlan<TC, CH, P, (int)sizeof(T)> act_plan;
+    TilePlan<TC, N, N, 4> bc_plan;
+    act_plan.init(D - d0);
+    bc_plan.init(N);
     auto load = [&](int kk) {
         typename Sm::Stage &st = sm.st[kk % STAGES];
         const int k = nck - 1 - kk, t0 = k * TC, nr = min(TC, L - t0);
-        load_act_tile<T, TC, CH, P>(st.u, a.u, D, row0 + t0, nr, d0, D, a.vec_act);
-        load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, row0 + t0, nr, d0, D, a.vec_act);
-        if (a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, row0 + t0, nr, d0, D, a.vec_act);
-        load_act_tile<T, TC, CH, P>(st.dy, a.dy, D, row0 + t0, nr, d0, D, a.vec_act);
-        load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, row0 + t0, nr, a.vec_bc);
-        load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, row0 + t0, nr, a.vec_bc);
-        const float *sv = a.saved + (((size_t)b * nck + k) * D + d0) * N;
-        for (int i = tid; i < CH * N / 4; i += NT) {
-            bool ok = d0 + (i * 4) / N < D;
-            cp_async16(st.sv + i * 4, ok ? sv + i * 4 : a.saved, ok);
+        const size_t rw = row0 + t0;
+        if (a.vec_act) {
+            act_plan.load(st.u, a.u + rw * D + d0, D, nr);
+            act_plan.load(st.dp, a.delta_pre + rw * D + d0, D, nr);
+            if (a.z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
+            act_plan.load(st.dy, a.dy + rw * D + d0, D, nr);
+        } else {
+            load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D, false);
+            load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D, false);
+            if (a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D, false);
+            load_act_tile<T, TC, CH, P>(st.dy, a.dy, D, rw, nr, d0, D, false);
+        }
+        if (a.vec_bc) {
+            bc_plan.load(st.bm, a.Bm + rw * a.bc_stride, a.bc_stride, nr);
+            bc_plan.load(st.cm, a.Cm + rw * a.bc_stride, a.bc_stride, nr);
+        } else {
+            load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr, false);
+            load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr, false);
         }
     };
+    /* the chunk-start states of the lane's channels, fetched a chunk ahead into registers. A
+     * missing channel reads the last one's: its dy tile is zero, so it adds nothing to any sum
+     * (and nothing of it is stored); a select here would wait for the load at once. */
+    auto load_states = [&](int kk, float4 (&v)[KC]) {
+        const size_t k = (size_t)(nck - 1 - kk);
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            const int d = dv[kc] ? d0 + c + kc : D - 1;
+            v[kc] = *(const float4 *)(a.saved + (((size_t)b * nck + k) * D + d) * N + q * NPT);
+        }
+    };
+    float4 svn[KC];
+    load_states(0, svn);
 
 #pragma unroll
     for (int kk = 0; kk < STAGES - 1; kk++) {
@@ -153,7 +159,11 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         if (kk + STAGES - 1 < nck) load(kk + STAGES - 1);
         cp_async_commit();
         const typename Sm::Stage &st = sm.st[kk % STAGES];
-        const int k = nck - 1 - kk, t0 = k * TC;
+        const int k = nck - 1 - kk, t0 = k * TC, nr = min(TC, L - t0);
+        float s[KC][NPT];
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) s[kc][0] = svn[kc].x, s[kc][1] = svn[kc].y, s[kc][2] = svn[kc].z, s[kc][3] = svn[kc].w;
+        if (kk + 1 < nck) load_states(kk + 1, svn);
 
         /* ---- owners: per-element inputs, once ---- */
         float sgx[OWN][KC], dzf[OWN][KC]; /* kept by the owner for its epilogue */
@@ -187,12 +197,6 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         __syncwarp();
 
         /* ---- forward recompute from the saved chunk-start state, with dC = sum_d dyc s ---- */
-        float s[KC][NPT];
-#pragma unroll
-        for (int kc = 0; kc < KC; kc++) {
-            const float4 v = *(const float4 *)(st.sv + (c + kc) * N + q * NPT);
-            s[kc][0] = v.x, s[kc][1] = v.y, s[kc][2] = v.z, s[kc][3] = v.w;
-        }
         float sw[TC][KC][NPT]; /* sw[t] = state before step t */
         float yc[KC * TC];     /* [channel][t] */
 #pragma unroll
@@ -207,10 +211,14 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             for (int kc = 0; kc < KC; kc++) {
 #pragma unroll
                 for (int j = 0; j < NPT; j++) sw[t][kc][j] = s[kc][j];
-                s[kc][0] = fmaf(bl_ex2(dls[kc] * A2[kc][0]), s[kc][0], dlus[kc] * bv.x);
-                s[kc][1] = fmaf(bl_ex2(dls[kc] * A2[kc][1]), s[kc][1], dlus[kc] * bv.y);
-                s[kc][2] = fmaf(bl_ex2(dls[kc] * A2[kc][2]), s[kc][2], dlus[kc] * bv.z);
-                s[kc][3] = fmaf(bl_ex2(dls[kc] * A2[kc][3]), s[kc][3], dlus[kc] * bv.w);
+                float ea[NPT];
+#pragma unroll
+                for (int j = 0; j < NPT; j++) ea[j] = bl_ex2(dls[kc] * A2[kc][j]);
+                if constexpr (SPLIT) sm.ea[t * KC + kc][tid] = make_float4(ea[0], ea[1], ea[2], ea[3]);
+                s[kc][0] = fmaf(ea[0], s[kc][0], dlus[kc] * bv.x);
+                s[kc][1] = fmaf(ea[1], s[kc][1], dlus[kc] * bv.y);
+                s[kc][2] = fmaf(ea[2], s[kc][2], dlus[kc] * bv.z);
+                s[kc][3] = fmaf(ea[3], s[kc][3], dlus[kc] * bv.w);
                 yc[kc * TC + t] =
                     fmaf(cv.x, s[kc][0], fmaf(cv.y, s[kc][1], fmaf(cv.z, s[kc][2], cv.w * s[kc][3])));
 #pragma unroll
@@ -220,12 +228,10 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             sm.red[0][t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);
         }
         sum_states_owned<KC * TC, G>(yc, lane);
-        /* cbuf[kk % 3] was last read for chunk kk-3, before the arrivals that the wait of chunk
-         * kk-1 waited on: writing it anywhere in this chunk is safe */
-        float *cb = sm.cbuf[kk % 3];
+        float *const pc = prow + (size_t)t0 * (2 * N); /* the chunk's partial rows */
         if constexpr (!SPLIT) {
             __syncthreads(); /* red holds every group's dC */
-            block_sum<N, TC, NPART>(sm.red[0], cb + N);
+            block_sum<N, TC, NPART>(sm.red[0], pc + N, nr);
             __syncthreads(); /* red is free for dB */
         }
 
@@ -247,12 +253,18 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             float vb[NPT]; /* dB contributions of the lane's channels */
 #pragma unroll
             for (int kc = 0; kc < KC; kc++) {
-                float dd = 0.0f, hbt = 0.0f;
+                float dd = 0.0f, hbt = 0.0f, ea[NPT];
+                if constexpr (SPLIT) {
+                    const float4 e = sm.ea[t * KC + kc][tid];
+                    ea[0] = e.x, ea[1] = e.y, ea[2] = e.z, ea[3] = e.w;
+                } else {
+#pragma unroll
+                    for (int j = 0; j < NPT; j++) ea[j] = bl_ex2(dls[kc] * A2[kc][j]);
+                }
 #pragma unroll
                 for (int j = 0; j < NPT; j++) {
-                    const float ea = bl_ex2(dls[kc] * A2[kc][j]);
                     const float h = fmaf(cc[j], dycs[kc], r[kc][j]);
-                    r[kc][j] = ea * h;
+                    r[kc][j] = ea[j] * h;
                     const float gd = r[kc][j] * sw[t][kc][j]; /* dLoss / d(delta A) */
                     accAf[kc][j] = fmaf(gd, dls[kc], accAf[kc][j]);
                     dd = fmaf(gd, A2[kc][j], dd);
@@ -303,20 +315,12 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             sm.acc[KC * NPT + KC + kc][tid] += (double)accBf[kc];
         }
 
-        /* ---- dB, dC: groups -> block -> cluster ---- */
+        /* ---- dB, dC: groups -> block partial rows (the top barrier of the next chunk orders
+         * these reads of red before its new writes) ---- */
         __syncthreads(); /* red holds every group's dB (and with SPLIT its dC) */
-        block_sum<N, TC, NPART>(sm.red[SPLIT ? 1 : 0], cb);
-        if constexpr (SPLIT) block_sum<N, TC, NPART>(sm.red[0], cb + N);
-        if (kk > 0) {
-            cluster_wait(); /* every block's cbuf for chunk kk-1 is written */
-            cluster_reduce_chunk<N, TC>(cl, sm.cbuf[(kk - 1) % 3], a.part_bc, prow0, t0 + TC, L);
-        }
-        cluster_arrive();
+        block_sum<N, TC, NPART>(sm.red[SPLIT ? 1 : 0], pc, nr);
+        if constexpr (SPLIT) block_sum<N, TC, NPART>(sm.red[0], pc + N, nr);
     }
-    cluster_wait();
-    cluster_reduce_chunk<N, TC>(cl, sm.cbuf[(nck - 1) % 3], a.part_bc, prow0, 0, L);
-    cluster_arrive(); /* no block leaves while another may still read its shared memory */
-    cluster_wait();
 
     /* per-sequence parameter gradients */
     float fD[KC], fB[KC];
@@ -347,112 +351,47 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     }
 }
 
-/* The launch configuration of the backward for a grid of grid_x x B blocks in clusters of
- * `cluster` (cfg's attribute array is attr). */
 template <typename T, int N, int KC, int MINB>
-static cudaLaunchConfig_t bwd_config(int grid_x, int B, int cluster, cudaStream_t s,
-                                     cudaLaunchAttribute *attr)
+static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, cudaStream_t s)
 {
     auto kern = scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>;
     const size_t smem = sizeof(BwdSmem<T, N, KC, SCAN_SC, (MINB <= 4)>);
     if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
         CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(grid_x, B, 1);
-    cfg.blockDim = dim3(NT, 1, 1);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = cluster;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    return cfg;
-}
-
-/* The largest cluster (up to max_cluster blocks) with which the whole grid is resident at once:
- * a grid one cluster too large for the GPU runs a second wave as long as the first. */
-template <typename T, int N, int KC, int MINB> static int pick_cluster(int nbx, int B, int max_cluster)
-{
-    for (int c = max_cluster; c >= 1; c /= 2) {
-        const int grid_x = (nbx + c - 1) / c * c;
-        cudaLaunchAttribute attr[1];
-        cudaLaunchConfig_t cfg = bwd_config<T, N, KC, MINB>(grid_x, B, c, 0, attr);
-        int active = 0;
-        CUDA_CHECK(cudaOccupancyMaxActiveClusters(&active, scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>, &cfg));
-        if ((long long)active * c >= (long long)grid_x * B) return c;
-    }
-    return max_cluster;
-}
-
-template <typename T, int N, int KC, int MINB>
-static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, cudaStream_t s)
-{
-    cudaLaunchAttribute attr[1];
-    cudaLaunchConfig_t cfg = bwd_config<T, N, KC, MINB>(grid_x, a.B, cluster, s, attr);
-    CUDA_CHECK(cudaLaunchKernelEx(&cfg, scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>, a));
+    kern<<<dim3(grid_x, a.B, 1), NT, smem, s>>>(a);
     CUDA_LAUNCH_CHECK();
 }
 
 /* kc 2 or 1 channels a lane; roomy: the grid fits in 4 blocks per SM */
 template <typename T, int N>
-static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int cluster, int kc, bool roomy,
-                       cudaStream_t s)
+static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, int kc, bool roomy, cudaStream_t s)
 {
     if (kc == 2)
-        roomy ? launch_bwd<T, N, 2, 4>(a, grid_x, cluster, s) : launch_bwd<T, N, 2, 6>(a, grid_x, cluster, s);
+        roomy ? launch_bwd<T, N, 2, 4>(a, grid_x, s) : launch_bwd<T, N, 2, 6>(a, grid_x, s);
     else
-        roomy ? launch_bwd<T, N, 1, 4>(a, grid_x, cluster, s) : launch_bwd<T, N, 1, 6>(a, grid_x, cluster, s);
-}
-
-template <typename T, int N> static int pick_cluster(int nbx, int B, int max_cluster, int kc, bool roomy)
-{
-    if (kc == 2)
-        return roomy ? pick_cluster<T, N, 2, 4>(nbx, B, max_cluster) : pick_cluster<T, N, 2, 6>(nbx, B, max_cluster);
-    return roomy ? pick_cluster<T, N, 1, 4>(nbx, B, max_cluster) : pick_cluster<T, N, 1, 6>(nbx, B, max_cluster);
+        roomy ? launch_bwd<T, N, 1, 4>(a, grid_x, s) : launch_bwd<T, N, 1, 6>(a, grid_x, s);
 }
 
 template <typename T>
-static void dispatch_bwd(const ScanBwdArgs<T> &a, int N, int grid_x, int cluster, int kc,
-                         bool roomy, cudaStream_t s)
+static void dispatch_bwd(const ScanBwdArgs<T> &a, int N, int grid_x, int kc, bool roomy, cudaStream_t s)
 {
     switch (N) {
-    case 4: launch_bwd<T, 4>(a, grid_x, cluster, kc, roomy, s); break;
-    case 8: launch_bwd<T, 8>(a, grid_x, cluster, kc, roomy, s); break;
-    case 16: launch_bwd<T, 16>(a, grid_x, cluster, kc, roomy, s); break;
-    case 32: launch_bwd<T, 32>(a, grid_x, cluster, kc, roomy, s); break;
+    case 4: launch_bwd<T, 4>(a, grid_x, kc, roomy, s); break;
+    case 8: launch_bwd<T, 8>(a, grid_x, kc, roomy, s); break;
+    case 16: launch_bwd<T, 16>(a, grid_x, kc, roomy, s); break;
+    case 32: launch_bwd<T, 32>(a, grid_x, kc, roomy, s); break;
     default: break; /* refused before any launch: scan_state_supported */
-    }
-}
-
-template <typename T>
-static int dispatch_cluster(int N, int nbx, int B, int max_cluster, int kc, bool roomy)
-{
-    switch (N) {
-    case 4: return pick_cluster<T, 4>(nbx, B, max_cluster, kc, roomy);
-    case 8: return pick_cluster<T, 8>(nbx, B, max_cluster, kc, roomy);
-    case 16: return pick_cluster<T, 16>(nbx, B, max_cluster, kc, roomy);
-    case 32: return pick_cluster<T, 32>(nbx, B, max_cluster, kc, roomy);
-    default: return 1;
     }
 }
 
 } // namespace scan
 
-int scan_bwd_cluster(int N, bool bf16, int nbx, int B, int max_cluster, int kc, bool roomy)
+void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int kc, bool roomy, cudaStream_t s)
 {
-    return bf16 ? scan::dispatch_cluster<__nv_bfloat16>(N, nbx, B, max_cluster, kc, roomy)
-                : scan::dispatch_cluster<float>(N, nbx, B, max_cluster, kc, roomy);
+    scan::dispatch_bwd(a, N, grid_x, kc, roomy, s);
 }
-
-void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int cluster, int kc,
-                       bool roomy, cudaStream_t s)
+void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int kc, bool roomy,
+                       cudaStream_t s)
 {
-    scan::dispatch_bwd(a, N, grid_x, cluster, kc, roomy, s);
-}
-void scan_bwd_dispatch(const ScanBwdArgs<__nv_bfloat16> &a, int N, int grid_x, int cluster,
-                       int kc, bool roomy, cudaStream_t s)
-{
-    scan::dispatch_bwd(a, N, grid_x, cluster, kc, roomy, s);
+    scan::dispatch_bwd(a, N, grid_x, kc, roomy, s);
 }

@@ -216,6 +216,37 @@ __device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, s
     }
 }
 
+/* A thread's share of staging [TC][W] tiles (W elements of eb bytes a row, smem pitch P) with
+ * 16-byte copies, worked out once per kernel: copy it goes to smem offset soff and reads row r,
+ * column cc of the chunk. A chunk then costs a multiply-add and one cp.async per copy; the
+ * generic loads above redo the 64-bit row arithmetic per copy, a tenth of the scan's
+ * instructions. col_ok: the column exists (cc + d0 < D for activations). */
+template <int TC, int W, int P, int eb, int NTH = NT> struct TilePlan {
+    static constexpr int E = 16 / eb, CPR = W / E, NCP = TC * CPR, IT = (NCP + NTH - 1) / NTH;
+    static_assert(W % E == 0, "rows of whole 16-byte pieces");
+    int soff[IT], r[IT], cc[IT];
+    bool col_ok[IT];
+    __device__ __forceinline__ void init(int ncol)
+    {
+#pragma unroll
+        for (int it = 0; it < IT; it++) {
+            const int i = (int)threadIdx.x + it * NTH;
+            r[it] = i / CPR, cc[it] = (i % CPR) * E, soff[it] = (r[it] * P + cc[it]) * eb;
+            col_ok[it] = (NCP % NTH == 0 || i < NCP) && cc[it] < ncol;
+        }
+    }
+    /* src: the chunk's first row at its first column; nr rows exist; missing ones read zeros */
+    template <typename T> __device__ __forceinline__ void load(T *dst, const T *src, int ld, int nr) const
+    {
+#pragma unroll
+        for (int it = 0; it < IT; it++) {
+            if (NCP % NTH != 0 && (int)threadIdx.x + it * NTH >= NCP) continue;
+            const bool ok = col_ok[it] && r[it] < nr;
+            cp_async16((char *)dst + soff[it], src + (ok ? r[it] * ld + cc[it] : 0), ok);
+        }
+    }
+};
+
 /* Rows [row0, row0 + TC) of Bm or Cm (N floats at stride ld) into dst[TC][N]. */
 template <int TC, int N, int NTH = NT>
 __device__ __forceinline__ void load_bc_tile(float *dst, const float *src, size_t ld, size_t row0,

@@ -51,15 +51,30 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
         }
     }
 
+    TilePlan<TC, CH, P, (int)sizeof(T)> act_plan;
+    TilePlan<TC, N, N, 4> bc_plan;
+    act_plan.init(D - d0);
+    bc_plan.init(N);
     auto load = [&](int k) {
         typename Sm::Stage &st = sm.st[k % STAGES];
         const int t0 = k * TC, nr = min(TC, L - t0);
-        load_act_tile<T, TC, CH, P>(st.u, a.u, D, row0 + t0, nr, d0, D, a.vec_act);
-        load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, row0 + t0, nr, d0, D, a.vec_act);
-        if (WRITE_Y && a.z)
-            load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, row0 + t0, nr, d0, D, a.vec_act);
-        load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, row0 + t0, nr, a.vec_bc);
-        load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, row0 + t0, nr, a.vec_bc);
+        const size_t rw = row0 + t0;
+        if (a.vec_act) {
+            act_plan.load(st.u, a.u + rw * D + d0, D, nr);
+            act_plan.load(st.dp, a.delta_pre + rw * D + d0, D, nr);
+            if (WRITE_Y && a.z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
+        } else {
+            load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D, false);
+            load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D, false);
+            if (WRITE_Y && a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D, false);
+        }
+        if (a.vec_bc) {
+            bc_plan.load(st.bm, a.Bm + rw * a.bc_stride, a.bc_stride, nr);
+            bc_plan.load(st.cm, a.Cm + rw * a.bc_stride, a.bc_stride, nr);
+        } else {
+            load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr, false);
+            load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr, false);
+        }
     };
 
 #pragma unroll
