@@ -2,8 +2,10 @@
  *
  * The formulas follow the CPU oracle (byte_lm/model/backend_cpu_internal.h) so both backends compute
  * the same function: softplus as max(x, 0) + log1p(exp(-|x|)) with log1p by an atanh series,
- * sigmoid from exp(-|x|). Exponentials use the SFU (ex2.approx, about 2 ulp); everything else is
- * plain fp32 arithmetic, so results stay within a few ulp of the CPU's. */
+ * sigmoid from exp(-|x|). Exponentials use the SFU (ex2.approx, about 2 ulp), and so does the
+ * reciprocal of 1 + exp(-|x|) in [1, 2] (rcp.approx, 1 ulp: a correctly rounded one is a
+ * sequence of six with a branch, per element in the scan's owner work); everything else is plain
+ * fp32 arithmetic, so results stay within a few ulp of the CPU's. */
 #ifndef BYTELM_DEVICE_MATH_CUH
 #define BYTELM_DEVICE_MATH_CUH
 
@@ -18,6 +20,14 @@ __device__ __forceinline__ float bl_ex2(float x)
 {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* 1/x for x in [1, 2] on the special-function unit: one MUFU.RCP, within 1 ulp. */
+__device__ __forceinline__ float bl_rcp_unit(float x)
+{
+    float y;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
 }
 
@@ -44,7 +54,7 @@ __device__ __forceinline__ float bl_log1p_unit(float e)
 /* sigmoid(x) without overflow for any x */
 __device__ __forceinline__ float bl_sigmoid(float x)
 {
-    float e = bl_exp_neg_abs(x), inv = __frcp_rn(1.0f + e);
+    float e = bl_exp_neg_abs(x), inv = bl_rcp_unit(1.0f + e);
     return x < 0.0f ? e * inv : inv;
 }
 
@@ -52,7 +62,7 @@ __device__ __forceinline__ float bl_sigmoid(float x)
  * term is below half an ulp of x), and *grad = sigmoid(x), its derivative. */
 __device__ __forceinline__ float bl_softplus(float x, float *grad)
 {
-    float e = bl_exp_neg_abs(x), inv = __frcp_rn(1.0f + e);
+    float e = bl_exp_neg_abs(x), inv = bl_rcp_unit(1.0f + e);
     *grad = x < 0.0f ? e * inv : inv;
     return fmaxf(x, 0.0f) + bl_log1p_unit(e);
 }

@@ -322,10 +322,6 @@ template <int LEN, int G> __device__ __forceinline__ void sum_states_owned(float
     }
 }
 
-/* ---- cluster barrier (split arrive / wait) ---- */
-__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory"); }
-
 } // namespace scan
 
 #endif
