@@ -23,7 +23,8 @@ endif
 
 CC      ?= gcc
 OPT     ?= -O2
-CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra -Wno-unused-parameter \
+# -fPIC: the same objects make the static archive, the command and libbytelm.so
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -fPIC -Wall -Wextra -Wno-unused-parameter \
            -I. $(shell pkg-config --cflags openblas libcjson libzstd libutf8proc)
 LDLIBS  := $(shell pkg-config --libs openblas libcjson libzstd libutf8proc) -lm -lpthread
 LDFLAGS := -fopenmp
@@ -57,20 +58,26 @@ else
 endif
 
 # byte_lm/ is one folder per layer (docs/ARCHITECTURE.md); main.c alone stays out of the library
-LIB_SRC  := $(filter-out byte_lm/cli/main.c,$(wildcard byte_lm/*/*.c corpus/*.c eval/*.c))
+LIB_SRC  := $(filter-out byte_lm/cli/main.c,$(wildcard byte_lm/*/*.c corpus/*.c eval/*.c api/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 LIB      := $(BUILD)/libbytelm.a
+# The shared library: include/bytelm.h's version, only bl_* exported (api/bytelm.map)
+VERSION  := $(shell sed -n 's/^\#define BYTELM_VERSION_STRING "\(.*\)"/\1/p' include/bytelm.h)
+SONAME   := libbytelm.so.$(firstword $(subst ., ,$(VERSION)))
+SHLIB    := $(BUILD)/libbytelm.so.$(VERSION)
+PREFIX   ?= /usr/local
 TEST_SRC := $(wildcard tests/test_*.c)
-# valgrind cannot run an ASan binary; the sanitized build covers the same ground
+# valgrind cannot run an ASan binary; the sanitized build covers the same ground. An ASan
+# libbytelm.so cannot be loaded by the uninstrumented examples the install test builds.
 ifeq ($(SANITIZE),1)
-  TEST_SRC := $(filter-out tests/test_valgrind.c,$(TEST_SRC))
+  TEST_SRC := $(filter-out tests/test_valgrind.c tests/test_install.c,$(TEST_SRC))
 endif
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
 GPU_TESTS    := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
 
-.PHONY: all test test-gpu bench demo clean fuzz
-all: $(BIN)
+.PHONY: all test test-gpu bench demo clean fuzz install uninstall
+all: $(BIN) $(SHLIB)
 
 # `bytelm --version` names the commit it was built from; the stamp file changes only when
 # `git describe` does, so that only version.o is rebuilt then
@@ -107,6 +114,20 @@ $(BIN): $(BUILD)/byte_lm/cli/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# the command's own files (byte_lm/cli/) stay out of the shared library
+SHLIB_OBJ := $(filter-out $(BUILD)/byte_lm/cli/%,$(LIB_OBJ))
+$(SHLIB): $(SHLIB_OBJ) api/bytelm.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=api/bytelm.map -Wl,--no-undefined \
+	    $(LDFLAGS) $(SHLIB_OBJ) $(LDLIBS) -o $@
+
+# Header, both libraries, bytelm.pc, the command and the README under PREFIX (scripts/install.sh)
+install: $(BIN) $(SHLIB) $(LIB)
+	./scripts/install.sh install "$(PREFIX)" "$(BUILD)" "$(BIN)" "$(VERSION)" "$(LDLIBS)"
+
+uninstall:
+	./scripts/install.sh uninstall "$(PREFIX)" "$(BUILD)" "$(BIN)" "$(VERSION)" ""
+
 $(BUILD)/tests/%: tests/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) $(DEPFLAGS) $< $(LIB) $(CHECK_LIBS) $(LDLIBS) -o $@
@@ -120,8 +141,9 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(LIB)
 # Every suite runs even when an earlier one fails; the target fails if any did. The last line
 # counts checks: "make test: N passed, M failed".
 # With CUDA the GPU suites are built too (not run: they need a GPU), so CI compiles them.
-test: $(BIN) $(TESTS) $(if $(filter 1,$(CUDA)),$(GPU_TESTS))
-	@BYTELM=$(abspath $(BIN)) CK_DEFAULT_TIMEOUT=600 ./scripts/run-tests.sh "make test" $(TESTS)
+test: $(BIN) $(if $(filter 1,$(SANITIZE)),,$(SHLIB)) $(TESTS) $(if $(filter 1,$(CUDA)),$(GPU_TESTS))
+	@BYTELM=$(abspath $(BIN)) BYTELM_BUILD=$(abspath $(BUILD)) BYTELM_VERSION=$(VERSION) \
+	    BYTELM_LDLIBS="$(LDLIBS)" CK_DEFAULT_TIMEOUT=600 ./scripts/run-tests.sh "make test" $(TESTS)
 
 test-gpu: $(BIN) $(GPU_TESTS)
 	@[ "$(CUDA)" = 1 ] || { echo "make test-gpu: needs nvcc (CUDA=1)"; exit 2; }

@@ -1,10 +1,11 @@
 /* `bytelm eval bpb`: exact bits per byte (and per UTF-8 character) of a checkpoint on files and
- * corpora, read with SeqReader, scored in chunks with the recurrent state carried across them. */
+ * corpora, read with SeqReader and scored through the public API's scoring session (bl_score,
+ * include/bytelm.h), so the command and a program linking libbytelm give the same bits. */
 #include <cJSON.h>
 #include <math.h>
 #include <string.h>
 
-#include "eval/bpb.h"
+#include "include/bytelm.h"
 #include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/base/file_read.h"
@@ -46,15 +47,40 @@ static int parse_split(const CliOpt *o, const char *cmd, const char *arg)
 
 typedef struct {
     const char *path;
-    BpbTally t;
+    bl_score_result t;
 } FileResult;
+
+/* Ends the stream's scoring into out. A NaN or infinite loss is no measurement (the weights or
+ * their sums overflowed): an error naming the file, not a figure. */
+static int finish(bl_score *sc, const char *path, Progress *prog, uint64_t done, bl_score_result *out,
+                  BlErr *e)
+{
+    if (bl_score_finish(sc, out, NULL))
+        return bl_fail(e, path, "the model's loss is not finite (%s): no bits per byte",
+                       isnan(out->bits) ? "NaN" : "infinite");
+    char extra[96] = "";
+    if (out->scored) snprintf(extra, sizeof extra, "%.4f bits/byte", out->bits_per_byte);
+    progress_finish(prog, done, extra);
+    return 0;
+}
+
+/* sum += t, the per-byte and per-character figures of the sum recomputed */
+static void add_result(bl_score_result *sum, const bl_score_result *t)
+{
+    sum->bytes += t->bytes;
+    sum->scored += t->scored;
+    sum->chars += t->chars;
+    sum->bits += t->bits;
+    sum->bits_per_byte = sum->scored ? sum->bits / (double)sum->scored : NAN;
+    sum->bits_per_char = sum->chars ? sum->bits / (double)sum->chars : NAN;
+}
 
 /* A pipe is read whole into memory, at most this much: it cannot be sized or read twice. */
 #define MAX_PIPE_BYTES ((size_t)1 << 30)
 
 /* Scores "-" (stdin) or a FIFO such as <(...): read to its end (bounded), decoded when it is
  * zstd data, then scored as one file. */
-static int score_pipe(BpbScorer *sc, const char *path, const char *label, BpbTally *out, BlErr *e)
+static int score_pipe(bl_score *sc, const char *path, const char *label, bl_score_result *out, BlErr *e)
 {
     char *raw;
     size_t n;
@@ -68,19 +94,14 @@ static int score_pipe(BpbScorer *sc, const char *path, const char *label, BpbTal
     }
     Progress prog;
     progress_init(&prog, label, n);
-    bpb_begin(sc);
-    for (size_t at = 0; at < n; at += READ_BUF) bpb_feed(sc, data + at, n - at < READ_BUF ? n - at : READ_BUF);
+    for (size_t at = 0; at < n; at += READ_BUF) bl_score_feed(sc, data + at, n - at < READ_BUF ? n - at : READ_BUF, NULL, NULL);
     free(data);
-    bpb_end(sc, out);
-    char extra[96] = "";
-    if (out->scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(out));
-    progress_finish(&prog, n, extra);
-    return 0;
+    return finish(sc, name, &prog, n, out, e);
 }
 
 /* Scores one source into out; the reader's own errors name the file and offset. */
-static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_t *buf,
-                      const char *label, int quiet, BpbTally *out, BlErr *e)
+static int score_path(bl_score *sc, const char *path, const char *split, uint8_t *buf,
+                      const char *label, int quiet, bl_score_result *out, BlErr *e)
 {
     if (file_is_pipe(path)) return score_pipe(sc, path, label, out, e);
     SeqReader *rd;
@@ -88,39 +109,35 @@ static int score_path(BpbScorer *sc, const char *path, const char *split, uint8_
     Progress prog;
     progress_init(&prog, label, seqreader_total_bytes(rd));
     prog.quiet = quiet;
-    bpb_begin(sc);
     long long n;
     uint64_t done = 0;
     char extra[96];
     while ((n = seqreader_read(rd, buf, READ_BUF, e)) > 0) {
-        bpb_feed(sc, buf, (size_t)n);
+        bl_score_feed(sc, buf, (size_t)n, NULL, NULL);
         done += (uint64_t)n;
-        BpbTally t = bpb_progress(sc);
+        bl_score_result t;
+        bl_score_progress(sc, &t);
         extra[0] = 0;
-        if (t.scored && isfinite(t.nats)) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(&t));
+        if (t.scored && isfinite(t.bits)) snprintf(extra, sizeof extra, "%.4f bits/byte", t.bits_per_byte);
         progress_update(&prog, done, extra);
     }
     seqreader_close(rd);
-    if (n < 0) return -1;
-    bpb_end(sc, out);
-    /* a NaN or infinite loss is no measurement: the weights or their sums overflowed */
-    if (!isfinite(out->nats))
-        return bl_fail(e, path, "the model's loss is not finite (%s): no bits per byte", isnan(out->nats) ? "NaN" : "infinite");
-    extra[0] = 0;
-    if (out->scored) snprintf(extra, sizeof extra, "%.4f bits/byte", bpb_bits_per_byte(out));
-    progress_finish(&prog, done, extra);
-    return 0;
+    if (n < 0) {
+        bl_score_finish(sc, out, NULL); /* the next file starts a fresh stream */
+        return -1;
+    }
+    return finish(sc, path, &prog, done, out, e);
 }
 
-static cJSON *tally_json(const char *path, const BpbTally *t)
+static cJSON *tally_json(const char *path, const bl_score_result *t)
 {
     cJSON *o = cJSON_CreateObject();
     if (path) cJSON_AddStringToObject(o, "path", path);
     cJSON_AddNumberToObject(o, "bytes", (double)t->bytes);
     cJSON_AddNumberToObject(o, "scored_bytes", (double)t->scored);
     cJSON_AddNumberToObject(o, "characters", (double)t->chars);
-    cJSON_AddNumberToObject(o, "bits", bpb_bits(t));
-    double bpb = bpb_bits_per_byte(t), bpc = bpb_bits_per_char(t);
+    cJSON_AddNumberToObject(o, "bits", t->bits);
+    double bpb = t->bits_per_byte, bpc = t->bits_per_char;
     if (isnan(bpb)) cJSON_AddNullToObject(o, "bits_per_byte");
     else cJSON_AddNumberToObject(o, "bits_per_byte", bpb);
     if (isnan(bpc)) cJSON_AddNullToObject(o, "bits_per_char");
@@ -128,17 +145,17 @@ static cJSON *tally_json(const char *path, const BpbTally *t)
     return o;
 }
 
-static void print_row(const char *name, const BpbTally *t)
+static void print_row(const char *name, const bl_score_result *t)
 {
     char bpb[16] = "-", bpc[16] = "-";
-    if (t->scored) snprintf(bpb, sizeof bpb, "%.4f", bpb_bits_per_byte(t));
-    if (t->chars) snprintf(bpc, sizeof bpc, "%.4f", bpb_bits_per_char(t));
+    if (t->scored) snprintf(bpb, sizeof bpb, "%.4f", t->bits_per_byte);
+    if (t->chars) snprintf(bpc, sizeof bpc, "%.4f", t->bits_per_char);
     printf("%-36s %14llu %14llu %14llu %10s %10s\n", name, (unsigned long long)t->bytes,
            (unsigned long long)t->scored, (unsigned long long)t->chars, bpb, bpc);
 }
 
 static void print_results(const char *ckpt, int chunk, const FileResult *res, int n,
-                          const BpbTally *total, int json)
+                          const bl_score_result *total, int json)
 {
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -189,25 +206,27 @@ int eval_cmd_bpb(int argc, char **argv)
     if (optind >= argc) return cmd_usage_error("eval bpb", "expected at least one PATH");
 
     BlErr e;
-    Backend *be;
-    Model *m;
-    if (eval_load_model(ckpt, device, threads, precision, &be, &m, &e)) return cmd_error(e.msg);
+    bl_error err;
+    bl_open_opts how = {device, threads, 0, precision};
+    bl_model *m = bl_model_open(ckpt, &how, &err);
+    if (!m) return cmd_error(err.message);
     int n = argc - optind;
     FileResult *res = bl_calloc((size_t)n, sizeof *res);
-    BpbTally total = {0};
-    BpbScorer *sc = bpb_scorer_create(m, chunk);
+    bl_score_result total = {0};
+    bl_score *sc = bl_score_open(m, (size_t)chunk, &err);
+    BL_CHECK(sc);
     uint8_t *buf = bl_malloc(READ_BUF);
     for (int i = 0; i < n && !rc; i++) {
         char label[32];
         snprintf(label, sizeof label, "bpb %d/%d", i + 1, n);
         res[i].path = argv[optind + i];
         if (score_path(sc, res[i].path, split, buf, label, quiet, &res[i].t, &e)) rc = cmd_error(e.msg);
-        else bpb_tally_add(&total, &res[i].t);
+        else add_result(&total, &res[i].t);
     }
     if (!rc) print_results(ckpt, chunk, res, n, &total, json);
     free(buf);
     free(res);
-    bpb_scorer_free(sc);
-    eval_close_model(be, m);
+    bl_score_close(sc);
+    bl_model_close(m);
     return rc;
 }
