@@ -95,6 +95,7 @@ int bl_gen_prompt(bl_gen *g, const void *prompt, size_t n, bl_error *err)
 {
     if (!g || (!prompt && n)) return api_fail(err, BL_ERR_ARG, "bl_gen_prompt: NULL session or prompt");
     generator_prefill(g->g, prompt, n);
+    g->model->be->sync(g->model->be); /* the prompt is read when this returns */
     utf8_stream_init(&g->us, g->o.utf8, sink_ready, g);
     g->nready = g->ready_off = g->ntail = 0;
     g->started = 1;

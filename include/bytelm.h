@@ -73,7 +73,8 @@ void bl_open_opts_init(bl_open_opts *o);
  * Thread-safe (each call makes its own model). */
 bl_model *bl_model_open(const char *path, const bl_open_opts *opts, bl_error *err);
 
-/* Frees the model. Every session made from it must be closed first. NULL is ignored. */
+/* Frees the model. Every session made from it must be closed first, and no other call on it
+ * may be running. NULL is ignored. */
 void bl_model_close(bl_model *m);
 
 typedef struct {
@@ -84,7 +85,8 @@ typedef struct {
     const char *path;      /* the checkpoint directory that was loaded */
 } bl_info;
 
-/* The model's shape and where it runs; the strings live as long as the model. Thread-safe. */
+/* The model's shape and where it runs; the strings live as long as the model. Thread-safe
+ * (it reads what bl_model_open set and nothing a session changes). */
 void bl_model_info(const bl_model *m, bl_info *out);
 
 /* ---- scoring ---- */
@@ -111,15 +113,18 @@ bl_score *bl_score_open(bl_model *m, size_t chunk, bl_error *err);
  * as bl_score_open. */
 int bl_score_feed(bl_score *s, const void *bytes, size_t n, double *bits, bl_error *err);
 
-/* The running result of the stream: what has been scored so far (for progress displays). */
+/* The running result of the stream: what has been scored so far (for progress displays).
+ * Same thread rule as bl_score_open. */
 void bl_score_progress(const bl_score *s, bl_score_result *out);
 
 /* Scores what is buffered and writes the stream's result (equal to `bytelm eval bpb` on the
  * same bytes); the next bl_score_feed starts a new stream from a fresh state. Fails with
- * BL_ERR_MODEL when the losses are not finite. */
+ * BL_ERR_MODEL when the losses are not finite (out is still filled). Same thread rule as
+ * bl_score_open. */
 int bl_score_finish(bl_score *s, bl_score_result *out, bl_error *err);
 
-void bl_score_close(bl_score *s); /* NULL is ignored */
+/* Frees the session (not its model). NULL is ignored. Same thread rule as bl_score_open. */
+void bl_score_close(bl_score *s);
 
 /* ---- generation ---- */
 
@@ -153,19 +158,23 @@ void bl_gen_opts_init(bl_gen_opts *o);
 bl_gen *bl_gen_open(bl_model *m, const bl_gen_opts *opts, bl_error *err);
 
 /* Starts a generation: resets the state and reads the prompt (n bytes; n = 0 starts from a
- * newline, which is not output). Can be called again for another prompt. */
+ * newline, which is not output); returns once the prompt is read. Can be called again for
+ * another prompt. Same thread rule as bl_gen_open. */
 int bl_gen_prompt(bl_gen *g, const void *prompt, size_t n, bl_error *err);
 
 /* Makes bytes until some output is ready, then copies up to cap of them to out (*n of them).
  * Output comes as whole characters (in the safe and strict modes), so any piece can be printed
  * as it comes. Returns 1 when *n > 0, 0 at the end of the generation (max_bytes reached or a
- * stop string, *n = 0), -1 on error. */
+ * stop string, *n = 0), -1 on error (BL_ERR_MODEL for non-finite logits: the generation ends).
+ * Same thread rule as bl_gen_open. */
 int bl_gen_next(bl_gen *g, void *out, size_t cap, size_t *n, bl_error *err);
 
-/* Bytes the model has made since the last bl_gen_prompt (before any UTF-8 replacement). */
+/* Bytes the model has made since the last bl_gen_prompt (before any UTF-8 replacement).
+ * Same thread rule as bl_gen_open. */
 long bl_gen_produced(const bl_gen *g);
 
-void bl_gen_close(bl_gen *g); /* NULL is ignored */
+/* Frees the session (not its model). NULL is ignored. Same thread rule as bl_gen_open. */
+void bl_gen_close(bl_gen *g);
 
 #ifdef __cplusplus
 }

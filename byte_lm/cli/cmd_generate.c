@@ -1,5 +1,7 @@
-/* `bytelm generate`: loads a checkpoint, reads the prompt, and streams the continuation(s) made
- * by generate.c through the UTF-8 output stream. */
+/* `bytelm generate`: loads a checkpoint (bl_model_open), reads the prompt, and streams the
+ * continuation: one stream of text through the public API's generation session (bl_gen,
+ * include/bytelm.h), a batch of streams or JSON through generate.c's engine directly (the API
+ * makes one stream at a time; a batch runs its streams together). */
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -8,9 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "byte_lm/model/backend_select.h"
-#include "byte_lm/checkpoint/checkpoint.h"
-#include "byte_lm/checkpoint/checkpoint_open.h"
+#include "api/api_internal.h"
 #include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "byte_lm/base/file_read.h"
@@ -108,10 +108,38 @@ typedef struct {
     GenOptions g;
 } Args;
 
-static int load_model(const Args *a, char *dir, size_t cap, Backend **be, Model **m, BlErr *e)
+/* One stream of text through bl_gen: written to stdout as it comes. Returns 0, or -1 with e
+ * set (the model's logits not finite); *t_prefill and *t_gen get the two phases' seconds. */
+static int run_api(const Args *a, bl_model *bm, const Buf *prompt, double *t_prefill, double *t_gen, BlErr *e)
 {
-    CkptOpen how = {a->device, a->threads, 0, a->precision};
-    return checkpoint_open(a->ckpt, &how, be, m, dir, cap, e);
+    bl_gen_opts o;
+    bl_gen_opts_init(&o);
+    o.temperature = a->g.sampler.temperature;
+    o.top_k = a->g.sampler.top_k;
+    o.top_p = a->g.sampler.top_p;
+    o.seed = a->g.seed;
+    o.utf8 = a->g.utf8 == UTF8_STRICT ? BL_UTF8_STRICT : a->g.utf8 == UTF8_OFF ? BL_UTF8_OFF : BL_UTF8_SAFE;
+    o.max_bytes = a->n;
+    bl_error err;
+    bl_gen *g = bl_gen_open(bm, &o, &err);
+    BL_CHECK(g); /* the options were checked when parsed */
+    double t0 = now_seconds();
+    bl_gen_prompt(g, prompt->p, prompt->n, &err);
+    *t_prefill = now_seconds() - t0;
+    t0 = now_seconds();
+    char piece[256];
+    size_t n;
+    int rc = 0;
+    while (a->n > 0 && (rc = bl_gen_next(g, piece, sizeof piece, &n, &err)) > 0) {
+        fwrite(piece, 1, n, stdout);
+        fflush(stdout);
+    }
+    *t_gen = now_seconds() - t0;
+    bl_gen_close(g);
+    /* on a terminal, end the line for the prompt's sake */
+    if (isatty(STDOUT_FILENO)) printf("\n");
+    if (rc < 0) return bl_fail(e, NULL, "%s", err.message);
+    return 0;
 }
 
 static void print_json(const Args *a, const char *dir, const char *device, size_t prompt_bytes,
@@ -300,38 +328,47 @@ int cmd_generate(int argc, char **argv)
     BlErr e;
     Buf prompt = {0};
     if (read_prompt(a.prompt, a.prompt_file, &prompt, &e)) return cmd_error(e.msg);
-    char dir[4096];
-    Backend *be;
-    Model *m;
-    if (load_model(&a, dir, sizeof dir, &be, &m, &e)) {
+    bl_error err;
+    bl_open_opts how = {a.device, a.threads, 0, a.precision};
+    bl_model *bm = bl_model_open(a.ckpt, &how, &err);
+    if (!bm) {
         free(prompt.p);
-        return cmd_error(e.msg);
+        return cmd_error(err.message);
     }
-    Generator *g = generator_create(m, &a.g);
-    double t0 = now_seconds();
-    generator_prefill(g, prompt.p, prompt.n);
-    be->sync(be);
-    double t_prefill = now_seconds() - t0;
-    Buf *raw = bl_calloc((size_t)a.g.batch, sizeof(Buf));
-    long bad_at;
-    double t_gen = run(&a, g, raw, &bad_at);
-    if (bad_at >= 0) {
-        bl_fail(&e, dir, "the model's logits are not finite at output byte %ld (the weights overflow)", bad_at);
-        rc = 1;
-    } else if (a.json) {
-        print_json(&a, dir, be->name, prompt.n, raw, t_prefill, t_gen);
-    } else if (!a.quiet) {
+    Backend *be = bm->be;
+    const char *dir = bm->dir;
+    double t_prefill, t_gen;
+    Buf *raw = NULL;
+    Generator *g = NULL;
+    if (a.g.batch == 1 && !a.json) {
+        rc = run_api(&a, bm, &prompt, &t_prefill, &t_gen, &e) ? 1 : 0;
+    } else {
+        g = generator_create(bm->m, &a.g);
+        double t0 = now_seconds();
+        generator_prefill(g, prompt.p, prompt.n);
+        be->sync(be);
+        t_prefill = now_seconds() - t0;
+        raw = bl_calloc((size_t)a.g.batch, sizeof(Buf));
+        long bad_at;
+        t_gen = run(&a, g, raw, &bad_at);
+        if (bad_at >= 0) {
+            bl_fail(&e, dir, "the model's logits are not finite at output byte %ld (the weights overflow)", bad_at);
+            rc = 1;
+        } else if (a.json) {
+            print_json(&a, dir, be->name, prompt.n, raw, t_prefill, t_gen);
+        }
+    }
+    if (!rc && !a.json && !a.quiet) {
         fprintf(stderr, "bytelm generate: %ld bytes x %d in %.3f s (%.0f bytes/s), prompt %zu bytes in %.3f s, seed %llu\n",
                 a.n, a.g.batch, t_gen, t_gen > 0 ? (double)a.n * a.g.batch / t_gen : 0.0,
                 prompt.n, t_prefill, (unsigned long long)a.g.seed);
     }
-    for (int b = 0; b < a.g.batch; b++) free(raw[b].p);
+    for (int b = 0; raw && b < a.g.batch; b++) free(raw[b].p);
     free(raw);
     if (rc) fflush(stdout), cmd_error(e.msg);
     else if (fflush(stdout) || ferror(stdout)) rc = bl_fail_errno(&e, "<stdout>", "write error"), cmd_error(e.msg);
     free(prompt.p);
-    generator_free(g);
-    model_free(m);
-    be->destroy(be);
+    if (g) generator_free(g);
+    bl_model_close(bm);
     return rc ? 1 : 0;
 }
