@@ -1,6 +1,8 @@
 #include "eval/task_train.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "byte_lm/train/train.h"
 
@@ -125,27 +127,32 @@ int task_train(const TaskTrainOptions *o, const TaskGen *gens, int ngens, Backen
     return rc;
 }
 
+/* Written beside the target (PATH.tmp-PID) and renamed over it once complete, so a failure or
+ * an interrupt leaves the file that was there untouched. */
 int task_write_text(const char *path, const TaskGen *gens, int ngens, long n, int block,
                     uint64_t seed, BlErr *e)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) return bl_fail_errno(e, path, "cannot create");
+    char tmp[4200];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= sizeof tmp)
+        return bl_fail(e, path, "path too long");
+    FILE *f = fopen(tmp, "wbx");
+    if (!f) return bl_fail_errno(e, tmp, "cannot create");
     Rng r = rng_stream(seed, 0x74657874);
     TaskExample ex;
     char line[2 * TASK_TEXT_MAX + 2];
     const TaskGen *g = &gens[0];
-    for (long i = 0; i < n; i++) {
+    int rc = 0;
+    for (long i = 0; i < n && !rc; i++) {
         if (i % block == 0) g = &gens[rng_u64(&r) % (uint64_t)ngens];
         if (task_make(g, &r, POOL_TRAIN, NULL, &ex, 1000) < 0) {
-            fclose(f);
-            return bl_fail(e, path, "task %s: no training example could be made", g->name);
+            rc = bl_fail(e, path, "task %s: no training example could be made", g->name);
+            break;
         }
         int len = task_line(&ex, line, (int)sizeof line);
-        if (fwrite(line, 1, (size_t)len, f) != (size_t)len) {
-            fclose(f);
-            return bl_fail_errno(e, path, "cannot write");
-        }
+        if (fwrite(line, 1, (size_t)len, f) != (size_t)len) rc = bl_fail_errno(e, tmp, "cannot write");
     }
-    if (fclose(f)) return bl_fail_errno(e, path, "cannot write");
-    return 0;
+    if (fclose(f) && !rc) rc = bl_fail_errno(e, tmp, "cannot write");
+    if (!rc && rename(tmp, path)) rc = bl_fail_errno(e, path, "cannot replace");
+    if (rc) unlink(tmp);
+    return rc;
 }

@@ -34,7 +34,8 @@ int task_train(const TaskTrainOptions *o, const TaskGen *gens, int ngens, Backen
 void task_fill_row(const TaskGen *g, Rng *r, uint8_t *row, int len);
 
 /* Writes n example lines of training text (train pool only) to path, blocks of `block` lines of
- * one task at a time so few-shot prompts look like the text. */
+ * one task at a time so few-shot prompts look like the text. The file appears whole or not at
+ * all: a failure leaves what path held before. */
 int task_write_text(const char *path, const TaskGen *gens, int ngens, long n, int block,
                     uint64_t seed, BlErr *e);
 

@@ -201,6 +201,23 @@ START_TEST(test_tasks_cli)
     fclose(f);
     ck_assert_int_eq(lines, 2000);
 
+    /* the file appears whole or not at all: killed while writing, the old FILE is still there;
+     * an output naming the word list is a usage error that leaves it alone */
+    char keep[700], words[700];
+    snprintf(keep, sizeof keep, "%s/keep.txt", dir);
+    snprintf(words, sizeof words, "%s/words.txt", dir);
+    tu_sh_ok("printf 'keep me\\n' > %s && cp tests/data/words.txt %s", keep, words);
+    tu_sh_ok("{ %s eval tasks --words %s --task reverse --write-train %s --examples 100000000 & "
+             "pid=$!; sleep 1; kill -9 $pid; wait $pid; } 2>/dev/null; true", tu_bytelm(), words, keep);
+    char *kept = tu_slurp(keep, NULL);
+    ck_assert_str_eq(kept, "keep me\n");
+    free(kept);
+    snprintf(cmd, sizeof cmd, "%s eval tasks --words %s --task reverse --write-train %s", tu_bytelm(), words, words);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
+    ck_assert_msg(strstr(err, "--words"), "%s", err);
+    snprintf(cmd, sizeof cmd, "cmp -s tests/data/words.txt %s", words);
+    ck_assert_int_eq(tu_sh(cmd), 0);
+
     /* memory: a short selective-copying instance trained by the CLI, saved, then reloaded */
     const char *task = "--task selective-copy --length 4 --tokens 1 --vocab 4 --n 50 --threads 1";
     snprintf(cmd, sizeof cmd,

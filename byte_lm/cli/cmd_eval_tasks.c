@@ -6,6 +6,7 @@
 
 #include "byte_lm/model/backend_select.h"
 #include "byte_lm/checkpoint/checkpoint.h"
+#include "byte_lm/base/file_read.h"
 #include "byte_lm/cli/cli_options.h"
 #include "byte_lm/cli/commands.h"
 #include "eval/char_tasks.h"
@@ -161,6 +162,8 @@ static int parse(Args *a, int argc, char **argv)
     if (optind < argc) return cmd_usage_error(cmd, "unexpected argument");
     if (!a->tasks) return cmd_usage_error(cmd, "--task is required");
     if (!a->memory && !a->words) return cmd_usage_error(cmd, "--words FILE is required");
+    if (a->write_train && a->words && file_same(a->write_train, a->words))
+        return cmd_usage_error(cmd, "--write-train names the --words file");
     if ((a->ckpt != NULL) + a->train + (a->write_train != NULL) != 1)
         return cmd_usage_error(cmd, "give exactly one of --ckpt, --train, --write-train");
     if (a->train && !a->tr.config) return cmd_usage_error(cmd, "--train needs --config FILE");
