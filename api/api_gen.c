@@ -117,15 +117,6 @@ static int hits_stop(bl_gen *g, uint8_t b)
     return 0;
 }
 
-/* 1 if every logit of the last step is finite (a byte drawn from NaN logits is noise). */
-static int logits_finite(const bl_gen *g)
-{
-    const float *lg = generator_logits(g->g);
-    for (int i = 0; i < 256; i++)
-        if (!isfinite(lg[i])) return 0;
-    return 1;
-}
-
 int bl_gen_next(bl_gen *g, void *out, size_t cap, size_t *n, bl_error *err)
 {
     if (!g || !out || !n || !cap) return api_fail(err, BL_ERR_ARG, "bl_gen_next: NULL argument or cap 0");
@@ -140,7 +131,7 @@ int bl_gen_next(bl_gen *g, void *out, size_t cap, size_t *n, bl_error *err)
         }
         uint8_t b;
         generator_step(g->g, &b);
-        if (!logits_finite(g)) {
+        if (!generator_logits_finite(g->g)) {
             g->done = 1;
             return api_fail(err, BL_ERR_MODEL, "%s: the model's logits are not finite at output byte %ld (the weights overflow)",
                             g->model->dir, generator_produced(g->g) - 1);

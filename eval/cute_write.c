@@ -2,8 +2,8 @@
  * renamed over it once complete. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "byte_lm/base/atomic_dir.h"
 #include "eval/cute_train.h"
 
 /* One example: the prompt as eval cute gives it (ending ` Answer: "`), the label, the closing
@@ -27,10 +27,8 @@ int cute_write_train(const char *path, const CuteTrainSource *s, const CutePromp
     if (!counts) counts = local;
     memset(counts, 0, CUTE_TASKS * sizeof *counts);
     char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= sizeof tmp)
-        return bl_fail(e, path, "path too long");
-    FILE *f = fopen(tmp, "wbx");
-    if (!f) return bl_fail_errno(e, tmp, "cannot create");
+    FILE *f = file_replace_begin(path, tmp, sizeof tmp, e);
+    if (!f) return -1;
     Rng r = rng_stream(seed, 0x63757465ull);
     char buf[CUTE_EXAMPLE_MAX];
     CuteRow row;
@@ -45,8 +43,5 @@ int cute_write_train(const char *path, const CuteTrainSource *s, const CutePromp
         else
             counts[t]++;
     }
-    if (fclose(f) && !rc) rc = bl_fail_errno(e, tmp, "cannot write");
-    if (!rc && rename(tmp, path)) rc = bl_fail_errno(e, path, "cannot replace");
-    if (rc) unlink(tmp);
-    return rc;
+    return file_replace_end(f, tmp, path, !rc, e) ? -1 : rc;
 }

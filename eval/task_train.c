@@ -1,9 +1,8 @@
 #include "eval/task_train.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "byte_lm/base/atomic_dir.h"
 #include "byte_lm/train/train.h"
 
 void task_train_options_default(TaskTrainOptions *o)
@@ -127,16 +126,13 @@ int task_train(const TaskTrainOptions *o, const TaskGen *gens, int ngens, Backen
     return rc;
 }
 
-/* Written beside the target (PATH.tmp-PID) and renamed over it once complete, so a failure or
- * an interrupt leaves the file that was there untouched. */
+/* Written through file_replace_begin/end: a failure or an interrupt leaves the old file. */
 int task_write_text(const char *path, const TaskGen *gens, int ngens, long n, int block,
                     uint64_t seed, BlErr *e)
 {
     char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= sizeof tmp)
-        return bl_fail(e, path, "path too long");
-    FILE *f = fopen(tmp, "wbx");
-    if (!f) return bl_fail_errno(e, tmp, "cannot create");
+    FILE *f = file_replace_begin(path, tmp, sizeof tmp, e);
+    if (!f) return -1;
     Rng r = rng_stream(seed, 0x74657874);
     TaskExample ex;
     char line[2 * TASK_TEXT_MAX + 2];
@@ -151,8 +147,5 @@ int task_write_text(const char *path, const TaskGen *gens, int ngens, long n, in
         int len = task_line(&ex, line, (int)sizeof line);
         if (fwrite(line, 1, (size_t)len, f) != (size_t)len) rc = bl_fail_errno(e, tmp, "cannot write");
     }
-    if (fclose(f) && !rc) rc = bl_fail_errno(e, tmp, "cannot write");
-    if (!rc && rename(tmp, path)) rc = bl_fail_errno(e, path, "cannot replace");
-    if (rc) unlink(tmp);
-    return rc;
+    return file_replace_end(f, tmp, path, !rc, e) ? -1 : rc;
 }

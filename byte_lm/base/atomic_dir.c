@@ -252,6 +252,24 @@ int write_file_atomic_iov(const char *path, const struct iovec *parts, int n, Bl
     return 0;
 }
 
+FILE *file_replace_begin(const char *path, char *tmp, size_t cap, BlErr *e)
+{
+    if ((size_t)snprintf(tmp, cap, "%s.tmp-%ld", path, (long)getpid()) >= cap)
+        return bl_fail(e, path, "path too long"), NULL;
+    FILE *f = fopen(tmp, "wbx");
+    if (!f) bl_fail_errno(e, tmp, "cannot create");
+    return f;
+}
+
+int file_replace_end(FILE *f, const char *tmp, const char *path, int ok, BlErr *e)
+{
+    int rc = ok ? 0 : -1;
+    if (fclose(f) && ok) rc = bl_fail_errno(e, tmp, "cannot write");
+    if (!rc && rename(tmp, path)) rc = bl_fail_errno(e, path, "cannot replace");
+    if (rc) unlink(tmp);
+    return rc;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, BlErr *e)
 {
     struct iovec one = {.iov_base = (void *)data, .iov_len = len};

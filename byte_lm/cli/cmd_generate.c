@@ -4,7 +4,6 @@
  * makes one stream at a time; a batch runs its streams together). */
 #include <cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -186,16 +185,6 @@ static void print_json(const Args *a, const char *dir, const char *device, size_
     cJSON_Delete(o);
 }
 
-/* 1 if every logit of the last step is finite: a byte sampled from NaN or infinite logits is
- * noise (whatever the sampler picks), not the model's output. */
-static int logits_finite(const Generator *g)
-{
-    const float *lg = generator_logits(g);
-    for (size_t i = 0; i < (size_t)generator_batch(g) * 256; i++)
-        if (!isfinite(lg[i])) return 0;
-    return 1;
-}
-
 /* Generates with stream 0 going to stdout live (text mode) and everything else kept in raw[]
  * for printing afterwards; returns the generation time. *bad_at is the first step whose logits
  * were not finite (generation stops there), else -1. */
@@ -210,7 +199,7 @@ static double run(const Args *a, Generator *g, Buf *raw, long *bad_at)
     *bad_at = -1;
     for (long t = 0; t < a->n; t++) {
         generator_step(g, bytes);
-        if (!logits_finite(g)) {
+        if (!generator_logits_finite(g)) {
             *bad_at = t;
             break;
         }

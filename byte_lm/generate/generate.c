@@ -1,5 +1,6 @@
 /* Recurrent generation: prefill with the parallel scan, then one model step per byte
  * (see generate.h). */
+#include <math.h>
 #include <string.h>
 
 #include "byte_lm/generate/generate.h"
@@ -126,4 +127,11 @@ long generator_produced(const Generator *g)
 const float *generator_logits(const Generator *g)
 {
     return g->logits;
+}
+
+int generator_logits_finite(const Generator *g)
+{
+    for (size_t i = 0; i < (size_t)g->B * 256; i++)
+        if (!isfinite(g->logits[i])) return 0;
+    return 1;
 }

@@ -65,4 +65,8 @@ long generator_produced(const Generator *g);
 /* Host logits (B x 256) of the last step, before masking or temperature. */
 const float *generator_logits(const Generator *g);
 
+/* 1 if every logit of the last step is finite: a byte drawn from NaN or infinite logits is
+ * noise (whatever the sampler picks), not the model's output. */
+int generator_logits_finite(const Generator *g);
+
 #endif
