@@ -139,20 +139,20 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     const int nchunk = (L + SCAN_SC - 1) / SCAN_SC;
     const int kc = pick_kc(N, D, B, c->num_sms);
     const int CH = scan_channels_per_block(N, kc);
-    const int nbx = (D + CH - 1) / CH, nparts = nbx;
+    const int nbx = (D + CH - 1) / CH; /* also the partial rows per output */
     const bool roomy = (long long)nbx * B <= 4LL * c->num_sms;
     const size_t rows = (size_t)B * L;
 
     /* one scratch request, carved: partials, per-sequence sums, and the saved states when the
      * caller has none (then they are recomputed here, from a zero initial state) */
-    size_t need = scratch_round((size_t)nparts * rows * 2 * N * sizeof(float)) +
+    size_t need = scratch_round((size_t)nbx * rows * 2 * N * sizeof(float)) +
                   scratch_round((size_t)B * D * N * sizeof(float)) +
                   2 * scratch_round((size_t)B * D * sizeof(float)) + 256;
     const size_t saved_bytes = cuda_scan_saved_bytes(B, L, D, N);
     if (!g->saved) need += scratch_round(saved_bytes);
     ScratchCarver sc = {(char *)cuda_scratch(c, need), 0};
     ScanBwdArgs<T> a;
-    a.part_bc = sc.take<float>((size_t)nparts * rows * 2 * N);
+    a.part_bc = sc.take<float>((size_t)nbx * rows * 2 * N);
     a.part_A = sc.take<float>((size_t)B * D * N);
     a.part_D = sc.take<float>((size_t)B * D);
     a.part_bias = sc.take<float>((size_t)B * D);
@@ -198,7 +198,7 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     size_t total = rows * 2 * N, cap = (size_t)c->num_sms * 32;
     size_t blocks = (total + 255) / 256;
     scan_bc_reduce_kernel<<<(int)(blocks < cap ? blocks : cap), 256, 0, c->stream>>>(
-        g->dBm, g->dCm, g->dbc_stride, a.part_bc, nparts, rows, N);
+        g->dBm, g->dCm, g->dbc_stride, a.part_bc, nbx, rows, N);
     CUDA_LAUNCH_CHECK();
     size_t np = (size_t)D * N + D;
     scan_param_reduce_kernel<<<(int)((np + 255) / 256), 256, 0, c->stream>>>(

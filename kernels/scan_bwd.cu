@@ -104,7 +104,8 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
 #pragma unroll
     for (int i = 0; i < Sm::NACC; i++) sm.acc[i][tid] = 0.0;
 
-    /* processing order kk = 0, 1, ... is chunk nck - 1 - kk */
+    /* processing order kk = 0, 1, ... is chunk nck - 1 - kk. (The forward stages the same way;
+     * one helper for both cost the backward 2% and 4 registers: kernels/NOTES.md.) */
     TilePlan<TC, CH, P, (int)sizeof(T)> act_plan;
     TilePlan<TC, N, N, 4> bc_plan;
     act_plan.init(D - d0);
@@ -119,17 +120,17 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             if (a.z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
             act_plan.load(st.dy, a.dy + rw * D + d0, D, nr);
         } else {
-            load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D, false);
-            load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D, false);
-            if (a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D, false);
-            load_act_tile<T, TC, CH, P>(st.dy, a.dy, D, rw, nr, d0, D, false);
+            load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
+            load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
+            if (a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
+            load_act_tile<T, TC, CH, P>(st.dy, a.dy, D, rw, nr, d0, D);
         }
         if (a.vec_bc) {
             bc_plan.load(st.bm, a.Bm + rw * a.bc_stride, a.bc_stride, nr);
             bc_plan.load(st.cm, a.Cm + rw * a.bc_stride, a.bc_stride, nr);
         } else {
-            load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr, false);
-            load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr, false);
+            load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr);
+            load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr);
         }
     };
     /* the chunk-start states of the lane's channels, fetched a chunk ahead into registers. A

@@ -181,46 +181,32 @@ template <typename T> __device__ __forceinline__ void copy_elem(T *sdst, const T
 }
 
 /* Rows [row0, row0 + TC) (only the first nrows exist) and columns [d0, d0 + CH) (only those
- * below D exist) of a row-major tensor with leading dimension ld, into dst[TC][P]; missing
- * elements become zero. vec: ld, D, d0 and src allow 16-byte copies. */
+ * below D exist) of a row-major tensor with leading dimension ld, into dst[TC][P], one element
+ * per copy: the path for rows that are not whole 16-byte pieces (TilePlan takes the others);
+ * missing elements become zero. */
 template <typename T, int TC, int CH, int P, int NTH = NT>
 __device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, size_t row0,
-                                              int nrows, int d0, int D, bool vec)
+                                              int nrows, int d0, int D)
 {
-    constexpr int E = 16 / (int)sizeof(T);
     /* compile-time trip counts (threadIdx.x < NTH): unrolled, no loop bookkeeping */
-    if (vec && CH % E == 0) {
-        constexpr int CPR = CH / E, IT = (TC * CPR + NTH - 1) / NTH;
+    constexpr int IT = (TC * CH + NTH - 1) / NTH;
 #pragma unroll
-        for (int it = 0; it < IT; it++) {
-            const int i = (int)threadIdx.x + it * NTH;
-            if (TC * CPR % NTH == 0 || i < TC * CPR) {
-                int r = i / CPR, cc = (i % CPR) * E;
-                bool ok = r < nrows && d0 + cc < D;
-                const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
-                cp_async16(dst + r * P + cc, g, ok);
-            }
-        }
-    } else {
-        constexpr int IT = (TC * CH + NTH - 1) / NTH;
-#pragma unroll
-        for (int it = 0; it < IT; it++) {
-            const int i = (int)threadIdx.x + it * NTH;
-            if (TC * CH % NTH == 0 || i < TC * CH) {
-                int r = i / CH, cc = i % CH;
-                bool ok = r < nrows && d0 + cc < D;
-                const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
-                copy_elem(dst + r * P + cc, g, ok);
-            }
+    for (int it = 0; it < IT; it++) {
+        const int i = (int)threadIdx.x + it * NTH;
+        if (TC * CH % NTH == 0 || i < TC * CH) {
+            int r = i / CH, cc = i % CH;
+            bool ok = r < nrows && d0 + cc < D;
+            const T *g = ok ? src + (row0 + r) * ld + d0 + cc : src;
+            copy_elem(dst + r * P + cc, g, ok);
         }
     }
 }
 
 /* A thread's share of staging [TC][W] tiles (W elements of eb bytes a row, smem pitch P) with
  * 16-byte copies, worked out once per kernel: copy it goes to smem offset soff and reads row r,
- * column cc of the chunk. A chunk then costs a multiply-add and one cp.async per copy; the
- * generic loads above redo the 64-bit row arithmetic per copy, a tenth of the scan's
- * instructions. col_ok: the column exists (cc + d0 < D for activations). */
+ * column cc of the chunk. A chunk then costs a multiply-add and one cp.async per copy (working
+ * each copy's row out in 64 bits, as the element loads above do, was a tenth of the scan's
+ * instructions). col_ok: the column exists (cc + d0 < D for activations). */
 template <int TC, int W, int P, int eb, int NTH = NT> struct TilePlan {
     static constexpr int E = 16 / eb, CPR = W / E, NCP = TC * CPR, IT = (NCP + NTH - 1) / NTH;
     static_assert(W % E == 0, "rows of whole 16-byte pieces");
@@ -247,32 +233,19 @@ template <int TC, int W, int P, int eb, int NTH = NT> struct TilePlan {
     }
 };
 
-/* Rows [row0, row0 + TC) of Bm or Cm (N floats at stride ld) into dst[TC][N]. */
+/* Rows [row0, row0 + TC) of Bm or Cm (N floats at stride ld) into dst[TC][N], one float per
+ * copy: the path for strides or pointers that are not 16-byte aligned. */
 template <int TC, int N, int NTH = NT>
-__device__ __forceinline__ void load_bc_tile(float *dst, const float *src, size_t ld, size_t row0,
-                                             int nrows, bool vec)
+__device__ __forceinline__ void load_bc_tile(float *dst, const float *src, size_t ld, size_t row0, int nrows)
 {
-    if (vec) {
-        constexpr int CPR = N / 4, IT = (TC * CPR + NTH - 1) / NTH;
+    constexpr int IT = (TC * N + NTH - 1) / NTH;
 #pragma unroll
-        for (int it = 0; it < IT; it++) {
-            const int i = (int)threadIdx.x + it * NTH;
-            if (TC * CPR % NTH == 0 || i < TC * CPR) {
-                int r = i / CPR, cc = (i % CPR) * 4;
-                bool ok = r < nrows;
-                cp_async16(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
-            }
-        }
-    } else {
-        constexpr int IT = (TC * N + NTH - 1) / NTH;
-#pragma unroll
-        for (int it = 0; it < IT; it++) {
-            const int i = (int)threadIdx.x + it * NTH;
-            if (TC * N % NTH == 0 || i < TC * N) {
-                int r = i / N, cc = i % N;
-                bool ok = r < nrows;
-                cp_async4(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
-            }
+    for (int it = 0; it < IT; it++) {
+        const int i = (int)threadIdx.x + it * NTH;
+        if (TC * N % NTH == 0 || i < TC * N) {
+            int r = i / N, cc = i % N;
+            bool ok = r < nrows;
+            cp_async4(dst + r * N + cc, ok ? src + (row0 + r) * ld + cc : src, ok);
         }
     }
 }

@@ -64,16 +64,16 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
             act_plan.load(st.dp, a.delta_pre + rw * D + d0, D, nr);
             if (WRITE_Y && a.z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
         } else {
-            load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D, false);
-            load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D, false);
-            if (WRITE_Y && a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D, false);
+            load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
+            load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
+            if (WRITE_Y && a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
         }
         if (a.vec_bc) {
             bc_plan.load(st.bm, a.Bm + rw * a.bc_stride, a.bc_stride, nr);
             bc_plan.load(st.cm, a.Cm + rw * a.bc_stride, a.bc_stride, nr);
         } else {
-            load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr, false);
-            load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr, false);
+            load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr);
+            load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr);
         }
     };
 
