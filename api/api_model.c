@@ -6,6 +6,7 @@
 
 #include "api/api_internal.h"
 #include "byte_lm/checkpoint/checkpoint_open.h"
+#include "byte_lm/model/backend_select.h"
 
 const char *bl_version(void) { return BYTELM_VERSION_STRING; }
 
@@ -41,9 +42,10 @@ bl_model *bl_model_open(const char *path, const bl_open_opts *opts, bl_error *er
     if (!opts) bl_open_opts_init(&def), opts = &def;
     if (!path) return api_fail(err, BL_ERR_ARG, "bl_model_open: path is NULL"), NULL;
     const char *device = opts->device ? opts->device : "cpu";
-    if (strcmp(device, "cpu") && strcmp(device, "cuda"))
+    Precision prec;
+    if (!backend_name_known(device))
         return api_fail(err, BL_ERR_ARG, "bl_model_open: device must be cpu or cuda, not '%.40s'", device), NULL;
-    if (opts->precision && strcmp(opts->precision, "fp32") && strcmp(opts->precision, "bf16"))
+    if (opts->precision && precision_parse(opts->precision, &prec))
         return api_fail(err, BL_ERR_ARG, "bl_model_open: precision must be fp32 or bf16, not '%.40s'",
                         opts->precision),
                NULL;

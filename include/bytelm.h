@@ -59,7 +59,7 @@ typedef struct {
 typedef struct bl_model bl_model;
 
 typedef struct {
-    const char *device;    /* "cpu" (default) or "cuda" */
+    const char *device;    /* "cpu" (default) or "cuda" ("gpu" is the same) */
     int threads;           /* CPU threads; 0: all cores */
     int gpu;               /* CUDA device index */
     const char *precision; /* "fp32", "bf16", or NULL: the device's default (cpu fp32, cuda bf16) */

@@ -9,6 +9,7 @@
 
 #include "byte_lm/base/precision.h"
 #include "byte_lm/cli/commands.h"
+#include "byte_lm/model/backend_select.h"
 
 int cli_parse_long(const char *s, long lo, long hi, long *out)
 {
@@ -118,7 +119,7 @@ int cli_no_positionals(const char *cmd, int first, int argc, char **argv)
 
 int cli_device(const char *cmd, const char *s)
 {
-    if (!strcmp(s, "cpu") || !strcmp(s, "cuda") || !strcmp(s, "gpu")) return 0;
+    if (backend_name_known(s)) return 0;
     return bad(cmd, "--device", s, "cpu or cuda");
 }
 

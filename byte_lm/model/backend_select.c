@@ -28,6 +28,11 @@ static int cuda_usable(int gpu, BlErr *e)
 }
 #endif
 
+int backend_name_known(const char *name)
+{
+    return !strcmp(name, "cpu") || !strcmp(name, "cuda") || !strcmp(name, "gpu");
+}
+
 Backend *backend_open(const char *name, int threads, int gpu, BlErr *e)
 {
     if (!name || !strcmp(name, "cpu")) return backend_cpu_create(threads);

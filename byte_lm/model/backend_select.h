@@ -4,6 +4,9 @@
 #include "byte_lm/model/backend.h"
 #include "byte_lm/base/error.h"
 
+/* 1 for the device names backend_open knows: "cpu", "cuda" and its alias "gpu". */
+int backend_name_known(const char *name);
+
 /* "cpu" or "cuda"; NULL with a message in e when unavailable. */
 Backend *backend_by_name(const char *name, int threads, BlErr *e);
 /* The same, with GPU `gpu` for "cuda" (a data-parallel rank's own device). */
