@@ -198,6 +198,14 @@ static double op_sumsq(Backend *be, const float *x, size_t n)
     return cuda_sumsq(ctx_of(be), x, n);
 }
 
+/* ---- generation and graphs ---- */
+static void op_ssm_step(Backend *be, const ScanStep *a) { cuda_ssm_step(ctx_of(be), a); }
+static void op_sample(Backend *be, const SampleArgs *a) { cuda_sample(ctx_of(be), a); }
+static void op_graph_begin(Backend *be) { cuda_graph_begin(ctx_of(be)); }
+static void *op_graph_end(Backend *be) { return cuda_graph_end(ctx_of(be)); }
+static int op_graph_run(Backend *be, void *g) { return cuda_graph_run(ctx_of(be), g); }
+static void op_graph_free(Backend *be, void *g) { cuda_graph_free(ctx_of(be), g); }
+
 /* ---- mixed precision: bf16 in the interface is __nv_bfloat16 here (same 16 bits) ---- */
 typedef __nv_bfloat16 nvbf;
 #define NB(p) reinterpret_cast<nvbf *>(p)
@@ -331,6 +339,12 @@ extern "C" Backend *backend_cuda_create(int device)
     be->conv1d_fwd_bf16 = op_conv1d_fwd_bf16;
     be->conv1d_bwd_bf16 = op_conv1d_bwd_bf16;
     be->adamw_bf16 = op_adamw_bf16;
+    be->ssm_step = op_ssm_step;
+    be->sample = op_sample;
+    be->graph_begin = op_graph_begin;
+    be->graph_end = op_graph_end;
+    be->graph_run = op_graph_run;
+    be->graph_free = op_graph_free;
     be->matmul_peak_flops = op_matmul_peak_flops;
     be->mem_peak_bytes = op_mem_peak_bytes;
     be->mem_total_bytes = op_mem_total_bytes;

@@ -140,6 +140,29 @@ __global__ void conv1d_state_kernel(float *state, const T *in, int in_stride, in
     for (int j = 0; j < K - 1; j++) state[i * (K - 1) + j] = v[j];
 }
 
+/* One recurrent step (L = 1 with a state), fused: the window is the state plus this input, the
+ * output its SiLU'd sum, and the state shifts by one, all in one pass per (b, d) instead of the
+ * sequence kernel plus the state kernel (generation runs this once per layer and byte). */
+template <typename T, int K>
+__global__ void conv1d_step_kernel(T *__restrict__ out, const T *__restrict__ in, int in_stride,
+                                   const float *__restrict__ w, const float *__restrict__ bias,
+                                   float *__restrict__ state, int B, int D)
+{
+    size_t i = bl_gtid();
+    if (i >= (size_t)B * D) return;
+    const int b = (int)(i / D), d = (int)(i % D);
+    float x[K], wk[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) wk[k] = w[(size_t)d * K + k];
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) x[k] = state[i * (K - 1) + k];
+    x[K - 1] = bl_to_f(in[(size_t)b * in_stride + d]);
+    const float a = conv_pre<K>(x, wk, bias[d]);
+    out[i] = bl_from_f<T>(a * bl_sigmoid(a));
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) state[i * (K - 1) + k] = x[k + 1];
+}
+
 /* Row s (row index b*L + s) of in and dout for V channels: its input enters the window x,
  * and gs gets its gradient at the pre-activation, a = bias + w . x recomputed and dout
  * multiplied by SiLU's derivative. */
@@ -290,6 +313,25 @@ static void conv_fwd(CudaCtx *c, T *out, const T *in, int in_stride, const float
                      const float *bias, float *conv_state, int B, int L, int D, int K)
 {
     if (B == 0 || D == 0 || L == 0) return;
+    if (L == 1 && conv_state && K > 1) {
+        size_t n = (size_t)B * D;
+        int blocks = (int)((n + 127) / 128);
+#define CONV_STEP(KK)                                                                        \
+    conv1d_step_kernel<T, KK><<<blocks, 128, 0, c->stream>>>(out, in, in_stride, w, bias,      \
+                                                             conv_state, B, D)
+        switch (K) {
+        case 2: CONV_STEP(2); break;
+        case 3: CONV_STEP(3); break;
+        case 4: CONV_STEP(4); break;
+        case 5: CONV_STEP(5); break;
+        case 6: CONV_STEP(6); break;
+        case 7: CONV_STEP(7); break;
+        default: CONV_STEP(8); break;
+        }
+#undef CONV_STEP
+        CUDA_LAUNCH_CHECK();
+        return;
+    }
     int V = conv_vec(K, D, in_stride, D, in, out, NULL, sizeof(T));
     int threads = (D + V - 1) / V;
     dim3 grid((threads + CONV_THREADS - 1) / CONV_THREADS, (L + CONV_TILE - 1) / CONV_TILE, B);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "byte_lm/model/backend.h" /* ScanFwd, ScanBwd */
+#include "byte_lm/model/backend.h" /* ScanFwd, ScanBwd, ScanStep, SampleArgs */
 
 struct LtPlan; /* matmul_bf16.cu: a cuBLASLt product's descriptors and chosen algorithm */
 
@@ -75,6 +75,14 @@ void cuda_rmsnorm_bwd(CudaCtx *c, float *dinp, float *dw, const float *dout, con
 
 void cuda_matmul_fwd(CudaCtx *c, float *out, int ldo, const float *inp, int ldi, const float *w,
                      int M, int K, int N, int accumulate);
+/* gemv.cu: the same products for M <= GEMV_MAX_M input rows, at the weights' bandwidth; the
+ * matmul launchers send such calls here */
+#define GEMV_MAX_M 8
+void cuda_gemv(CudaCtx *c, float *out, int ldo, const float *inp, int ldi, const float *w, int M,
+               int K, int N, int accumulate);
+void cuda_gemv_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const float *add,
+                    const __nv_bfloat16 *inp, int ldi, const __nv_bfloat16 *w, int M, int K,
+                    int N);
 void cuda_matmul_bwd(CudaCtx *c, float *dinp, int lddi, float *dw, const float *dout, int lddo,
                      const float *inp, int ldi, const float *w, int M, int K, int N,
                      int accumulate_dinp);
@@ -127,5 +135,16 @@ void cuda_adamw(CudaCtx *c, float *param, __nv_bfloat16 *shadow, const float *gr
                 float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,
                 float grad_scale, int t);
 double cuda_sumsq(CudaCtx *c, const float *x, size_t n);
+
+/* generation: scan_step.cu, sample.cu */
+void cuda_ssm_step(CudaCtx *c, const ScanStep *a);
+void cuda_sample(CudaCtx *c, const SampleArgs *a);
+
+/* graph.cu: recording the ops queued on the stream and replaying them (Backend.graph_*) */
+struct CudaGraph;
+void cuda_graph_begin(CudaCtx *c);
+void *cuda_graph_end(CudaCtx *c);
+int cuda_graph_run(CudaCtx *c, void *graph);
+void cuda_graph_free(CudaCtx *c, void *graph);
 
 #endif

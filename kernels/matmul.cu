@@ -21,6 +21,7 @@ void cuda_matmul_fwd(CudaCtx *c, float *out, int ldo, const float *inp, int ldi,
                      int M, int K, int N, int accumulate)
 {
     if (M == 0 || N == 0) return;
+    if (M <= GEMV_MAX_M && K > 0) return cuda_gemv(c, out, ldo, inp, ldi, w, M, K, N, accumulate);
     gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, w, K, inp, ldi, accumulate ? 1.0f : 0.0f, out,
          ldo);
 }

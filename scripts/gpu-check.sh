@@ -60,7 +60,7 @@ for step in $STEPS; do
             fail=1
             continue
         fi
-        for kt in test_ops_gpu test_scan_gpu test_bf16_gpu; do
+        for kt in test_ops_gpu test_scan_gpu test_bf16_gpu test_step_gpu; do
             [ -x "$BUILD/tests/gpu/$kt" ] || continue
             # the kernel cases only (test_bf16_gpu also has whole-model cases)
             BYTELM_GPU_TEST_QUICK=1 CK_FORK=no CK_RUN_CASE=$([ $kt = test_bf16_gpu ] && echo ops) \

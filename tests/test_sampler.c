@@ -1,6 +1,6 @@
 /* Sampling: greedy ties and masks, the temperature -> 0 limit, top-k and top-p sets, draw
  * frequencies against the computed distribution, determinism for a seed. */
-#include "byte_lm/generate/sampler.h"
+#include "byte_lm/base/sampler.h"
 #include "tests/test_util.h"
 
 static void random_logits(float *lg, uint64_t *s, float scale)
@@ -25,7 +25,7 @@ START_TEST(test_argmax_ties_and_mask)
     /* NaN never wins, and cannot hide a real maximum that comes after it */
     lg[0] = NAN;
     ck_assert_int_eq(sampler_argmax(lg, NULL), 3);
-    SamplerConfig c = {0.0f, 0, 1.0f};
+    SamplerConfig c = {0.0f, 0, 1.0f, 1.0f, 0};
     Rng r = {1};
     ck_assert_int_eq(sampler_sample(&c, lg, NULL, &r), 3);
     ck_assert_uint_eq(r.s, 1); /* greedy draws nothing */
@@ -47,12 +47,12 @@ START_TEST(test_temperature_to_zero_is_argmax)
         ck_assert(gap > 0);
         double probs[256], prev = 0;
         for (float t = 4.0f; t > gap / 40; t /= 2) {
-            SamplerConfig c = {t, 0, 1.0f};
+            SamplerConfig c = {t, 0, 1.0f, 1.0f, 0};
             sampler_probs(&c, lg, NULL, probs);
             ck_assert(probs[best] >= prev); /* monotone in T */
             prev = probs[best];
         }
-        SamplerConfig c = {gap / 40, 0, 1.0f};
+        SamplerConfig c = {gap / 40, 0, 1.0f, 1.0f, 0};
         sampler_probs(&c, lg, NULL, probs);
         ck_assert(probs[best] > 1 - 1e-12);
         Rng r = rng_stream(7, (uint64_t)trial);
@@ -70,14 +70,14 @@ START_TEST(test_top_k_one_is_greedy)
         uint8_t allowed[256];
         for (int i = 0; i < 256; i++) allowed[i] = (tu_next(&s) & 3) != 0;
         const uint8_t *mask = trial % 2 ? allowed : NULL;
-        SamplerConfig c = {0.5f + (float)(trial % 3), 1, trial % 4 ? 1.0f : 0.9f};
+        SamplerConfig c = {0.5f + (float)(trial % 3), 1, trial % 4 ? 1.0f : 0.9f, 1.0f, 0};
         Rng r = rng_stream(11, (uint64_t)trial);
         ck_assert_int_eq(sampler_sample(&c, lg, mask, &r), sampler_argmax(lg, mask));
     }
     /* a tie at the top: top-1 keeps the lower byte, like argmax */
     float lg[256] = {0};
     lg[9] = lg[4] = 1.0f;
-    SamplerConfig c = {1.0f, 1, 1.0f};
+    SamplerConfig c = {1.0f, 1, 1.0f, 1.0f, 0};
     Rng r = {2};
     ck_assert_int_eq(sampler_sample(&c, lg, NULL, &r), 4);
 }
@@ -90,7 +90,7 @@ START_TEST(test_top_k_set)
     float lg[256];
     random_logits(lg, &s, 3.0f);
     for (int k = 1; k <= 256; k *= 3) {
-        SamplerConfig c = {1.0f, k, 1.0f};
+        SamplerConfig c = {1.0f, k, 1.0f, 1.0f, 0};
         double probs[256];
         sampler_probs(&c, lg, NULL, probs);
         int kept = 0;
@@ -121,7 +121,7 @@ START_TEST(test_top_p_smallest_set)
     lg[10] = logf(0.5f), lg[20] = logf(0.3f), lg[30] = logf(0.15f), lg[40] = logf(0.05f);
     struct { float p; int kept; } cases[] = {{0.45f, 1}, {0.75f, 2}, {0.81f, 3}, {0.96f, 4}, {1.0f, 4}};
     for (size_t j = 0; j < sizeof cases / sizeof cases[0]; j++) {
-        SamplerConfig c = {1.0f, 0, cases[j].p};
+        SamplerConfig c = {1.0f, 0, cases[j].p, 1.0f, 0};
         double probs[256];
         sampler_probs(&c, lg, NULL, probs);
         int kept = 0;
@@ -137,7 +137,7 @@ START_TEST(test_top_p_smallest_set)
     for (int trial = 0; trial < 300; trial++) {
         random_logits(lg, &s, 1.0f + (float)(trial % 6));
         float p = tu_uniform(&s, 0.01f, 0.99f);
-        SamplerConfig full = {1.0f, 0, 1.0f}, nuc = {1.0f, 0, p};
+        SamplerConfig full = {1.0f, 0, 1.0f, 1.0f, 0}, nuc = {1.0f, 0, p, 1.0f, 0};
         double pf[256], pn[256];
         sampler_probs(&full, lg, NULL, pf);
         sampler_probs(&nuc, lg, NULL, pn);
@@ -166,7 +166,7 @@ START_TEST(test_draw_frequencies)
     uint8_t allowed[256];
     memset(allowed, 1, sizeof allowed);
     allowed[69] = 0;
-    SamplerConfig c = {0.7f, 6, 1.0f};
+    SamplerConfig c = {0.7f, 6, 1.0f, 1.0f, 0};
     double probs[256];
     sampler_probs(&c, lg, allowed, probs);
     ck_assert(probs[69] == 0);
@@ -189,7 +189,7 @@ START_TEST(test_same_seed_same_draws)
     float lg[256];
     uint64_t s = 41;
     random_logits(lg, &s, 2.0f);
-    SamplerConfig c = {1.0f, 0, 0.95f};
+    SamplerConfig c = {1.0f, 0, 0.95f, 1.0f, 0};
     Rng a = rng_stream(5, 1), b = rng_stream(5, 1), d = rng_stream(6, 1);
     int differ = 0;
     for (int k = 0; k < 100; k++) {

@@ -6,11 +6,13 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "byte_lm/base/hostdev.h" /* the GPU sampler draws from the same stream */
+
 typedef struct {
     uint64_t s;
 } Rng;
 
-static inline uint64_t rng_u64(Rng *r)
+static inline BL_HD uint64_t rng_u64(Rng *r)
 {
     uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -19,7 +21,7 @@ static inline uint64_t rng_u64(Rng *r)
 }
 
 /* uniform in [0, 1) with 53 random bits */
-static inline double rng_uniform(Rng *r)
+static inline BL_HD double rng_uniform(Rng *r)
 {
     return (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
 }

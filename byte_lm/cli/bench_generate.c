@@ -1,6 +1,6 @@
 /* `bytelm bench generate`: bytes per second of recurrent generation at batch 1 and batch 64, and
- * the fraction of the weight-bandwidth limit: each step must read every weight once, so a step
- * can take no less than weight bytes / memory bandwidth (the copy and read rates are measured in
+ * the fraction of the weight-bandwidth limit: each step must read every weight once (4 bytes
+ * each in fp32, 2 in bf16), so a step can take no less than weight bytes / memory bandwidth (the copy and read rates are measured in
  * the same run through the backend). */
 #include <string.h>
 
@@ -48,13 +48,16 @@ static void usage(FILE *f, const CliOpt *rows)
 
 int bench_generate(int argc, char **argv)
 {
-    const char *config = NULL, *device = "cpu";
+    const char *config = NULL, *device = "cpu", *precision = NULL;
     int n = 256, threads = 0, json = 0;
     const CliOpt rows[] = {
         {"config", 0, CLI_STRING, &config, .arg = "FILE",
          .help = "model config (default configs/tiny.json on cpu, configs/small.json\n"
                  "on cuda)"},
         {"device", 0, CLI_DEVICE, &device, .arg = "cpu|cuda", .help = "backend (default cpu)"},
+        {"precision", 0, CLI_PRECISION, &precision, .arg = "P",
+         .help = "fp32 or bf16 weights (bf16: fp32 states and sums); default\n"
+                 "bf16 on cuda, fp32 on cpu"},
         {NULL, 'n', CLI_INT, &n, 1, 1 << 30, .arg = "BYTES", .help = "steps timed (default 256)"},
         {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
         {"json", 0, CLI_FLAG, &json, .help = "print one JSON object per batch on stdout"},
@@ -73,17 +76,20 @@ int bench_generate(int argc, char **argv)
     Model *m;
     if (model_create(&m, &cfg, be, &e)) return be->destroy(be), cmd_error(e.msg);
     model_init_params(m, 1);
+    Precision prec;
+    precision_for(be, precision, &prec); /* the name was checked when parsed */
+    model_set_precision(m, prec);
     /* A step reads every weight once. The limit takes the faster of the two measured rates:
      * on a GPU they agree, but a CPU reads faster than it copies (each write also costs a
      * read), so the copy rate alone would set a limit a step can beat. */
     double copy_bw = memory_rate(be, 0), read_bw = memory_rate(be, 1);
     double bw = copy_bw > read_bw ? copy_bw : read_bw;
-    double weight_bytes = (double)config_num_params(&cfg) * sizeof(float);
+    double weight_bytes = (double)config_num_params(&cfg) * (prec == PREC_BF16 ? 2 : 4);
     double limit_step = weight_bytes / bw; /* seconds per step, any batch */
     if (!json)
-        printf("bench generate: %s on %s, %.2f M parameters (%.1f MB of weights), copy %.1f GB/s, "
-               "read %.1f GB/s\n  %-6s %14s %14s %14s %10s\n",
-               config, be->name, config_num_params(&cfg) / 1e6, weight_bytes / 1e6,
+        printf("bench generate: %s on %s, %s, %.2f M parameters (%.1f MB of weights), copy %.1f "
+               "GB/s, read %.1f GB/s\n  %-6s %14s %14s %14s %10s\n",
+               config, be->name, precision_name(prec), config_num_params(&cfg) / 1e6, weight_bytes / 1e6,
                copy_bw / 1e9, read_bw / 1e9, "batch", "bytes/s", "ms/step", "limit ms", "frac");
     int batches[] = {1, 64};
     for (int k = 0; k < 2; k++) {
@@ -104,14 +110,15 @@ int bench_generate(int argc, char **argv)
         if (json) {
             printf("{\"bench\":\"generate\",\"config\":");
             json_put_string(stdout, config);
-            printf(",\"device\":\"%s\",\"batch\":%d,"
+            printf(",\"device\":\"%s\",\"precision\":\"%s\",\"batch\":%d,"
                    "\"bytes_per_s\":%.1f,\"step_s\":%.6g,\"limit_step_s\":%.6g,\"frac\":%.4f,"
-                   "\"copy_bytes_per_s\":%.4g,\"read_bytes_per_s\":%.4g}\n",
-                   be->name, batches[k], bps, step, limit_step, limit_step / step,
-                   copy_bw, read_bw);
+                   "\"copy_bytes_per_s\":%.4g,\"read_bytes_per_s\":%.4g,\"recorded\":%s}\n",
+                   be->name, precision_name(prec), batches[k], bps, step, limit_step, limit_step / step,
+                   copy_bw, read_bw, generator_step_recorded(g) ? "true" : "false");
         } else
-            printf("  %-6d %14.1f %14.4f %14.4f %10.3f\n", batches[k], bps, step * 1e3,
-                   limit_step * 1e3, limit_step / step);
+            printf("  %-6d %14.1f %14.4f %14.4f %10.3f %s\n", batches[k], bps, step * 1e3,
+                   limit_step * 1e3, limit_step / step,
+                   generator_step_recorded(g) ? "(replayed graph)" : "");
         generator_free(g);
     }
     model_free(m);

@@ -1,21 +1,26 @@
 /* Recurrent generation: prefill with the parallel scan, then one model step per byte
  * (see generate.h). */
-#include <math.h>
 #include <string.h>
 
 #include "byte_lm/generate/generate.h"
 
 struct Generator {
     Model *m;
+    Backend *be;
     GenOptions o;
     int B;
     ModelState *st;
-    ModelState *st1; /* batch-1 state the shared prompt is prefilled into (B > 1 only) */
-    float *logits;   /* host, B x 256: the last step's output */
-    uint8_t *next;   /* host, B: the byte each stream feeds at its next step */
-    size_t chunk;    /* prompt bytes per prefill call */
-    Rng *rng;        /* one independent stream per sample */
-    Utf8State *u8;   /* per stream, for strict masking */
+    ModelState *st1;       /* batch-1 state the shared prompt is prefilled into (B > 1 only) */
+    ModelStep *step;       /* the step and its sampler, recorded once where the backend can */
+    uint8_t *io;           /* backend, 2B: the bytes each stream feeds next (the sampler writes
+                            * them there), then a finite-logits flag per stream */
+    SampleStream *streams; /* backend, B */
+    uint8_t *history;      /* backend, B x repetition window (NULL without a window) */
+    uint8_t *host_io;      /* host copy of io */
+    SampleStream *host_streams;
+    uint8_t *host_history;
+    float *logits;         /* host, B x 256, fetched when asked for */
+    size_t chunk;          /* prompt bytes per prefill call */
     long produced;
 };
 
@@ -30,18 +35,28 @@ void gen_options_default(GenOptions *o)
 
 Generator *generator_create(Model *m, const GenOptions *o)
 {
-    BL_CHECK(o->batch >= 1 && o->prefill_chunk >= 1);
+    BL_CHECK(o->batch >= 1 && o->prefill_chunk >= 1 && o->sampler.repetition_window >= 0);
     Generator *g = bl_calloc(1, sizeof *g);
+    Backend *be = model_backend(m);
     g->m = m;
+    g->be = be;
     g->o = *o;
     g->B = o->batch;
+    size_t B = (size_t)g->B, W = (size_t)o->sampler.repetition_window;
     g->st = model_state_create(m, g->B);
-    g->logits = bl_malloc((size_t)g->B * 256 * sizeof(float));
-    g->next = bl_calloc((size_t)g->B, 1);
     g->st1 = g->B > 1 ? model_state_create(m, 1) : NULL;
+    g->io = be->alloc(be, 2 * B);
+    g->streams = be->alloc(be, B * sizeof(SampleStream));
+    g->history = W ? be->alloc(be, B * W) : NULL;
+    g->host_io = bl_calloc(2 * B, 1);
+    g->host_streams = bl_calloc(B, sizeof(SampleStream));
+    g->host_history = W ? bl_calloc(B * W, 1) : NULL;
+    g->logits = bl_malloc(B * 256 * sizeof(float));
     g->chunk = (size_t)o->prefill_chunk;
-    g->rng = bl_calloc((size_t)g->B, sizeof(Rng));
-    g->u8 = bl_calloc((size_t)g->B, sizeof(Utf8State));
+    SampleArgs tail = {.cfg = o->sampler, .strict_utf8 = o->utf8 == UTF8_STRICT,
+                       .max_bytes = o->max_bytes, .B = g->B, .out = g->io,
+                       .streams = g->streams, .history = g->history};
+    g->step = model_step_create(m, g->st, g->io, &tail);
     generator_prefill(g, NULL, 0);
     return g;
 }
@@ -49,12 +64,16 @@ Generator *generator_create(Model *m, const GenOptions *o)
 void generator_free(Generator *g)
 {
     if (!g) return;
+    model_step_free(g->step);
     model_state_free(g->m, g->st);
     model_state_free(g->m, g->st1);
+    g->be->free(g->be, g->io);
+    g->be->free(g->be, g->streams);
+    if (g->history) g->be->free(g->be, g->history);
+    free(g->host_io);
+    free(g->host_streams);
+    free(g->host_history);
     free(g->logits);
-    free(g->next);
-    free(g->rng);
-    free(g->u8);
     free(g);
 }
 
@@ -66,15 +85,20 @@ int generator_batch(const Generator *g)
 void generator_prefill(Generator *g, const uint8_t *prompt, size_t n)
 {
     static const uint8_t start = GEN_START_BYTE;
+    const uint8_t *context = prompt; /* what the repetition penalty looks back over */
+    size_t n_context = n;
     if (n == 0) {
         prompt = &start;
         n = 1;
     }
     model_state_reset(g->m, g->st);
-    for (int b = 0; b < g->B; b++) {
-        g->rng[b] = rng_stream(g->o.seed, (uint64_t)g->o.first_sample + (uint64_t)b);
-        memset(&g->u8[b], 0, sizeof g->u8[b]);
-    }
+    int W = g->o.sampler.repetition_window;
+    for (int b = 0; b < g->B; b++)
+        sampler_stream_init(&g->host_streams[b], W ? g->host_history + (size_t)b * W : NULL, W,
+                            g->o.seed, (uint64_t)g->o.first_sample + (uint64_t)b, context,
+                            n_context);
+    g->be->upload(g->be, g->streams, g->host_streams, (size_t)g->B * sizeof(SampleStream));
+    if (W) g->be->upload(g->be, g->history, g->host_history, (size_t)g->B * (size_t)W);
     g->produced = 0;
     /* every byte but the last through the parallel scan. All streams share the prompt, so it is
      * run once, as a batch of one, and its state copied to every stream. */
@@ -87,28 +111,18 @@ void generator_prefill(Generator *g, const uint8_t *prompt, size_t n)
     }
     if (g->st1)
         for (int b = 0; b < g->B; b++) model_state_copy_row(g->m, g->st, b, g->st1, 0);
-    memset(g->next, prompt[n - 1], (size_t)g->B);
+    memset(g->host_io, prompt[n - 1], (size_t)g->B);
+    memset(g->host_io + g->B, 1, (size_t)g->B);
+    g->be->upload(g->be, g->io, g->host_io, (size_t)g->B);
 }
 
-/* Picks stream b's byte from its logits; strict mode first narrows the choice to bytes that keep
- * the text valid and let the last character finish within the budget. */
-static uint8_t choose(Generator *g, int b)
-{
-    const float *lg = g->logits + (size_t)b * 256;
-    if (g->o.utf8 != UTF8_STRICT) return (uint8_t)sampler_sample(&g->o.sampler, lg, NULL, &g->rng[b]);
-    long remaining = g->o.max_bytes > 0 ? g->o.max_bytes - g->produced : 0;
-    uint8_t allowed[256];
-    utf8_allowed(&g->u8[b], remaining, allowed);
-    uint8_t v = (uint8_t)sampler_sample(&g->o.sampler, lg, allowed, &g->rng[b]);
-    utf8_state_push(&g->u8[b], v);
-    return v;
-}
-
+/* One step of every stream: the model and the sampler run on the backend, which writes each
+ * stream's byte where the next step reads it; only the bytes and their flags come back. */
 void generator_step(Generator *g, uint8_t *out)
 {
-    model_forward_stateful(g->m, g->st, g->next, NULL, g->B, 1, NULL, g->logits);
-    for (int b = 0; b < g->B; b++) g->next[b] = choose(g, b);
-    memcpy(out, g->next, (size_t)g->B);
+    model_step_run(g->step);
+    g->be->download(g->be, g->host_io, g->io, 2 * (size_t)g->B);
+    memcpy(out, g->host_io, (size_t)g->B);
     g->produced++;
 }
 
@@ -119,19 +133,22 @@ void generator_run(Generator *g, long n, uint8_t *out)
     free(scratch);
 }
 
+int generator_step_recorded(const Generator *g) { return model_step_recorded(g->step); }
+
 long generator_produced(const Generator *g)
 {
     return g->produced;
 }
 
-const float *generator_logits(const Generator *g)
+const float *generator_logits(Generator *g)
 {
+    g->be->download(g->be, g->logits, model_step_logits(g->step), (size_t)g->B * 256 * sizeof(float));
     return g->logits;
 }
 
 int generator_logits_finite(const Generator *g)
 {
-    for (size_t i = 0; i < (size_t)g->B * 256; i++)
-        if (!isfinite(g->logits[i])) return 0;
+    for (int b = 0; b < g->B; b++)
+        if (!g->host_io[g->B + b]) return 0;
     return 1;
 }

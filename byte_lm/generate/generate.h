@@ -1,7 +1,9 @@
 /* The generation engine: B independent byte streams continuing one prompt with the model's
- * recurrent form (docs/ARCHITECTURE.md, "Generation"). The prompt goes through the parallel scan; after that every
- * byte is one recurrent step (model_forward_stateful with L = 1), so the cost and memory of a
- * byte are the same at position 10 and at position 10 million.
+ * recurrent form (docs/ARCHITECTURE.md, "Generation"). The prompt goes through the parallel
+ * scan; after that every byte is one recurrent step (ModelStep, model.h), so the cost and memory
+ * of a byte are the same at position 10 and at position 10 million. The step and the sampler run
+ * on the backend (a CUDA graph replayed per byte on the GPU); the host receives only the chosen
+ * bytes.
  *
  * Usage: generator_create, generator_prefill(prompt), then generator_step once per byte (or
  * generator_run for n bytes without looking at them, which is what a benchmark times).
@@ -10,7 +12,8 @@
  * Start byte: with an empty prompt the streams start from the zero state fed a single '\n',
  * i.e. as if the text so far had been one newline: the model has to be given some byte to
  * produce a first distribution, and a line start is the most neutral context in text. The
- * '\n' is context only; it is not part of the output. */
+ * '\n' is context for the model only: it is neither output nor in the repetition penalty's
+ * window. */
 #ifndef BYTELM_GENERATE_H
 #define BYTELM_GENERATE_H
 
@@ -18,7 +21,7 @@
 #include <stdint.h>
 
 #include "byte_lm/model/model.h"
-#include "byte_lm/generate/sampler.h"
+#include "byte_lm/base/sampler.h"
 #include "byte_lm/generate/utf8_stream.h"
 
 #define GEN_START_BYTE '\n'
@@ -59,11 +62,15 @@ void generator_step(Generator *g, uint8_t *out);
 /* n steps. out (step-major: out[t*B + b]) may be NULL, for timing the per-byte step alone. */
 void generator_run(Generator *g, long n, uint8_t *out);
 
+/* 1 when the steps are replayed from a recording on the backend (model_step_recorded). */
+int generator_step_recorded(const Generator *g);
+
 /* Bytes generated per stream since the last prefill. */
 long generator_produced(const Generator *g);
 
-/* Host logits (B x 256) of the last step, before masking or temperature. */
-const float *generator_logits(const Generator *g);
+/* Host logits (B x 256) of the last step, before the penalty, masking or temperature (fetched
+ * from the backend by this call). */
+const float *generator_logits(Generator *g);
 
 /* 1 if every logit of the last step is finite: a byte drawn from NaN or infinite logits is
  * noise (whatever the sampler picks), not the model's output. */

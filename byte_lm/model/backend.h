@@ -26,7 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "byte_lm/base/bf16.h" /* the bf16 storage type */
+#include "byte_lm/base/bf16.h"    /* the bf16 storage type */
+#include "byte_lm/base/sampler.h" /* SamplerConfig, SampleStream */
 
 typedef struct Backend Backend;
 
@@ -85,6 +86,41 @@ typedef struct {
     const void *saved;
     int B, L, D, N;
 } ScanBwd;
+
+/* ---- one recurrent step of the scan, dt_proj included (generation) ----
+ * delta_pre = xdbl[:, 0:R] @ dt_w^T (dt_proj), then scan_fwd with L = 1 from and into
+ * ssm_state. With bf16 set it is what the bf16 forward does: the dt slice rounded to bf16, dt_w
+ * bf16, delta_pre rounded to bf16, and the scan's bf16 activations (u, z, y); otherwise all
+ * fp32. So the op equals matmul_fwd (or cast_bf16 + matmul_fwd_bf16) followed by scan_fwd, in
+ * one pass that keeps delta in registers. */
+typedef struct {
+    int bf16;
+    void *y;          /* [B, D] */
+    const void *u;    /* [B, D] */
+    const void *z;    /* row stride z_stride */
+    int z_stride;
+    const float *xdbl; /* [B, R + 2N] rows of stride xdbl_stride: dt | B | C */
+    int xdbl_stride;
+    const void *dt_w; /* [D, R]: fp32, or bf16 with the flag */
+    const float *dt_bias, *A_log, *Dskip;
+    float *ssm_state; /* [B, D, N], read and updated */
+    int B, D, N, R;
+} ScanStep;
+
+/* ---- sampling on the backend: each stream's next byte from its logits ----
+ * For every stream b, sampler_pick (base/sampler.h) on logits[b] with streams[b] and its ring
+ * history + b * window: out[b] is the byte, out[B + b] is 1 when all of b's logits were finite
+ * (a byte drawn from NaN or infinite logits is noise, and the caller stops). */
+typedef struct {
+    SamplerConfig cfg;
+    int strict_utf8;       /* mask what would make the output invalid UTF-8 */
+    long max_bytes;        /* the byte budget strict mode finishes characters within; 0: none */
+    int B;
+    const float *logits;   /* [B, 256] */
+    uint8_t *out;          /* [2B] */
+    SampleStream *streams; /* [B], advanced */
+    uint8_t *history;      /* [B, cfg.repetition_window] rings; NULL when the window is 0 */
+} SampleArgs;
 
 struct Backend {
     const char *name; /* "cpu" or "cuda", for messages; code asks `kind` */
@@ -190,6 +226,22 @@ struct Backend {
     void (*adamw_bf16)(Backend *be, float *param, bf16 *shadow, const float *grad, float *m,
                        float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,
                        float grad_scale, int t);
+
+    /* ---- generation ---- */
+    void (*ssm_step)(Backend *be, const ScanStep *a);
+    void (*sample)(Backend *be, const SampleArgs *a);
+
+    /* ---- recording a fixed sequence of ops once and replaying it (CUDA graphs) ----
+     * NULL on a backend without them (the CPU), whose caller runs the ops each time instead.
+     * Between graph_begin and graph_end the queued ops are recorded, not run, so they must not
+     * transfer to or from the host; graph_end returns the recording, or NULL when it could not
+     * be made (the caller then runs the ops directly). graph_run replays it and returns 0, or -1
+     * when it no longer applies because memory the ops use internally moved since; the caller
+     * frees it and records again. */
+    void (*graph_begin)(Backend *be);
+    void *(*graph_end)(Backend *be);
+    int (*graph_run)(Backend *be, void *graph);
+    void (*graph_free)(Backend *be, void *graph);
 
     /* ---- what the backend measures of itself (every backend sets these) ----
      * The dense matmul rate, in FLOP/s, measured now on this device with bf16 operands (bf16)

@@ -216,6 +216,10 @@ void cpu_conv1d_bwd_bf16(Backend *be, bf16 *din, int din_stride, float *dw, floa
 /* the scan on bf16 activations (a->bf16 set): widen, cpu_scan_*_f32, round */
 void cpu_scan_fwd_bf16(Backend *be, const ScanFwd *a);
 void cpu_scan_bwd_bf16(Backend *be, const ScanBwd *a);
+/* backend_cpu_step.c */
+void cpu_ssm_step(Backend *be, const ScanStep *a);
+void cpu_sample(Backend *be, const SampleArgs *a);
+
 void cpu_adamw_bf16(Backend *be, float *param, bf16 *shadow, const float *grad, float *m,
                     float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd,
                     float grad_scale, int t);

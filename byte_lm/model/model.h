@@ -95,4 +95,20 @@ void model_state_copy_row(Model *m, ModelState *dst, int dst_row, const ModelSta
 double model_forward_stateful(Model *m, ModelState *s, const uint8_t *inputs,
                               const uint8_t *targets, int B, int L, float *losses, float *logits);
 
+/* One recurrent step (L = 1) of the s->B streams of state s, entirely in backend memory: it
+ * reads the byte ids at `ids` (backend memory, B bytes), updates s and writes the logits
+ * (backend memory, B x 256), then, when `tail` is not NULL, runs the sample op on them (its
+ * `logits` field is ignored: the step's own are used). Nothing moves to or from the host and
+ * every tensor stays where it is, so a backend with graphs records the step once and replays
+ * it (model_step.c). It computes what model_forward_stateful with L = 1 computes, in the
+ * model's precision; the model, s, ids and the tail's buffers must stay unchanged in place
+ * while the step is used. */
+typedef struct ModelStep ModelStep;
+ModelStep *model_step_create(Model *m, ModelState *s, const uint8_t *ids, const SampleArgs *tail);
+void model_step_run(ModelStep *st);
+const float *model_step_logits(const ModelStep *st);
+/* 1 when the step is replayed from a recording (the backend has graphs and recording worked) */
+int model_step_recorded(const ModelStep *st);
+void model_step_free(ModelStep *st);
+
 #endif

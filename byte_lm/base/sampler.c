@@ -2,14 +2,17 @@
  * temperatures and long tails do not round to garbage. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "byte_lm/generate/sampler.h"
+#include "byte_lm/base/sampler.h"
 
 void sampler_config_default(SamplerConfig *c)
 {
     c->temperature = 1.0f;
     c->top_k = 0;
     c->top_p = 1.0f;
+    c->repetition_penalty = 1.0f;
+    c->repetition_window = 0;
 }
 
 int sampler_argmax(const float *logits, const uint8_t *allowed)
@@ -97,4 +100,47 @@ int sampler_sample(const SamplerConfig *c, const float *logits, const uint8_t *a
         if (u < acc) return i;
     }
     return last; /* u landed in the rounding gap just below 1 */
+}
+
+void sampler_penalize(const SamplerConfig *c, const uint8_t *ring, int64_t seen,
+                      const float *logits, float out[256])
+{
+    memcpy(out, logits, 256 * sizeof(float));
+    if (c->repetition_penalty == 1.0f || c->repetition_window <= 0 || !ring) return;
+    uint8_t hit[256] = {0};
+    int64_t n = seen < c->repetition_window ? seen : c->repetition_window;
+    for (int64_t k = 0; k < n; k++) hit[sampler_history_at(ring, c->repetition_window, seen, (int)k)] = 1;
+    for (int v = 0; v < 256; v++)
+        if (hit[v]) out[v] = sampler_penalized(logits[v], c->repetition_penalty);
+}
+
+int sampler_pick(const SamplerConfig *c, int strict, long max_bytes, const float *logits,
+                 SampleStream *s, uint8_t *ring)
+{
+    float lg[256];
+    sampler_penalize(c, ring, s->seen, logits, lg);
+    uint8_t allowed[256];
+    if (strict) {
+        long remaining = max_bytes > 0 ? max_bytes - (long)s->produced : 0;
+        utf8_allowed(&s->utf8, remaining, allowed);
+    }
+    Rng r = {s->rng};
+    int v = sampler_sample(c, lg, strict ? allowed : NULL, &r);
+    s->rng = r.s;
+    if (strict) utf8_state_push(&s->utf8, (uint8_t)v);
+    s->produced++;
+    if (ring && c->repetition_window > 0) ring[s->seen % c->repetition_window] = (uint8_t)v;
+    s->seen++;
+    return v;
+}
+
+void sampler_stream_init(SampleStream *s, uint8_t *ring, int window, uint64_t seed, uint64_t tag,
+                         const uint8_t *context, size_t n)
+{
+    memset(s, 0, sizeof *s);
+    s->rng = rng_stream(seed, tag).s;
+    if (!ring || window <= 0) return;
+    memset(ring, 0, (size_t)window);
+    size_t from = n > (size_t)window ? n - (size_t)window : 0;
+    for (size_t i = from; i < n; i++) ring[s->seen++ % window] = context[i];
 }

@@ -1,0 +1,157 @@
+/* The per-byte recurrent step with every tensor at a fixed place (see model.h, ModelStep).
+ *
+ * A layer is six ops: norm, in_proj, the conv step, x_proj, the scan step (dt_proj inside) and
+ * out_proj adding into the residual in place. A backend with graphs records the whole step, the
+ * sampler included, on its second run (the first sizes whatever the ops allocate for
+ * themselves) and replays the recording from then on. */
+#include "byte_lm/model/model_internal.h"
+
+struct ModelStep {
+    Model *m;
+    ModelState *s;
+    const uint8_t *ids;
+    SampleArgs tail;
+    int has_tail;
+    void *arena;
+    float *res, *normed_f, *rstd, *xz_f, *u_f, *xdbl, *y_f, *logits;
+    bf16 *normed_h, *xz_h, *u_h, *y_h;
+    long runs;
+    void *graph;
+};
+
+ModelStep *model_step_create(Model *m, ModelState *s, const uint8_t *ids, const SampleArgs *tail)
+{
+    const ModelConfig *c = &m->cfg;
+    size_t B = (size_t)s->B, d = (size_t)c->hidden_size, di = (size_t)c->intermediate_size;
+    size_t nx = (size_t)c->time_step_rank + 2 * (size_t)c->state_size, F = sizeof(float),
+           H = sizeof(bf16);
+    ModelStep *st = bl_calloc(1, sizeof *st);
+    st->m = m;
+    st->s = s;
+    st->ids = ids;
+    if (tail) {
+        st->tail = *tail;
+        st->tail.logits = NULL; /* set to the step's logits below */
+        st->has_tail = 1;
+    }
+    int h = m->prec == PREC_BF16;
+    for (int pass = 0; pass < 2; pass++) { /* measure, then carve */
+        Carver cv = {pass ? st->arena : NULL, 0};
+        st->res = carve(&cv, B * d * F);
+        st->rstd = carve(&cv, B * F);
+        st->xdbl = carve(&cv, B * nx * F);
+        st->logits = carve(&cv, B * 256 * F);
+        if (h) {
+            st->normed_h = carve(&cv, B * d * H);
+            st->xz_h = carve(&cv, B * 2 * di * H);
+            st->u_h = carve(&cv, B * di * H);
+            st->y_h = carve(&cv, B * di * H);
+        } else {
+            st->normed_f = carve(&cv, B * d * F);
+            st->xz_f = carve(&cv, B * 2 * di * F);
+            st->u_f = carve(&cv, B * di * F);
+            st->y_f = carve(&cv, B * di * F);
+        }
+        if (!pass) st->arena = m->be->alloc(m->be, cv.off);
+    }
+    st->tail.logits = st->logits;
+    return st;
+}
+
+void model_step_free(ModelStep *st)
+{
+    if (!st) return;
+    Backend *be = st->m->be;
+    if (st->graph) be->graph_free(be, st->graph);
+    be->free(be, st->arena);
+    free(st);
+}
+
+const float *model_step_logits(const ModelStep *st) { return st->logits; }
+
+int model_step_recorded(const ModelStep *st) { return st->graph != NULL; }
+
+/* The ops of one step, queued on the backend. */
+static void step_ops(ModelStep *st)
+{
+    Model *m = st->m;
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int B = st->s->B, d = c->hidden_size, di = c->intermediate_size, N = c->state_size;
+    int R = c->time_step_rank, nx = R + 2 * N, K = c->conv_kernel;
+    float eps = c->layer_norm_epsilon, *P = m->params;
+    int h = m->prec == PREC_BF16;
+    const bf16 *W = m->shadow;
+#define WB(ti) (W + m->tensors[ti].offset)
+
+    be->embedding_fwd(be, st->res, st->ids, model_ptr(m, P, m->t_embed), B, d);
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        const LayerTensors *t = &m->layer_tensors[l];
+        ScanStep ss = {.bf16 = h, .z_stride = 2 * di, .xdbl = st->xdbl, .xdbl_stride = nx,
+                       .dt_bias = model_ptr(m, P, t->dt_b), .A_log = model_ptr(m, P, t->A_log),
+                       .Dskip = model_ptr(m, P, t->D), .ssm_state = st->s->ssm[l], .B = B,
+                       .D = di, .N = N, .R = R};
+        if (h) {
+            be->rmsnorm_fwd_bf16(be, st->normed_h, st->rstd, st->res, model_ptr(m, P, t->norm), B,
+                                 d, eps);
+            be->matmul_fwd_bf16(be, st->xz_h, 1, 2 * di, NULL, st->normed_h, d, WB(t->in_proj), B,
+                                d, 2 * di);
+            be->conv1d_fwd_bf16(be, st->u_h, st->xz_h, 2 * di, model_ptr(m, P, t->conv_w),
+                                model_ptr(m, P, t->conv_b), st->s->conv[l], B, 1, di, K);
+            be->matmul_fwd_bf16(be, st->xdbl, 0, nx, NULL, st->u_h, di, WB(t->x_proj), B, di, nx);
+            ss.y = st->y_h, ss.u = st->u_h, ss.z = st->xz_h + di, ss.dt_w = WB(t->dt_w);
+            be->ssm_step(be, &ss);
+            be->matmul_fwd_bf16(be, st->res, 0, d, st->res, st->y_h, di, WB(t->out_proj), B, di,
+                                d);
+        } else {
+            be->rmsnorm_fwd(be, st->normed_f, st->rstd, st->res, model_ptr(m, P, t->norm), B, d,
+                            eps);
+            be->matmul_fwd(be, st->xz_f, 2 * di, st->normed_f, d, model_ptr(m, P, t->in_proj), B,
+                           d, 2 * di, 0);
+            be->conv1d_fwd(be, st->u_f, st->xz_f, 2 * di, model_ptr(m, P, t->conv_w),
+                           model_ptr(m, P, t->conv_b), st->s->conv[l], B, 1, di, K);
+            be->matmul_fwd(be, st->xdbl, nx, st->u_f, di, model_ptr(m, P, t->x_proj), B, di, nx,
+                           0);
+            ss.y = st->y_f, ss.u = st->u_f, ss.z = st->xz_f + di;
+            ss.dt_w = model_ptr(m, P, t->dt_w);
+            be->ssm_step(be, &ss);
+            /* the residual add is the matmul's accumulate, in place */
+            be->matmul_fwd(be, st->res, d, st->y_f, di, model_ptr(m, P, t->out_proj), B, di, d, 1);
+        }
+    }
+    if (h) {
+        be->rmsnorm_fwd_bf16(be, st->normed_h, st->rstd, st->res, model_ptr(m, P, m->t_norm_f), B,
+                             d, eps);
+        be->matmul_fwd_bf16(be, st->logits, 0, 256, NULL, st->normed_h, d, WB(m->t_embed), B, d,
+                            256);
+    } else {
+        be->rmsnorm_fwd(be, st->normed_f, st->rstd, st->res, model_ptr(m, P, m->t_norm_f), B, d,
+                        eps);
+        be->matmul_fwd(be, st->logits, 256, st->normed_f, d, model_ptr(m, P, m->t_embed), B, d,
+                       256, 0);
+    }
+    if (st->has_tail) be->sample(be, &st->tail);
+#undef WB
+}
+
+void model_step_run(ModelStep *st)
+{
+    Backend *be = st->m->be;
+    if (st->m->prec == PREC_BF16) model_refresh_shadow(st->m);
+    if (st->graph && be->graph_run(be, st->graph) == 0) return;
+    if (st->graph) { /* stale: record again */
+        be->graph_free(be, st->graph);
+        st->graph = NULL;
+    }
+    if (be->graph_begin && st->runs++ > 0) {
+        be->graph_begin(be);
+        step_ops(st);
+        st->graph = be->graph_end(be);
+        if (st->graph && be->graph_run(be, st->graph) == 0) return;
+        if (!st->graph) { /* not recordable here: run the ops directly from now on */
+            step_ops(st);
+            return;
+        }
+    }
+    step_ops(st);
+}

@@ -1,0 +1,292 @@
+/* The generation ops on the CUDA backend against the CPU oracle, on fresh random inputs with
+ * poisoned outputs (gpu_pair.h): the scan's recurrent step with dt_proj (fp32 1e-5, bf16 1e-2,
+ * over several steps so the state carries), the conv step, the small-batch products, and the
+ * sampler, whose bytes, streams and history rings must be identical on both. Then whole
+ * generation: the recorded-and-replayed GPU step against the CPU, greedy and sampled. */
+#include "byte_lm/generate/generate.h"
+#include "byte_lm/model/model.h"
+#include "tests/gpu/gpu_model.h"
+#include "tests/gpu/gpu_pair.h"
+
+#ifdef BYTELM_CUDA
+
+/* ---- ssm_step ---- */
+
+static void check_ssm_step(int bf, int B, int D, int N, int R, int steps, uint64_t seed)
+{
+    Pair p;
+    pair_open(&p, seed);
+    char sh[80];
+    snprintf(sh, sizeof sh, "%s B=%d D=%d N=%d R=%d", bf ? "bf16" : "fp32", B, D, N, R);
+    int nx = R + 2 * N, xs = nx + 3, zs = 2 * D + 1;
+    Buf dt_b = buf_rand(&p, (size_t)D, -4, -2), A_log = buf_rand(&p, (size_t)D * N, -1, 2);
+    Buf Dsk = buf_rand(&p, (size_t)D, -1, 1), state = buf_rand(&p, (size_t)B * D * N, -1, 1);
+    Buf dt_w = bf ? bufh_rand(&p, (size_t)D * R, -0.5f, 0.5f) : buf_rand(&p, (size_t)D * R, -0.5f, 0.5f);
+    double worst_y = 0;
+    for (int t = 0; t < steps; t++) {
+        Buf xdbl = buf_rand(&p, (size_t)B * xs, -1, 1);
+        Buf u = bf ? bufh_rand(&p, (size_t)B * D, -1, 1) : buf_rand(&p, (size_t)B * D, -1, 1);
+        Buf z = bf ? bufh_rand(&p, (size_t)B * zs, -2, 2) : buf_rand(&p, (size_t)B * zs, -2, 2);
+        Buf y = bf ? bufh_nan(&p, (size_t)B * D) : buf_nan(&p, (size_t)B * D);
+        ScanStep a = {.bf16 = bf, .z_stride = zs, .xdbl_stride = xs, .B = B, .D = D, .N = N, .R = R};
+        a.y = y.c, a.u = u.c, a.z = z.c, a.xdbl = xdbl.c, a.dt_w = dt_w.c, a.dt_bias = dt_b.c;
+        a.A_log = A_log.c, a.Dskip = Dsk.c, a.ssm_state = state.c;
+        p.cpu->ssm_step(p.cpu, &a);
+        a.y = y.g, a.u = u.g, a.z = z.g, a.xdbl = xdbl.g, a.dt_w = dt_w.g, a.dt_bias = dt_b.g;
+        a.A_log = A_log.g, a.Dskip = Dsk.g, a.ssm_state = state.g;
+        p.gpu->ssm_step(p.gpu, &a);
+        double e = bf ? errh_all(&p, &y) : err_all(&p, &y);
+        if (!(e <= worst_y)) worst_y = e;
+        buf_free(&p, &xdbl), buf_free(&p, &u), buf_free(&p, &z), buf_free(&p, &y);
+    }
+    double tol = bf ? GPU_TOL_BF16 : GPU_TOL;
+    report_tol("ssm_step", "y", sh, worst_y, tol);
+    report_tol("ssm_step", "state", sh, err_all(&p, &state), bf ? GPU_TOL_BF16 : GPU_TOL);
+    buf_free(&p, &dt_b), buf_free(&p, &A_log), buf_free(&p, &Dsk), buf_free(&p, &state);
+    buf_free(&p, &dt_w);
+    pair_close(&p);
+}
+
+START_TEST(ssm_step_shapes)
+{
+    for (int bf = 0; bf < 2; bf++) {
+        check_ssm_step(bf, 1, 64, 16, 4, 3, 61);
+        check_ssm_step(bf, 3, 200, 8, 33, 4, 62); /* D not a multiple of the block */
+        check_ssm_step(bf, 2, 130, 32, 7, 3, 63);
+        check_ssm_step(bf, 5, 96, 4, 16, 2, 64);
+        check_ssm_step(bf, 8, 1024, 16, 64, 3, 65);
+        if (!quick()) check_ssm_step(bf, 64, 2048, 16, 64, 2, 66);
+    }
+}
+END_TEST
+
+/* ---- conv step (conv1d_fwd with L = 1 and a state) ---- */
+
+static void check_conv_step(int B, int D, int K, uint64_t seed)
+{
+    Pair p;
+    pair_open(&p, seed);
+    char sh[64];
+    snprintf(sh, sizeof sh, "B=%d D=%d K=%d", B, D, K);
+    int ld = 2 * D + 1;
+    Buf w = buf_rand(&p, (size_t)D * K, -1, 1), bias = buf_rand(&p, (size_t)D, -1, 1);
+    Buf st = buf_rand(&p, (size_t)B * D * (K - 1), -1, 1);
+    double worst = 0;
+    for (int t = 0; t < K + 1; t++) { /* long enough to shift every old entry out */
+        Buf in = buf_rand(&p, (size_t)B * ld, -2, 2), out = buf_nan(&p, (size_t)B * D);
+        p.cpu->conv1d_fwd(p.cpu, out.c, in.c, ld, w.c, bias.c, st.c, B, 1, D, K);
+        p.gpu->conv1d_fwd(p.gpu, out.g, in.g, ld, w.g, bias.g, st.g, B, 1, D, K);
+        double e = err_all(&p, &out);
+        if (!(e <= worst)) worst = e;
+        buf_free(&p, &in), buf_free(&p, &out);
+    }
+    report("conv_step", "out", sh, worst);
+    report("conv_step", "state", sh, err_all(&p, &st));
+    buf_free(&p, &w), buf_free(&p, &bias), buf_free(&p, &st);
+    pair_close(&p);
+}
+
+START_TEST(conv_step_shapes)
+{
+    check_conv_step(1, 64, 4, 71);
+    check_conv_step(3, 129, 2, 72);
+    check_conv_step(2, 300, 8, 73);
+    check_conv_step(64, 1024, 4, 74);
+}
+END_TEST
+
+/* ---- small-batch products (the GEMV path, M <= 8) ---- */
+
+static void check_gemv(int M, int K, int N, int ldi, int ldo, uint64_t seed)
+{
+    Pair p;
+    pair_open(&p, seed);
+    char sh[64];
+    snprintf(sh, sizeof sh, "M=%d K=%d N=%d ld=%d/%d", M, K, N, ldi, ldo);
+    Buf inp = buf_rand(&p, (size_t)M * ldi, -1, 1), w = buf_rand(&p, (size_t)N * K, -1, 1);
+    Buf out = buf_nan(&p, (size_t)M * ldo), acc = buf_rand(&p, (size_t)M * ldo, -1, 1);
+    p.cpu->matmul_fwd(p.cpu, out.c, ldo, inp.c, ldi, w.c, M, K, N, 0);
+    p.gpu->matmul_fwd(p.gpu, out.g, ldo, inp.g, ldi, w.g, M, K, N, 0);
+    report("gemv", "out", sh, buf_err(&p, &out, M, N, ldo, 1));
+    p.cpu->matmul_fwd(p.cpu, acc.c, ldo, inp.c, ldi, w.c, M, K, N, 1);
+    p.gpu->matmul_fwd(p.gpu, acc.g, ldo, inp.g, ldi, w.g, M, K, N, 1);
+    report("gemv", "out+=", sh, buf_err(&p, &acc, M, N, ldo, 0));
+    Buf ih = bufh_rand(&p, (size_t)M * ldi, -1, 1), wh = bufh_rand(&p, (size_t)N * K, -1, 1);
+    Buf oh = bufh_nan(&p, (size_t)M * ldo), of = buf_nan(&p, (size_t)M * ldo);
+    p.cpu->matmul_fwd_bf16(p.cpu, oh.c, 1, ldo, NULL, ih.c, ldi, wh.c, M, K, N);
+    p.gpu->matmul_fwd_bf16(p.gpu, oh.g, 1, ldo, NULL, ih.g, ldi, wh.g, M, K, N);
+    report_tol("gemv_bf16", "out", sh, bufh_err(&p, &oh, M, N, ldo, 1), GPU_TOL_BF16);
+    p.cpu->matmul_fwd_bf16(p.cpu, of.c, 0, ldo, acc.c, ih.c, ldi, wh.c, M, K, N);
+    p.gpu->matmul_fwd_bf16(p.gpu, of.g, 0, ldo, acc.g, ih.g, ldi, wh.g, M, K, N);
+    report("gemv_bf16", "add+out", sh, buf_err(&p, &of, M, N, ldo, 1));
+    buf_free(&p, &inp), buf_free(&p, &w), buf_free(&p, &out), buf_free(&p, &acc);
+    buf_free(&p, &ih), buf_free(&p, &wh), buf_free(&p, &oh), buf_free(&p, &of);
+    pair_close(&p);
+}
+
+START_TEST(gemv_shapes)
+{
+    check_gemv(1, 1024, 4096, 1024, 4096, 81);
+    check_gemv(1, 2048, 96, 2048, 96, 82);  /* few outputs, long rows (x_proj) */
+    check_gemv(3, 37, 19, 41, 23, 83);      /* odd sizes: the one-element path */
+    check_gemv(8, 512, 256, 512, 256, 84);
+    check_gemv(5, 1000, 130, 1004, 131, 85);
+}
+END_TEST
+
+/* ---- the sampler: identical bytes, streams and rings ---- */
+
+static void check_sample(const SamplerConfig *cfg, int strict, long max_bytes, int B, int steps,
+                         int with_nan, uint64_t seed, const char *name)
+{
+    Pair p;
+    pair_open(&p, seed);
+    int W = cfg->repetition_window;
+    Buf streams = buf_new(&p, (size_t)B * sizeof(SampleStream));
+    Buf ring = buf_new(&p, (size_t)B * (W ? W : 1));
+    uint8_t ctx[40];
+    for (int i = 0; i < 40; i++) ctx[i] = (uint8_t)(tu_next(&p.rng) >> 58) + 'a';
+    for (int b = 0; b < B; b++)
+        sampler_stream_init((SampleStream *)streams.host + b, W ? (uint8_t *)ring.host + b * W : NULL,
+                            W, seed, (uint64_t)b, ctx, (size_t)(b * 7 % 40));
+    buf_push(&p, &streams), buf_push(&p, &ring);
+    Buf out = buf_new(&p, 2 * (size_t)B);
+    int same = 0, total = 0;
+    for (int t = 0; t < steps; t++) {
+        /* peaked logits over a few letters, so the penalty and the filters change outcomes */
+        Buf lg = buf_rand(&p, (size_t)B * 256, -3, 3);
+        float *h = lg.host;
+        for (int b = 0; b < B; b++)
+            for (int v = 'a'; v < 'a' + 6; v++) h[b * 256 + v] += 4.0f;
+        if (with_nan && t % 3 == 1) h[5] = NAN;
+        buf_push(&p, &lg);
+        SampleArgs a = {.cfg = *cfg, .strict_utf8 = strict, .max_bytes = max_bytes, .B = B};
+        a.logits = lg.c, a.out = out.c, a.streams = streams.c, a.history = W ? ring.c : NULL;
+        p.cpu->sample(p.cpu, &a);
+        a.logits = lg.g, a.out = out.g, a.streams = streams.g, a.history = W ? ring.g : NULL;
+        p.gpu->sample(p.gpu, &a);
+        uint8_t oc[128], og[128];
+        p.cpu->download(p.cpu, oc, out.c, 2 * (size_t)B);
+        p.gpu->download(p.gpu, og, out.g, 2 * (size_t)B);
+        for (int i = 0; i < 2 * B; i++) same += oc[i] == og[i];
+        total += 2 * B;
+        buf_free(&p, &lg);
+    }
+    size_t sb = (size_t)B * sizeof(SampleStream);
+    void *sc = malloc(sb), *sg = malloc(sb);
+    p.cpu->download(p.cpu, sc, streams.c, sb);
+    p.gpu->download(p.gpu, sg, streams.g, sb);
+    int streams_same = !memcmp(sc, sg, sb);
+    int rings_same = 1;
+    if (W) {
+        uint8_t *rc = malloc((size_t)B * W), *rg = malloc((size_t)B * W);
+        p.cpu->download(p.cpu, rc, ring.c, (size_t)B * W);
+        p.gpu->download(p.gpu, rg, ring.g, (size_t)B * W);
+        rings_same = !memcmp(rc, rg, (size_t)B * W);
+        free(rc), free(rg);
+    }
+    printf("  %-16s %-36s %d/%d bytes and flags equal, streams %s, rings %s\n", "sample", name,
+           same, total, streams_same ? "equal" : "DIFFER", rings_same ? "equal" : "DIFFER");
+    fflush(stdout);
+    ck_assert_int_eq(same, total);
+    ck_assert(streams_same && rings_same);
+    free(sc), free(sg);
+    buf_free(&p, &streams), buf_free(&p, &ring), buf_free(&p, &out);
+    pair_close(&p);
+}
+
+START_TEST(sample_configs)
+{
+    SamplerConfig c;
+    sampler_config_default(&c);
+    check_sample(&c, 0, 0, 7, 40, 0, 91, "T=1");
+    c.temperature = 0;
+    check_sample(&c, 0, 0, 7, 40, 1, 92, "greedy, NaN logits");
+    c.temperature = 0.7f, c.top_k = 3;
+    check_sample(&c, 0, 0, 5, 40, 0, 93, "T=0.7 top-k 3");
+    c.top_k = 0, c.top_p = 0.8f;
+    check_sample(&c, 0, 0, 5, 40, 0, 94, "top-p 0.8");
+    c.top_k = 10, c.top_p = 0.95f, c.temperature = 1.3f;
+    check_sample(&c, 0, 0, 5, 40, 1, 95, "top-k 10 top-p 0.95 T=1.3, NaN");
+    c.top_k = 0, c.top_p = 1, c.temperature = 1, c.repetition_penalty = 1.5f;
+    c.repetition_window = 16;
+    check_sample(&c, 0, 0, 6, 60, 0, 96, "penalty 1.5 window 16");
+    c.temperature = 0, c.repetition_penalty = 3.0f, c.repetition_window = 5;
+    check_sample(&c, 0, 0, 6, 60, 0, 97, "greedy penalty 3 window 5");
+    sampler_config_default(&c);
+    check_sample(&c, 1, 30, 8, 40, 0, 98, "strict UTF-8, budget 30");
+    c.temperature = 0;
+    check_sample(&c, 1, 0, 8, 40, 0, 99, "strict UTF-8 greedy");
+}
+END_TEST
+
+/* ---- whole generation: the GPU's recorded step against the CPU ---- */
+
+static void check_generation(const GenOptions *o, int n, const char *name)
+{
+    if (quick()) n = n < 40 ? n : 40; /* under the sanitizers every launch is slow */
+    Backend *cpu = backend_cpu_create(0), *gpu = backend_cuda_create(0);
+    Model *mc = gm_make(cpu, 64, 2, 3, PREC_FP32), *mg = gm_make(gpu, 64, 2, 3, PREC_FP32);
+    gm_perturb(mc, mg, 8);
+    const char *prompt = "Bytes in, bytes out: ";
+    Generator *gc = generator_create(mc, o), *gg = generator_create(mg, o);
+    int B = o->batch;
+    uint8_t *oc = malloc((size_t)n * B), *og = malloc((size_t)n * B);
+    for (int round = 0; round < 2; round++) { /* a second prompt reuses the recorded step */
+        generator_prefill(gc, (const uint8_t *)prompt, strlen(prompt) - (size_t)round);
+        generator_prefill(gg, (const uint8_t *)prompt, strlen(prompt) - (size_t)round);
+        generator_run(gc, n, oc);
+        generator_run(gg, n, og);
+        int same = 0, first = -1;
+        for (int i = 0; i < n * B; i++) {
+            same += oc[i] == og[i];
+            if (first < 0 && oc[i] != og[i]) first = i;
+        }
+        printf("  generation %-34s round %d: %d/%d bytes equal (first difference %d)\n", name,
+               round, same, n * B, first);
+        fflush(stdout);
+        ck_assert_int_eq(same, n * B);
+    }
+    generator_free(gc), generator_free(gg);
+    free(oc), free(og);
+    model_free(mc), model_free(mg);
+    cpu->destroy(cpu), gpu->destroy(gpu);
+}
+
+START_TEST(generation_matches_cpu)
+{
+    GenOptions o;
+    gen_options_default(&o);
+    o.sampler.temperature = 0;
+    check_generation(&o, 1000, "greedy, batch 1");
+    o.batch = 3;
+    check_generation(&o, 300, "greedy, batch 3");
+    o.batch = 2, o.sampler.temperature = 0.9f, o.sampler.top_k = 20, o.seed = 5;
+    o.sampler.repetition_penalty = 1.2f, o.sampler.repetition_window = 32;
+    check_generation(&o, 300, "T=0.9 top-k 20 penalty 1.2");
+    o.batch = 12, o.utf8 = UTF8_STRICT, o.max_bytes = 200, o.sampler.top_k = 0;
+    check_generation(&o, 200, "batch 12 (cuBLAS) strict UTF-8");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("step-gpu");
+    TCase *tc = tcase_create("gpu-vs-cpu");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, ssm_step_shapes);
+    tcase_add_test(tc, conv_step_shapes);
+    tcase_add_test(tc, gemv_shapes);
+    tcase_add_test(tc, sample_configs);
+    tcase_add_test(tc, generation_matches_cpu);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
+
+#else
+int main(void)
+{
+    fprintf(stderr, "test_step_gpu: built without CUDA\n");
+    return 77;
+}
+#endif
