@@ -199,6 +199,12 @@ static double op_sumsq(Backend *be, const float *x, size_t n)
 }
 
 /* ---- generation and graphs ---- */
+static void op_norm_matmul(Backend *be, void *out, int out_bf16, int ldo, const float *inp,
+                           const float *norm_w, float eps, const void *w, int bf16, int M, int K,
+                           int N)
+{
+    cuda_norm_matmul(ctx_of(be), out, out_bf16, ldo, inp, norm_w, eps, w, bf16, M, K, N);
+}
 static void op_ssm_step(Backend *be, const ScanStep *a) { cuda_ssm_step(ctx_of(be), a); }
 static void op_sample(Backend *be, const SampleArgs *a) { cuda_sample(ctx_of(be), a); }
 static void op_graph_begin(Backend *be) { cuda_graph_begin(ctx_of(be)); }
@@ -339,6 +345,7 @@ extern "C" Backend *backend_cuda_create(int device)
     be->conv1d_fwd_bf16 = op_conv1d_fwd_bf16;
     be->conv1d_bwd_bf16 = op_conv1d_bwd_bf16;
     be->adamw_bf16 = op_adamw_bf16;
+    be->norm_matmul = op_norm_matmul;
     be->ssm_step = op_ssm_step;
     be->sample = op_sample;
     be->graph_begin = op_graph_begin;

@@ -8,6 +8,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
+#include "kernels/pdl.cuh"
 
 #define CONV_TILE 64
 #define CONV_THREADS 128
@@ -142,22 +143,27 @@ __global__ void conv1d_state_kernel(float *state, const T *in, int in_stride, in
 
 /* One recurrent step (L = 1 with a state), fused: the window is the state plus this input, the
  * output its SiLU'd sum, and the state shifts by one, all in one pass per (b, d) instead of the
- * sequence kernel plus the state kernel (generation runs this once per layer and byte). */
+ * sequence kernel plus the state kernel (generation runs this once per layer and byte). A
+ * programmatic dependent (pdl.cuh): the weights are read before waiting for in_proj. */
 template <typename T, int K>
 __global__ void conv1d_step_kernel(T *__restrict__ out, const T *__restrict__ in, int in_stride,
                                    const float *__restrict__ w, const float *__restrict__ bias,
                                    float *__restrict__ state, int B, int D)
 {
     size_t i = bl_gtid();
-    if (i >= (size_t)B * D) return;
-    const int b = (int)(i / D), d = (int)(i % D);
+    const bool live = i < (size_t)B * D;
+    const int b = live ? (int)(i / D) : 0, d = live ? (int)(i % D) : 0;
     float x[K], wk[K];
 #pragma unroll
-    for (int k = 0; k < K; k++) wk[k] = w[(size_t)d * K + k];
+    for (int k = 0; k < K; k++) wk[k] = w[(size_t)d * K + k]; /* weights: before the wait */
+    const float bs = bias[d];
+    pdl_wait();
+    pdl_release();
+    if (!live) return;
 #pragma unroll
     for (int k = 0; k < K - 1; k++) x[k] = state[i * (K - 1) + k];
     x[K - 1] = bl_to_f(in[(size_t)b * in_stride + d]);
-    const float a = conv_pre<K>(x, wk, bias[d]);
+    const float a = conv_pre<K>(x, wk, bs);
     out[i] = bl_from_f<T>(a * bl_sigmoid(a));
 #pragma unroll
     for (int k = 0; k < K - 1; k++) state[i * (K - 1) + k] = x[k + 1];
@@ -317,8 +323,8 @@ static void conv_fwd(CudaCtx *c, T *out, const T *in, int in_stride, const float
         size_t n = (size_t)B * D;
         int blocks = (int)((n + 127) / 128);
 #define CONV_STEP(KK)                                                                        \
-    conv1d_step_kernel<T, KK><<<blocks, 128, 0, c->stream>>>(out, in, in_stride, w, bias,      \
-                                                             conv_state, B, D)
+    launch_pdl(conv1d_step_kernel<T, KK>, dim3(blocks), dim3(128), 0, c->stream, out, in,       \
+               in_stride, w, bias, conv_state, B, D)
         switch (K) {
         case 2: CONV_STEP(2); break;
         case 3: CONV_STEP(3); break;

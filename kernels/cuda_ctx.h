@@ -136,7 +136,9 @@ void cuda_adamw(CudaCtx *c, float *param, __nv_bfloat16 *shadow, const float *gr
                 float grad_scale, int t);
 double cuda_sumsq(CudaCtx *c, const float *x, size_t n);
 
-/* generation: scan_step.cu, sample.cu */
+/* generation: gemv.cu (the normalized product), scan_step.cu, sample.cu */
+void cuda_norm_matmul(CudaCtx *c, void *out, int out_bf16, int ldo, const float *inp,
+                      const float *norm_w, float eps, const void *w, int half, int M, int K, int N);
 void cuda_ssm_step(CudaCtx *c, const ScanStep *a);
 void cuda_sample(CudaCtx *c, const SampleArgs *a);
 

@@ -1,47 +1,55 @@
 /* Products with few input rows (M <= GEMV_MAX_M: generation's per-byte step, one row per
  * stream) read the weights once at memory bandwidth; cuBLAS picks tiled GEMM kernels for them
- * that leave most of the bandwidth unused.
+ * that leave most of the bandwidth unused. Also the step's normalized product (norm_matmul):
+ * RMSNorm of the input rows in the prologue, so the norm is not a kernel of its own.
  *
- * One warp per output column n: each lane walks the weight row w[n, :] in 16-byte pieces, 32
- * pieces apart, multiplies each by the same piece of every input row (those stay in L1: every
- * warp reads them), and the warp adds its lanes' sums by a fixed butterfly. The order of the sums
- * is fixed, so results are the same on every run. */
+ * One to eight warps per output column n (fewer columns, more warps: warps_per_column): each
+ * lane walks the weight row w[n, :] in 16-byte pieces, multiplies each by the same piece of
+ * every input row (those stay in L1: every warp reads them), the warp adds its lanes' sums by a
+ * fixed butterfly and the column's warps add theirs in warp order, so results are the same on
+ * every run. Launched as programmatic dependents (pdl.cuh): the first GEMV_PREFETCH
+ * pieces of each lane's weights are loaded before waiting for the previous kernel, since the
+ * weights do not depend on it. */
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
+#include "kernels/pdl.cuh"
 
 #define GEMV_WARPS 8
+#define GEMV_PREFETCH 8 /* 16-byte pieces per lane held in registers across the wait */
 
-/* V elements of T from p, widened to fp32: one element at a time here, 16 bytes at once in the
- * two specializations below */
-template <typename T, int V> struct Piece {
-    static __device__ __forceinline__ void load(const T *p, float *x)
-    {
+/* 16 bytes of T widened to 16 / sizeof(T) floats */
+__device__ __forceinline__ void widen(uint4 v, float *x, float)
+{
+    x[0] = __uint_as_float(v.x), x[1] = __uint_as_float(v.y);
+    x[2] = __uint_as_float(v.z), x[3] = __uint_as_float(v.w);
+}
+__device__ __forceinline__ void widen(uint4 v, float *x, __nv_bfloat16)
+{
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        x[2 * i] = __uint_as_float(w[i] << 16);
+        x[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+
+/* V consecutive elements of T at p, widened; 16-byte loads when VEC (p aligned, V elements
+ * a multiple of 16 bytes), else one element at a time. */
+template <typename T, int V, bool VEC>
+__device__ __forceinline__ void load_piece(const T *p, float *x)
+{
+    if (VEC) {
+#pragma unroll
+        for (int h = 0; h < (int)(V * sizeof(T)) / 16; h++)
+            widen(__ldg(reinterpret_cast<const uint4 *>(p) + h), x + h * (16 / (int)sizeof(T)), T());
+    } else {
 #pragma unroll
         for (int j = 0; j < V; j++) x[j] = bl_to_f(p[j]);
     }
-};
-template <> struct Piece<float, 4> {
-    static __device__ __forceinline__ void load(const float *p, float *x)
-    {
-        float4 v = __ldg(reinterpret_cast<const float4 *>(p));
-        x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
-    }
-};
-template <> struct Piece<__nv_bfloat16, 8> {
-    static __device__ __forceinline__ void load(const __nv_bfloat16 *p, float *x)
-    {
-        uint4 v = __ldg(reinterpret_cast<const uint4 *>(p));
-        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            x[2 * i] = __uint_as_float(w[i] << 16);
-            x[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-        }
-    }
-};
+}
 
-/* How the result is stored: fp32 (=, or += out, or = add + ...) or rounded to bf16. */
+/* How the result is stored: fp32 (=, or = add + ...) or rounded to bf16. */
 struct GemvOut {
     void *out;
     int out_bf16;
@@ -49,34 +57,121 @@ struct GemvOut {
     const float *add; /* fp32 addend with leading dimension ldo, or NULL */
 };
 
-template <typename TW, typename TI, int M, int V>
+/* The input rows' RMSNorm (NORM): the scale each row is multiplied by, computed as rmsnorm.cu
+ * does, so the fused product sees the same normalized values. */
+struct GemvNorm {
+    const float *w;
+    float eps;
+};
+
+template <typename TW, typename TI, int M, int V, bool VEC, bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict__ w, int K, int N)
+gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict__ w, int K, int N,
+            GemvNorm nm, int wpr)
 {
-    const int lane = threadIdx.x & 31;
-    const int n = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (n >= N) return;
-    const TW *wr = w + (size_t)n * K;
+    __shared__ float rs_sh[GEMV_MAX_M];
+    __shared__ float part_sh[GEMV_WARPS][GEMV_MAX_M];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    /* wpr warps share a column, each taking every wpr-th run of 32 pieces */
+    const int part = warp % wpr;
+    const int n = blockIdx.x * (GEMV_WARPS / wpr) + warp / wpr;
+    const bool live = n < N;
+    const TW *wr = w + (size_t)(live ? n : 0) * K;
+    constexpr int PV = 16 / (int)sizeof(TW); /* weight elements per 16-byte piece */
+    const int stride = 32 * V * wpr;         /* elements between a lane's pieces */
+    const int k_first = (lane + 32 * part) * V;
+    uint4 pre[GEMV_PREFETCH];
+    if (VEC && live) {
+#pragma unroll
+        for (int j = 0; j < GEMV_PREFETCH; j++) {
+            const int k = k_first + j * stride;
+            if (k < K) pre[j] = __ldg(reinterpret_cast<const uint4 *>(wr + k));
+        }
+    }
+    pdl_wait();
+    pdl_release();
+    if (NORM) {
+        if (warp < M) { /* rmsnorm_fwd_kernel's sum, lane for lane */
+            const TI *x = inp + (size_t)warp * ldi;
+            float ss = 0.0f;
+            if (VEC) {
+                for (int c = lane * 4; c < K; c += 128) {
+                    float v[4];
+                    load_piece<TI, 4, true>(x + c, v);
+                    ss += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+                }
+            } else {
+                for (int c = lane; c < K; c += 32) {
+                    const float v = bl_to_f(x[c]);
+                    ss += v * v;
+                }
+            }
+            for (int m = 16; m; m >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, m);
+            if (lane == 0) rs_sh[warp] = 1.0f / sqrtf(ss / (float)K + nm.eps);
+        }
+        __syncthreads();
+    }
     float acc[M];
 #pragma unroll
     for (int m = 0; m < M; m++) acc[m] = 0.0f;
-#pragma unroll 4
-    for (int k = lane * V; k < K; k += 32 * V) {
-        float wv[V];
-        Piece<TW, V>::load(wr + k, wv);
+    /* one piece of V elements at k: the weights in wv, each input row's in turn */
+    auto piece = [&](int k, const float *wv) {
+        float g[V];
+        if (NORM) load_piece<float, V, VEC>(nm.w + k, g);
 #pragma unroll
         for (int m = 0; m < M; m++) {
             float xv[V];
-            Piece<TI, V>::load(inp + (size_t)m * ldi + k, xv);
+            load_piece<TI, V, VEC>(inp + (size_t)m * ldi + k, xv);
+            if (NORM) {
+#pragma unroll
+                for (int j = 0; j < V; j++) {
+                    xv[j] = xv[j] * rs_sh[m] * g[j];
+                    if (sizeof(TW) == 2) xv[j] = __bfloat162float(__float2bfloat16_rn(xv[j]));
+                }
+            }
 #pragma unroll
             for (int j = 0; j < V; j++) acc[m] = fmaf(wv[j], xv[j], acc[m]);
+        }
+    };
+    if (live) {
+        int k0 = k_first;
+        if (VEC) {
+#pragma unroll
+            for (int j = 0; j < GEMV_PREFETCH; j++) {
+                const int k = k_first + j * stride;
+                if (k < K) {
+                    float wv[V];
+                    widen(pre[j], wv, TW());
+                    piece(k, wv);
+                }
+            }
+            k0 = k_first + GEMV_PREFETCH * stride;
+        }
+#pragma unroll 4
+        for (int k = k0; k < K; k += stride) {
+            float wv[V];
+            load_piece<TW, V, VEC>(wr + k, wv);
+            piece(k, wv);
         }
     }
 #pragma unroll
     for (int m = 0; m < M; m++)
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);
-    if (lane < M) {
+    if (wpr > 1) { /* the column's warps add their sums in a fixed order */
+        if (lane == 0)
+#pragma unroll
+            for (int m = 0; m < M; m++) part_sh[warp][m] = acc[m];
+        __syncthreads();
+        if (part != 0) return;
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            float t = part_sh[warp][m];
+            for (int q = 1; q < wpr; q++) t += part_sh[warp + q][m];
+            acc[m] = t;
+        }
+    }
+    if (live && lane < M) {
         float v = 0.0f;
 #pragma unroll
         for (int m = 0; m < M; m++)
@@ -88,34 +183,43 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
     }
 }
 
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
-
-template <typename TW, typename TI, int M>
-static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const TW *w, int K,
-                     int N)
+/* Warps per column: enough blocks to give every multiprocessor two even when N is small
+ * (x_proj has R + 2N columns, the head 256), one warp when the columns alone do that. */
+static int warps_per_column(CudaCtx *c, int N)
 {
-    constexpr int V = 16 / (int)sizeof(TW);
-    static_assert(sizeof(TW) == sizeof(TI), "one piece width for weights and inputs");
-    bool vec = K % V == 0 && ldi % V == 0 && aligned16(w) && aligned16(inp);
-    dim3 grid((N + GEMV_WARPS - 1) / GEMV_WARPS);
-    if (vec) gemv_kernel<TW, TI, M, V><<<grid, GEMV_WARPS * 32, 0, c->stream>>>(o, inp, ldi, w, K, N);
-    else gemv_kernel<TW, TI, M, 1><<<grid, GEMV_WARPS * 32, 0, c->stream>>>(o, inp, ldi, w, K, N);
-    CUDA_LAUNCH_CHECK();
+    int wpr = 1;
+    while (wpr < GEMV_WARPS && (long)N * wpr < (long)2 * c->num_sms * GEMV_WARPS) wpr *= 2;
+    return wpr;
 }
 
-template <typename TW, typename TI>
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+template <typename TW, typename TI, int M, bool NORM>
+static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const TW *w, int K,
+                     int N, GemvNorm nm)
+{
+    constexpr int V = 16 / (int)sizeof(TW); /* a 16-byte weight piece */
+    bool vec = K % V == 0 && ldi % V == 0 && aligned16(w) && aligned16(inp) &&
+               (!NORM || aligned16(nm.w));
+    const int wpr = warps_per_column(c, N), cols = GEMV_WARPS / wpr;
+    dim3 grid((N + cols - 1) / cols), block(GEMV_WARPS * 32);
+    if (vec) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+    else launch_pdl(gemv_kernel<TW, TI, M, 1, false, NORM>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+}
+
+template <typename TW, typename TI, bool NORM>
 static void launch(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const TW *w, int M,
-                   int K, int N)
+                   int K, int N, GemvNorm nm = {})
 {
     switch (M) {
-    case 1: launch_m<TW, TI, 1>(c, o, inp, ldi, w, K, N); break;
-    case 2: launch_m<TW, TI, 2>(c, o, inp, ldi, w, K, N); break;
-    case 3: launch_m<TW, TI, 3>(c, o, inp, ldi, w, K, N); break;
-    case 4: launch_m<TW, TI, 4>(c, o, inp, ldi, w, K, N); break;
-    case 5: launch_m<TW, TI, 5>(c, o, inp, ldi, w, K, N); break;
-    case 6: launch_m<TW, TI, 6>(c, o, inp, ldi, w, K, N); break;
-    case 7: launch_m<TW, TI, 7>(c, o, inp, ldi, w, K, N); break;
-    default: launch_m<TW, TI, 8>(c, o, inp, ldi, w, K, N); break;
+    case 1: launch_m<TW, TI, 1, NORM>(c, o, inp, ldi, w, K, N, nm); break;
+    case 2: launch_m<TW, TI, 2, NORM>(c, o, inp, ldi, w, K, N, nm); break;
+    case 3: launch_m<TW, TI, 3, NORM>(c, o, inp, ldi, w, K, N, nm); break;
+    case 4: launch_m<TW, TI, 4, NORM>(c, o, inp, ldi, w, K, N, nm); break;
+    case 5: launch_m<TW, TI, 5, NORM>(c, o, inp, ldi, w, K, N, nm); break;
+    case 6: launch_m<TW, TI, 6, NORM>(c, o, inp, ldi, w, K, N, nm); break;
+    case 7: launch_m<TW, TI, 7, NORM>(c, o, inp, ldi, w, K, N, nm); break;
+    default: launch_m<TW, TI, 8, NORM>(c, o, inp, ldi, w, K, N, nm); break;
     }
 }
 
@@ -123,12 +227,38 @@ void cuda_gemv(CudaCtx *c, float *out, int ldo, const float *inp, int ldi, const
                int K, int N, int accumulate)
 {
     GemvOut o = {out, 0, ldo, accumulate ? out : NULL};
-    launch<float, float>(c, o, inp, ldi, w, M, K, N);
+    launch<float, float, false>(c, o, inp, ldi, w, M, K, N);
 }
 
 void cuda_gemv_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const float *add,
                     const __nv_bfloat16 *inp, int ldi, const __nv_bfloat16 *w, int M, int K, int N)
 {
     GemvOut o = {out, out_bf16, ldo, add};
-    launch<__nv_bfloat16, __nv_bfloat16>(c, o, inp, ldi, w, M, K, N);
+    launch<__nv_bfloat16, __nv_bfloat16, false>(c, o, inp, ldi, w, M, K, N);
+}
+
+/* Larger batches: the norm into scratch, then the ordinary product (cuBLAS). */
+void cuda_norm_matmul(CudaCtx *c, void *out, int out_bf16, int ldo, const float *inp,
+                      const float *norm_w, float eps, const void *w, int half, int M, int K, int N)
+{
+    if (M == 0 || N == 0) return;
+    if (M <= GEMV_MAX_M) {
+        GemvOut o = {out, out_bf16, ldo, NULL};
+        GemvNorm nm = {norm_w, eps};
+        if (half) launch<__nv_bfloat16, float, true>(c, o, inp, K, (const __nv_bfloat16 *)w, M, K, N, nm);
+        else launch<float, float, true>(c, o, inp, K, (const float *)w, M, K, N, nm);
+        return;
+    }
+    ScratchCarver sc = {(char *)cuda_scratch(c, scratch_round((size_t)M * K * sizeof(float)) +
+                                                    scratch_round((size_t)M * sizeof(float))), 0};
+    float *rstd = sc.take<float>((size_t)M);
+    if (half) {
+        __nv_bfloat16 *normed = sc.take<__nv_bfloat16>((size_t)M * K);
+        cuda_rmsnorm_fwd_bf16(c, normed, rstd, inp, norm_w, M, K, eps);
+        cuda_matmul_fwd_bf16(c, out, out_bf16, ldo, NULL, normed, K, (const __nv_bfloat16 *)w, M, K, N);
+    } else {
+        float *normed = sc.take<float>((size_t)M * K);
+        cuda_rmsnorm_fwd(c, normed, rstd, inp, norm_w, M, K, eps);
+        cuda_matmul_fwd(c, (float *)out, ldo, normed, K, (const float *)w, M, K, N, 0);
+    }
 }

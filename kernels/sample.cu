@@ -9,6 +9,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
+#include "kernels/pdl.cuh"
 
 #define SAMPLE_THREADS 256
 
@@ -49,6 +50,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(SampleArgs a)
     __shared__ double p[256], sorted[256];
     __shared__ uint8_t hit[256];
     __shared__ int keep_sh, pick_sh;
+    pdl_wait(); /* for the head's logits (pdl.cuh) */
     const int b = blockIdx.x, v = threadIdx.x;
     const SamplerConfig cfg = a.cfg;
     SampleStream st = a.streams[b];
@@ -158,6 +160,5 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(SampleArgs a)
 void cuda_sample(CudaCtx *c, const SampleArgs *a)
 {
     if (a->B == 0) return;
-    sample_kernel<<<a->B, SAMPLE_THREADS, 0, c->stream>>>(*a);
-    CUDA_LAUNCH_CHECK();
+    launch_pdl(sample_kernel, dim3(a->B), dim3(SAMPLE_THREADS), 0, c->stream, *a);
 }

@@ -49,7 +49,7 @@ static void usage(FILE *f, const CliOpt *rows)
 int bench_generate(int argc, char **argv)
 {
     const char *config = NULL, *device = "cpu", *precision = NULL;
-    int n = 256, threads = 0, json = 0;
+    int n = 256, threads = 0, json = 0, only_batch = 0;
     const CliOpt rows[] = {
         {"config", 0, CLI_STRING, &config, .arg = "FILE",
          .help = "model config (default configs/tiny.json on cpu, configs/small.json\n"
@@ -59,6 +59,8 @@ int bench_generate(int argc, char **argv)
          .help = "fp32 or bf16 weights (bf16: fp32 states and sums); default\n"
                  "bf16 on cuda, fp32 on cpu"},
         {NULL, 'n', CLI_INT, &n, 1, 1 << 30, .arg = "BYTES", .help = "steps timed (default 256)"},
+        {"batch", 0, CLI_INT, &only_batch, 1, 1 << 16, .arg = "N",
+         .help = "time batch N only (default: batch 1, then 64)"},
         {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
         {"json", 0, CLI_FLAG, &json, .help = "print one JSON object per batch on stdout"},
         {"help", 'h', CLI_HELP, .help = "this help"},
@@ -91,8 +93,8 @@ int bench_generate(int argc, char **argv)
                "GB/s, read %.1f GB/s\n  %-6s %14s %14s %14s %10s\n",
                config, be->name, precision_name(prec), config_num_params(&cfg) / 1e6, weight_bytes / 1e6,
                copy_bw / 1e9, read_bw / 1e9, "batch", "bytes/s", "ms/step", "limit ms", "frac");
-    int batches[] = {1, 64};
-    for (int k = 0; k < 2; k++) {
+    int batches[] = {only_batch ? only_batch : 1, 64};
+    for (int k = 0; k < (only_batch ? 1 : 2); k++) {
         GenOptions o;
         gen_options_default(&o);
         o.sampler.temperature = 0;

@@ -228,6 +228,13 @@ struct Backend {
                        float grad_scale, int t);
 
     /* ---- generation ---- */
+    /* out[M, N] = rmsnorm(inp) @ w^T for a step's few rows: rmsnorm_fwd(inp, norm_w, eps) (its
+     * rstd not kept) then matmul_fwd; with half set, rmsnorm_fwd_bf16 then matmul_fwd_bf16 (w
+     * bf16, out bf16 when out_bf16, else fp32). inp is [M, K] contiguous. One op, so the norm
+     * costs no pass of its own. */
+    void (*norm_matmul)(Backend *be, void *out, int out_bf16, int ldo, const float *inp,
+                        const float *norm_w, float eps, const void *w, int half, int M, int K,
+                        int N);
     void (*ssm_step)(Backend *be, const ScanStep *a);
     void (*sample)(Backend *be, const SampleArgs *a);
 

@@ -172,6 +172,7 @@ Backend *backend_cpu_create(int threads)
     be->conv1d_fwd_bf16 = cpu_conv1d_fwd_bf16;
     be->conv1d_bwd_bf16 = cpu_conv1d_bwd_bf16;
     be->adamw_bf16 = cpu_adamw_bf16;
+    be->norm_matmul = cpu_norm_matmul;
     be->ssm_step = cpu_ssm_step;
     be->sample = cpu_sample;
     return be;

@@ -217,6 +217,8 @@ void cpu_conv1d_bwd_bf16(Backend *be, bf16 *din, int din_stride, float *dw, floa
 void cpu_scan_fwd_bf16(Backend *be, const ScanFwd *a);
 void cpu_scan_bwd_bf16(Backend *be, const ScanBwd *a);
 /* backend_cpu_step.c */
+void cpu_norm_matmul(Backend *be, void *out, int out_bf16, int ldo, const float *inp,
+                     const float *norm_w, float eps, const void *w, int half, int M, int K, int N);
 void cpu_ssm_step(Backend *be, const ScanStep *a);
 void cpu_sample(Backend *be, const SampleArgs *a);
 

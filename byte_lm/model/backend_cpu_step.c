@@ -1,4 +1,5 @@
-/* The CPU backend's generation ops: the scan's recurrent step with dt_proj, and sampling.
+/* The CPU backend's generation ops: the normalized product, the scan's recurrent step with
+ * dt_proj, and sampling.
  * Both are compositions of what the CPU already defines (its matmuls and scan, and the
  * sampler's specification in base/sampler.c), so they are the oracle the CUDA ones answer to. */
 #include <stdlib.h>
@@ -6,6 +7,25 @@
 #include "byte_lm/base/error.h"
 
 #include "byte_lm/model/backend_cpu_internal.h"
+
+/* The norm into a temporary, then the product: exactly the ops the forward runs. */
+void cpu_norm_matmul(Backend *be, void *out, int out_bf16, int ldo, const float *inp,
+                     const float *norm_w, float eps, const void *w, int half, int M, int K, int N)
+{
+    float *rstd = bl_malloc((size_t)M * sizeof(float));
+    if (half) {
+        bf16 *normed = bl_malloc((size_t)M * K * sizeof(bf16));
+        cpu_rmsnorm_fwd_bf16(be, normed, rstd, inp, norm_w, M, K, eps);
+        cpu_matmul_fwd_bf16(be, out, out_bf16, ldo, NULL, normed, K, w, M, K, N);
+        free(normed);
+    } else {
+        float *normed = bl_malloc((size_t)M * K * sizeof(float));
+        cpu_rmsnorm_fwd(be, normed, rstd, inp, norm_w, M, K, eps);
+        cpu_matmul_fwd(be, out, ldo, normed, K, w, M, K, N, 0);
+        free(normed);
+    }
+    free(rstd);
+}
 
 /* dt_proj into a temporary delta, then the L = 1 scan: exactly the ops the forward runs. */
 void cpu_ssm_step(Backend *be, const ScanStep *a)

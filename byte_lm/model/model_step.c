@@ -1,7 +1,7 @@
 /* The per-byte recurrent step with every tensor at a fixed place (see model.h, ModelStep).
  *
- * A layer is six ops: norm, in_proj, the conv step, x_proj, the scan step (dt_proj inside) and
- * out_proj adding into the residual in place. A backend with graphs records the whole step, the
+ * A layer is five ops: in_proj with the norm before it (norm_matmul), the conv step, x_proj,
+ * the scan step (dt_proj inside) and out_proj adding into the residual in place. A backend with graphs records the whole step, the
  * sampler included, on its second run (the first sizes whatever the ops allocate for
  * themselves) and replays the recording from then on. */
 #include "byte_lm/model/model_internal.h"
@@ -13,8 +13,8 @@ struct ModelStep {
     SampleArgs tail;
     int has_tail;
     void *arena;
-    float *res, *normed_f, *rstd, *xz_f, *u_f, *xdbl, *y_f, *logits;
-    bf16 *normed_h, *xz_h, *u_h, *y_h;
+    float *res, *xz_f, *u_f, *xdbl, *y_f, *logits;
+    bf16 *xz_h, *u_h, *y_h;
     long runs;
     void *graph;
 };
@@ -38,16 +38,13 @@ ModelStep *model_step_create(Model *m, ModelState *s, const uint8_t *ids, const 
     for (int pass = 0; pass < 2; pass++) { /* measure, then carve */
         Carver cv = {pass ? st->arena : NULL, 0};
         st->res = carve(&cv, B * d * F);
-        st->rstd = carve(&cv, B * F);
         st->xdbl = carve(&cv, B * nx * F);
         st->logits = carve(&cv, B * 256 * F);
         if (h) {
-            st->normed_h = carve(&cv, B * d * H);
             st->xz_h = carve(&cv, B * 2 * di * H);
             st->u_h = carve(&cv, B * di * H);
             st->y_h = carve(&cv, B * di * H);
         } else {
-            st->normed_f = carve(&cv, B * d * F);
             st->xz_f = carve(&cv, B * 2 * di * F);
             st->u_f = carve(&cv, B * di * F);
             st->y_f = carve(&cv, B * di * F);
@@ -92,10 +89,8 @@ static void step_ops(ModelStep *st)
                        .Dskip = model_ptr(m, P, t->D), .ssm_state = st->s->ssm[l], .B = B,
                        .D = di, .N = N, .R = R};
         if (h) {
-            be->rmsnorm_fwd_bf16(be, st->normed_h, st->rstd, st->res, model_ptr(m, P, t->norm), B,
-                                 d, eps);
-            be->matmul_fwd_bf16(be, st->xz_h, 1, 2 * di, NULL, st->normed_h, d, WB(t->in_proj), B,
-                                d, 2 * di);
+            be->norm_matmul(be, st->xz_h, 1, 2 * di, st->res, model_ptr(m, P, t->norm), eps,
+                            WB(t->in_proj), 1, B, d, 2 * di);
             be->conv1d_fwd_bf16(be, st->u_h, st->xz_h, 2 * di, model_ptr(m, P, t->conv_w),
                                 model_ptr(m, P, t->conv_b), st->s->conv[l], B, 1, di, K);
             be->matmul_fwd_bf16(be, st->xdbl, 0, nx, NULL, st->u_h, di, WB(t->x_proj), B, di, nx);
@@ -104,10 +99,8 @@ static void step_ops(ModelStep *st)
             be->matmul_fwd_bf16(be, st->res, 0, d, st->res, st->y_h, di, WB(t->out_proj), B, di,
                                 d);
         } else {
-            be->rmsnorm_fwd(be, st->normed_f, st->rstd, st->res, model_ptr(m, P, t->norm), B, d,
-                            eps);
-            be->matmul_fwd(be, st->xz_f, 2 * di, st->normed_f, d, model_ptr(m, P, t->in_proj), B,
-                           d, 2 * di, 0);
+            be->norm_matmul(be, st->xz_f, 0, 2 * di, st->res, model_ptr(m, P, t->norm), eps,
+                            model_ptr(m, P, t->in_proj), 0, B, d, 2 * di);
             be->conv1d_fwd(be, st->u_f, st->xz_f, 2 * di, model_ptr(m, P, t->conv_w),
                            model_ptr(m, P, t->conv_b), st->s->conv[l], B, 1, di, K);
             be->matmul_fwd(be, st->xdbl, nx, st->u_f, di, model_ptr(m, P, t->x_proj), B, di, nx,
@@ -119,17 +112,8 @@ static void step_ops(ModelStep *st)
             be->matmul_fwd(be, st->res, d, st->y_f, di, model_ptr(m, P, t->out_proj), B, di, d, 1);
         }
     }
-    if (h) {
-        be->rmsnorm_fwd_bf16(be, st->normed_h, st->rstd, st->res, model_ptr(m, P, m->t_norm_f), B,
-                             d, eps);
-        be->matmul_fwd_bf16(be, st->logits, 0, 256, NULL, st->normed_h, d, WB(m->t_embed), B, d,
-                            256);
-    } else {
-        be->rmsnorm_fwd(be, st->normed_f, st->rstd, st->res, model_ptr(m, P, m->t_norm_f), B, d,
-                        eps);
-        be->matmul_fwd(be, st->logits, 256, st->normed_f, d, model_ptr(m, P, m->t_embed), B, d,
-                       256, 0);
-    }
+    be->norm_matmul(be, st->logits, 0, 256, st->res, model_ptr(m, P, m->t_norm_f), eps,
+                    h ? (const void *)WB(m->t_embed) : model_ptr(m, P, m->t_embed), h, B, d, 256);
     if (st->has_tail) be->sample(be, &st->tail);
 #undef WB
 }

@@ -1,7 +1,7 @@
 /* The generation ops on the CUDA backend against the CPU oracle, on fresh random inputs with
  * poisoned outputs (gpu_pair.h): the scan's recurrent step with dt_proj (fp32 1e-5, bf16 1e-2,
- * over several steps so the state carries), the conv step, the small-batch products, and the
- * sampler, whose bytes, streams and history rings must be identical on both. Then whole
+ * over several steps so the state carries), the conv step, the small-batch products, the norm
+ * fused into a product, and the sampler, whose bytes, streams and history rings must be identical on both. Then whole
  * generation: the recorded-and-replayed GPU step against the CPU, greedy and sampled. */
 #include "byte_lm/generate/generate.h"
 #include "byte_lm/model/model.h"
@@ -55,6 +55,8 @@ START_TEST(ssm_step_shapes)
         check_ssm_step(bf, 2, 130, 32, 7, 3, 63);
         check_ssm_step(bf, 5, 96, 4, 16, 2, 64);
         check_ssm_step(bf, 8, 1024, 16, 64, 3, 65);
+        check_ssm_step(bf, 20, 130, 16, 33, 2, 67); /* a partial last group of streams */
+        check_ssm_step(bf, 16, 64, 8, 4, 2, 68);
         if (!quick()) check_ssm_step(bf, 64, 2048, 16, 64, 2, 66);
     }
 }
@@ -131,6 +133,42 @@ START_TEST(gemv_shapes)
     check_gemv(3, 37, 19, 41, 23, 83);      /* odd sizes: the one-element path */
     check_gemv(8, 512, 256, 512, 256, 84);
     check_gemv(5, 1000, 130, 1004, 131, 85);
+}
+END_TEST
+
+/* ---- norm_matmul: RMSNorm fused into the product ---- */
+
+static void check_norm_matmul(int M, int K, int N, int ldo, uint64_t seed)
+{
+    Pair p;
+    pair_open(&p, seed);
+    char sh[64];
+    snprintf(sh, sizeof sh, "M=%d K=%d N=%d ldo=%d", M, K, N, ldo);
+    Buf inp = buf_rand(&p, (size_t)M * K, -3, 3), g = buf_rand(&p, (size_t)K, 0.5f, 1.5f);
+    Buf w = buf_rand(&p, (size_t)N * K, -1, 1), wh = bufh_rand(&p, (size_t)N * K, -1, 1);
+    Buf out = buf_nan(&p, (size_t)M * ldo), oh = bufh_nan(&p, (size_t)M * ldo);
+    Buf of = buf_nan(&p, (size_t)M * ldo);
+    p.cpu->norm_matmul(p.cpu, out.c, 0, ldo, inp.c, g.c, 1e-5f, w.c, 0, M, K, N);
+    p.gpu->norm_matmul(p.gpu, out.g, 0, ldo, inp.g, g.g, 1e-5f, w.g, 0, M, K, N);
+    report("norm_matmul", "out", sh, buf_err(&p, &out, M, N, ldo, 1));
+    p.cpu->norm_matmul(p.cpu, oh.c, 1, ldo, inp.c, g.c, 1e-5f, wh.c, 1, M, K, N);
+    p.gpu->norm_matmul(p.gpu, oh.g, 1, ldo, inp.g, g.g, 1e-5f, wh.g, 1, M, K, N);
+    report_tol("norm_matmul_bf16", "out bf16", sh, bufh_err(&p, &oh, M, N, ldo, 1), GPU_TOL_BF16);
+    p.cpu->norm_matmul(p.cpu, of.c, 0, ldo, inp.c, g.c, 1e-5f, wh.c, 1, M, K, N);
+    p.gpu->norm_matmul(p.gpu, of.g, 0, ldo, inp.g, g.g, 1e-5f, wh.g, 1, M, K, N);
+    report_tol("norm_matmul_bf16", "out fp32", sh, buf_err(&p, &of, M, N, ldo, 1), GPU_TOL_BF16);
+    buf_free(&p, &inp), buf_free(&p, &g), buf_free(&p, &w), buf_free(&p, &wh);
+    buf_free(&p, &out), buf_free(&p, &oh), buf_free(&p, &of);
+    pair_close(&p);
+}
+
+START_TEST(norm_matmul_shapes)
+{
+    check_norm_matmul(1, 1024, 4096, 4096, 101);
+    check_norm_matmul(1, 512, 256, 256, 102);  /* the head */
+    check_norm_matmul(3, 100, 37, 40, 103);    /* K not a multiple of 8: the one-element path */
+    check_norm_matmul(8, 2048, 300, 301, 104);
+    check_norm_matmul(12, 256, 96, 96, 105);   /* more rows than the GEMV takes: norm + cuBLAS */
 }
 END_TEST
 
@@ -277,6 +315,7 @@ int main(void)
     tcase_add_test(tc, ssm_step_shapes);
     tcase_add_test(tc, conv_step_shapes);
     tcase_add_test(tc, gemv_shapes);
+    tcase_add_test(tc, norm_matmul_shapes);
     tcase_add_test(tc, sample_configs);
     tcase_add_test(tc, generation_matches_cpu);
     suite_add_tcase(s, tc);
