@@ -6,17 +6,13 @@
 
 #include "api/api_internal.h"
 #include "byte_lm/generate/generate.h"
+#include "byte_lm/generate/stop_match.h"
 
 struct bl_gen {
     bl_model *model;
     GenOptions o;
     Generator *g;
-    char **stop;   /* owned copies */
-    size_t *stop_len;
-    int n_stop;
-    size_t stop_max;   /* longest stop string */
-    uint8_t *tail;     /* the last stop_max raw bytes made, oldest first */
-    size_t ntail;
+    StopMatch stop;    /* matched on the raw bytes */
     Utf8Stream us;
     uint8_t *ready;    /* output not yet handed out */
     size_t nready, ready_off, ready_cap;
@@ -29,6 +25,7 @@ void bl_gen_opts_init(bl_gen_opts *o)
     o->temperature = 1.0;
     o->top_p = 1.0;
     o->utf8 = BL_UTF8_SAFE;
+    o->repetition_penalty = 1.0;
 }
 
 /* The output stream's sink: whole characters (or raw bytes) appended to what is ready. */
@@ -52,6 +49,10 @@ static int check_opts(const bl_gen_opts *o, bl_error *err)
     if (o->utf8 < BL_UTF8_SAFE || o->utf8 > BL_UTF8_OFF)
         return api_fail(err, BL_ERR_ARG, "bl_gen_open: utf8 must be BL_UTF8_SAFE, _STRICT or _OFF");
     if (o->max_bytes < 0) return api_fail(err, BL_ERR_ARG, "bl_gen_open: max_bytes must be >= 0");
+    if (!(o->repetition_penalty > 0) || !isfinite(o->repetition_penalty))
+        return api_fail(err, BL_ERR_ARG, "bl_gen_open: repetition_penalty must be a finite value > 0");
+    if (o->repetition_window < 0 || o->repetition_window > BL_MAX_REPETITION_WINDOW)
+        return api_fail(err, BL_ERR_ARG, "bl_gen_open: repetition_window must be 0..%d", BL_MAX_REPETITION_WINDOW);
     if (o->n_stop < 0 || (o->n_stop && !o->stop)) return api_fail(err, BL_ERR_ARG, "bl_gen_open: bad stop list");
     for (int i = 0; i < o->n_stop; i++)
         if (!o->stop[i] || !o->stop[i][0])
@@ -74,18 +75,9 @@ bl_gen *bl_gen_open(bl_model *m, const bl_gen_opts *opts, bl_error *err)
     g->o.seed = opts->seed;
     g->o.utf8 = opts->utf8 == BL_UTF8_STRICT ? UTF8_STRICT : opts->utf8 == BL_UTF8_OFF ? UTF8_OFF : UTF8_SAFE;
     g->o.max_bytes = opts->max_bytes;
-    g->n_stop = opts->n_stop;
-    if (g->n_stop) {
-        g->stop = bl_calloc((size_t)g->n_stop, sizeof *g->stop);
-        g->stop_len = bl_calloc((size_t)g->n_stop, sizeof *g->stop_len);
-    }
-    for (int i = 0; i < g->n_stop; i++) {
-        g->stop_len[i] = strlen(opts->stop[i]);
-        g->stop[i] = bl_malloc(g->stop_len[i] + 1);
-        memcpy(g->stop[i], opts->stop[i], g->stop_len[i] + 1);
-        if (g->stop_len[i] > g->stop_max) g->stop_max = g->stop_len[i];
-    }
-    g->tail = bl_malloc(g->stop_max + 1);
+    g->o.sampler.repetition_penalty = (float)opts->repetition_penalty;
+    g->o.sampler.repetition_window = opts->repetition_window;
+    stop_match_init(&g->stop, opts->stop, opts->n_stop);
     g->g = generator_create(m->m, &g->o);
     api_ok(err);
     return g;
@@ -97,23 +89,11 @@ int bl_gen_prompt(bl_gen *g, const void *prompt, size_t n, bl_error *err)
     generator_prefill(g->g, prompt, n);
     g->model->be->sync(g->model->be); /* the prompt is read when this returns */
     utf8_stream_init(&g->us, g->o.utf8, sink_ready, g);
-    g->nready = g->ready_off = g->ntail = 0;
+    g->nready = g->ready_off = 0;
+    stop_match_reset(&g->stop);
     g->started = 1;
     g->done = 0;
     api_ok(err);
-    return 0;
-}
-
-/* Appends b to the raw tail; 1 when the raw output now ends with a stop string. */
-static int hits_stop(bl_gen *g, uint8_t b)
-{
-    if (!g->n_stop) return 0;
-    if (g->ntail == g->stop_max) memmove(g->tail, g->tail + 1, --g->ntail);
-    g->tail[g->ntail++] = b;
-    for (int i = 0; i < g->n_stop; i++) {
-        size_t k = g->stop_len[i];
-        if (k <= g->ntail && !memcmp(g->tail + g->ntail - k, g->stop[i], k)) return 1;
-    }
     return 0;
 }
 
@@ -137,7 +117,7 @@ int bl_gen_next(bl_gen *g, void *out, size_t cap, size_t *n, bl_error *err)
                             g->model->dir, generator_produced(g->g) - 1);
         }
         utf8_stream_put(&g->us, b);
-        if (hits_stop(g, b)) {
+        if (stop_match_push(&g->stop, b)) {
             utf8_stream_finish(&g->us);
             g->done = 1;
         }
@@ -157,10 +137,7 @@ void bl_gen_close(bl_gen *g)
 {
     if (!g) return;
     generator_free(g->g);
-    for (int i = 0; i < g->n_stop; i++) free(g->stop[i]);
-    free(g->stop);
-    free(g->stop_len);
-    free(g->tail);
+    stop_match_free(&g->stop);
     free(g->ready);
     free(g);
 }

@@ -147,9 +147,17 @@ typedef struct {
     const char *const *stop; /* n_stop strings: generation ends once the output ends with one
                               * of them (the string is part of the output) */
     int n_stop;
+    /* each distinct byte among the last repetition_window bytes of the prompt and output has
+     * its logit divided by repetition_penalty when positive, multiplied when not (CTRL's
+     * penalty, as in llama.cpp and transformers); 1 or a window of 0: none */
+    double repetition_penalty;
+    int repetition_window; /* 0..BL_MAX_REPETITION_WINDOW */
 } bl_gen_opts;
 
-/* temperature 1, top_k 0, top_p 1, seed 0, BL_UTF8_SAFE, no limit, no stop strings.
+#define BL_MAX_REPETITION_WINDOW (1 << 20)
+
+/* temperature 1, top_k 0, top_p 1, seed 0, BL_UTF8_SAFE, no limit, no stop strings, no
+ * repetition penalty.
  * Thread-safe. */
 void bl_gen_opts_init(bl_gen_opts *o);
 

@@ -3,6 +3,7 @@
  * and the empty-prompt start byte; and `bytelm generate` (the binary named by $BYTELM, as
  * `make test` sets it) against the engine. */
 #include <cJSON.h>
+#include <ctype.h>
 #include <sys/wait.h>
 #include <utf8proc.h>
 
@@ -448,6 +449,112 @@ START_TEST(test_cli_batch_strict)
 }
 END_TEST
 
+/* The end of the first occurrence of stop in x[0..n), or n when there is none. */
+static long stop_end(const uint8_t *x, long n, const char *stop)
+{
+    size_t k = strlen(stop);
+    for (long i = 0; i + (long)k <= n; i++)
+        if (!memcmp(x + i, stop, k)) return i + (long)k;
+    return n;
+}
+
+/* --stop, --stop-at-newline and --echo against the engine's bytes: one stream (the API path)
+ * and a batch in JSON (the engine path), where each sample stops on its own. */
+START_TEST(test_cli_stop_and_echo)
+{
+    Tiny t = tiny(7);
+    char *run = save_run(&t);
+    long n = 200;
+    GenOptions o;
+    gen_options_default(&o);
+    o.sampler.temperature = 0;
+    uint8_t *want = generate(t.m, &o, "The cat", n);
+    /* a stop string from the text itself: two letters well inside it */
+    long p = 20;
+    while (p + 1 < n && !(isalnum(want[p]) && isalnum(want[p + 1]))) p++;
+    ck_assert_msg(p + 1 < n, "no two letters in a row to stop on");
+    char stop[3] = {(char)want[p], (char)want[p + 1], 0};
+    long end = stop_end(want, n, stop), nl_end = stop_end(want, n, "\n");
+    printf("cli stop: '%s' ends the text at byte %ld of %ld; a newline at %ld\n", stop, end, n, nl_end);
+
+    char args[1024];
+    snprintf(args, sizeof args, "--ckpt %s --prompt 'The cat' -n %ld --greedy --threads 2 --stop '%s' --stop zzzq",
+             run, n, stop);
+    Run r = run_cli(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    Text text = as_text(want, end);
+    ck_assert_uint_eq(r.n, (size_t)text.n);
+    ck_assert_mem_eq(r.out, text.p, r.n);
+    free(r.out), free(text.p);
+
+    snprintf(args, sizeof args, "--ckpt %s --prompt 'The cat' -n %ld --greedy --threads 2 --stop-at-newline --echo",
+             run, n);
+    r = run_cli(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    text = as_text(want, nl_end);
+    ck_assert_uint_eq(r.n, 7 + (size_t)text.n);
+    ck_assert_mem_eq(r.out, "The cat", 7);
+    ck_assert_mem_eq(r.out + 7, text.p, (size_t)text.n);
+    free(r.out), free(text.p);
+
+    /* a batch of two in JSON: stream 0 as above; stream 1 samples (another text) */
+    snprintf(args, sizeof args, "--ckpt %s --prompt 'The cat' -n %ld --greedy --batch 2 --threads 2 --stop '%s' --echo --json",
+             run, n, stop);
+    r = run_cli(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cJSON *js = cJSON_Parse(r.out);
+    ck_assert_ptr_nonnull(js);
+    cJSON *s0 = cJSON_GetArrayItem(cJSON_GetObjectItem(js, "samples"), 0);
+    text = as_text(want, end);
+    char *with_prompt = malloc((size_t)text.n + 8);
+    memcpy(with_prompt, "The cat", 7);
+    memcpy(with_prompt + 7, text.p, (size_t)text.n + 1);
+    ck_assert_str_eq(cJSON_GetObjectItem(s0, "text")->valuestring, with_prompt);
+    ck_assert_int_eq(cJSON_GetObjectItem(s0, "bytes")->valueint, (int)end);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(s0, "stopped")) == (end < n));
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(js, "stop"), 0)->valuestring, stop);
+    cJSON_Delete(js);
+    free(with_prompt), free(text.p), free(r.out), free(want), free(run);
+    tiny_free(&t);
+}
+END_TEST
+
+/* --repetition-penalty and --repetition-window: the engine's bytes with the same penalty, which
+ * differ from the unpenalized text and repeat less. */
+START_TEST(test_cli_repetition_penalty)
+{
+    Tiny t = tiny(7);
+    char *run = save_run(&t);
+    long n = 120;
+    GenOptions o;
+    gen_options_default(&o);
+    o.sampler.temperature = 0;
+    uint8_t *plain = generate(t.m, &o, "The cat", n);
+    o.sampler.repetition_penalty = 1.8f;
+    o.sampler.repetition_window = 16;
+    uint8_t *want = generate(t.m, &o, "The cat", n);
+    ck_assert_msg(memcmp(plain, want, (size_t)n) != 0, "the penalty changed nothing");
+    char args[1024];
+    snprintf(args, sizeof args, "--ckpt %s --prompt 'The cat' -n %ld --greedy --threads 2 --json "
+             "--repetition-penalty 1.8 --repetition-window 16", run, n);
+    Run r = run_cli(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cJSON *js = cJSON_Parse(r.out);
+    ck_assert_ptr_nonnull(js);
+    Text text = as_text(want, n);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(js, "samples"), 0), "text")->valuestring,
+                     text.p);
+    ck_assert_int_eq(cJSON_GetObjectItem(js, "repetition_window")->valueint, 16);
+    int d_plain = distinct(plain, n), d_pen = distinct(want, n);
+    printf("cli repetition penalty: %d distinct bytes in %ld greedy ones, %d with --repetition-penalty 1.8\n",
+           d_plain, n, d_pen);
+    ck_assert_int_gt(d_pen, d_plain);
+    cJSON_Delete(js);
+    free(text.p), free(r.out), free(plain), free(want), free(run);
+    tiny_free(&t);
+}
+END_TEST
+
 START_TEST(test_cli_errors)
 {
     struct { const char *args; int status; const char *err; } cases[] = {
@@ -458,6 +565,9 @@ START_TEST(test_cli_errors)
         {"--ckpt /nonexistent -n 5 --utf8 lax", 2, "--utf8 must be safe, strict or off"},
         {"--ckpt /nonexistent -n 5 --prompt a --prompt-file b", 2, "not both"},
         {"--ckpt /nonexistent -n 5 --bogus", 2, "unknown option '--bogus'"},
+        {"--ckpt /nonexistent -n 5 --stop ''", 2, "--stop needs a non-empty string"},
+        {"--ckpt /nonexistent -n 5 --repetition-penalty 0", 2, "--repetition-penalty must be a number in (0,"},
+        {"--ckpt /nonexistent -n 5 --repetition-window -1", 2, "--repetition-window must be an integer in"},
         {"--ckpt /nonexistent -n 5 --prompt a", 1, "bytelm: /nonexistent"},
         {"--ckpt /tmp -n 5 --prompt-file /nonexistent/p", 1, "bytelm: /nonexistent/p: cannot open"},
     };
@@ -493,6 +603,8 @@ int main(void)
     tcase_add_test(cli, test_cli_matches_engine);
     tcase_add_test(cli, test_cli_json_raw_bytes);
     tcase_add_test(cli, test_cli_batch_strict);
+    tcase_add_test(cli, test_cli_stop_and_echo);
+    tcase_add_test(cli, test_cli_repetition_penalty);
     tcase_add_test(cli, test_cli_errors);
     suite_add_tcase(s, cli);
     return tu_run(s);

@@ -201,6 +201,82 @@ START_TEST(test_same_seed_same_draws)
 }
 END_TEST
 
+/* The repetition penalty: exactly the bytes in the window are scaled, positive logits divided
+ * and negative ones multiplied, once each however often a byte occurs; the window holds the
+ * prompt's last bytes and then slides over what is picked. */
+START_TEST(test_repetition_penalty)
+{
+    SamplerConfig c;
+    sampler_config_default(&c);
+    c.repetition_penalty = 2.0f;
+    c.repetition_window = 4;
+    uint8_t ring[4];
+    SampleStream st;
+    const uint8_t prompt[] = "abcaab"; /* the window keeps its last 4 bytes: c a a b */
+    sampler_stream_init(&st, ring, 4, 1, 0, prompt, 6);
+    ck_assert_int_eq(st.seen, 4);
+    float lg[256], out[256];
+    for (int v = 0; v < 256; v++) lg[v] = v % 2 ? 1.5f : -1.5f;
+    sampler_penalize(&c, ring, st.seen, lg, out);
+    for (int v = 0; v < 256; v++) {
+        int in = v == 'a' || v == 'b' || v == 'c';
+        float want = in ? (lg[v] > 0 ? lg[v] / 2 : lg[v] * 2) : lg[v];
+        ck_assert_msg(out[v] == want, "byte %d: %g, want %g", v, out[v], want);
+    }
+    /* greedy picks: the best byte is penalized once it is in the window, so a second-best
+     * byte takes over until the first leaves the window */
+    c.temperature = 0;
+    for (int v = 0; v < 256; v++) lg[v] = 0.0f;
+    lg['x'] = 3.0f, lg['y'] = 2.0f;
+    int picks[6];
+    for (int k = 0; k < 6; k++) picks[k] = sampler_pick(&c, 0, 0, lg, &st, ring);
+    ck_assert_int_eq(picks[0], 'x');
+    ck_assert_int_eq(picks[1], 'y'); /* x is in the window: 1.5 < 2 */
+    ck_assert_int_eq(picks[2], 'x'); /* both in the window: 1.5 > 1 */
+    ck_assert_int_eq(st.produced, 6);
+    ck_assert_int_eq(st.seen, 10);
+    /* off: a penalty of 1, or a window of 0 */
+    c.repetition_penalty = 1.0f;
+    sampler_penalize(&c, ring, st.seen, lg, out);
+    ck_assert_mem_eq(out, lg, sizeof lg);
+    c.repetition_penalty = 2.0f;
+    c.repetition_window = 0;
+    sampler_penalize(&c, NULL, st.seen, lg, out);
+    ck_assert_mem_eq(out, lg, sizeof lg);
+}
+END_TEST
+
+/* sampler_pick in strict mode narrows to valid UTF-8 within the budget and advances the UTF-8
+ * state; a greedy pick draws nothing, a sampled one exactly one uniform. */
+START_TEST(test_pick_strict_and_draws)
+{
+    SamplerConfig c;
+    sampler_config_default(&c);
+    c.temperature = 0;
+    float lg[256];
+    for (int v = 0; v < 256; v++) lg[v] = 0.0f;
+    lg[0xE2] = 9.0f; /* a 3-byte lead */
+    lg[0x82] = 8.0f; /* a continuation */
+    lg['a'] = 1.0f;
+    SampleStream st;
+    sampler_stream_init(&st, NULL, 0, 3, 0, NULL, 0);
+    uint64_t r0 = st.rng;
+    ck_assert_int_eq(sampler_pick(&c, 0, 0, lg, &st, NULL), 0xE2); /* not strict: anything */
+    ck_assert_int_eq(sampler_pick(&c, 1, 0, lg, &st, NULL), 0xE2); /* strict, no budget */
+    ck_assert_int_eq(sampler_pick(&c, 1, 0, lg, &st, NULL), 0x82);
+    ck_assert_int_eq(sampler_pick(&c, 1, 0, lg, &st, NULL), 0x82);
+    ck_assert_int_eq(st.utf8.need, 0); /* the character is whole */
+    ck_assert_uint_eq(st.rng, r0);     /* greedy drew nothing */
+    /* two bytes left of a budget of 6: the 3-byte lead is refused, and so is a continuation */
+    ck_assert_int_eq(sampler_pick(&c, 1, 6, lg, &st, NULL), 'a');
+    c.temperature = 1;
+    Rng r = {st.rng};
+    (void)rng_uniform(&r);
+    sampler_pick(&c, 0, 0, lg, &st, NULL);
+    ck_assert_uint_eq(st.rng, r.s); /* one uniform */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sampler");
@@ -212,6 +288,8 @@ int main(void)
     tcase_add_test(tc, test_top_p_smallest_set);
     tcase_add_test(tc, test_draw_frequencies);
     tcase_add_test(tc, test_same_seed_same_draws);
+    tcase_add_test(tc, test_repetition_penalty);
+    tcase_add_test(tc, test_pick_strict_and_draws);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
