@@ -320,22 +320,12 @@ static void conv_fwd(CudaCtx *c, T *out, const T *in, int in_stride, const float
 {
     if (B == 0 || D == 0 || L == 0) return;
     if (L == 1 && conv_state && K > 1) {
-        size_t n = (size_t)B * D;
-        int blocks = (int)((n + 127) / 128);
-#define CONV_STEP(KK)                                                                        \
+        const int blocks = (int)(((size_t)B * D + 127) / 128);
+#define CONV_STEP(KK, VV)                                                                    \
     launch_pdl(conv1d_step_kernel<T, KK>, dim3(blocks), dim3(128), 0, c->stream, out, in,       \
                in_stride, w, bias, conv_state, B, D)
-        switch (K) {
-        case 2: CONV_STEP(2); break;
-        case 3: CONV_STEP(3); break;
-        case 4: CONV_STEP(4); break;
-        case 5: CONV_STEP(5); break;
-        case 6: CONV_STEP(6); break;
-        case 7: CONV_STEP(7); break;
-        default: CONV_STEP(8); break;
-        }
+        CONV_DISPATCH(K, 1, CONV_STEP)
 #undef CONV_STEP
-        CUDA_LAUNCH_CHECK();
         return;
     }
     int V = conv_vec(K, D, in_stride, D, in, out, NULL, sizeof(T));

@@ -49,6 +49,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(SampleArgs a)
     __shared__ Cand cand[SAMPLE_THREADS];
     __shared__ double p[256], sorted[256];
     __shared__ uint8_t hit[256];
+    __shared__ double total_sh;
     __shared__ int keep_sh, pick_sh;
     pdl_wait(); /* for the head's logits (pdl.cuh) */
     const int b = blockIdx.x, v = threadIdx.x;
@@ -122,12 +123,10 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(SampleArgs a)
         if (v == 0) {
             double total = 0;
             for (int j = 0; j < 256; j++) total += p[j];
-            sorted[0] = total;
+            total_sh = total;
         }
         __syncthreads();
-        const double total = sorted[0];
-        __syncthreads();
-        p[v] /= total;
+        p[v] /= total_sh;
         __syncthreads();
         if (v == 0) {
             Rng r = {st.rng};
