@@ -20,7 +20,6 @@ struct Generator {
     SampleStream *host_streams;
     uint8_t *host_history;
     float *logits;         /* host, B x 256, fetched when asked for */
-    size_t chunk;          /* prompt bytes per prefill call */
     long produced;
 };
 
@@ -52,7 +51,6 @@ Generator *generator_create(Model *m, const GenOptions *o)
     g->host_streams = bl_calloc(B, sizeof(SampleStream));
     g->host_history = W ? bl_calloc(B * W, 1) : NULL;
     g->logits = bl_malloc(B * 256 * sizeof(float));
-    g->chunk = (size_t)o->prefill_chunk;
     SampleArgs tail = {.cfg = o->sampler, .strict_utf8 = o->utf8 == UTF8_STRICT,
                        .max_bytes = o->max_bytes, .B = g->B, .out = g->io,
                        .streams = g->streams, .history = g->history};
@@ -104,7 +102,7 @@ void generator_prefill(Generator *g, const uint8_t *prompt, size_t n)
      * run once, as a batch of one, and its state copied to every stream. */
     ModelState *pre = g->st1 ? g->st1 : g->st;
     if (g->st1) model_state_reset(g->m, g->st1);
-    size_t chunk = g->chunk;
+    size_t chunk = (size_t)g->o.prefill_chunk;
     for (size_t off = 0; off + 1 < n; off += chunk) {
         size_t L = n - 1 - off < chunk ? n - 1 - off : chunk;
         model_forward_stateful(g->m, pre, prompt + off, NULL, 1, (int)L, NULL, NULL);

@@ -4,7 +4,6 @@
  * sampler's specification in base/sampler.c), so they are the oracle the CUDA ones answer to. */
 #include <stdlib.h>
 
-#include "byte_lm/base/error.h"
 
 #include "byte_lm/model/backend_cpu_internal.h"
 
@@ -12,14 +11,14 @@
 void cpu_norm_matmul(Backend *be, void *out, int out_bf16, int ldo, const float *inp,
                      const float *norm_w, float eps, const void *w, int half, int M, int K, int N)
 {
-    float *rstd = bl_malloc((size_t)M * sizeof(float));
+    float *rstd = cpu_scratch((size_t)M * sizeof(float));
     if (half) {
-        bf16 *normed = bl_malloc((size_t)M * K * sizeof(bf16));
+        bf16 *normed = cpu_scratch((size_t)M * K * sizeof(bf16));
         cpu_rmsnorm_fwd_bf16(be, normed, rstd, inp, norm_w, M, K, eps);
         cpu_matmul_fwd_bf16(be, out, out_bf16, ldo, NULL, normed, K, w, M, K, N);
         free(normed);
     } else {
-        float *normed = bl_malloc((size_t)M * K * sizeof(float));
+        float *normed = cpu_scratch((size_t)M * K * sizeof(float));
         cpu_rmsnorm_fwd(be, normed, rstd, inp, norm_w, M, K, eps);
         cpu_matmul_fwd(be, out, ldo, normed, K, w, M, K, N, 0);
         free(normed);
@@ -32,9 +31,9 @@ void cpu_ssm_step(Backend *be, const ScanStep *a)
 {
     int B = a->B, D = a->D, R = a->R;
     size_t el = a->bf16 ? sizeof(bf16) : sizeof(float);
-    void *delta = bl_malloc((size_t)B * D * el);
+    void *delta = cpu_scratch((size_t)B * D * el);
     if (a->bf16) {
-        bf16 *xdt = bl_malloc((size_t)B * R * sizeof(bf16));
+        bf16 *xdt = cpu_scratch((size_t)B * R * sizeof(bf16));
         cpu_cast_bf16(be, xdt, R, a->xdbl, a->xdbl_stride, B, R);
         cpu_matmul_fwd_bf16(be, delta, 1, D, NULL, xdt, R, a->dt_w, B, R, D);
         free(xdt);

@@ -16,7 +16,8 @@ struct ModelStep {
     float *res, *xz_f, *u_f, *xdbl, *y_f, *logits;
     bf16 *xz_h, *u_h, *y_h;
     long runs;
-    void *graph;
+    void *graph;      /* the recording, once made */
+    int unrecordable; /* the backend could not record it: the ops run directly */
 };
 
 ModelStep *model_step_create(Model *m, ModelState *s, const uint8_t *ids, const SampleArgs *tail)
@@ -30,8 +31,7 @@ ModelStep *model_step_create(Model *m, ModelState *s, const uint8_t *ids, const 
     st->s = s;
     st->ids = ids;
     if (tail) {
-        st->tail = *tail;
-        st->tail.logits = NULL; /* set to the step's logits below */
+        st->tail = *tail; /* its logits are set to the step's below */
         st->has_tail = 1;
     }
     int h = m->prec == PREC_BF16;
@@ -118,24 +118,28 @@ static void step_ops(ModelStep *st)
 #undef WB
 }
 
+/* Direct on the first run (it sizes what the ops allocate for themselves), recorded on the
+ * second, replayed after; recorded again when the backend says the recording went stale. */
 void model_step_run(ModelStep *st)
 {
     Backend *be = st->m->be;
     if (st->m->prec == PREC_BF16) model_refresh_shadow(st->m);
-    if (st->graph && be->graph_run(be, st->graph) == 0) return;
-    if (st->graph) { /* stale: record again */
+    if (st->graph) {
+        if (be->graph_run(be, st->graph) == 0) return;
         be->graph_free(be, st->graph);
         st->graph = NULL;
     }
-    if (be->graph_begin && st->runs++ > 0) {
-        be->graph_begin(be);
+    if (!be->graph_begin || st->unrecordable || st->runs++ == 0) {
         step_ops(st);
-        st->graph = be->graph_end(be);
-        if (st->graph && be->graph_run(be, st->graph) == 0) return;
-        if (!st->graph) { /* not recordable here: run the ops directly from now on */
-            step_ops(st);
-            return;
-        }
+        return;
     }
+    be->graph_begin(be);
     step_ops(st);
+    st->graph = be->graph_end(be);
+    if (!st->graph) {
+        st->unrecordable = 1;
+        step_ops(st);
+        return;
+    }
+    BL_CHECK(be->graph_run(be, st->graph) == 0); /* nothing moved since the recording */
 }
