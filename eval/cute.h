@@ -91,8 +91,11 @@ typedef struct {
  * (CUTE_ANSWER_MAX + 1 bytes, NUL-terminated), its length is returned. */
 size_t cute_complete(Generator *gen, const char *prompt, size_t len, char *out);
 
-/* Callback after each row, e.g. progress; sc holds the rows so far. */
-typedef void (*CuteRowHook)(void *ctx, const CuteScore *sc);
+/* Callback after each row, e.g. progress or a record of the answers: sc holds the rows so far,
+ * row the index of the one just scored, answer[0..n) its answer (NUL-terminated) and correct
+ * whether it matched. */
+typedef void (*CuteRowHook)(void *ctx, const CuteScore *sc, long row, const char *answer, size_t n,
+                            int correct);
 /* Scores every row of s with the task's template and shots; hook may be NULL. */
 void cute_evaluate(Model *m, const CuteSet *s, const char *tmpl, int shots, CuteScore *sc,
                    CuteRowHook hook, void *ctx);

@@ -36,8 +36,9 @@ void cute_evaluate(Model *m, const CuteSet *s, const char *tmpl, int shots, Cute
         free(prompt);
         sc->n++;
         sc->prompt_bytes += len;
-        sc->correct += cute_correct(s->task, out, k, s->rows[i].label);
-        if (hook) hook(ctx, sc);
+        int ok = cute_correct(s->task, out, k, s->rows[i].label);
+        sc->correct += ok;
+        if (hook) hook(ctx, sc, i, out, k, ok);
     }
     generator_free(gen);
 }

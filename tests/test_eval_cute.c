@@ -424,6 +424,80 @@ START_TEST(test_cli)
 }
 END_TEST
 
+/* --answers: one line a scored row (task, row, correct, answer, label, inputs), the correct
+ * column summing to the reported counts; a failed run leaves an existing file as it was. */
+START_TEST(test_cli_answers)
+{
+    static char out[1 << 16], err[1 << 14];
+    char cmd[4096], path[600];
+    char *dir = tu_tmpdir("cute-answers");
+    snprintf(path, sizeof path, "%s/answers.tsv", dir);
+    snprintf(cmd, sizeof cmd, "%s eval cute --ckpt " CKPT " --data " DATA " --task spell,del_char --limit 3 "
+             "--threads 1 --json -q --answers %s", tu_bytelm(), path);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    long want_correct = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(line);
+        if (cJSON_GetObjectItem(o, "task")) want_correct += cJSON_GetObjectItem(o, "correct")->valueint;
+        cJSON_Delete(o);
+    }
+    size_t len;
+    char *text = tu_slurp(path, &len);
+    ck_assert_ptr_nonnull(text);
+    CuteSet spell, del;
+    BlErr e;
+    ck_assert_int_eq(cute_set_load(&spell, DATA, cute_task_by_name("spell"), 3, &e), 0);
+    ck_assert_int_eq(cute_set_load(&del, DATA, cute_task_by_name("del_char"), 3, &e), 0);
+    int lines = 0;
+    long correct = 0;
+    save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+        if (!lines) {
+            ck_assert_str_eq(line, "task\trow\tcorrect\tanswer\tlabel\tinput1\tinput2\tinput3");
+            continue;
+        }
+        char *f[8];
+        int nf = 0;
+        for (char *p = line; nf < 8;) {
+            f[nf++] = p;
+            char *tab = strchr(p, '\t');
+            if (!tab) break;
+            *tab = 0, p = tab + 1;
+        }
+        const CuteSet *set = lines <= 3 ? &spell : &del;
+        const CuteRow *r = &set->rows[(lines - 1) % 3];
+        ck_assert_str_eq(f[0], lines <= 3 ? "spell" : "del_char");
+        ck_assert_int_eq(atoi(f[1]), (lines - 1) % 3 + 1);
+        ck_assert(!strcmp(f[2], "0") || !strcmp(f[2], "1"));
+        ck_assert_int_eq(atoi(f[2]), cute_correct(set->task, f[3], strlen(f[3]), r->label));
+        correct += atoi(f[2]);
+        ck_assert_str_eq(f[4], r->label);
+        ck_assert_int_eq(nf, 5 + cute_task(set->task)->inputs);
+        for (int k = 0; k < cute_task(set->task)->inputs; k++) ck_assert_str_eq(f[5 + k], r->input[k]);
+    }
+    ck_assert_int_eq(lines, 1 + 6);
+    ck_assert_int_eq(correct, want_correct);
+    free(text);
+    cute_set_free(&spell);
+    cute_set_free(&del);
+    /* a run that fails (an unknown checkpoint) leaves the file as it was */
+    text = tu_slurp(path, &len);
+    snprintf(cmd, sizeof cmd, "%s eval cute --ckpt %s/none --data " DATA " --task spell -q --answers %s",
+             tu_bytelm(), dir, path);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 1);
+    size_t len2;
+    char *after = tu_slurp(path, &len2);
+    ck_assert(len2 == len && !memcmp(after, text, len));
+    free(text);
+    free(after);
+    snprintf(cmd, sizeof cmd, "%s eval cute --write-train %s/t.txt --words x --data " DATA " --answers %s",
+             tu_bytelm(), dir, path);
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
+    tu_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval_cute");
@@ -435,6 +509,7 @@ int main(void)
     tcase_add_test(tc, test_scoring);
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_cli);
+    tcase_add_test(tc, test_cli_answers);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -3,6 +3,7 @@
 #include <cJSON.h>
 #include <string.h>
 
+#include "byte_lm/base/atomic_dir.h"
 #include "byte_lm/base/file_read.h"
 #include "byte_lm/base/progress.h"
 #include "byte_lm/cli/cli_options.h"
@@ -79,11 +80,37 @@ static int parse_tasks(const char *list, int *sel)
 typedef struct {
     Progress prog; /* in prompt bytes: the model's work grows with them */
     long rows;
+    FILE *answers;     /* --answers, or NULL */
+    const CuteSet *set;
+    int failed;        /* a write to answers failed */
 } Hook;
 
-static void on_row(void *ctx, const CuteScore *sc)
+/* The model's answer as a TSV field: any bytes may come out of a model, so backslash, tab,
+ * CR, LF and other control bytes are written as \\, \t, \r, \n and \xHH, the rest as they are. */
+static void put_field(FILE *f, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\') fputs("\\\\", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\x%02x", c);
+        else fputc(c, f);
+    }
+}
+
+static void on_row(void *ctx, const CuteScore *sc, long row, const char *answer, size_t n, int correct)
 {
     Hook *h = ctx;
+    if (h->answers) { /* task, row (1-based, as the file's line after the header), correct, answer, label, inputs */
+        const CuteRow *r = &h->set->rows[row];
+        fprintf(h->answers, "%s\t%ld\t%d\t", cute_task(h->set->task)->name, row + 1, correct);
+        put_field(h->answers, answer, n);
+        fprintf(h->answers, "\t%s", r->label);
+        for (int k = 0; k < CUTE_MAX_INPUTS && r->input[k]; k++) fprintf(h->answers, "\t%s", r->input[k]);
+        if (fputc('\n', h->answers) == EOF) h->failed = 1;
+    }
     char extra[64];
     snprintf(extra, sizeof extra, "row %ld/%ld exact %.3f", sc->n, h->rows, (double)sc->correct / (double)sc->n);
     progress_update(&h->prog, sc->prompt_bytes, extra);
@@ -179,7 +206,7 @@ static int write_train_text(const char *out, const char *data, const CutePrompts
 int eval_cmd_cute(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL, *tasks = "all", *device = "cpu";
-    const char *write_train = NULL, *words = NULL, *sentences = NULL;
+    const char *write_train = NULL, *words = NULL, *sentences = NULL, *answers = NULL;
     int shots = 4, threads = 0, json = 0, quiet = 0;
     long limit = 0, examples = 100000, seed = 1;
     const CliOpt rows[] = {
@@ -193,6 +220,8 @@ int eval_cmd_cute(int argc, char **argv)
         {"device", 0, CLI_DEVICE, &device, .arg = "cpu|cuda", .help = "backend (default cpu)"},
         {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
         {"json", 0, CLI_FLAG, &json, .help = "one JSON object a line per task, then a summary"},
+        {"answers", 0, CLI_STRING, &answers, .arg = "FILE",
+         .help = "write every row's answer to FILE (TSV: task, row, correct, answer, label, inputs)"},
         {"quiet", 'q', CLI_FLAG, &quiet, .help = "no progress on stderr"},
         {"words", 0, CLI_STRING, &words, .arg = "FILE", .help = "--write-train: word list, one a line"},
         {"sentences", 0, CLI_STRING, &sentences, .arg = "FILE", .help = "--write-train: text to take sentences from"},
@@ -214,6 +243,7 @@ int eval_cmd_cute(int argc, char **argv)
     if (!data) return cmd_usage_error(CMD, "--data DIR is required");
     if (!write_train && (words || sentences))
         return cmd_usage_error(CMD, "--words and --sentences go with --write-train");
+    if (write_train && answers) return cmd_usage_error(CMD, "--answers goes with --ckpt");
     int sel[CUTE_TASKS], nsel = parse_tasks(tasks, sel);
     if (!nsel) return 2;
     if (write_train && !words) return cmd_usage_error(CMD, "--write-train needs --words FILE");
@@ -240,6 +270,15 @@ int eval_cmd_cute(int argc, char **argv)
     Backend *be = NULL;
     Model *m = NULL;
     if (!rc && eval_load_model(ckpt, device, threads, NULL, &be, &m, &e)) rc = cmd_error(e.msg);
+    /* the answers go beside their file and replace it only when every row was written */
+    char answers_tmp[4200];
+    FILE *af = NULL;
+    if (!rc && answers) {
+        af = file_replace_begin(answers, answers_tmp, sizeof answers_tmp, &e);
+        if (!af) rc = cmd_error(e.msg);
+        else fprintf(af, "task\trow\tcorrect\tanswer\tlabel\tinput1\tinput2\tinput3\n");
+    }
+    int answers_failed = 0;
     if (!rc && !json) {
         printf("%-14s %8s %9s  ", "task", "examples", "exact");
         for (int k = 0; k < CUTE_PUBLISHED; k++) printf(" %12s", cute_published[k].short_name);
@@ -248,7 +287,7 @@ int eval_cmd_cute(int argc, char **argv)
     long total_n = 0, total_correct = 0;
     double sum_acc = 0;
     for (int i = 0; i < nsel && !rc; i++) {
-        Hook h = {.rows = sets[i].n};
+        Hook h = {.rows = sets[i].n, .answers = af, .set = &sets[i]};
         char label[32];
         snprintf(label, sizeof label, "cute %.20s", cute_task(sel[i])->name);
         progress_init(&h.prog, label, prompt_bytes(&sets[i], prompts.tmpl[sel[i]], shots));
@@ -258,6 +297,7 @@ int eval_cmd_cute(int argc, char **argv)
         char extra[64];
         snprintf(extra, sizeof extra, "%ld rows exact %.3f", sc.n, (double)sc.correct / (double)sc.n);
         progress_finish(&h.prog, sc.prompt_bytes, extra);
+        answers_failed |= h.failed;
         total_n += sc.n;
         total_correct += sc.correct;
         sum_acc += (double)sc.correct / (double)sc.n;
@@ -283,6 +323,13 @@ int eval_cmd_cute(int argc, char **argv)
             printf("%-14s %8ld %9.3f   (mean over tasks %.3f; %d-shot prompts)\n", "all", total_n,
                    (double)total_correct / (double)total_n, sum_acc / nsel, shots);
         }
+    }
+    if (af && file_replace_end(af, answers_tmp, answers, !rc && !answers_failed, &e) && !rc)
+        rc = cmd_error(e.msg);
+    else if (af && answers_failed && !rc) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "%s: cannot write", answers);
+        rc = cmd_error(msg);
     }
     eval_close_model(be, m);
     for (int i = 0; i < nsel; i++) cute_set_free(&sets[i]);
