@@ -1,5 +1,6 @@
 /* One training example of a CUTE task from the training words and sentences, by the task's
  * definition (eval/cute_train.h). */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,7 +35,7 @@ static int on_sentences(const char *name)
 int cute_train_has(const CuteTrainSource *s, int task)
 {
     const char *name = cute_task(task)->name;
-    if (!strcmp(name, "sem")) return 0;
+    if (!strcmp(name, "sem")) return s->nmeaning_words > 0;
     return !on_sentences(name) || s->nsentences > 0;
 }
 
@@ -127,11 +128,33 @@ static int word_tokens(const Tok *t, int k, int once, int *out)
     return m;
 }
 
-/* ---- orth: a near candidate one edit away, a far one ---- */
+/* ---- orth and sem: a look-alike, and a word further away ---- */
+
+/* How many edits from a word of n letters (3 to 12) its look-alike is, drawn as often as in
+ * CUTE's orth rows for words of that length (counted there: 4 letters 154 at one edit, 59 at
+ * two, 7 at three; 8 letters mostly 3 or 4; ...). */
+static int lookalike_edits(size_t n, Rng *r)
+{
+    static const int weight[CUTE_WORD_MAX + 1][7] = {
+        [3] = {0, 24, 36},           [4] = {0, 154, 59, 7},      [5] = {0, 71, 126, 15, 4},
+        [6] = {0, 17, 109, 30, 8},   [7] = {0, 4, 48, 72, 11},   [8] = {0, 4, 23, 42, 25, 2},
+        [9] = {0, 0, 2, 11, 22, 4},  [10] = {0, 0, 1, 7, 11, 1}, [11] = {0, 0, 0, 1, 6, 5, 1},
+        [12] = {0, 0, 0, 1, 2, 1},
+    };
+    BL_CHECK(n >= 3 && n <= CUTE_WORD_MAX);
+    int total = 0;
+    for (int d = 0; d < 7; d++) total += weight[n][d];
+    int x = (int)below(r, (size_t)total);
+    for (int d = 0; d < 7; d++) {
+        if (x < weight[n][d]) return d;
+        x -= weight[n][d];
+    }
+    return 1;
+}
 
 /* A listed word one edit (delete, substitute, insert a letter) from w, chosen at random among
- * those there are; else w with one letter substituted. */
-static void near_word(const CuteTrainSource *s, const char *w, Rng *r, char *out)
+ * those there are, other than avoid; 0, or -1 when there is none. */
+static int listed_one_edit(const CuteTrainSource *s, const char *w, const char *avoid, Rng *r, char *out)
 {
     size_t n = strlen(w);
     const char *found[64];
@@ -153,20 +176,100 @@ static void near_word(const CuteTrainSource *s, const char *w, Rng *r, char *out
                 }
                 c[m] = 0;
                 const char *hit = cute_train_listed(s, c);
-                if (hit) found[nf++] = hit;
+                if (hit && (!avoid || strcmp(hit, avoid))) found[nf++] = hit;
             }
         }
     }
-    if (nf) {
-        strcpy(out, found[below(r, (size_t)nf)]);
-        return;
-    }
+    if (!nf) return -1;
+    strcpy(out, found[below(r, (size_t)nf)]);
+    return 0;
+}
+
+/* w with d random edits (substitute, insert or delete a letter), into out; its distance from w
+ * may come out below d (edits can undo each other), which the caller checks. */
+static void edit_randomly(const char *w, int d, Rng *r, char *out)
+{
     strcpy(out, w);
-    size_t i = below(r, n);
-    char l;
-    do l = random_letter(r);
-    while (l == w[i]);
-    out[i] = l;
+    for (int k = 0; k < d; k++) {
+        size_t n = strlen(out), i = below(r, n + 1);
+        int op = (int)below(r, 3);
+        if (op == 0 && n > 1 && i < n) memmove(out + i, out + i + 1, n - i); /* delete */
+        else if (op == 1 && n < CUTE_WORD_MAX + 6) memmove(out + i + 1, out + i, n - i + 1), out[i] = random_letter(r);
+        else {
+            if (i == n) i = n - 1;
+            char l;
+            do l = random_letter(r);
+            while (l == out[i]);
+            out[i] = l;
+        }
+    }
+}
+
+/* A look-alike of w exactly d edits away, not avoid and not a word of CUTE's: a listed word
+ * when one is found (all of them at one edit; among a sample of the list at more), else w
+ * edited; 0, or -1 when none was made. */
+static int lookalike(const CuteTrainSource *s, const char *w, int d, const char *avoid, Rng *r, char *out)
+{
+    if (d == 1 && !listed_one_edit(s, w, avoid, r, out)) return 0;
+    int n = (int)strlen(w), lo = n - d > 0 ? n - d : 0, hi = n + d < CUTE_WORD_MAX ? n + d : CUTE_WORD_MAX;
+    for (int tries = 0; d > 1 && tries < 400; tries++) { /* a listed word of a length within d */
+        int len = lo + (int)below(r, (size_t)(hi - lo + 1));
+        size_t first = s->length_first[len], count = s->length_first[len + 1] - first;
+        if (!count) continue;
+        const char *x = s->by_length[first + below(r, count)];
+        if (avoid && !strcmp(x, avoid)) continue;
+        if (cute_levenshtein(w, x) == d) {
+            strcpy(out, x);
+            return 0;
+        }
+    }
+    for (int tries = 0; tries < 50; tries++) {
+        edit_randomly(w, d, r, out);
+        if (cute_levenshtein(w, out) == d && (!avoid || strcmp(out, avoid)) && !cute_train_in_cute(s, out))
+            return 0;
+    }
+    return -1;
+}
+
+/* orth and sem on one triple, as CUTE's rows are: w, a look-alike, and a word further away in
+ * form that is related in meaning (with WordNet) or a random listed one (without). orth's
+ * label is the look-alike; sem's the related word. */
+static int gen_closer(const CuteTrainSource *s, int sem, Rng *r, CuteRow *row, Arena *a)
+{
+    const char *w, *other = NULL;
+    if (s->nmeaning_words) {
+        size_t i;
+        do i = below(r, s->nmeaning_words); /* lengths as often as in CUTE's rows */
+        while (rng_uniform(r) >= s->meaning_accept[strlen(s->meaning_words[i])]);
+        size_t lo = s->meaning_first[i], hi = s->meaning_first[i + 1];
+        w = s->meaning_words[i];
+        other = s->meaning_related[lo + below(r, hi - lo)];
+    } else {
+        BL_CHECK(!sem);
+        w = random_word(s, r);
+    }
+    int d = lookalike_edits(strlen(w), r);
+    if (other) {
+        int far = cute_levenshtein(w, other);
+        if (far <= d) d = far - 1; /* the related word must be the further one */
+        if (d < 1) return -1;
+    }
+    char look[CUTE_WORD_MAX + 8]; /* at most 6 insertions */
+    if (lookalike(s, w, d, other, r, look)) return -1;
+    if (!other) { /* a random listed word further away than the look-alike */
+        for (int tries = 0; tries < 100 && !other; tries++) {
+            const char *f = random_word(s, r);
+            if (cute_levenshtein(w, f) > d && strcmp(f, look)) other = f;
+        }
+        if (!other) return -1;
+    }
+    int swap = (int)below(r, 2);
+    row->input[0] = put_str(a, w);
+    const char *pl = put_str(a, look), *po = put_str(a, other);
+    row->input[1] = swap ? po : pl;
+    row->input[2] = swap ? pl : po;
+    row->label = sem ? po : pl;
+    return 0;
 }
 
 /* ---- the generators ---- */
@@ -221,33 +324,81 @@ static int gen_chars(const CuteTrainSource *s, const char *name, Rng *r, CuteRow
         for (size_t t = 0; t < n; t++) out[m++] = w[t] == c1 ? c2 : w[t] == c2 ? c1 : w[t];
         row->input[0] = put_char(a, c1), row->input[1] = put_char(a, c2), row->input[2] = put_str(a, w);
         row->label = put(a, out, m);
-    } else if (!strcmp(name, "orth")) {
-        char near[CUTE_WORD_MAX + 2];
-        near_word(s, w, r, near);
-        int dn = cute_levenshtein(w, near), best = -1;
-        const char *far = NULL;
-        for (int tries = 0; tries < 100; tries++) {
-            const char *f = random_word(s, r);
-            int d = cute_levenshtein(w, f);
-            if (d > best && strcmp(f, near)) best = d, far = f;
-            if (best >= dn + 2) break;
-        }
-        if (!far || best <= dn) return -1;
-        int swap = (int)below(r, 2);
-        row->input[0] = put_str(a, w);
-        const char *pn = put_str(a, near), *pf = put_str(a, far);
-        row->input[1] = swap ? pf : pn;
-        row->input[2] = swap ? pn : pf;
-        row->label = pn;
     } else {
         BL_CHECK(!"not a character task");
     }
     return 0;
 }
 
+/* A listed word, half the time drawn as often as the sentences use it (CUTE's inserted and
+ * absent words are common ones), else uniformly from the list. */
+static const char *text_word(const CuteTrainSource *s, Rng *r)
+{
+    if (s->ncommon && below(r, 2)) return s->common[below(r, s->ncommon)];
+    return random_word(s, r);
+}
+
+/* A made-up sentence of 3 to 10 listed words, for copying that the text's word order cannot
+ * guess: a capital first, now and then a comma, a contraction or possessive ending (which
+ * CUTE's sentences have and the Bible text lacks), and . ! or ? at the end. */
+static const char *made_up_sentence(const CuteTrainSource *s, Rng *r, Arena *a)
+{
+    static const char *const endings[] = {"'s", "n't", "'ll", "'re", "'ve", "'d"};
+    char out[CUTE_EXAMPLE_MAX];
+    size_t n = 0;
+    int words = CUTE_SENT_WORDS_MIN + (int)below(r, CUTE_SENT_WORDS_MAX - CUTE_SENT_WORDS_MIN + 1);
+    for (int i = 0; i < words; i++) {
+        if (i) out[n++] = ' ';
+        const char *w = text_word(s, r);
+        size_t len = strlen(w);
+        memcpy(out + n, w, len);
+        if (!i) out[n] = (char)(out[n] - 'a' + 'A');
+        n += len;
+        if (below(r, 100) < 8) {
+            const char *e = endings[below(r, sizeof endings / sizeof *endings)];
+            memcpy(out + n, e, strlen(e));
+            n += strlen(e);
+        }
+        if (i < words - 1 && below(r, 100) < 12) out[n++] = ',';
+    }
+    unsigned end = (unsigned)below(r, 20);
+    out[n++] = end < 14 ? '.' : end < 17 ? '!' : '?';
+    return put(a, out, n);
+}
+
+/* 1 when the tokens hold the word w, in any case. */
+static int holds(const Tok *t, int k, const char *w)
+{
+    size_t n = strlen(w);
+    for (int i = 0; i < k; i++)
+        if (!t[i].punct && (size_t)t[i].n == n && !strncasecmp(t[i].p, w, n)) return 1;
+    return 0;
+}
+
+/* contains_word's absent word for a sentence of the text: a word of another sentence (the
+ * first one's capital taken off), so that the words asked about are of one kind whether the
+ * answer is Yes or No and their commonness tells nothing; into out, or -1. */
+static int other_sentence_word(const CuteTrainSource *s, Rng *r, char *out)
+{
+    Tok t[MAX_TOKENS];
+    int k = tokenize(s->sentences[below(r, s->nsentences)], t), idx[MAX_TOKENS];
+    int nw = word_tokens(t, k, 0, idx);
+    if (nw < 1) return -1;
+    int i = idx[below(r, (size_t)nw)];
+    const Tok *w = &t[i];
+    if (w->n > CUTE_WORD_MAX) return -1;
+    for (int j = 0; j < w->n; j++)
+        if (!isalpha((unsigned char)w->p[j])) return -1;
+    memcpy(out, w->p, (size_t)w->n);
+    out[w->n] = 0;
+    if (i == 0) out[0] = (char)tolower((unsigned char)out[0]);
+    return 0;
+}
+
 static int gen_words(const CuteTrainSource *s, const char *name, Rng *r, CuteRow *row, Arena *a)
 {
-    const char *sent = s->sentences[below(r, s->nsentences)];
+    int made_up = rng_uniform(r) < s->made_up_share;
+    const char *sent = made_up ? made_up_sentence(s, r, a) : s->sentences[below(r, s->nsentences)];
     Tok t[MAX_TOKENS], o[2 * MAX_TOKENS];
     int k = tokenize(sent, t), idx[MAX_TOKENS];
     int once = !strcmp(name, "swap_word");
@@ -255,16 +406,16 @@ static int gen_words(const CuteTrainSource *s, const char *name, Rng *r, CuteRow
     if (nw < 1 + once) return -1;
     const Tok *pick = &t[idx[below(r, (size_t)nw)]];
     const char *anchor = put(a, pick->p, (size_t)pick->n);
-    const char *fresh = random_word(s, r);
+    const char *fresh = text_word(s, r);
     size_t an = (size_t)pick->n;
     int m = 0;
     if (!strcmp(name, "contains_word")) {
         int yes = (int)below(r, 2);
-        if (!yes) { /* a word the sentence does not hold, in any case */
-            size_t fn = strlen(fresh);
-            for (int i = 0; i < k; i++)
-                if (!t[i].punct && (size_t)t[i].n == fn && !strncasecmp(t[i].p, fresh, fn)) return -1;
-        }
+        char other[CUTE_WORD_MAX + 1];
+        /* a made-up sentence's words are listed ones, as fresh is; for the text's, a word of
+         * another sentence when the draw gives one this sentence lacks */
+        if (!yes && !made_up && !other_sentence_word(s, r, other) && !holds(t, k, other)) fresh = other;
+        if (!yes && holds(t, k, fresh)) return -1;
         row->input[0] = yes ? anchor : put_str(a, fresh);
         row->input[1] = put_str(a, sent);
         row->label = put_str(a, yes ? "Yes" : "No");
@@ -308,7 +459,10 @@ int cute_train_example(const CuteTrainSource *s, int task, Rng *r, CuteRow *row,
     for (int tries = 0; tries < 1000; tries++) {
         Arena a = {buf, 0};
         memset(row, 0, sizeof *row);
-        int rc = words ? gen_words(s, name, r, row, &a) : gen_chars(s, name, r, row, &a);
+        int closer = !strcmp(name, "orth") || !strcmp(name, "sem");
+        int rc = words    ? gen_words(s, name, r, row, &a)
+                 : closer ? gen_closer(s, name[0] == 's', r, row, &a)
+                          : gen_chars(s, name, r, row, &a);
         if (rc == 0) return 0;
     }
     return -1;

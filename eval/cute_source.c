@@ -5,6 +5,7 @@
 
 #include "byte_lm/base/file_read.h"
 #include "eval/cute_train.h"
+#include "eval/wordnet.h"
 #include "eval/words.h"
 
 #define SENTENCE_MAX 400 /* bytes; longer runs without an end are dropped */
@@ -59,6 +60,7 @@ static void sl_free(StrList *l)
 typedef struct {
     WordList list;   /* the word list's text; words point into it */
     StrList sentences;
+    StrList cute_words; /* every word of CUTE's files, for cute_train_in_cute */
 } SourceMem;
 
 /* Every field of every CUTE file into fields, and every word in them (a run of ASCII letters,
@@ -160,20 +162,100 @@ static void cut_sentences(const char *text, size_t len, const StrList *fields, S
     sl_finish(out);
 }
 
+/* Every word of the sentences that is a listed word once lower-cased, once per occurrence,
+ * into s->common. */
+static void collect_common(CuteTrainSource *s)
+{
+    size_t cap = 1024;
+    s->common = bl_malloc(cap * sizeof *s->common);
+    for (size_t i = 0; i < s->nsentences; i++) {
+        for (const char *p = s->sentences[i]; *p;) {
+            if (!isalpha((unsigned char)*p)) {
+                p++;
+                continue;
+            }
+            char w[CUTE_WORD_MAX + 2];
+            size_t n = 0;
+            int apostrophe = 0;
+            for (; isalpha((unsigned char)*p) || *p == '\'' || *p == '-'; p++) {
+                apostrophe |= !isalpha((unsigned char)*p);
+                if (n <= CUTE_WORD_MAX) w[n++] = (char)tolower((unsigned char)*p);
+            }
+            if (apostrophe || n > CUTE_WORD_MAX) continue;
+            w[n] = 0;
+            const char *hit = cute_train_listed(s, w);
+            if (!hit) continue;
+            if (s->ncommon == cap) s->common = bl_realloc(s->common, (cap *= 2) * sizeof *s->common);
+            s->common[s->ncommon++] = hit;
+        }
+    }
+}
+
+/* WordNet's relations between two listed words (which are not CUTE's) into s->meaning_*. */
+static int load_meanings(CuteTrainSource *s, const char *dir, BlErr *e)
+{
+    WordRelations wr;
+    if (wordnet_load(&wr, dir, e)) return -1;
+    const char **listed = bl_malloc((wr.nwords ? wr.nwords : 1) * sizeof *listed);
+    for (size_t i = 0; i < wr.nwords; i++) listed[i] = cute_train_listed(s, wr.words[i]);
+    s->meaning_words = bl_malloc((wr.nwords ? wr.nwords : 1) * sizeof *s->meaning_words);
+    s->meaning_first = bl_malloc((wr.nwords + 1) * sizeof *s->meaning_first);
+    s->meaning_related = bl_malloc((wr.nrelated ? wr.nrelated : 1) * sizeof *s->meaning_related);
+    size_t nr = 0;
+    s->meaning_first[0] = 0;
+    for (size_t i = 0; i < wr.nwords; i++) {
+        if (!listed[i]) continue;
+        size_t before = nr;
+        for (size_t j = wr.first[i]; j < wr.first[i + 1]; j++)
+            if (listed[wr.related[j]]) s->meaning_related[nr++] = listed[wr.related[j]];
+        if (nr == before) continue;
+        s->meaning_words[s->nmeaning_words++] = listed[i];
+        s->meaning_first[s->nmeaning_words] = nr;
+    }
+    free(listed);
+    wordnet_free(&wr);
+    if (!s->nmeaning_words)
+        return bl_fail(e, dir, "WordNet relates no two words of the word list that are not in CUTE's files");
+    /* CUTE's orth words: how many of each length from 3 to 12 letters */
+    static const double cute_lengths[CUTE_WORD_MAX + 1] = {0, 0, 0, 62, 220, 216, 164, 135, 96, 39, 20, 13, 4};
+    size_t have[CUTE_WORD_MAX + 1] = {0};
+    for (size_t i = 0; i < s->nmeaning_words; i++) have[strlen(s->meaning_words[i])]++;
+    double top = 0;
+    for (int n = 0; n <= CUTE_WORD_MAX; n++)
+        if (have[n] && cute_lengths[n] / (double)have[n] > top) top = cute_lengths[n] / (double)have[n];
+    for (int n = 0; n <= CUTE_WORD_MAX; n++)
+        s->meaning_accept[n] = have[n] && top > 0 ? cute_lengths[n] / (double)have[n] / top : 0;
+    return 0;
+}
+
+/* s->words grouped by length into s->by_length. */
+static void group_by_length(CuteTrainSource *s)
+{
+    size_t count[CUTE_WORD_MAX + 2] = {0};
+    for (size_t i = 0; i < s->nwords; i++) count[strlen(s->words[i])]++;
+    s->length_first[0] = 0;
+    for (int n = 0; n <= CUTE_WORD_MAX; n++) s->length_first[n + 1] = s->length_first[n] + count[n];
+    size_t at[CUTE_WORD_MAX + 1];
+    memcpy(at, s->length_first, sizeof at);
+    s->by_length = bl_malloc(s->nwords * sizeof *s->by_length);
+    for (size_t i = 0; i < s->nwords; i++) s->by_length[at[strlen(s->words[i])]++] = s->words[i];
+}
+
 int cute_train_source_load(CuteTrainSource *s, const char *cute_dir, const char *words_path,
-                           const char *sentences_path, BlErr *e)
+                           const char *sentences_path, const char *meanings_dir, BlErr *e)
 {
     memset(s, 0, sizeof *s);
-    StrList fields = {0}, cute_words = {0};
+    StrList fields = {0};
     SourceMem *mem = bl_calloc(1, sizeof *mem);
     s->mem = mem;
-    int rc = collect_cute(cute_dir, &fields, &cute_words, e);
+    StrList *cute_words = &mem->cute_words;
+    int rc = collect_cute(cute_dir, &fields, cute_words, e);
     if (!rc) rc = words_load(&mem->list, words_path, CUTE_WORD_MIN, CUTE_WORD_MAX, 0, e);
     if (!rc) {
         s->words = mem->list.train;
         s->words_usable = mem->list.ntrain;
         for (size_t i = 0; i < mem->list.ntrain; i++) {
-            if (sl_has(&cute_words, mem->list.train[i])) s->words_excluded++;
+            if (sl_has(cute_words, mem->list.train[i])) s->words_excluded++;
             else mem->list.train[s->nwords++] = mem->list.train[i];
         }
         if (!s->nwords)
@@ -184,6 +266,7 @@ int cute_train_source_load(CuteTrainSource *s, const char *cute_dir, const char 
         s->sorted = bl_malloc(s->nwords * sizeof *s->sorted);
         memcpy(s->sorted, s->words, s->nwords * sizeof *s->sorted);
         qsort(s->sorted, s->nwords, sizeof *s->sorted, cmp_str);
+        group_by_length(s);
     }
     if (!rc && sentences_path) {
         char *text;
@@ -195,6 +278,8 @@ int cute_train_source_load(CuteTrainSource *s, const char *cute_dir, const char 
             free(text);
             s->sentences = mem->sentences.v;
             s->nsentences = mem->sentences.n;
+            s->made_up_share = CUTE_MADE_UP_SHARE;
+            collect_common(s);
             if (!s->nsentences)
                 rc = bl_fail(e, sentences_path,
                              "no usable sentence (%d to %d words of letters, a capital first, "
@@ -202,10 +287,16 @@ int cute_train_source_load(CuteTrainSource *s, const char *cute_dir, const char 
                              CUTE_SENT_WORDS_MIN, CUTE_SENT_WORDS_MAX);
         }
     }
+    if (!rc && meanings_dir) rc = load_meanings(s, meanings_dir, e);
     sl_free(&fields);
-    sl_free(&cute_words);
     if (rc) cute_train_source_free(s);
     return rc;
+}
+
+int cute_train_in_cute(const CuteTrainSource *s, const char *w)
+{
+    const SourceMem *mem = s->mem;
+    return sl_has(&mem->cute_words, w);
 }
 
 const char *cute_train_listed(const CuteTrainSource *s, const char *w)
@@ -220,8 +311,14 @@ void cute_train_source_free(CuteTrainSource *s)
     if (mem) {
         words_free(&mem->list);
         sl_free(&mem->sentences);
+        sl_free(&mem->cute_words);
         free(mem);
     }
     free(s->sorted);
+    free(s->by_length);
+    free(s->common);
+    free(s->meaning_words);
+    free(s->meaning_first);
+    free(s->meaning_related);
     memset(s, 0, sizeof *s);
 }

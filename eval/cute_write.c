@@ -17,11 +17,36 @@ static int write_example(FILE *f, const char *tmpl, const CuteRow *row, int shot
     return ok ? 0 : -1;
 }
 
-int cute_write_train(const char *path, const CuteTrainSource *s, const CutePrompts *p,
-                     const int *tasks, int ntasks, int shots, long n, uint64_t seed,
-                     long counts[CUTE_TASKS], BlErr *e)
+/* 4 or 0 for the next example; a share of 0 or 1 draws nothing, so the examples of a seed
+ * stay those of a single kind of prompt. */
+static int shots_of(Rng *r, double four_shot_share)
 {
-    BL_CHECK(ntasks > 0);
+    if (four_shot_share >= 1) return 4;
+    if (four_shot_share <= 0) return 0;
+    return rng_uniform(r) < four_shot_share ? 4 : 0;
+}
+
+/* One of the tasks, with chances in proportion to weight[task] (all equal when weight is NULL,
+ * drawn then as before weights existed, so a seed's text stays the same). */
+static int draw_task(Rng *r, const int *tasks, int ntasks, const double *weight)
+{
+    if (!weight) return tasks[rng_u64(r) % (uint64_t)ntasks];
+    double total = 0;
+    for (int i = 0; i < ntasks; i++) total += weight[tasks[i]];
+    double x = rng_uniform(r) * total;
+    for (int i = 0; i < ntasks - 1; i++) {
+        if (x < weight[tasks[i]]) return tasks[i];
+        x -= weight[tasks[i]];
+    }
+    return tasks[ntasks - 1];
+}
+
+int cute_write_train(const char *path, const CuteTrainSource *s, const CutePrompts *p,
+                     const int *tasks, int ntasks, const double *weight, double four_shot_share,
+                     long n, uint64_t seed, long counts[CUTE_TASKS], BlErr *e)
+{
+    BL_CHECK(ntasks > 0 && four_shot_share >= 0 && four_shot_share <= 1);
+    for (int i = 0; weight && i < ntasks; i++) BL_CHECK(weight[tasks[i]] > 0);
     for (int i = 0; i < ntasks; i++) BL_CHECK(cute_train_has(s, tasks[i]));
     long local[CUTE_TASKS];
     if (!counts) counts = local;
@@ -34,11 +59,11 @@ int cute_write_train(const char *path, const CuteTrainSource *s, const CutePromp
     CuteRow row;
     int rc = 0;
     for (long i = 0; i < n && !rc; i++) {
-        int t = tasks[rng_u64(&r) % (uint64_t)ntasks];
+        int t = draw_task(&r, tasks, ntasks, weight);
         if (cute_train_example(s, t, &r, &row, buf))
             rc = bl_fail(e, NULL, "%s: no training example could be made from these words and sentences",
                          cute_task(t)->name);
-        else if (write_example(f, p->tmpl[t], &row, shots))
+        else if (write_example(f, p->tmpl[t], &row, shots_of(&r, four_shot_share)))
             rc = bl_fail_errno(e, tmp, "cannot write");
         else
             counts[t]++;

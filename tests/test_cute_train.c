@@ -4,9 +4,11 @@
 #include <check.h>
 #include <cJSON.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "eval/cute_train.h"
 #include "tests/test_cli_util.h"
+#include "tests/wordnet_fixture.h"
 
 #define DATA "tests/data/cute"
 
@@ -53,7 +55,7 @@ static void load(CuteTrainSource *s, int with_sentences)
     snprintf(w, sizeof w, "%s/words.txt", dir);
     snprintf(t, sizeof t, "%s/text.txt", dir);
     BlErr e = {0};
-    ck_assert_msg(cute_train_source_load(s, DATA, w, with_sentences ? t : NULL, &e) == 0, "%s", e.msg);
+    ck_assert_msg(cute_train_source_load(s, DATA, w, with_sentences ? t : NULL, NULL, &e) == 0, "%s", e.msg);
 }
 
 static int is_new_word(const char *w)
@@ -182,8 +184,10 @@ START_TEST(test_generators_follow_definitions)
 {
     CuteTrainSource s;
     load(&s, 1);
-    /* only SENTENCE: "Nine men saw it!" dropped from the list so every word example uses it */
+    /* only SENTENCE: "Nine men saw it!" dropped from the list so every word example uses it,
+     * and no made-up ones (test_made_up_sentences) */
     s.nsentences = 1;
+    s.made_up_share = 0;
     s.sentences = &s.sentences[1];
     ck_assert_str_eq(s.sentences[0], SENTENCE);
     Rng r = rng_stream(7, 1);
@@ -225,6 +229,167 @@ START_TEST(test_generators_follow_definitions)
 }
 END_TEST
 
+/* orth and sem from WordNet: words related in the lexicon below, each triple the word, a
+ * look-alike closer in Levenshtein distance, and a related word further away; orth's label
+ * the look-alike, sem's the related word; CUTE's octopus and its relation left out. */
+static const WnLine lexicon[] = {
+    {0, "05 n 03 glimmer 0 gleam 0 glint 0 001 @ #1# n 0000 | a faint light"},
+    {0, "05 n 01 illumination 0 000 | light"},
+    {2, "00 a 02 enormous 0 gigantic 0 001 ! #3# a 0101 | of great size"},
+    {2, "00 a 02 minuscule 0 tiny 0 001 ! #2# a 0101 | of little size"},
+    {0, "05 n 02 octopus 0 devilfish 0 000 | a CUTE word and its synonym"},
+};
+
+/* 1 when WordNet (the lexicon above) relates a and b. */
+static int related_pair(const CuteTrainSource *s, const char *a, const char *b)
+{
+    for (size_t i = 0; i < s->nmeaning_words; i++) {
+        if (strcmp(s->meaning_words[i], a)) continue;
+        for (size_t j = s->meaning_first[i]; j < s->meaning_first[i + 1]; j++)
+            if (!strcmp(s->meaning_related[j], b)) return 1;
+    }
+    return 0;
+}
+
+START_TEST(test_orth_sem_from_meanings)
+{
+    char wn[700], words[700];
+    snprintf(wn, sizeof wn, "%s/wordnet", dir);
+    ck_assert_int_eq(mkdir(wn, 0700), 0);
+    wn_write(wn, lexicon, (int)(sizeof lexicon / sizeof *lexicon));
+    snprintf(words, sizeof words, "%s/lexicon-words.txt", dir);
+    write_file("lexicon-words.txt", "glimmer\ngleam\nglint\nillumination\nenormous\ngigantic\nminuscule\n"
+                                    "tiny\noctopus\ndevilfish\nglimpse\ngleams\n");
+    CuteTrainSource s;
+    BlErr e;
+    ck_assert_msg(cute_train_source_load(&s, DATA, words, NULL, wn, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(s.nmeaning_words, 8); /* octopus is CUTE's, and devilfish then has no relation */
+    ck_assert(!related_pair(&s, "devilfish", "octopus") && related_pair(&s, "glint", "illumination"));
+    ck_assert(related_pair(&s, "enormous", "minuscule") && !related_pair(&s, "enormous", "tiny"));
+    ck_assert(cute_train_has(&s, cute_task_by_name("sem")) && cute_train_has(&s, cute_task_by_name("orth")));
+    Rng r = rng_stream(11, 2);
+    char buf[CUTE_EXAMPLE_MAX];
+    int listed_lookalikes = 0;
+    for (int sem = 0; sem < 2; sem++) {
+        int t = cute_task_by_name(sem ? "sem" : "orth");
+        for (int i = 0; i < 300; i++) {
+            CuteRow row;
+            ck_assert_int_eq(cute_train_example(&s, t, &r, &row, buf), 0);
+            const char *w = row.input[0], *a = row.input[1], *b = row.input[2], *label = row.label;
+            ck_assert(!strcmp(label, a) || !strcmp(label, b));
+            const char *other = !strcmp(label, a) ? b : a;
+            const char *look = sem ? other : label, *rel = sem ? label : other;
+            ck_assert_msg(related_pair(&s, w, rel), "%s: %s %s", w, rel, look);
+            ck_assert_int_lt(cute_levenshtein(w, look), cute_levenshtein(w, rel));
+            ck_assert_int_gt(cute_levenshtein(w, look), 0);
+            for (int k = 0; k < 3; k++) ck_assert(!cute_train_in_cute(&s, row.input[k]));
+            listed_lookalikes += cute_train_listed(&s, look) != NULL;
+        }
+    }
+    ck_assert(listed_lookalikes > 0); /* gleams and glimpse, when the draw asks for their distance */
+    cute_train_source_free(&s);
+    /* the command: sem written with --meanings, the relations counted */
+    static char out[1 << 12], err[1 << 13];
+    char cmd[4096], file[700];
+    snprintf(file, sizeof file, "%s/sem.txt", dir);
+    snprintf(cmd, sizeof cmd, "%s eval cute --write-train %s --words %s --meanings %s --data " DATA
+             " --task sem,orth --examples 40 --shots 0", tu_bytelm(), file, words, wn);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "8 usable words with related ones in WordNet, 18 pairs"), "%s", err);
+    size_t len;
+    char *text = tu_slurp(file, &len);
+    ck_assert(text && strstr(text, "More semantically related to") && strstr(text, "Closer in Levenshtein"));
+    free(text);
+    /* a lexicon that relates nothing usable: refused in one line naming it */
+    write_file("lexicon-words.txt", "octopus\ndevilfish\nzephyr\n");
+    ck_assert_int_eq(cute_train_source_load(&s, DATA, words, NULL, wn, &e), -1);
+    ck_assert_msg(strstr(e.msg, "wordnet: WordNet relates no two words"), "%s", e.msg);
+}
+END_TEST
+
+/* A sentence's tokens by the rule the word tasks follow, written here again: words split at
+ * spaces, a trailing , . ! or ? split off as a token of its own. */
+static int split_tokens(const char *sent, char t[][64])
+{
+    int n = 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", sent);
+    char *save = NULL;
+    for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        size_t len = strlen(w);
+        char mark = strchr(",.!?", w[len - 1]) ? w[len - 1] : 0;
+        if (mark) w[--len] = 0;
+        snprintf(t[n++], 64, "%.63s", w);
+        if (mark) t[n][0] = mark, t[n++][1] = 0;
+    }
+    return n;
+}
+
+/* Made-up sentences (listed words, a capital first, an end mark) and the word tasks' labels
+ * on them by their definitions. */
+START_TEST(test_made_up_sentences)
+{
+    CuteTrainSource s;
+    load(&s, 1);
+    s.made_up_share = 1;
+    Rng r = rng_stream(5, 3);
+    char buf[CUTE_EXAMPLE_MAX];
+    static const char *tasks[] = {"contains_word", "ins_word", "del_word", "sub_word", "swap_word"};
+    for (int k = 0; k < 5; k++) {
+        int task = cute_task_by_name(tasks[k]);
+        for (int i = 0; i < 200; i++) {
+            CuteRow row;
+            ck_assert_int_eq(cute_train_example(&s, task, &r, &row, buf), 0);
+            const char *sent = row.input[cute_task(task)->inputs - 1];
+            size_t len = strlen(sent);
+            ck_assert_msg(sent[0] >= 'A' && sent[0] <= 'Z' && strchr(".!?", sent[len - 1]), "%s", sent);
+            char t[32][64], o[40][64];
+            int n = split_tokens(sent, t), m = 0, words = 0;
+            for (int j = 0; j < n; j++) {
+                if (strchr(",.!?", t[j][0])) continue;
+                words++;
+                char w[64];
+                memcpy(w, t[j], sizeof w);
+                w[0] = (char)(j ? w[0] : w[0] - 'A' + 'a');
+                static const char *endings[] = {"'s", "n't", "'ll", "'re", "'ve", "'d"};
+                for (int q = 0; q < 6; q++) { /* a contraction or possessive ending off */
+                    size_t wl = strlen(w), el = strlen(endings[q]);
+                    if (wl > el && !strcmp(w + wl - el, endings[q])) w[wl - el] = 0;
+                }
+                ck_assert_msg(is_new_word(w), "%s in %s", t[j], sent);
+            }
+            ck_assert(words >= CUTE_SENT_WORDS_MIN && words <= CUTE_SENT_WORDS_MAX);
+            const char *a0 = row.input[0], *a1 = row.input[1];
+            if (k == 0) {
+                int in = 0;
+                for (int j = 0; j < n; j++) in |= !strcmp(t[j], a0);
+                ck_assert_str_eq(row.label, in ? "Yes" : "No");
+                continue;
+            }
+            for (int j = 0; j < n; j++) {
+                if (k == 1) { /* ins_word: a0 after every a1 */
+                    strcpy(o[m++], t[j]);
+                    if (!strcmp(t[j], a1)) strcpy(o[m++], a0);
+                } else if (k == 2) { /* del_word: every a0 */
+                    if (strcmp(t[j], a0)) strcpy(o[m++], t[j]);
+                } else if (k == 3) { /* sub_word: every a0 by a1 */
+                    strcpy(o[m++], strcmp(t[j], a0) ? t[j] : a1);
+                } else { /* swap_word */
+                    strcpy(o[m++], !strcmp(t[j], a0) ? a1 : !strcmp(t[j], a1) ? a0 : t[j]);
+                }
+            }
+            char want[512] = "";
+            for (int j = 0; j < m; j++) {
+                if (j && !strchr(",.!?", o[j][0])) strcat(want, " ");
+                strcat(want, o[j]);
+            }
+            ck_assert_msg(!strcmp(row.label, want), "%s on %s: %s, want %s", tasks[k], sent, row.label, want);
+        }
+    }
+    cute_train_source_free(&s);
+}
+END_TEST
+
 START_TEST(test_levenshtein)
 {
     ck_assert_int_eq(cute_levenshtein("kitten", "sitting"), 3);
@@ -244,7 +409,7 @@ START_TEST(test_write_train_cli)
     ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
     ck_assert_msg(strstr(err, "10 usable words, 4 of them in CUTE's files left out"), "%s", err);
     ck_assert_msg(strstr(err, "3 usable sentences, 1 of them in CUTE's files left out"), "%s", err);
-    ck_assert_msg(strstr(err, "sem left out of the training text (it needs word meanings)"), "%s", err);
+    ck_assert_msg(strstr(err, "sem left out of the training text (it needs word meanings: --meanings DIR)"), "%s", err);
     ck_assert_msg(strstr(err, "wrote 500 examples (4-shot prompts)"), "%s", err);
     size_t len;
     char *text = tu_slurp(file, &len);
@@ -340,6 +505,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_sources_exclude_cute);
     tcase_add_test(tc, test_generators_follow_definitions);
+    tcase_add_test(tc, test_orth_sem_from_meanings);
+    tcase_add_test(tc, test_made_up_sentences);
     tcase_add_test(tc, test_levenshtein);
     tcase_add_test(tc, test_write_train_cli);
     tcase_add_test(tc, test_tiny_learns_spell);

@@ -26,11 +26,11 @@ static void usage(FILE *f, const CliOpt *rows)
                "the label exactly (lower-cased for the word-level tasks and contains_*). The published\n"
                "accuracies of four models are printed beside ours.\n"
                "\n"
-               "--write-train writes training text in the same prompts for every task but sem (which\n"
-               "needs word meanings): words from --words (a-z, 3 to 12 letters) and sentences cut from\n"
-               "--sentences (3 to 10 words; without it the five word-level tasks are left out), with\n"
-               "every word and sentence of CUTE's files taken out, so the model is tested on words it\n"
-               "never saw. Feed the file to bytelm train --data.\n"
+               "--write-train writes training text in the same prompts: words from --words (a-z, 3 to\n"
+               "12 letters), sentences cut from --sentences (3 to 10 words; without it the six tasks on\n"
+               "sentences are left out) and related words from WordNet's files in --meanings (without\n"
+               "it sem is left out), with every word and sentence of CUTE's files taken out, so the\n"
+               "model is tested on words it never saw. Feed the file to bytelm train --data.\n"
                "\n");
     cli_print_options(f, rows, 0, 19);
     fprintf(f, "\ntasks: all, or a comma-separated list of:");
@@ -75,6 +75,29 @@ static int parse_tasks(const char *list, int *sel)
     }
     if (!n) return cmd_usage_error(CMD, "--task: no task named"), 0;
     return n;
+}
+
+/* --weights TASK=W[,TASK=W...] into weight[] (every task 1 unless named); 0, or 2 after a
+ * usage error. */
+static int parse_weights(const char *list, double *weight)
+{
+    for (int t = 0; t < CUTE_TASKS; t++) weight[t] = 1;
+    char buf[512], msg[200];
+    if ((size_t)snprintf(buf, sizeof buf, "%s", list) >= sizeof buf) return cmd_usage_error(CMD, "--weights: list too long");
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '='), *end = NULL;
+        if (eq) *eq = 0;
+        int t = eq ? cute_task_by_name(tok) : -1;
+        double w = eq ? strtod(eq + 1, &end) : 0;
+        if (t < 0 || end == eq + 1 || *end || !(w > 0 && w <= 1e6)) {
+            if (eq) *eq = '=';
+            snprintf(msg, sizeof msg, "--weights: '%.80s' is not TASK=W with a known task and 0 < W <= 1e6", tok);
+            return cmd_usage_error(CMD, msg);
+        }
+        weight[t] = w;
+    }
+    return 0;
 }
 
 typedef struct {
@@ -162,17 +185,21 @@ static void print_row(int t, const CuteScore *sc)
 /* --write-train: the sources read (CUTE's files for what to leave out), then the text. With
  * --task all, the tasks that cannot be made are left out and named; a named one is refused. */
 static int write_train_text(const char *out, const char *data, const CutePrompts *prompts,
-                            const char *words, const char *sentences, int all, int *sel, int nsel,
-                            int shots, long examples, uint64_t seed)
+                            const char *words, const char *sentences, const char *meanings, int all,
+                            int *sel, int nsel, const double *weight,
+                            double four_shot_share, long examples, uint64_t seed)
 {
     BlErr e;
     CuteTrainSource src;
-    if (cute_train_source_load(&src, data, words, sentences, &e)) return cmd_error(e.msg);
+    if (cute_train_source_load(&src, data, words, sentences, meanings, &e)) return cmd_error(e.msg);
     fprintf(stderr, "bytelm eval cute: %s: %zu usable words, %zu of them in CUTE's files left out\n",
             words, src.words_usable, src.words_excluded);
     if (sentences)
         fprintf(stderr, "bytelm eval cute: %s: %zu usable sentences, %zu of them in CUTE's files left out\n",
                 sentences, src.sentences_usable, src.sentences_excluded);
+    if (meanings)
+        fprintf(stderr, "bytelm eval cute: %s: %zu usable words with related ones in WordNet, %zu pairs\n",
+                meanings, src.nmeaning_words, src.meaning_first[src.nmeaning_words]);
     int k = 0, rc = 0;
     for (int i = 0; i < nsel && !rc; i++) {
         int t = sel[i];
@@ -180,7 +207,7 @@ static int write_train_text(const char *out, const char *data, const CutePrompts
             sel[k++] = t;
             continue;
         }
-        const char *why = !strcmp(cute_task(t)->name, "sem") ? "it needs word meanings"
+        const char *why = !strcmp(cute_task(t)->name, "sem") ? "it needs word meanings: --meanings DIR"
                                                                : "it needs --sentences";
         if (all) {
             fprintf(stderr, "bytelm eval cute: %s left out of the training text (%s)\n", cute_task(t)->name, why);
@@ -192,10 +219,15 @@ static int write_train_text(const char *out, const char *data, const CutePrompts
     }
     long counts[CUTE_TASKS];
     if (!rc && !k) rc = cmd_usage_error(CMD, "no task left to write");
-    if (!rc && cute_write_train(out, &src, prompts, sel, k, shots, examples, seed, counts, &e))
+    if (!rc && cute_write_train(out, &src, prompts, sel, k, weight, four_shot_share, examples, seed, counts, &e))
         rc = cmd_error(e.msg);
     if (!rc) {
-        fprintf(stderr, "bytelm eval cute: wrote %ld examples (%d-shot prompts) to %s:", examples, shots, out);
+        if (four_shot_share >= 1 || four_shot_share <= 0)
+            fprintf(stderr, "bytelm eval cute: wrote %ld examples (%d-shot prompts) to %s:", examples,
+                    four_shot_share >= 1 ? 4 : 0, out);
+        else
+            fprintf(stderr, "bytelm eval cute: wrote %ld examples (%.0f%% in 4-shot prompts, the rest 0-shot) to %s:",
+                    examples, 100 * four_shot_share, out);
         for (int i = 0; i < k; i++) fprintf(stderr, " %s %ld", cute_task(sel[i])->name, counts[sel[i]]);
         fprintf(stderr, "\n");
     }
@@ -206,9 +238,11 @@ static int write_train_text(const char *out, const char *data, const CutePrompts
 int eval_cmd_cute(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL, *tasks = "all", *device = "cpu";
-    const char *write_train = NULL, *words = NULL, *sentences = NULL, *answers = NULL;
+    const char *write_train = NULL, *words = NULL, *sentences = NULL, *meanings = NULL, *answers = NULL;
+    const char *weights = NULL;
     int shots = 4, threads = 0, json = 0, quiet = 0;
     long limit = 0, examples = 100000, seed = 1;
+    double four_shot_share = -1;
     const CliOpt rows[] = {
         {"ckpt", 0, CLI_STRING, &ckpt, .arg = "DIR", .help = "checkpoint (or run directory)"},
         {"write-train", 0, CLI_STRING, &write_train, .arg = "FILE", .help = "write training text instead"},
@@ -225,8 +259,14 @@ int eval_cmd_cute(int argc, char **argv)
         {"quiet", 'q', CLI_FLAG, &quiet, .help = "no progress on stderr"},
         {"words", 0, CLI_STRING, &words, .arg = "FILE", .help = "--write-train: word list, one a line"},
         {"sentences", 0, CLI_STRING, &sentences, .arg = "FILE", .help = "--write-train: text to take sentences from"},
+        {"meanings", 0, CLI_STRING, &meanings, .arg = "DIR",
+         .help = "--write-train: WordNet's data files (e.g. /usr/share/wordnet), for sem"},
         {"examples", 0, CLI_LONG, &examples, 1, 1L << 40, .arg = "N", .help = "--write-train: examples (default 100000)"},
         {"seed", 0, CLI_LONG, &seed, 0, (1L << 62), .arg = "N", .help = "--write-train: random seed (default 1)"},
+        {"weights", 0, CLI_STRING, &weights, .arg = "T=W,...",
+         .help = "--write-train: tasks drawn in proportion to these weights (default 1 each)"},
+        {"four-shot-share", 0, CLI_DOUBLE, &four_shot_share, 0, 1, .arg = "F",
+         .help = "--write-train: share of examples in 4-shot prompts, the rest 0-shot (default: --shots)"},
         {"help", 'h', CLI_HELP, .help = "this help"},
         {0},
     };
@@ -241,9 +281,14 @@ int eval_cmd_cute(int argc, char **argv)
     if ((ckpt != NULL) == (write_train != NULL))
         return cmd_usage_error(CMD, "give exactly one of --ckpt DIR and --write-train FILE");
     if (!data) return cmd_usage_error(CMD, "--data DIR is required");
-    if (!write_train && (words || sentences))
-        return cmd_usage_error(CMD, "--words and --sentences go with --write-train");
+    if (!write_train && (words || sentences || meanings))
+        return cmd_usage_error(CMD, "--words, --sentences and --meanings go with --write-train");
     if (write_train && answers) return cmd_usage_error(CMD, "--answers goes with --ckpt");
+    if (!write_train && (four_shot_share >= 0 || weights))
+        return cmd_usage_error(CMD, "--four-shot-share and --weights go with --write-train");
+    double weight[CUTE_TASKS];
+    if (weights && parse_weights(weights, weight)) return 2;
+    if (four_shot_share < 0) four_shot_share = shots == 4;
     int sel[CUTE_TASKS], nsel = parse_tasks(tasks, sel);
     if (!nsel) return 2;
     if (write_train && !words) return cmd_usage_error(CMD, "--write-train needs --words FILE");
@@ -257,8 +302,8 @@ int eval_cmd_cute(int argc, char **argv)
     CutePrompts prompts;
     if (cute_prompts_load(&prompts, path, &e)) return cmd_error(e.msg);
     if (write_train) {
-        rc = write_train_text(write_train, data, &prompts, words, sentences, !strcmp(tasks, "all"),
-                              sel, nsel, shots, examples, (uint64_t)seed);
+        rc = write_train_text(write_train, data, &prompts, words, sentences, meanings, !strcmp(tasks, "all"),
+                              sel, nsel, weights ? weight : NULL, four_shot_share, examples, (uint64_t)seed);
         cute_prompts_free(&prompts);
         return rc;
     }
