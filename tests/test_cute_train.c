@@ -436,6 +436,32 @@ START_TEST(test_write_train_cli)
     text = tu_slurp(file2, &len);
     ck_assert(text && !strstr(text, "alphabet") && strstr(text, "Question: "));
     free(text);
+    /* --four-shot-share: about that share of the examples in 4-shot prompts; --weights:
+     * tasks in proportion */
+    snprintf(cmd, sizeof cmd, "%s eval cute --write-train %s --words %s/words.txt --data " DATA
+             " --examples 400 --four-shot-share 0.5 --task spell,del_char --weights spell=3", tu_bytelm(), file2, dir);
+    ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(strstr(err, "(50% in 4-shot prompts, the rest 0-shot)"), "%s", err);
+    long nspell = 0, ndel = 0;
+    const char *c = strstr(err, ": spell ");
+    ck_assert_msg(c && sscanf(c, ": spell %ld del_char %ld", &nspell, &ndel) == 2, "%s", err);
+    ck_assert_int_eq(nspell + ndel, 400);
+    ck_assert_msg(nspell > 250 && ndel > 50, "spell %ld del_char %ld", nspell, ndel); /* 300 and 100 expected */
+    text = tu_slurp(file2, &len);
+    int four = 0, questions = 0;
+    for (char *q = text; (q = strstr(q, "Question: ")); q++) questions++;
+    for (char *q = text; (q = strstr(q, "\n1. ")); q++) four++;
+    ck_assert_int_eq(questions, 400);
+    ck_assert_msg(four > 140 && four < 260, "%d of 400 in 4-shot prompts", four);
+    free(text);
+    const char *bad_opts[] = {"--weights foo=2", "--weights spell=0", "--weights spell", "--four-shot-share 1.5"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s eval cute --write-train %s --words %s/words.txt --data " DATA " %s",
+                 tu_bytelm(), file2, dir, bad_opts[i]);
+        ck_assert_msg(tu_run_capture(cmd, out, sizeof out, err, sizeof err) == 2, "%s: %s", cmd, err);
+    }
+    snprintf(cmd, sizeof cmd, "%s eval cute --ckpt x --data " DATA " --four-shot-share 0.5", tu_bytelm());
+    ck_assert_int_eq(tu_run_capture(cmd, out, sizeof out, err, sizeof err), 2);
     /* usage errors (exit 2): sem asked for, a word task without sentences, no --words, the
      * output naming an input */
     char words[700];
