@@ -1,20 +1,21 @@
 /* Training text for CUTE's tasks on words and sentences CUTE does not contain.
  *
  * The sources (cute_source.c): a word list (one word a line; lowercase a-z, 3 to 12 letters
- * kept), an optional running text cut into sentences and optional word meanings, each with everything that occurs in
- * CUTE's 14 files taken out: every word (a run of letters, lower-cased) of every field, and
- * every field itself as a sentence. The generators (cute_gen.c) follow the benchmark's task
- * definitions: ins_char inserts after every instance of a letter, del_char and sub_char act on
- * every instance, swap_char and swap_word swap two letters (words) that occur once each; word
- * tasks work on the sentence's words with punctuation split off and put back as it was. orth
- * and sem ask which of two candidates is closer to a word, in form (Levenshtein distance) or in
- * meaning; as in CUTE's rows, where both tasks share each triple, one candidate is a look-alike
- * (a listed word, else the word edited, as many edits away as CUTE's look-alikes of words of
- * the same length are) and the other a word related in meaning (WordNet, eval/wordnet.h) further away in form.
- * orth's answer is the look-alike, sem's the related word. Without WordNet, orth's other
- * candidate is a random listed word further away and sem is not written. The writer
- * (cute_write.c) puts each example in the evaluation's own prompt, followed by its label and
- * the closing quote. */
+ * kept), an optional running text cut into sentences and optional word meanings, each with
+ * everything that occurs in CUTE's 14 files taken out: every word (a run of letters,
+ * lower-cased) of every field, and every field itself as a sentence. The generators
+ * (cute_gen.c) follow the benchmark's task definitions: ins_char inserts after every instance
+ * of a letter, del_char and sub_char act on every instance, swap_char and swap_word swap two
+ * letters (words) that occur once each; word tasks work on the sentence's words with
+ * punctuation split off and put back as it was, on a sentence of the text or, for a share
+ * CUTE_MADE_UP_SHARE, a made-up one of listed words. orth and sem ask which of two candidates
+ * is closer to a word, in form (Levenshtein distance) or in meaning; as in CUTE's rows, where
+ * both tasks share each triple, one candidate is a look-alike (a listed word, else the word
+ * edited, as many edits away as CUTE's look-alikes of words of the same length are) and the
+ * other a word related in meaning (WordNet, eval/wordnet.h) further away in form. orth's
+ * answer is the look-alike, sem's the related word. Without WordNet, orth's other candidate is
+ * a random listed word further away and sem is not written. The writer (cute_write.c) puts
+ * each example in the evaluation's own prompt, followed by its label and the closing quote. */
 #ifndef BYTELM_EVAL_CUTE_TRAIN_H
 #define BYTELM_EVAL_CUTE_TRAIN_H
 
