@@ -264,7 +264,8 @@ FILE *file_replace_begin(const char *path, char *tmp, size_t cap, BlErr *e)
 int file_replace_end(FILE *f, const char *tmp, const char *path, int ok, BlErr *e)
 {
     int rc = ok ? 0 : -1;
-    if (fclose(f) && ok) rc = bl_fail_errno(e, tmp, "cannot write");
+    int failed = ferror(f); /* a write that failed before the close: the close may not say so */
+    if ((fclose(f) || failed) && ok) rc = bl_fail_errno(e, tmp, "cannot write");
     if (!rc && rename(tmp, path)) rc = bl_fail_errno(e, path, "cannot replace");
     if (rc) unlink(tmp);
     return rc;

@@ -51,9 +51,9 @@ int write_file_atomic(const char *path, const void *data, size_t len, BlErr *e);
 /* The same for a file made of n pieces, written in order (a header, then tensors, ...). */
 int write_file_atomic_iov(const char *path, const struct iovec *parts, int n, BlErr *e);
 /* A file written as a stream and put in place whole: file_replace_begin opens PATH.tmp-PID
- * (name in tmp, cap bytes) for writing; file_replace_end closes it and, when ok and the close
- * succeeded, renames it over PATH, else removes it. A failure or an interrupt leaves what PATH
- * held before. begin: the stream, or NULL with e set; end: 0, or -1 with e set (when ok). */
+ * (name in tmp, cap bytes) for writing; file_replace_end closes it and, when ok and neither a
+ * write nor the close failed, renames it over PATH, else removes it. A failure or an
+ * interrupt leaves what PATH held before. begin: the stream, or NULL with e set; end: 0, or -1 with e set (when ok). */
 FILE *file_replace_begin(const char *path, char *tmp, size_t cap, BlErr *e);
 int file_replace_end(FILE *f, const char *tmp, const char *path, int ok, BlErr *e);
 /* Removes path and, if it is a directory, everything under it (symlinks are removed, never
