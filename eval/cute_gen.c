@@ -130,24 +130,27 @@ static int word_tokens(const Tok *t, int k, int once, int *out)
 
 /* ---- orth and sem: a look-alike, and a word further away ---- */
 
-/* How many edits from a word of n letters (3 to 12) its look-alike is, drawn as often as in
- * CUTE's orth rows for words of that length (counted there: 4 letters 154 at one edit, 59 at
- * two, 7 at three; 8 letters mostly 3 or 4; ...). */
+/* CUTE's orth rows counted by the word's length (3 to 12 letters) and its look-alike's edit
+ * distance (0 to 6): 4 letters 154 at one edit, 59 at two, 7 at three; 8 letters mostly 2 to 4. */
+const int cute_orth_counts[CUTE_WORD_MAX + 1][CUTE_LOOKALIKE_EDITS_MAX + 1] = {
+    [3] = {2, 24, 36},           [4] = {0, 154, 59, 7},      [5] = {0, 71, 126, 15, 4},
+    [6] = {0, 17, 109, 30, 8},   [7] = {0, 4, 48, 72, 11},   [8] = {0, 4, 23, 42, 25, 2},
+    [9] = {0, 0, 2, 11, 22, 4},  [10] = {0, 0, 1, 7, 11, 1}, [11] = {0, 0, 0, 1, 6, 5, 1},
+    [12] = {0, 0, 0, 1, 2, 1},
+};
+
+/* How many edits (at least 1) from a word of n letters its look-alike is, drawn as often as in
+ * CUTE's orth rows for words of that length. */
 static int lookalike_edits(size_t n, Rng *r)
 {
-    static const int weight[CUTE_WORD_MAX + 1][7] = {
-        [3] = {0, 24, 36},           [4] = {0, 154, 59, 7},      [5] = {0, 71, 126, 15, 4},
-        [6] = {0, 17, 109, 30, 8},   [7] = {0, 4, 48, 72, 11},   [8] = {0, 4, 23, 42, 25, 2},
-        [9] = {0, 0, 2, 11, 22, 4},  [10] = {0, 0, 1, 7, 11, 1}, [11] = {0, 0, 0, 1, 6, 5, 1},
-        [12] = {0, 0, 0, 1, 2, 1},
-    };
     BL_CHECK(n >= 3 && n <= CUTE_WORD_MAX);
+    const int *count = cute_orth_counts[n];
     int total = 0;
-    for (int d = 0; d < 7; d++) total += weight[n][d];
+    for (int d = 1; d <= CUTE_LOOKALIKE_EDITS_MAX; d++) total += count[d];
     int x = (int)below(r, (size_t)total);
-    for (int d = 0; d < 7; d++) {
-        if (x < weight[n][d]) return d;
-        x -= weight[n][d];
+    for (int d = 1; d <= CUTE_LOOKALIKE_EDITS_MAX; d++) {
+        if (x < count[d]) return d;
+        x -= count[d];
     }
     return 1;
 }
@@ -194,7 +197,7 @@ static void edit_randomly(const char *w, int d, Rng *r, char *out)
         size_t n = strlen(out), i = below(r, n + 1);
         int op = (int)below(r, 3);
         if (op == 0 && n > 1 && i < n) memmove(out + i, out + i + 1, n - i); /* delete */
-        else if (op == 1 && n < CUTE_WORD_MAX + 6) memmove(out + i + 1, out + i, n - i + 1), out[i] = random_letter(r);
+        else if (op == 1 && n < CUTE_WORD_MAX + CUTE_LOOKALIKE_EDITS_MAX) memmove(out + i + 1, out + i, n - i + 1), out[i] = random_letter(r);
         else {
             if (i == n) i = n - 1;
             char l;
@@ -254,7 +257,7 @@ static int gen_closer(const CuteTrainSource *s, int sem, Rng *r, CuteRow *row, A
         if (far <= d) d = far - 1; /* the related word must be the further one */
         if (d < 1) return -1;
     }
-    char look[CUTE_WORD_MAX + 8]; /* at most 6 insertions */
+    char look[CUTE_WORD_MAX + CUTE_LOOKALIKE_EDITS_MAX + 2]; /* at most that many insertions */
     if (lookalike(s, w, d, other, r, look)) return -1;
     if (!other) { /* a random listed word further away than the look-alike */
         for (int tries = 0; tries < 100 && !other; tries++) {

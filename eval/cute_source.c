@@ -177,7 +177,7 @@ static void collect_common(CuteTrainSource *s)
             char w[CUTE_WORD_MAX + 2];
             size_t n = 0;
             int apostrophe = 0;
-            for (; isalpha((unsigned char)*p) || *p == '\'' || *p == '-'; p++) {
+            for (; is_word_char(*p); p++) {
                 apostrophe |= !isalpha((unsigned char)*p);
                 if (n <= CUTE_WORD_MAX) w[n++] = (char)tolower((unsigned char)*p);
             }
@@ -216,8 +216,10 @@ static int load_meanings(CuteTrainSource *s, const char *dir, BlErr *e)
     wordnet_free(&wr);
     if (!s->nmeaning_words)
         return bl_fail(e, dir, "WordNet relates no two words of the word list that are not in CUTE's files");
-    /* CUTE's orth words: how many of each length from 3 to 12 letters */
-    static const double cute_lengths[CUTE_WORD_MAX + 1] = {0, 0, 0, 62, 220, 216, 164, 135, 96, 39, 20, 13, 4};
+    /* CUTE's orth words: how many of each length */
+    double cute_lengths[CUTE_WORD_MAX + 1] = {0};
+    for (int n = 0; n <= CUTE_WORD_MAX; n++)
+        for (int d = 0; d <= CUTE_LOOKALIKE_EDITS_MAX; d++) cute_lengths[n] += cute_orth_counts[n][d];
     size_t have[CUTE_WORD_MAX + 1] = {0};
     for (size_t i = 0; i < s->nmeaning_words; i++) have[strlen(s->meaning_words[i])]++;
     double top = 0;

@@ -32,6 +32,11 @@
 #define CUTE_SENT_WORDS_MAX 10
 #define CUTE_EXAMPLE_MAX 1024 /* bytes of one example's inputs and label, all fields */
 #define CUTE_MADE_UP_SHARE (1.0 / 3) /* of the word tasks' examples, on made-up sentences */
+#define CUTE_LOOKALIKE_EDITS_MAX 6     /* the furthest of CUTE's orth look-alikes */
+
+/* CUTE's orth rows by word length and look-alike distance (cute_gen.c): the look-alikes' edits
+ * are drawn from it, and the sem and orth words' lengths from its row sums. */
+extern const int cute_orth_counts[CUTE_WORD_MAX + 1][CUTE_LOOKALIKE_EDITS_MAX + 1];
 
 typedef struct {
     const char **words;     /* usable words not in CUTE, in a fixed shuffled order */
