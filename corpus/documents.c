@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "byte_lm/base/file_read.h"
+#include "byte_lm/base/str_order.h"
 #include "corpus/manifest.h"
 
 static char *join(const char *a, const char *b)
@@ -35,11 +36,6 @@ static void add(DocList *l, const char *path, const char *key, uint64_t size, in
     d->is_stdin = is_stdin;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Walks dir (its key prefix is rel) in sorted order. */
 static int walk(DocList *l, const char *dir, const char *rel, BlErr *e)
 {
@@ -58,7 +54,7 @@ static int walk(DocList *l, const char *dir, const char *rel, BlErr *e)
         names[n++] = strdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    qsort(names, n, sizeof *names, str_ptr_cmp);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char *path = join(dir, names[i]);

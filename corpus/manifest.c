@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "byte_lm/base/file_read.h"
+#include "byte_lm/base/str_order.h"
 #include "corpus/seekable.h"
 
 int read_small_file(const char *path, size_t max, char **buf, size_t *len, BlErr *e)
@@ -98,11 +99,6 @@ static int load_split(const Ctx *c, const cJSON *root, const char *name, Manifes
     return 0;
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Two entries naming one file would read (or, for prepare, count) it twice: sorted names, so
  * equal ones are neighbours. */
 static int duplicate_shard(const Ctx *c, const Manifest *m)
@@ -111,7 +107,7 @@ static int duplicate_shard(const Ctx *c, const Manifest *m)
     char **names = bl_malloc((n ? n : 1) * sizeof *names);
     for (int i = 0; i < m->train.nshards; i++) names[k++] = m->train.shards[i].file;
     for (int i = 0; i < m->val.nshards; i++) names[k++] = m->val.shards[i].file;
-    qsort(names, n, sizeof *names, cmp_name);
+    qsort(names, n, sizeof *names, str_ptr_cmp);
     int rc = 0;
     for (size_t i = 1; i < n && !rc; i++)
         if (!strcmp(names[i - 1], names[i]))

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "byte_lm/base/file_read.h"
+#include "byte_lm/base/str_order.h"
 #include "eval/cute_train.h"
 #include "eval/wordnet.h"
 #include "eval/words.h"
@@ -28,15 +29,10 @@ static void sl_add(StrList *l, const char *s, size_t n)
     l->v[l->n++] = c;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void sl_finish(StrList *l)
 {
     if (!l->n) return;
-    qsort(l->v, l->n, sizeof *l->v, cmp_str);
+    qsort(l->v, l->n, sizeof *l->v, str_ptr_cmp);
     size_t k = 1;
     for (size_t i = 1; i < l->n; i++) {
         if (strcmp(l->v[i], l->v[k - 1])) l->v[k++] = l->v[i];
@@ -47,7 +43,7 @@ static void sl_finish(StrList *l)
 
 static int sl_has(const StrList *l, const char *s)
 {
-    return l->n && bsearch(&s, l->v, l->n, sizeof *l->v, cmp_str) != NULL;
+    return l->n && bsearch(&s, l->v, l->n, sizeof *l->v, str_ptr_cmp) != NULL;
 }
 
 static void sl_free(StrList *l)
@@ -267,7 +263,7 @@ int cute_train_source_load(CuteTrainSource *s, const char *cute_dir, const char 
     if (!rc) {
         s->sorted = bl_malloc(s->nwords * sizeof *s->sorted);
         memcpy(s->sorted, s->words, s->nwords * sizeof *s->sorted);
-        qsort(s->sorted, s->nwords, sizeof *s->sorted, cmp_str);
+        qsort(s->sorted, s->nwords, sizeof *s->sorted, str_ptr_cmp);
         group_by_length(s);
     }
     if (!rc && sentences_path) {
@@ -303,7 +299,7 @@ int cute_train_in_cute(const CuteTrainSource *s, const char *w)
 
 const char *cute_train_listed(const CuteTrainSource *s, const char *w)
 {
-    const char **hit = s->nwords ? bsearch(&w, s->sorted, s->nwords, sizeof *s->sorted, cmp_str) : NULL;
+    const char **hit = s->nwords ? bsearch(&w, s->sorted, s->nwords, sizeof *s->sorted, str_ptr_cmp) : NULL;
     return hit ? *hit : NULL;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "byte_lm/base/file_read.h"
+#include "byte_lm/base/str_order.h"
 #include "eval/wordnet.h"
 
 #define FILES 4
@@ -131,8 +132,6 @@ static int related_symbol(const char *sym)
            !strcmp(sym, "^") || !strcmp(sym, "$");
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -141,7 +140,7 @@ static int cmp_u64(const void *a, const void *b)
 
 long wordnet_find(const WordRelations *r, const char *w)
 {
-    char **hit = r->nwords ? bsearch(&w, r->words, r->nwords, sizeof *r->words, cmp_str) : NULL;
+    char **hit = r->nwords ? bsearch(&w, r->words, r->nwords, sizeof *r->words, str_ptr_cmp) : NULL;
     return hit ? (long)(hit - r->words) : -1;
 }
 
@@ -208,7 +207,7 @@ static int collect_words(Loader *L, WordRelations *r, Synset *s, BlErr *e)
         }
     }
     if (!rc) {
-        qsort(list, n, sizeof *list, cmp_str);
+        qsort(list, n, sizeof *list, str_ptr_cmp);
         L->names = bl_malloc(bytes ? bytes : 1);
         r->words = bl_malloc((n ? n : 1) * sizeof *r->words);
         char *p = L->names;

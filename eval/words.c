@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "byte_lm/base/file_read.h"
+#include "byte_lm/base/str_order.h"
 
 /* FNV-1a then a splitmix finaliser: stable across platforms and releases, so a word's side of
  * the split never changes. */
@@ -29,17 +30,12 @@ static int usable(const char *s, size_t len, int min_len, int max_len)
     return 1;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Sorted then shuffled with a fixed seed: the order depends only on the set of words, so
  * "the first n held-out words" means the same words for any ordering of the file. */
 static size_t dedupe_shuffle(const char **v, size_t n, uint64_t seed)
 {
     if (n == 0) return 0;
-    qsort(v, n, sizeof *v, cmp_str);
+    qsort(v, n, sizeof *v, str_ptr_cmp);
     size_t k = 1;
     for (size_t i = 1; i < n; i++)
         if (strcmp(v[i], v[k - 1])) v[k++] = v[i];
