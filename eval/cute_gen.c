@@ -398,6 +398,35 @@ static int other_sentence_word(const CuteTrainSource *s, Rng *r, char *out)
     return 0;
 }
 
+/* Curly quotes and apostrophes as they read after UTF-8 text was decoded as Windows-1252 and
+ * encoded again (mojibake): U+201C, U+2019 and U+201D become these, the last with its 0x9d byte lost.
+ * CUTE's own sentences carry them (7 rows of each word task). */
+#define MOJIBAKE_OPEN "\xc3\xa2\xe2\x82\xac\xc5\x93"
+#define MOJIBAKE_APOSTROPHE "\xc3\xa2\xe2\x82\xac\xe2\x84\xa2"
+#define MOJIBAKE_CLOSE "\xc3\xa2\xe2\x82\xac"
+
+/* The sentence as quoted speech in mojibake, its words unchanged: every apostrophe mis-decoded,
+ * and an opening quote at the start, or after its first comma, or one at the start with the
+ * closing one after that comma (drawn at random; without a comma, at the start). */
+static const char *mojibake_quoted(const char *sent, Rng *r, Arena *a)
+{
+    char out[CUTE_EXAMPLE_MAX];
+    size_t n = 0;
+    const char *comma = strstr(sent, ", ");
+    unsigned form = comma ? (unsigned)below(r, 3) : 0;
+#define ADD(str) (memcpy(out + n, str, strlen(str)), n += strlen(str))
+    if (form != 1) ADD(MOJIBAKE_OPEN);
+    for (const char *p = sent; *p; p++) {
+        BL_CHECK(n + 16 < sizeof out);
+        if (*p == '\'') ADD(MOJIBAKE_APOSTROPHE);
+        else out[n++] = *p;
+        if (p == comma && form == 1) out[n++] = ' ', ADD(MOJIBAKE_OPEN), p++;
+        else if (p == comma && form == 2) ADD(MOJIBAKE_CLOSE);
+    }
+#undef ADD
+    return put(a, out, n);
+}
+
 static int gen_words(const CuteTrainSource *s, const char *name, Rng *r, CuteRow *row, Arena *a)
 {
     int made_up = rng_uniform(r) < s->made_up_share;
@@ -420,7 +449,9 @@ static int gen_words(const CuteTrainSource *s, const char *name, Rng *r, CuteRow
         if (!yes && !made_up && !other_sentence_word(s, r, other) && !holds(t, k, other)) fresh = other;
         if (!yes && holds(t, k, fresh)) return -1;
         row->input[0] = yes ? anchor : put_str(a, fresh);
-        row->input[1] = put_str(a, sent);
+        /* the asked word is a plain one; with an apostrophe it would read differently */
+        int mojibake = rng_uniform(r) < s->mojibake_share && !strchr(row->input[0], '\'');
+        row->input[1] = mojibake ? mojibake_quoted(sent, r, a) : put_str(a, sent);
         row->label = put_str(a, yes ? "Yes" : "No");
         return 0;
     }

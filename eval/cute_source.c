@@ -277,6 +277,7 @@ int cute_train_source_load(CuteTrainSource *s, const char *cute_dir, const char 
             s->sentences = mem->sentences.v;
             s->nsentences = mem->sentences.n;
             s->made_up_share = CUTE_MADE_UP_SHARE;
+            s->mojibake_share = CUTE_MOJIBAKE_SHARE;
             collect_common(s);
             if (!s->nsentences)
                 rc = bl_fail(e, sentences_path,

@@ -8,7 +8,10 @@
  * of a letter, del_char and sub_char act on every instance, swap_char and swap_word swap two
  * letters (words) that occur once each; word tasks work on the sentence's words with
  * punctuation split off and put back as it was, on a sentence of the text or, for a share
- * CUTE_MADE_UP_SHARE, a made-up one of listed words. orth and sem ask which of two candidates
+ * CUTE_MADE_UP_SHARE, a made-up one of listed words. A share CUTE_MOJIBAKE_SHARE of
+ * contains_word's sentences are quoted speech whose quotes and apostrophes read as UTF-8 decoded
+ * as Windows-1252 (mojibake), as some of CUTE's own do: its answer does not depend on how
+ * those bytes split into words, and a model that never saw them loses its way on them. orth and sem ask which of two candidates
  * is closer to a word, in form (Levenshtein distance) or in meaning; as in CUTE's rows, where
  * both tasks share each triple, one candidate is a look-alike (a listed word, else the word
  * edited, as many edits away as CUTE's look-alikes of words of the same length are) and the
@@ -32,6 +35,7 @@
 #define CUTE_SENT_WORDS_MAX 10
 #define CUTE_EXAMPLE_MAX 1024 /* bytes of one example's inputs and label, all fields */
 #define CUTE_MADE_UP_SHARE (1.0 / 3) /* of the word tasks' examples, on made-up sentences */
+#define CUTE_MOJIBAKE_SHARE (1.0 / 8) /* of contains_word's examples, quoted in mojibake */
 #define CUTE_LOOKALIKE_EDITS_MAX 6     /* the furthest of CUTE's orth look-alikes */
 
 /* CUTE's orth rows by word length and look-alike distance (cute_gen.c): the look-alikes' edits
@@ -50,6 +54,7 @@ typedef struct {
                                occurrence: listed words drawn as often as the text uses them */
     size_t ncommon;
     double made_up_share;   /* of word-task examples on made-up sentences (CUTE_MADE_UP_SHARE) */
+    double mojibake_share;  /* of contains_word's examples with mis-decoded quotes (CUTE_MOJIBAKE_SHARE) */
     size_t words_usable, words_excluded;         /* of the word list: usable, and in CUTE */
     size_t sentences_usable, sentences_excluded; /* of the text: usable, and in CUTE */
     const char **meaning_words;  /* words (of `words`) with related words (of `words`) in WordNet */

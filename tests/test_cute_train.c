@@ -4,6 +4,7 @@
 #include <check.h>
 #include <cJSON.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "eval/cute_train.h"
@@ -188,6 +189,7 @@ START_TEST(test_generators_follow_definitions)
      * and no made-up ones (test_made_up_sentences) */
     s.nsentences = 1;
     s.made_up_share = 0;
+    s.mojibake_share = 0;
     s.sentences = &s.sentences[1];
     ck_assert_str_eq(s.sentences[0], SENTENCE);
     Rng r = rng_stream(7, 1);
@@ -332,6 +334,7 @@ START_TEST(test_made_up_sentences)
     CuteTrainSource s;
     load(&s, 1);
     s.made_up_share = 1;
+    s.mojibake_share = 0;
     Rng r = rng_stream(5, 3);
     char buf[CUTE_EXAMPLE_MAX];
     static const char *tasks[] = {"contains_word", "ins_word", "del_word", "sub_word", "swap_word"};
@@ -386,6 +389,51 @@ START_TEST(test_made_up_sentences)
             ck_assert_msg(!strcmp(row.label, want), "%s on %s: %s, want %s", tasks[k], sent, row.label, want);
         }
     }
+    cute_train_source_free(&s);
+}
+END_TEST
+
+/* contains_word's sentences quoted in mojibake: by hand, the three forms of one sentence with
+ * an apostrophe and commas; the answer that of the plain sentence; none when the asked word
+ * has an apostrophe, which would read differently in it. */
+#define OPEN "\xc3\xa2\xe2\x82\xac\xc5\x93"  /* U+201C decoded as Windows-1252 */
+#define APOS "\xc3\xa2\xe2\x82\xac\xe2\x84\xa2" /* U+2019 */
+#define CLOSE "\xc3\xa2\xe2\x82\xac"        /* U+201D, its 0x9d lost */
+START_TEST(test_mojibake_quotes)
+{
+    CuteTrainSource s;
+    load(&s, 1);
+    char *plain = "Tom's cat, the one we saw, ran.";
+    s.sentences = &plain;
+    s.nsentences = 1;
+    s.made_up_share = 0;
+    s.mojibake_share = 1;
+    static const char *forms[3] = {
+        OPEN "Tom" APOS "s cat, the one we saw, ran.",
+        "Tom" APOS "s cat, " OPEN "the one we saw, ran.",
+        OPEN "Tom" APOS "s cat," CLOSE " the one we saw, ran.",
+    };
+    static const char *words[] = {"tom's", "cat", "the", "one", "we", "saw", "ran"};
+    int seen[3] = {0}, plain_seen = 0;
+    Rng r = rng_stream(11, 2);
+    char buf[CUTE_EXAMPLE_MAX];
+    for (int i = 0; i < 400; i++) {
+        CuteRow row;
+        ck_assert_int_eq(cute_train_example(&s, cute_task_by_name("contains_word"), &r, &row, buf), 0);
+        int in = 0;
+        for (int k = 0; k < 7; k++) in |= !strcasecmp(row.input[0], words[k]);
+        ck_assert_str_eq(row.label, in ? "Yes" : "No");
+        if (strchr(row.input[0], '\'')) {
+            ck_assert_str_eq(row.input[1], plain);
+            plain_seen++;
+            continue;
+        }
+        int f = 0;
+        while (f < 3 && strcmp(row.input[1], forms[f])) f++;
+        ck_assert_msg(f < 3, "%s", row.input[1]);
+        seen[f]++;
+    }
+    ck_assert(seen[0] > 30 && seen[1] > 30 && seen[2] > 30 && plain_seen > 10);
     cute_train_source_free(&s);
 }
 END_TEST
@@ -533,6 +581,7 @@ int main(void)
     tcase_add_test(tc, test_generators_follow_definitions);
     tcase_add_test(tc, test_orth_sem_from_meanings);
     tcase_add_test(tc, test_made_up_sentences);
+    tcase_add_test(tc, test_mojibake_quotes);
     tcase_add_test(tc, test_levenshtein);
     tcase_add_test(tc, test_write_train_cli);
     tcase_add_test(tc, test_tiny_learns_spell);
