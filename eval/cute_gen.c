@@ -408,22 +408,27 @@ static int other_sentence_word(const CuteTrainSource *s, Rng *r, char *out)
 /* The sentence as quoted speech in mojibake, its words unchanged: every apostrophe mis-decoded,
  * and an opening quote at the start, or after its first comma, or one at the start with the
  * closing one after that comma (drawn at random; without a comma, at the start). */
+static size_t append(char *out, size_t n, const char *s)
+{
+    size_t len = strlen(s);
+    memcpy(out + n, s, len);
+    return n + len;
+}
+
 static const char *mojibake_quoted(const char *sent, Rng *r, Arena *a)
 {
     char out[CUTE_EXAMPLE_MAX];
     size_t n = 0;
     const char *comma = strstr(sent, ", ");
     unsigned form = comma ? (unsigned)below(r, 3) : 0;
-#define ADD(str) (memcpy(out + n, str, strlen(str)), n += strlen(str))
-    if (form != 1) ADD(MOJIBAKE_OPEN);
+    if (form != 1) n = append(out, n, MOJIBAKE_OPEN);
     for (const char *p = sent; *p; p++) {
-        BL_CHECK(n + 16 < sizeof out);
-        if (*p == '\'') ADD(MOJIBAKE_APOSTROPHE);
+        BL_CHECK(n + 16 < sizeof out); /* the most one byte of the sentence becomes */
+        if (*p == '\'') n = append(out, n, MOJIBAKE_APOSTROPHE);
         else out[n++] = *p;
-        if (p == comma && form == 1) out[n++] = ' ', ADD(MOJIBAKE_OPEN), p++;
-        else if (p == comma && form == 2) ADD(MOJIBAKE_CLOSE);
+        if (p == comma && form == 1) out[n++] = ' ', n = append(out, n, MOJIBAKE_OPEN), p++;
+        else if (p == comma && form == 2) n = append(out, n, MOJIBAKE_CLOSE);
     }
-#undef ADD
     return put(a, out, n);
 }
 

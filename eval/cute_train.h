@@ -9,16 +9,17 @@
  * letters (words) that occur once each; word tasks work on the sentence's words with
  * punctuation split off and put back as it was, on a sentence of the text or, for a share
  * CUTE_MADE_UP_SHARE, a made-up one of listed words. A share CUTE_MOJIBAKE_SHARE of
- * contains_word's sentences are quoted speech whose quotes and apostrophes read as UTF-8 decoded
- * as Windows-1252 (mojibake), as some of CUTE's own do: its answer does not depend on how
- * those bytes split into words, and a model that never saw them loses its way on them. orth and sem ask which of two candidates
- * is closer to a word, in form (Levenshtein distance) or in meaning; as in CUTE's rows, where
- * both tasks share each triple, one candidate is a look-alike (a listed word, else the word
- * edited, as many edits away as CUTE's look-alikes of words of the same length are) and the
- * other a word related in meaning (WordNet, eval/wordnet.h) further away in form. orth's
- * answer is the look-alike, sem's the related word. Without WordNet, orth's other candidate is
- * a random listed word further away and sem is not written. The writer (cute_write.c) puts
- * each example in the evaluation's own prompt, followed by its label and the closing quote. */
+ * contains_word's sentences are quoted speech whose quotes and apostrophes read as UTF-8
+ * decoded as Windows-1252 (mojibake), as some of CUTE's own do: its answer does not depend on
+ * how those bytes split into words, and a model that never saw them loses its way on them. orth
+ * and sem ask which of two candidates is closer to a word, in form (Levenshtein distance) or in
+ * meaning; as in CUTE's rows, where both tasks share each triple, one candidate is a look-alike
+ * (a listed word, else the word edited, as many edits away as CUTE's look-alikes of words of
+ * the same length are) and the other a word related in meaning (WordNet, eval/wordnet.h)
+ * further away in form. orth's answer is the look-alike, sem's the related word. Without
+ * WordNet, orth's other candidate is a random listed word further away and sem is not written.
+ * The writer (cute_write.c) puts each example in the evaluation's own prompt, followed by its
+ * label and the closing quote. */
 #ifndef BYTELM_EVAL_CUTE_TRAIN_H
 #define BYTELM_EVAL_CUTE_TRAIN_H
 
