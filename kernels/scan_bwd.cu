@@ -2,7 +2,7 @@
  *
  * Walks each sequence's chunks of SCAN_SC steps in reverse. Per chunk: the forward states are
  * recomputed from the chunk-start state the forward saved and kept in registers (SC x 4 KC floats
- * a lane), dC formed on the way, then the adjoint h = dLoss/ds runs backwards through the chunk, carried to the
+ * a lane), then the adjoint h = dLoss/ds runs backwards through the chunk, carried to the
  * previous chunk as r = exp(delta A) h. With G(t, n) = r_t s_{t-1} (the gradient w.r.t. delta A):
  *   ddelta_t = sum_n A_n G + u_t sum_n h B_n      du_t = delta_t sum_n h B_n + D dyc_t
  *   dA_n    += sum_t G delta_t                    dB_t = sum_d h delta u     dC_t = sum_d dyc s_t
@@ -14,18 +14,20 @@
  * everywhere, so the result is the same on every run. dA_log, dDskip and ddt_bias are written
  * per sequence and summed over sequences there too.
  *
- * The roomy build (grids of at most 4 blocks per SM) keeps the chunk's exp(delta A) from the
- * recompute in shared memory for the reverse walk: the SFU's exponentials are a fifth of the
- * backward's issue time, and a second EX2 per state and step would double them. */
+ * What binds is shared memory's bandwidth (32 floats a clock per SM, whatever the broadcast)
+ * as much as the issue rate: every step reads B, C, delta, delta u and dyc from staged tiles and
+ * writes the dB, dC rows. So the reverse walk computes exp(delta A) a second time rather than
+ * reading it back from shared memory (the SFU has room: kernels/NOTES.md, v6), and the roomy
+ * build forms y = C s and dC in the reverse walk, where C and dyc are read anyway. */
 #include "kernels/cuda_check.h"
 #include "kernels/scan_args.h"
 #include "kernels/scan_common.cuh"
 
 namespace scan {
 
-/* SPLIT (the roomy build): dC and dB have buffers of their own (both summed after the reverse
- * walk, two barriers fewer a chunk) and exp(delta A) of the chunk is kept (ea); else dC and dB
- * take turns in one buffer and the reverse walk recomputes exp(delta A), for 6 blocks per SM. */
+/* SPLIT (the roomy build): dC and dB have buffers of their own, both filled in the reverse walk
+ * and summed after it, one warp a kind; else dC (formed in the recompute) and dB take turns in
+ * one buffer, with two barriers more a chunk, for 6 blocks per SM. */
 template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
     using Gm = Geo<N, KC>;
     static constexpr int P = chan_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH, KC);
@@ -40,8 +42,9 @@ template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
     Stage st[STAGES];
     float4 pw[Gm::NW][TC * PW];  /* per warp at [t][group]: delta, delta*u of each channel */
     float2 pd[Gm::NW][TC * PW2]; /* per warp at [t][group]: dyc of each channel */
-    float4 red[SPLIT ? 2 : 1][TC][NPART][N / 4]; /* per group: its dC, dB contributions at step t */
-    float4 ea[SPLIT ? TC * KC : 1][NT]; /* per thread: exp(delta A) of its states at [t][channel] */
+    /* per group: its dC, dB contributions at step t; each step's rows padded by N/4 float4s so
+     * that the two steps a quarter-warp reads in block_sum fall on different banks */
+    float4 red[SPLIT ? 2 : 1][TC][NPART + 1][N / 4];
     double acc[NACC][NT];        /* dA (per channel, state), dDskip, ddt_bias (per channel) */
 };
 
@@ -52,20 +55,36 @@ template <int KC> __device__ __forceinline__ void load_dyc(const float2 &v, floa
     if constexpr (KC == 2) d[1] = v.y;
 }
 
-/* Sum red[t][g][.] over the groups g (in g order) into out[t * 2N + n] for n < N and the nr
- * steps that exist: one float4 column per thread, stored straight to the global partial row. */
-template <int N, int TC, int NPART>
-__device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART][N / 4], float *out, int nr)
+__device__ __forceinline__ float4 add4(const float4 &a, const float4 &b)
+{
+    return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+}
+
+/* Sum red[t][g][.] over the groups g into out[t * 2N + n] for n < N and the nr steps that
+ * exist: one float4 column per thread (from `first`, NTH apart), stored straight to the global
+ * partial row. Eight rows are loaded at a time and added as a tree (a chain of adds would wait
+ * on each load in turn); the order is fixed, so the sums are the same on every run. */
+template <int N, int TC, int NPART, int NTH = NT>
+__device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART + 1][N / 4], float *out, int nr,
+                                          int first)
 {
     constexpr int C4 = N / 4;
-    for (int e = threadIdx.x; e < TC * C4; e += NT) {
+    for (int e = first; e < TC * C4; e += NTH) {
         const int t = e / C4, k4 = e % C4;
         if (t >= nr) continue;
-        float4 acc = red[t][0][k4];
+        constexpr int R = NPART < 8 ? NPART : 8;
+        static_assert(NPART % R == 0 && (R & (R - 1)) == 0, "groups a block: a power of two");
+        float4 acc;
 #pragma unroll
-        for (int g = 1; g < NPART; g++) {
-            const float4 v = red[t][g][k4];
-            acc.x += v.x, acc.y += v.y, acc.z += v.z, acc.w += v.w;
+        for (int g0 = 0; g0 < NPART; g0 += R) {
+            float4 v[R];
+#pragma unroll
+            for (int g = 0; g < R; g++) v[g] = red[t][g0 + g][k4];
+#pragma unroll
+            for (int h = R / 2; h >= 1; h /= 2)
+#pragma unroll
+                for (int g = 0; g < h; g++) v[g] = add4(v[g], v[g + h]);
+            acc = g0 == 0 ? v[0] : add4(acc, v[0]);
         }
         *(float4 *)(out + t * 2 * N + k4 * 4) = acc;
     }
@@ -73,8 +92,10 @@ __device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART][N / 4],
 
 /* MINB blocks per SM: the register cap that occupancy allows. Two builds: 6 (168 registers) for
  * grids larger than 4 blocks per SM, and 4 (up to 255 registers, so the compiler can keep more
- * independent steps in flight, and separate dC and dB buffers) for grids that fit in that. */
-template <typename T, int N, int KC, int TC, int MINB>
+ * independent steps in flight, and separate dC and dB buffers) for grids that fit in that.
+ * Z: the gate z exists (a template parameter, so the owner work has no branch in it and the
+ * compiler can interleave the owners' independent exp -> rcp chains). */
+template <typename T, int N, int KC, int TC, int MINB, bool Z>
 __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T> a)
 {
     using Gm = Geo<N, KC>;
@@ -103,6 +124,16 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         for (int j = 0; j < NPT; j++) r[k][j] = 0.0f;
 #pragma unroll
     for (int i = 0; i < Sm::NACC; i++) sm.acc[i][tid] = 0.0;
+    /* dA, dDskip, ddt_bias of the lane: float sums over FLUSH chunks at a time, added to the
+     * double sums in shared memory (acc) after each FLUSH chunks and after the last */
+    constexpr int FLUSH = 8;
+    float accAf[KC][NPT], accDf[KC], accBf[KC];
+#pragma unroll
+    for (int kc = 0; kc < KC; kc++) {
+        accDf[kc] = accBf[kc] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < NPT; j++) accAf[kc][j] = 0.0f;
+    }
 
     /* processing order kk = 0, 1, ... is chunk nck - 1 - kk. (The forward stages the same way;
      * one helper for both cost the backward 2% and 4 registers: kernels/NOTES.md.) */
@@ -117,12 +148,12 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         if (a.vec_act) {
             act_plan.load(st.u, a.u + rw * D + d0, D, nr);
             act_plan.load(st.dp, a.delta_pre + rw * D + d0, D, nr);
-            if (a.z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
+            if (Z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
             act_plan.load(st.dy, a.dy + rw * D + d0, D, nr);
         } else {
             load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
             load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
-            if (a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
+            if (Z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
             load_act_tile<T, TC, CH, P>(st.dy, a.dy, D, rw, nr, d0, D);
         }
         if (a.vec_bc) {
@@ -166,161 +197,227 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         for (int kc = 0; kc < KC; kc++) s[kc][0] = svn[kc].x, s[kc][1] = svn[kc].y, s[kc][2] = svn[kc].z, s[kc][3] = svn[kc].w;
         if (kk + 1 < nck) load_states(kk + 1, svn);
 
-        /* ---- owners: per-element inputs, once ---- */
+        /* ---- owners: per-element inputs, once. No branch: a step past the end (only in the
+         * last chunk) reads the zeros its tiles were filled with, and its delta is masked so
+         * that it keeps the state; its dy is zero, so it adds nothing to any sum. ---- */
         float sgx[OWN][KC], dzf[OWN][KC]; /* kept by the owner for its epilogue */
+        {
+            /* all loads first: the compiler cannot move a load above a store to the buffers
+             * below, and the owner's steps are independent exp -> rcp chains to interleave */
+            float us[OWN][KC], xs[OWN][KC], gs[OWN][KC], zs[OWN][KC];
 #pragma unroll
-        for (int i = 0; i < OWN; i++) {
-            const int t = i * G + q;
-            float dl[KC], dlu[KC], dyc[KC];
+            for (int i = 0; i < OWN; i++) {
+                const int t = i * G + q;
+                ld_chan(st.u + t * P + c, us[i]);
+                ld_chan(st.dp + t * P + c, xs[i]);
+                ld_chan(st.dy + t * P + c, gs[i]);
+                if constexpr (Z) ld_chan(st.z + t * P + c, zs[i]);
+            }
+            float dl[OWN][KC], dlu[OWN][KC], dyc[OWN][KC];
 #pragma unroll
-            for (int kc = 0; kc < KC; kc++) dl[kc] = dlu[kc] = dyc[kc] = sgx[i][kc] = dzf[i][kc] = 0.0f;
-            if (t0 + t < L) {
-                float us[KC], xs[KC], gs[KC], zs[KC] = {};
-                ld_chan(st.u + t * P + c, us);
-                ld_chan(st.dp + t * P + c, xs);
-                ld_chan(st.dy + t * P + c, gs);
-                if (a.z) ld_chan(st.z + t * P + c, zs);
+            for (int i = 0; i < OWN; i++) {
+                const bool live = i * G + q < nr;
 #pragma unroll
                 for (int kc = 0; kc < KC; kc++) {
-                    dl[kc] = bl_softplus(xs[kc] + bias[kc], &sgx[i][kc]);
-                    dlu[kc] = dl[kc] * us[kc];
-                    dyc[kc] = gs[kc];
-                    if (a.z) {
-                        const float sz = bl_sigmoid(zs[kc]);
-                        dyc[kc] = gs[kc] * zs[kc] * sz;
-                        dzf[i][kc] = gs[kc] * sz * fmaf(zs[kc], 1.0f - sz, 1.0f);
+                    const float sp = bl_softplus(xs[i][kc] + bias[kc], &sgx[i][kc]);
+                    dl[i][kc] = live ? sp : 0.0f;
+                    dlu[i][kc] = dl[i][kc] * us[i][kc];
+                    dyc[i][kc] = gs[i][kc];
+                    dzf[i][kc] = 0.0f;
+                    if constexpr (Z) {
+                        const float z = zs[i][kc], sz = bl_sigmoid(z);
+                        dyc[i][kc] = gs[i][kc] * z * sz;
+                        dzf[i][kc] = gs[i][kc] * sz * fmaf(z, 1.0f - sz, 1.0f);
                     }
                 }
             }
-            pw[t * PW + cw] = pack2(dl, dlu);
-            pd[t * PW2 + cw] = make_float2(dyc[0], dyc[KC - 1]);
+#pragma unroll
+            for (int i = 0; i < OWN; i++) {
+                const int t = i * G + q;
+                pw[t * PW + cw] = pack2(dl[i], dlu[i]);
+                pd[t * PW2 + cw] = make_float2(dyc[i][0], dyc[i][KC - 1]);
+            }
         }
         __syncwarp();
 
-        /* ---- forward recompute from the saved chunk-start state, with dC = sum_d dyc s ---- */
-        float sw[TC][KC][NPT]; /* sw[t] = state before step t */
-        float yc[KC * TC];     /* [channel][t] */
+        /* ---- forward recompute from the saved chunk-start state. The shared operands of
+         * step t + 1 are loaded before step t's stores (the compiler cannot tell they do not
+         * overlap, and would otherwise wait for each load right after them). The 6-blocks build
+         * forms y = C s and dC = sum_d dyc s here, so that its one red buffer can take dC's
+         * block sums before the reverse walk; the roomy build forms them in the reverse walk,
+         * where C and dyc are loaded anyway (shared memory's bandwidth is what binds). ---- */
+        float sw[TC + 1][KC][NPT]; /* sw[t] = state before step t; sw[TC]: after the chunk */
+        float yc[KC * TC];         /* [channel][t] */
+        {
+            float4 bv = *(const float4 *)(st.bm + q * NPT), cv = make_float4(0.f, 0.f, 0.f, 0.f);
+            float4 pwv = pw[cw];
+            float2 pdv = make_float2(0.f, 0.f);
+            if constexpr (!SPLIT) cv = *(const float4 *)(st.cm + q * NPT), pdv = pd[cw];
 #pragma unroll
-        for (int t = 0; t < TC; t++) {
-            const float4 bv = *(const float4 *)(st.bm + t * N + q * NPT);
-            const float4 cv = *(const float4 *)(st.cm + t * N + q * NPT);
-            float dls[KC], dlus[KC], dycs[KC];
-            unpack2(pw[t * PW + cw], dls, dlus);
-            load_dyc(pd[t * PW2 + cw], dycs);
-            float vc[NPT];
+            for (int t = 0; t < TC; t++) {
+                float4 bvn = bv, cvn = cv, pwn = pwv;
+                float2 pdn = pdv;
+                if (t + 1 < TC) {
+                    bvn = *(const float4 *)(st.bm + (t + 1) * N + q * NPT);
+                    pwn = pw[(t + 1) * PW + cw];
+                    if constexpr (!SPLIT) {
+                        cvn = *(const float4 *)(st.cm + (t + 1) * N + q * NPT);
+                        pdn = pd[(t + 1) * PW2 + cw];
+                    }
+                }
+                float dls[KC], dlus[KC], dycs[KC];
+                unpack2(pwv, dls, dlus);
+                load_dyc(pdv, dycs);
+                float vc[NPT];
 #pragma unroll
-            for (int kc = 0; kc < KC; kc++) {
+                for (int kc = 0; kc < KC; kc++) {
 #pragma unroll
-                for (int j = 0; j < NPT; j++) sw[t][kc][j] = s[kc][j];
-                float ea[NPT];
+                    for (int j = 0; j < NPT; j++) sw[t][kc][j] = s[kc][j];
+                    float ea[NPT];
 #pragma unroll
-                for (int j = 0; j < NPT; j++) ea[j] = bl_ex2(dls[kc] * A2[kc][j]);
-                if constexpr (SPLIT) sm.ea[t * KC + kc][tid] = make_float4(ea[0], ea[1], ea[2], ea[3]);
-                s[kc][0] = fmaf(ea[0], s[kc][0], dlus[kc] * bv.x);
-                s[kc][1] = fmaf(ea[1], s[kc][1], dlus[kc] * bv.y);
-                s[kc][2] = fmaf(ea[2], s[kc][2], dlus[kc] * bv.z);
-                s[kc][3] = fmaf(ea[3], s[kc][3], dlus[kc] * bv.w);
-                yc[kc * TC + t] =
-                    fmaf(cv.x, s[kc][0], fmaf(cv.y, s[kc][1], fmaf(cv.z, s[kc][2], cv.w * s[kc][3])));
+                    for (int j = 0; j < NPT; j++) ea[j] = bl_ex2(dls[kc] * A2[kc][j]);
+                    s[kc][0] = fmaf(ea[0], s[kc][0], dlus[kc] * bv.x);
+                    s[kc][1] = fmaf(ea[1], s[kc][1], dlus[kc] * bv.y);
+                    s[kc][2] = fmaf(ea[2], s[kc][2], dlus[kc] * bv.z);
+                    s[kc][3] = fmaf(ea[3], s[kc][3], dlus[kc] * bv.w);
+                    if constexpr (!SPLIT) {
+                        yc[kc * TC + t] =
+                            fmaf(cv.x, s[kc][0], fmaf(cv.y, s[kc][1], fmaf(cv.z, s[kc][2], cv.w * s[kc][3])));
 #pragma unroll
-                for (int j = 0; j < NPT; j++)
-                    vc[j] = kc == 0 ? dycs[kc] * s[kc][j] : fmaf(dycs[kc], s[kc][j], vc[j]);
+                        for (int j = 0; j < NPT; j++)
+                            vc[j] = kc == 0 ? dycs[kc] * s[kc][j] : fmaf(dycs[kc], s[kc][j], vc[j]);
+                    }
+                }
+                if constexpr (!SPLIT) sm.red[0][t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);
+                bv = bvn, cv = cvn, pwv = pwn, pdv = pdn;
             }
-            sm.red[0][t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);
+#pragma unroll
+            for (int kc = 0; kc < KC; kc++)
+#pragma unroll
+                for (int j = 0; j < NPT; j++) sw[TC][kc][j] = s[kc][j];
         }
-        sum_states_owned<KC * TC, G>(yc, lane);
         float *const pc = prow + (size_t)t0 * (2 * N); /* the chunk's partial rows */
         if constexpr (!SPLIT) {
+            sum_states_owned<KC * TC, G>(yc, lane);
             __syncthreads(); /* red holds every group's dC */
-            block_sum<N, TC, NPART>(sm.red[0], pc + N, nr);
+            block_sum<N, TC, NPART>(sm.red[0], pc + N, nr, tid);
             __syncthreads(); /* red is free for dB */
         }
 
-        /* ---- reverse ---- */
+        /* ---- reverse (step t - 1's shared operands loaded before step t's stores); the
+         * second exponential of each state and step is cheaper than keeping the first in
+         * shared memory ---- */
         float ddl[KC * TC], hb[KC * TC]; /* [channel][t] */
-        float accAf[KC][NPT];
+        {
+            float4 bv = *(const float4 *)(st.bm + (TC - 1) * N + q * NPT);
+            float4 cv = *(const float4 *)(st.cm + (TC - 1) * N + q * NPT);
+            float4 pwv = pw[(TC - 1) * PW + cw];
+            float2 pdv = pd[(TC - 1) * PW2 + cw];
 #pragma unroll
-        for (int kc = 0; kc < KC; kc++)
+            for (int t = TC - 1; t >= 0; t--) {
+                float4 bvn = bv, cvn = cv, pwn = pwv;
+                float2 pdn = pdv;
+                if (t > 0) {
+                    bvn = *(const float4 *)(st.bm + (t - 1) * N + q * NPT);
+                    cvn = *(const float4 *)(st.cm + (t - 1) * N + q * NPT);
+                    pwn = pw[(t - 1) * PW + cw];
+                    pdn = pd[(t - 1) * PW2 + cw];
+                }
+                const float bb[NPT] = {bv.x, bv.y, bv.z, bv.w}, cc[NPT] = {cv.x, cv.y, cv.z, cv.w};
+                float dls[KC], dlus[KC], dycs[KC];
+                unpack2(pwv, dls, dlus);
+                load_dyc(pdv, dycs);
+                float vb[NPT], vc[NPT]; /* dB, dC contributions of the lane's channels */
 #pragma unroll
-            for (int j = 0; j < NPT; j++) accAf[kc][j] = 0.0f;
-#pragma unroll
-        for (int t = TC - 1; t >= 0; t--) {
-            const float4 bv = *(const float4 *)(st.bm + t * N + q * NPT);
-            const float4 cv = *(const float4 *)(st.cm + t * N + q * NPT);
-            const float bb[NPT] = {bv.x, bv.y, bv.z, bv.w}, cc[NPT] = {cv.x, cv.y, cv.z, cv.w};
-            float dls[KC], dlus[KC], dycs[KC];
-            unpack2(pw[t * PW + cw], dls, dlus);
-            load_dyc(pd[t * PW2 + cw], dycs);
-            float vb[NPT]; /* dB contributions of the lane's channels */
-#pragma unroll
-            for (int kc = 0; kc < KC; kc++) {
-                float dd = 0.0f, hbt = 0.0f, ea[NPT];
-                if constexpr (SPLIT) {
-                    const float4 e = sm.ea[t * KC + kc][tid];
-                    ea[0] = e.x, ea[1] = e.y, ea[2] = e.z, ea[3] = e.w;
-                } else {
+                for (int kc = 0; kc < KC; kc++) {
+                    float dd = 0.0f, hbt = 0.0f, ea[NPT];
 #pragma unroll
                     for (int j = 0; j < NPT; j++) ea[j] = bl_ex2(dls[kc] * A2[kc][j]);
-                }
 #pragma unroll
-                for (int j = 0; j < NPT; j++) {
-                    const float h = fmaf(cc[j], dycs[kc], r[kc][j]);
-                    r[kc][j] = ea[j] * h;
-                    const float gd = r[kc][j] * sw[t][kc][j]; /* dLoss / d(delta A) */
-                    accAf[kc][j] = fmaf(gd, dls[kc], accAf[kc][j]);
-                    dd = fmaf(gd, A2[kc][j], dd);
-                    hbt = fmaf(h, bb[j], hbt);
-                    vb[j] = kc == 0 ? h * dlus[kc] : fmaf(h, dlus[kc], vb[j]);
+                    for (int j = 0; j < NPT; j++) {
+                        const float h = fmaf(cc[j], dycs[kc], r[kc][j]);
+                        r[kc][j] = ea[j] * h;
+                        const float gd = r[kc][j] * sw[t][kc][j]; /* dLoss / d(delta A) */
+                        accAf[kc][j] = fmaf(gd, dls[kc], accAf[kc][j]);
+                        dd = fmaf(gd, A2[kc][j], dd);
+                        hbt = fmaf(h, bb[j], hbt);
+                        vb[j] = kc == 0 ? h * dlus[kc] : fmaf(h, dlus[kc], vb[j]);
+                        if constexpr (SPLIT) /* with the state after step t */
+                            vc[j] = kc == 0 ? dycs[kc] * sw[t + 1][kc][j] : fmaf(dycs[kc], sw[t + 1][kc][j], vc[j]);
+                    }
+                    ddl[kc * TC + t] = dd;
+                    hb[kc * TC + t] = hbt;
+                    if constexpr (SPLIT) {
+                        const float(&sa)[NPT] = sw[t + 1][kc];
+                        yc[kc * TC + t] = fmaf(cc[0], sa[0], fmaf(cc[1], sa[1], fmaf(cc[2], sa[2], cc[3] * sa[3])));
+                    }
                 }
-                ddl[kc * TC + t] = dd;
-                hb[kc * TC + t] = hbt;
+                sm.red[SPLIT ? 1 : 0][t][grp][q] = make_float4(vb[0], vb[1], vb[2], vb[3]);
+                if constexpr (SPLIT) sm.red[0][t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);
+                bv = bvn, cv = cvn, pwv = pwn, pdv = pdn;
             }
-            sm.red[SPLIT ? 1 : 0][t][grp][q] = make_float4(vb[0], vb[1], vb[2], vb[3]);
         }
-#pragma unroll
-        for (int kc = 0; kc < KC; kc++)
-#pragma unroll
-            for (int j = 0; j < NPT; j++) sm.acc[kc * NPT + j][tid] += (double)accAf[kc][j];
+        if constexpr (SPLIT) sum_states_owned<KC * TC, G>(yc, lane);
         sum_states_owned<KC * TC, G>(ddl, lane);
         sum_states_owned<KC * TC, G>(hb, lane);
 
-        /* ---- owners: per-element gradients ---- */
-        float accDf[KC] = {}, accBf[KC] = {};
+        /* ---- owners: per-element gradients (computed for every step: one past the end has
+         * dy = 0, so h = ddl = 0 and it adds nothing to the sums; only its stores are skipped) */
+        {
+            float du[OWN][KC], ddp[OWN][KC], dz[OWN][KC];
 #pragma unroll
-        for (int i = 0; i < OWN; i++) {
-            const int t = i * G + q;
-            if (t0 + t < L) {
+            for (int i = 0; i < OWN; i++) {
+                const int t = i * G + q;
                 float dls[KC], dlus[KC], dycs[KC], us[KC];
                 unpack2(pw[t * PW + cw], dls, dlus);
                 load_dyc(pd[t * PW2 + cw], dycs);
                 ld_chan(st.u + t * P + c, us);
-                float du[KC], ddp[KC], dz[KC];
 #pragma unroll
                 for (int kc = 0; kc < KC; kc++) {
                     const float h = hb[kc * OWN + i], dd = ddl[kc * OWN + i], y = yc[kc * OWN + i];
-                    du[kc] = fmaf(dls[kc], h, Dsk[kc] * dycs[kc]);
-                    ddp[kc] = fmaf(us[kc], h, dd * BL_LN2) * sgx[i][kc];
-                    dz[kc] = dzf[i][kc] * fmaf(Dsk[kc], us[kc], y);
+                    du[i][kc] = fmaf(dls[kc], h, Dsk[kc] * dycs[kc]);
+                    ddp[i][kc] = fmaf(us[kc], h, dd * BL_LN2) * sgx[i][kc];
+                    dz[i][kc] = dzf[i][kc] * fmaf(Dsk[kc], us[kc], y);
                     accDf[kc] = fmaf(dycs[kc], us[kc], accDf[kc]);
-                    accBf[kc] += ddp[kc];
+                    accBf[kc] += ddp[i][kc];
                 }
-                const size_t o = (row0 + t0 + t) * D + d0 + c;
-                st_chan(a.du + o, du, dv, a.pair_out);
-                st_chan(a.ddelta_pre + o, ddp, dv, a.pair_out);
-                if (a.dz && a.z) st_chan(a.dz + (row0 + t0 + t) * a.dz_stride + d0 + c, dz, dv, a.pair_out);
+            }
+#pragma unroll
+            for (int i = 0; i < OWN; i++) {
+                const int t = i * G + q;
+                if (t < nr) {
+                    const size_t o = (row0 + t0 + t) * D + d0 + c;
+                    st_chan(a.du + o, du[i], dv, a.pair_out);
+                    st_chan(a.ddelta_pre + o, ddp[i], dv, a.pair_out);
+                    if (Z && a.dz) st_chan(a.dz + (row0 + t0 + t) * a.dz_stride + d0 + c, dz[i], dv, a.pair_out);
+                }
             }
         }
+        if (kk % FLUSH == FLUSH - 1 || kk == nck - 1) {
 #pragma unroll
-        for (int kc = 0; kc < KC; kc++) {
-            sm.acc[KC * NPT + kc][tid] += (double)accDf[kc];
-            sm.acc[KC * NPT + KC + kc][tid] += (double)accBf[kc];
+            for (int kc = 0; kc < KC; kc++) {
+#pragma unroll
+                for (int j = 0; j < NPT; j++) {
+                    sm.acc[kc * NPT + j][tid] += (double)accAf[kc][j];
+                    accAf[kc][j] = 0.0f;
+                }
+                sm.acc[KC * NPT + kc][tid] += (double)accDf[kc];
+                sm.acc[KC * NPT + KC + kc][tid] += (double)accBf[kc];
+                accDf[kc] = accBf[kc] = 0.0f;
+            }
         }
 
         /* ---- dB, dC: groups -> block partial rows (the top barrier of the next chunk orders
-         * these reads of red before its new writes) ---- */
+         * these reads of red before its new writes). With SPLIT each warp sums one kind. ---- */
         __syncthreads(); /* red holds every group's dB (and with SPLIT its dC) */
-        block_sum<N, TC, NPART>(sm.red[SPLIT ? 1 : 0], pc, nr);
-        if constexpr (SPLIT) block_sum<N, TC, NPART>(sm.red[0], pc + N, nr);
+        if constexpr (SPLIT) {
+            if (w == 0)
+                block_sum<N, TC, NPART, 32>(sm.red[1], pc, nr, lane);
+            else
+                block_sum<N, TC, NPART, 32>(sm.red[0], pc + N, nr, lane);
+        } else {
+            block_sum<N, TC, NPART>(sm.red[0], pc, nr, tid);
+        }
     }
 
     /* per-sequence parameter gradients */
@@ -352,15 +449,21 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     }
 }
 
-template <typename T, int N, int KC, int MINB>
-static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, cudaStream_t s)
+template <typename T, int N, int KC, int MINB, bool Z>
+static void launch_bwd_z(const ScanBwdArgs<T> &a, int grid_x, cudaStream_t s)
 {
-    auto kern = scan_bwd_kernel<T, N, KC, SCAN_SC, MINB>;
+    auto kern = scan_bwd_kernel<T, N, KC, SCAN_SC, MINB, Z>;
     const size_t smem = sizeof(BwdSmem<T, N, KC, SCAN_SC, (MINB <= 4)>);
     if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
         CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     kern<<<dim3(grid_x, a.B, 1), NT, smem, s>>>(a);
     CUDA_LAUNCH_CHECK();
+}
+
+template <typename T, int N, int KC, int MINB>
+static void launch_bwd(const ScanBwdArgs<T> &a, int grid_x, cudaStream_t s)
+{
+    a.z ? launch_bwd_z<T, N, KC, MINB, true>(a, grid_x, s) : launch_bwd_z<T, N, KC, MINB, false>(a, grid_x, s);
 }
 
 /* kc 2 or 1 channels a lane; roomy: the grid fits in 4 blocks per SM */

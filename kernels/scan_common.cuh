@@ -100,19 +100,19 @@ __device__ __forceinline__ void st_pair(__nv_bfloat16 *p, float a, float b)
 }
 
 /* Store the KC channel values v at p[0..KC): one paired store when both channels exist and the
- * row allows it (pair_ok), else one store per existing channel (dv). */
+ * row allows it (pair_ok), else one store per existing channel (dv). Written as three guarded
+ * stores with no early return, so that the compiler can predicate them instead of branching. */
 template <typename T, int KC>
 __device__ __forceinline__ void st_chan(T *p, const float (&v)[KC], const bool (&dv)[KC], bool pair_ok)
 {
     if constexpr (KC == 2) {
-        if (pair_ok && dv[1]) {
-            st_pair(p, v[0], v[1]);
-            return;
-        }
+        const bool pair = pair_ok && dv[1];
+        if (pair) st_pair(p, v[0], v[1]);
+        if (!pair && dv[0]) p[0] = bl_from_f<T>(v[0]);
+        if (!pair && dv[1]) p[1] = bl_from_f<T>(v[1]);
+    } else {
+        if (dv[0]) p[0] = bl_from_f<T>(v[0]);
     }
-#pragma unroll
-    for (int k = 0; k < KC; k++)
-        if (dv[k]) p[k] = bl_from_f<T>(v[k]);
 }
 
 /* The constants of a lane's KC channels d0 .. d0+KC-1 (state slice q): whether each exists

@@ -21,8 +21,10 @@ template <typename T, int N, int KC, int TC> struct FwdSmem {
 };
 
 /* TC: steps per staged chunk; SC: steps between saved states (divides TC). SAVE: store them.
- * WRITE_Y: produce y (false when only `saved` is wanted). */
-template <typename T, int N, int KC, int TC, int SC, bool SAVE, bool WRITE_Y>
+ * WRITE_Y: produce y (false when only `saved` is wanted). Z: the gate z exists (a template
+ * parameter, so the owner work has no branch in it and the compiler can interleave the owners'
+ * independent exp -> rcp chains). */
+template <typename T, int N, int KC, int TC, int SC, bool SAVE, bool WRITE_Y, bool Z>
 __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
 {
     using Gm = Geo<N, KC>;
@@ -62,11 +64,11 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
         if (a.vec_act) {
             act_plan.load(st.u, a.u + rw * D + d0, D, nr);
             act_plan.load(st.dp, a.delta_pre + rw * D + d0, D, nr);
-            if (WRITE_Y && a.z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
+            if (WRITE_Y && Z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
         } else {
             load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
             load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
-            if (WRITE_Y && a.z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
+            if (WRITE_Y && Z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
         }
         if (a.vec_bc) {
             bc_plan.load(st.bm, a.Bm + rw * a.bc_stride, a.bc_stride, nr);
@@ -89,27 +91,30 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
         if (k + STAGES - 1 < nck) load(k + STAGES - 1);
         cp_async_commit();
         const typename Sm::Stage &st = sm.st[k % STAGES];
-        const int t0 = k * TC;
+        const int t0 = k * TC, nr = min(TC, L - t0);
 
-        /* owners compute delta and delta*u once per element; padded steps keep the state */
+        /* owners compute delta and delta*u once per element, with no branch: a step past the
+         * end (only in the last chunk) reads the zeros its tiles were filled with, and its
+         * delta is masked so that it keeps the state */
+        {
+            /* all loads first (the compiler cannot move one above a store to pw) */
+            float xs[OWN][KC], us[OWN][KC], dl[OWN][KC], dlu[OWN][KC];
 #pragma unroll
-        for (int i = 0; i < OWN; i++) {
-            const int t = i * G + q;
-            float dl[KC], dlu[KC];
+            for (int i = 0; i < OWN; i++) {
+                ld_chan(st.dp + (i * G + q) * P + c, xs[i]);
+                ld_chan(st.u + (i * G + q) * P + c, us[i]);
+            }
 #pragma unroll
-            for (int kc = 0; kc < KC; kc++) dl[kc] = dlu[kc] = 0.0f;
-            if (t0 + t < L) {
-                float xs[KC], us[KC];
-                ld_chan(st.dp + t * P + c, xs);
-                ld_chan(st.u + t * P + c, us);
+            for (int i = 0; i < OWN; i++)
 #pragma unroll
                 for (int kc = 0; kc < KC; kc++) {
-                    const float x = xs[kc] + bias[kc];
-                    dl[kc] = fmaxf(x, 0.0f) + bl_log1p_unit(bl_exp_neg_abs(x));
-                    dlu[kc] = dl[kc] * us[kc];
+                    const float x = xs[i][kc] + bias[kc];
+                    const float sp = fmaxf(x, 0.0f) + bl_log1p_unit(bl_exp_neg_abs(x));
+                    dl[i][kc] = i * G + q < nr ? sp : 0.0f;
+                    dlu[i][kc] = dl[i][kc] * us[i][kc];
                 }
-            }
-            pw[t * PW + cw] = pack2(dl, dlu);
+#pragma unroll
+            for (int i = 0; i < OWN; i++) pw[(i * G + q) * PW + cw] = pack2(dl[i], dlu[i]);
         }
         __syncwarp();
 
@@ -140,20 +145,25 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
         }
         if (WRITE_Y) {
             sum_states_owned<KC * TC, G>(yp, lane); /* owner: yp[kc * OWN + i] */
+            float v[OWN][KC];
 #pragma unroll
             for (int i = 0; i < OWN; i++) {
                 const int t = i * G + q;
-                if (t0 + t < L && dv[0]) {
-                    float us[KC], zs[KC] = {}, v[KC];
-                    ld_chan(st.u + t * P + c, us);
-                    if (a.z) ld_chan(st.z + t * P + c, zs);
+                float us[KC], zs[KC];
+                ld_chan(st.u + t * P + c, us);
+                if constexpr (Z) ld_chan(st.z + t * P + c, zs);
 #pragma unroll
-                    for (int kc = 0; kc < KC; kc++) {
-                        v[kc] = fmaf(Dsk[kc], us[kc], yp[kc * OWN + i]);
-                        if (a.z) v[kc] *= zs[kc] * bl_sigmoid(zs[kc]);
-                    }
-                    st_chan(a.y + (row0 + t0 + t) * D + d0 + c, v, dv, a.pair_out);
+                for (int kc = 0; kc < KC; kc++) {
+                    v[i][kc] = fmaf(Dsk[kc], us[kc], yp[kc * OWN + i]);
+                    if constexpr (Z) v[i][kc] *= zs[kc] * bl_sigmoid(zs[kc]);
                 }
+            }
+            /* the stores after all the gates: each is its own branch, which would otherwise
+             * keep the owners' sigmoid chains apart */
+#pragma unroll
+            for (int i = 0; i < OWN; i++) {
+                const int t = i * G + q;
+                if (t < nr && dv[0]) st_chan(a.y + (row0 + t0 + t) * D + d0 + c, v[i], dv, a.pair_out);
             }
         }
     }
@@ -171,9 +181,12 @@ static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
 {
     constexpr int TC = 16;
     const dim3 grid((a.D + Geo<N, KC>::CH - 1) / Geo<N, KC>::CH, a.B);
-    auto kern = a.saved ? (a.y ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, true>
-                               : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, false>)
-                        : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true>;
+    /* with a gate or without; without y the gate is not read */
+    auto kern = a.saved ? (a.y ? (a.z ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, true, true>
+                                      : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, true, false>)
+                               : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, false, false>)
+                        : (a.z ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true, true>
+                               : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true, false>);
     const size_t smem = sizeof(FwdSmem<T, N, KC, TC>);
     if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
         CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));

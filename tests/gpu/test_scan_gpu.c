@@ -5,7 +5,8 @@
  * same bits on every run, in fp32 and in bf16. The kernels hold two channels a lane when that
  * leaves at least two blocks per SM, else one: the shapes with 9 sequences of 1024 channels (or
  * as many blocks at other state sizes) take the first on GPUs of up to 144 SMs, the rest the
- * second.
+ * second; 24 sequences of 1024 are over 4 blocks per SM there, which the backward runs with
+ * its build for 6 blocks per SM.
  *
  * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
 #include "tests/gpu/gpu_pair.h"
@@ -150,6 +151,8 @@ START_TEST(scan_two_channels_a_lane)
     check_scan(9, 45, 1024, 16, 4, 1, 1, 64);
     check_scan(9, 21, 1026, 16, 3, 1, 0, 65); /* padded block, no saved states */
     check_scan(9, 20, 2048, 8, 3, 1, 1, 66);
+    check_scan(24, 20, 1024, 16, 3, 1, 1, 69); /* over 4 blocks per SM: the 6-blocks-per-SM build */
+    check_scan(24, 13, 1024, 16, 3, 0, 1, 70); /* the same without a gate */
     check_scan(9, 19, 512, 32, 3, 0, 1, 67);
     if (!quick()) check_scan(9, 10, 4096, 4, 2, 1, 1, 68);
 }
@@ -268,6 +271,7 @@ START_TEST(scan_bwd_deterministic)
     for (int bf = 0; bf < 2; bf++) {
         check_bwd_deterministic(bf, 3, 203, 520);  /* one channel a lane */
         check_bwd_deterministic(bf, 9, 77, 1024);  /* two */
+        check_bwd_deterministic(bf, 24, 21, 1024); /* two, over 4 blocks per SM */
     }
 }
 END_TEST
