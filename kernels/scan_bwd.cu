@@ -48,6 +48,13 @@ template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
     double acc[NACC][NT];        /* dA (per channel, state), dDskip, ddt_bias (per channel) */
 };
 
+/* A sum over the lane's channels kc of a * b, one state at a time: the first channel starts it
+ * (sum is not read), the second adds to it. The dB and dC contributions of a step. */
+__device__ __forceinline__ float chan_sum(int kc, float a, float b, float sum)
+{
+    return kc == 0 ? a * b : fmaf(a, b, sum);
+}
+
 /* The lane's dyc values from their per-warp slot. */
 template <int KC> __device__ __forceinline__ void load_dyc(const float2 &v, float (&d)[KC])
 {
@@ -281,11 +288,9 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
                     s[kc][2] = fmaf(ea[2], s[kc][2], dlus[kc] * bv.z);
                     s[kc][3] = fmaf(ea[3], s[kc][3], dlus[kc] * bv.w);
                     if constexpr (!SPLIT) {
-                        yc[kc * TC + t] =
-                            fmaf(cv.x, s[kc][0], fmaf(cv.y, s[kc][1], fmaf(cv.z, s[kc][2], cv.w * s[kc][3])));
+                        yc[kc * TC + t] = c_dot(cv, s[kc]);
 #pragma unroll
-                        for (int j = 0; j < NPT; j++)
-                            vc[j] = kc == 0 ? dycs[kc] * s[kc][j] : fmaf(dycs[kc], s[kc][j], vc[j]);
+                        for (int j = 0; j < NPT; j++) vc[j] = chan_sum(kc, dycs[kc], s[kc][j], vc[j]);
                     }
                 }
                 if constexpr (!SPLIT) sm.red[0][t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);
@@ -341,16 +346,13 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
                         accAf[kc][j] = fmaf(gd, dls[kc], accAf[kc][j]);
                         dd = fmaf(gd, A2[kc][j], dd);
                         hbt = fmaf(h, bb[j], hbt);
-                        vb[j] = kc == 0 ? h * dlus[kc] : fmaf(h, dlus[kc], vb[j]);
+                        vb[j] = chan_sum(kc, h, dlus[kc], vb[j]);
                         if constexpr (SPLIT) /* with the state after step t */
-                            vc[j] = kc == 0 ? dycs[kc] * sw[t + 1][kc][j] : fmaf(dycs[kc], sw[t + 1][kc][j], vc[j]);
+                            vc[j] = chan_sum(kc, dycs[kc], sw[t + 1][kc][j], vc[j]);
                     }
                     ddl[kc * TC + t] = dd;
                     hb[kc * TC + t] = hbt;
-                    if constexpr (SPLIT) {
-                        const float(&sa)[NPT] = sw[t + 1][kc];
-                        yc[kc * TC + t] = fmaf(cc[0], sa[0], fmaf(cc[1], sa[1], fmaf(cc[2], sa[2], cc[3] * sa[3])));
-                    }
+                    if constexpr (SPLIT) yc[kc * TC + t] = c_dot(cv, sw[t + 1][kc]);
                 }
                 sm.red[SPLIT ? 1 : 0][t][grp][q] = make_float4(vb[0], vb[1], vb[2], vb[3]);
                 if constexpr (SPLIT) sm.red[0][t][grp][q] = make_float4(vc[0], vc[1], vc[2], vc[3]);

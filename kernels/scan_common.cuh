@@ -135,6 +135,14 @@ __device__ __forceinline__ void chan_consts(const float *A_log, const float *dt_
     }
 }
 
+/* The C contraction of one channel's NPT states, c3 s3 first: every kernel that forms y uses
+ * this one order, so that the forward and both builds of the backward round alike (the model
+ * test's weights after one AdamW step are within rounding of the order). */
+__device__ __forceinline__ float c_dot(const float4 &c, const float (&s)[NPT])
+{
+    return fmaf(c.x, s[0], fmaf(c.y, s[1], fmaf(c.z, s[2], c.w * s[3])));
+}
+
 /* Per-channel pairs packed in one float4 (x, y for the first channel, z, w for the second). */
 template <int KC> __device__ __forceinline__ void unpack2(const float4 &v, float (&a)[KC], float (&b)[KC])
 {

@@ -139,8 +139,7 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
                 s[kc][1] = fmaf(bl_ex2(dls[kc] * A2[kc][1]), s[kc][1], dlus[kc] * bv.y);
                 s[kc][2] = fmaf(bl_ex2(dls[kc] * A2[kc][2]), s[kc][2], dlus[kc] * bv.z);
                 s[kc][3] = fmaf(bl_ex2(dls[kc] * A2[kc][3]), s[kc][3], dlus[kc] * bv.w);
-                yp[kc * TC + t] =
-                    fmaf(cv.x, s[kc][0], fmaf(cv.y, s[kc][1], fmaf(cv.z, s[kc][2], cv.w * s[kc][3])));
+                yp[kc * TC + t] = c_dot(cv, s[kc]);
             }
         }
         if (WRITE_Y) {
