@@ -148,15 +148,20 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     TilePlan<TC, N, N, 4> bc_plan;
     act_plan.init(D - d0);
     bc_plan.init(N);
+    /* each tile's first row and column in this sequence as element offsets, worked out once (a
+     * chunk adds its first step's rows; offsets, not pointers, keep the kernel's registers); the
+     * one-warp tiles of a chunk alternate between the two warps */
+    const size_t ao = row0 * D + d0, zo = row0 * a.z_stride + d0, bo = row0 * a.bc_stride;
     auto load = [&](int kk) {
         typename Sm::Stage &st = sm.st[kk % STAGES];
         const int k = nck - 1 - kk, t0 = k * TC, nr = min(TC, L - t0);
         const size_t rw = row0 + t0;
         if (a.vec_act) {
-            act_plan.load(st.u, a.u + rw * D + d0, D, nr);
-            act_plan.load(st.dp, a.delta_pre + rw * D + d0, D, nr);
-            if (Z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
-            act_plan.load(st.dy, a.dy + rw * D + d0, D, nr);
+            const size_t o = ao + (size_t)t0 * D;
+            act_plan.load(st.u, a.u + o, D, nr, 0);
+            act_plan.load(st.dp, a.delta_pre + o, D, nr, 1);
+            if (Z) act_plan.load(st.z, a.z + zo + (size_t)t0 * a.z_stride, a.z_stride, nr, 0);
+            act_plan.load(st.dy, a.dy + o, D, nr, 1);
         } else {
             load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
             load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
@@ -164,8 +169,9 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             load_act_tile<T, TC, CH, P>(st.dy, a.dy, D, rw, nr, d0, D);
         }
         if (a.vec_bc) {
-            bc_plan.load(st.bm, a.Bm + rw * a.bc_stride, a.bc_stride, nr);
-            bc_plan.load(st.cm, a.Cm + rw * a.bc_stride, a.bc_stride, nr);
+            const size_t o = bo + (size_t)t0 * a.bc_stride;
+            bc_plan.load(st.bm, a.Bm + o, a.bc_stride, nr, Z ? 1 : 0);
+            bc_plan.load(st.cm, a.Cm + o, a.bc_stride, nr, 0);
         } else {
             load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr);
             load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr);
@@ -184,6 +190,8 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     };
     float4 svn[KC];
     load_states(0, svn);
+    /* the owner's first rows of du and ddelta_pre, and of dz, as element offsets */
+    const size_t go = (row0 + q) * D + d0 + c, gzo = (row0 + q) * a.dz_stride + d0 + c;
 
 #pragma unroll
     for (int kk = 0; kk < STAGES - 1; kk++) {
@@ -384,16 +392,11 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
                     accBf[kc] += ddp[i][kc];
                 }
             }
-#pragma unroll
-            for (int i = 0; i < OWN; i++) {
-                const int t = i * G + q;
-                if (t < nr) {
-                    const size_t o = (row0 + t0 + t) * D + d0 + c;
-                    st_chan(a.du + o, du[i], dv, a.pair_out);
-                    st_chan(a.ddelta_pre + o, ddp[i], dv, a.pair_out);
-                    if (Z && a.dz) st_chan(a.dz + (row0 + t0 + t) * a.dz_stride + d0 + c, dz[i], dv, a.pair_out);
-                }
-            }
+            const size_t o = go + (size_t)t0 * D;
+            st_owned<G>(a.du + o, D, du, dv, a.pair_out, q, nr, nr == TC);
+            st_owned<G>(a.ddelta_pre + o, D, ddp, dv, a.pair_out, q, nr, nr == TC);
+            if (Z && a.dz)
+                st_owned<G>(a.dz + gzo + (size_t)t0 * a.dz_stride, a.dz_stride, dz, dv, a.pair_out, q, nr, nr == TC);
         }
         if (kk % FLUSH == FLUSH - 1 || kk == nck - 1) {
 #pragma unroll

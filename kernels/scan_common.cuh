@@ -26,6 +26,25 @@
 
 namespace scan {
 
+/* 2^x for x <= 0 on the FMA pipe instead of the SFU: x = j + f with j an integer (rounded by
+ * adding 1.5 * 2^23, which leaves j in the low bits) and f in [-1/2, 1/2], 2^f by a degree-5
+ * polynomial with 2^0 = 1 exactly (relative error 1.7e-7 with fp32 rounding, about ex2.approx's), and j added
+ * to the exponent field. x is clamped at -126, below which the result stays 2^-126 or so instead
+ * of flushing to zero (a decay factor that small leaves nothing of the state either way). */
+__device__ __forceinline__ float bl_ex2_fma(float x)
+{
+    x = fmaxf(x, -126.0f);
+    const float t = x + 12582912.0f, f = x - (t - 12582912.0f);
+    float p = 1.326472731e-03f;
+    p = fmaf(p, f, 9.671512991e-03f);
+    p = fmaf(p, f, 5.550733581e-02f);
+    p = fmaf(p, f, 2.402224243e-01f);
+    p = fmaf(p, f, 6.931470037e-01f);
+    p = fmaf(p, f, 1.0f);
+    return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+}
+
+
 constexpr int NT = 64;     /* threads per block */
 constexpr int NPT = 4;     /* states per lane and channel */
 constexpr int STAGES = 2;  /* cp.async ring: chunk k+1 loads while chunk k computes */
@@ -112,6 +131,29 @@ __device__ __forceinline__ void st_chan(T *p, const float (&v)[KC], const bool (
         if (!pair && dv[1]) p[1] = bl_from_f<T>(v[1]);
     } else {
         if (dv[0]) p[0] = bl_from_f<T>(v[0]);
+    }
+}
+
+/* Store an owner's OWN steps of its KC channels, step i (t = i G + q) at p + i G ld. A
+ * whole chunk whose channels all exist, with paired rows (every chunk but the last, in every
+ * block but the last), takes plain paired stores with no test; otherwise each step's stores are
+ * guarded by its existence (t < nr) and st_chan's. */
+template <int G, typename T, int OWN, int KC>
+__device__ __forceinline__ void st_owned(T *p, int ld, const float (&v)[OWN][KC], const bool (&dv)[KC],
+                                         bool pair_ok, int q, int nr, bool whole_chunk)
+{
+    if (whole_chunk && dv[KC - 1] && (KC == 1 || pair_ok)) {
+#pragma unroll
+        for (int i = 0; i < OWN; i++) {
+            if constexpr (KC == 2)
+                st_pair(p + (size_t)(i * G) * ld, v[i][0], v[i][1]);
+            else
+                p[(size_t)(i * G) * ld] = bl_from_f<T>(v[i][0]);
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < OWN; i++)
+            if (i * G + q < nr && dv[0]) st_chan(p + (size_t)(i * G) * ld, v[i], dv, pair_ok);
     }
 }
 
@@ -214,27 +256,39 @@ __device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, s
  * 16-byte copies, worked out once per kernel: copy it goes to smem offset soff and reads row r,
  * column cc of the chunk. A chunk then costs a multiply-add and one cp.async per copy (working
  * each copy's row out in 64 bits, as the element loads above do, was a tenth of the scan's
- * instructions). col_ok: the column exists (cc + d0 < D for activations). */
+ * instructions). col_ok: the column exists (cc + d0 < D for activations).
+ * A tile of at most 32 copies is planned by lane, so that any one warp can take it: the caller
+ * names the warp per tile (`by`), and spreads a chunk's tiles over its warps instead of leaving
+ * them all to the first. */
 template <int TC, int W, int P, int eb, int NTH = NT> struct TilePlan {
-    static constexpr int E = 16 / eb, CPR = W / E, NCP = TC * CPR, IT = (NCP + NTH - 1) / NTH;
+    static constexpr int E = 16 / eb, CPR = W / E, NCP = TC * CPR;
+    static constexpr bool ONE_WARP = NCP <= 32;
+    static constexpr int IT = ONE_WARP ? 1 : (NCP + NTH - 1) / NTH;
     static_assert(W % E == 0, "rows of whole 16-byte pieces");
     int soff[IT], r[IT], cc[IT];
     bool col_ok[IT];
+    __device__ __forceinline__ static int copy_index(int it)
+    {
+        return (ONE_WARP ? (int)(threadIdx.x & 31) : (int)threadIdx.x) + it * NTH;
+    }
     __device__ __forceinline__ void init(int ncol)
     {
 #pragma unroll
         for (int it = 0; it < IT; it++) {
-            const int i = (int)threadIdx.x + it * NTH;
+            const int i = copy_index(it);
             r[it] = i / CPR, cc[it] = (i % CPR) * E, soff[it] = (r[it] * P + cc[it]) * eb;
-            col_ok[it] = (NCP % NTH == 0 || i < NCP) && cc[it] < ncol;
+            col_ok[it] = cc[it] < ncol;
         }
     }
-    /* src: the chunk's first row at its first column; nr rows exist; missing ones read zeros */
-    template <typename T> __device__ __forceinline__ void load(T *dst, const T *src, int ld, int nr) const
+    /* src: the chunk's first row at its first column; nr rows exist; missing ones read zeros.
+     * by: the warp that copies a one-warp tile (ignored otherwise). */
+    template <typename T>
+    __device__ __forceinline__ void load(T *dst, const T *src, int ld, int nr, int by = 0) const
     {
+        if (ONE_WARP && (int)(threadIdx.x >> 5) != by) return;
 #pragma unroll
         for (int it = 0; it < IT; it++) {
-            if (NCP % NTH != 0 && (int)threadIdx.x + it * NTH >= NCP) continue;
+            if (NCP % (ONE_WARP ? 32 : NTH) != 0 && copy_index(it) >= NCP) continue;
             const bool ok = col_ok[it] && r[it] < nr;
             cp_async16((char *)dst + soff[it], src + (ok ? r[it] * ld + cc[it] : 0), ok);
         }

@@ -57,22 +57,29 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
     TilePlan<TC, N, N, 4> bc_plan;
     act_plan.init(D - d0);
     bc_plan.init(N);
+    /* each tile's first row and column in this sequence, and the owner's first y row, as
+     * element offsets worked out once (a chunk adds its first step's rows; offsets, not
+     * pointers, keep the kernel's registers) */
+    const size_t ao = row0 * D + d0, zo = row0 * a.z_stride + d0, bo = row0 * a.bc_stride;
+    const size_t yo = (row0 + q) * D + d0 + c;
     auto load = [&](int k) {
         typename Sm::Stage &st = sm.st[k % STAGES];
         const int t0 = k * TC, nr = min(TC, L - t0);
         const size_t rw = row0 + t0;
         if (a.vec_act) {
-            act_plan.load(st.u, a.u + rw * D + d0, D, nr);
-            act_plan.load(st.dp, a.delta_pre + rw * D + d0, D, nr);
-            if (WRITE_Y && Z) act_plan.load(st.z, a.z + rw * a.z_stride + d0, a.z_stride, nr);
+            const size_t o = ao + (size_t)t0 * D;
+            act_plan.load(st.u, a.u + o, D, nr, 0);
+            act_plan.load(st.dp, a.delta_pre + o, D, nr, 1);
+            if (WRITE_Y && Z) act_plan.load(st.z, a.z + zo + (size_t)t0 * a.z_stride, a.z_stride, nr, 0);
         } else {
             load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
             load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
             if (WRITE_Y && Z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
         }
         if (a.vec_bc) {
-            bc_plan.load(st.bm, a.Bm + rw * a.bc_stride, a.bc_stride, nr);
-            bc_plan.load(st.cm, a.Cm + rw * a.bc_stride, a.bc_stride, nr);
+            const size_t o = bo + (size_t)t0 * a.bc_stride;
+            bc_plan.load(st.bm, a.Bm + o, a.bc_stride, nr, 1);
+            bc_plan.load(st.cm, a.Cm + o, a.bc_stride, nr, 0);
         } else {
             load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr);
             load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr);
@@ -135,10 +142,18 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
             unpack2(pw[t * PW + cw], dls, dlus);
 #pragma unroll
             for (int kc = 0; kc < KC; kc++) {
-                s[kc][0] = fmaf(bl_ex2(dls[kc] * A2[kc][0]), s[kc][0], dlus[kc] * bv.x);
-                s[kc][1] = fmaf(bl_ex2(dls[kc] * A2[kc][1]), s[kc][1], dlus[kc] * bv.y);
-                s[kc][2] = fmaf(bl_ex2(dls[kc] * A2[kc][2]), s[kc][2], dlus[kc] * bv.z);
-                s[kc][3] = fmaf(bl_ex2(dls[kc] * A2[kc][3]), s[kc][3], dlus[kc] * bv.w);
+                /* one exponential of the eight a step (two channels) on the FMA pipe: the SFU
+                 * binds in this loop, and one is what the issue slots have room for */
+                float ea[NPT];
+#pragma unroll
+                for (int j = 0; j < NPT; j++) {
+                    const float x = dls[kc] * A2[kc][j];
+                    ea[j] = KC == 2 && kc == 1 && j == NPT - 1 ? bl_ex2_fma(x) : bl_ex2(x);
+                }
+                s[kc][0] = fmaf(ea[0], s[kc][0], dlus[kc] * bv.x);
+                s[kc][1] = fmaf(ea[1], s[kc][1], dlus[kc] * bv.y);
+                s[kc][2] = fmaf(ea[2], s[kc][2], dlus[kc] * bv.z);
+                s[kc][3] = fmaf(ea[3], s[kc][3], dlus[kc] * bv.w);
                 yp[kc * TC + t] = c_dot(cv, s[kc]);
             }
         }
@@ -157,13 +172,9 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
                     if constexpr (Z) v[i][kc] *= zs[kc] * bl_sigmoid(zs[kc]);
                 }
             }
-            /* the stores after all the gates: each is its own branch, which would otherwise
-             * keep the owners' sigmoid chains apart */
-#pragma unroll
-            for (int i = 0; i < OWN; i++) {
-                const int t = i * G + q;
-                if (t < nr && dv[0]) st_chan(a.y + (row0 + t0 + t) * D + d0 + c, v[i], dv, a.pair_out);
-            }
+            /* the stores after all the gates (a guarded store is a branch, which would otherwise
+             * keep the owners' sigmoid chains apart) */
+            st_owned<G>(a.y + yo + (size_t)t0 * D, D, v, dv, a.pair_out, q, nr, nr == TC);
         }
     }
     if (a.ssm_state)
