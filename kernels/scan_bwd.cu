@@ -149,8 +149,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     act_plan.init(D - d0);
     bc_plan.init(N);
     /* each tile's first row and column in this sequence as element offsets, worked out once (a
-     * chunk adds its first step's rows; offsets, not pointers, keep the kernel's registers); the
-     * one-warp tiles of a chunk alternate between the two warps */
+     * chunk adds its first step's rows; offsets, not pointers, keep the kernel's registers) */
     const size_t ao = row0 * D + d0, zo = row0 * a.z_stride + d0, bo = row0 * a.bc_stride;
     auto load = [&](int kk) {
         typename Sm::Stage &st = sm.st[kk % STAGES];
@@ -158,10 +157,10 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         const size_t rw = row0 + t0;
         if (a.vec_act) {
             const size_t o = ao + (size_t)t0 * D;
-            act_plan.load(st.u, a.u + o, D, nr, 0);
-            act_plan.load(st.dp, a.delta_pre + o, D, nr, 1);
-            if (Z) act_plan.load(st.z, a.z + zo + (size_t)t0 * a.z_stride, a.z_stride, nr, 0);
-            act_plan.load(st.dy, a.dy + o, D, nr, 1);
+            act_plan.load(st.u, a.u + o, D, nr);
+            act_plan.load(st.dp, a.delta_pre + o, D, nr);
+            if (Z) act_plan.load(st.z, a.z + zo + (size_t)t0 * a.z_stride, a.z_stride, nr);
+            act_plan.load(st.dy, a.dy + o, D, nr);
         } else {
             load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
             load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
@@ -170,8 +169,8 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
         }
         if (a.vec_bc) {
             const size_t o = bo + (size_t)t0 * a.bc_stride;
-            bc_plan.load(st.bm, a.Bm + o, a.bc_stride, nr, Z ? 1 : 0);
-            bc_plan.load(st.cm, a.Cm + o, a.bc_stride, nr, 0);
+            bc_plan.load(st.bm, a.Bm + o, a.bc_stride, nr);
+            bc_plan.load(st.cm, a.Cm + o, a.bc_stride, nr);
         } else {
             load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr);
             load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr);

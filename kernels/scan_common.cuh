@@ -256,39 +256,27 @@ __device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, s
  * 16-byte copies, worked out once per kernel: copy it goes to smem offset soff and reads row r,
  * column cc of the chunk. A chunk then costs a multiply-add and one cp.async per copy (working
  * each copy's row out in 64 bits, as the element loads above do, was a tenth of the scan's
- * instructions). col_ok: the column exists (cc + d0 < D for activations).
- * A tile of at most 32 copies is planned by lane, so that any one warp can take it: the caller
- * names the warp per tile (`by`), and spreads a chunk's tiles over its warps instead of leaving
- * them all to the first. */
+ * instructions). col_ok: the column exists (cc + d0 < D for activations). */
 template <int TC, int W, int P, int eb, int NTH = NT> struct TilePlan {
-    static constexpr int E = 16 / eb, CPR = W / E, NCP = TC * CPR;
-    static constexpr bool ONE_WARP = NCP <= 32;
-    static constexpr int IT = ONE_WARP ? 1 : (NCP + NTH - 1) / NTH;
+    static constexpr int E = 16 / eb, CPR = W / E, NCP = TC * CPR, IT = (NCP + NTH - 1) / NTH;
     static_assert(W % E == 0, "rows of whole 16-byte pieces");
     int soff[IT], r[IT], cc[IT];
     bool col_ok[IT];
-    __device__ __forceinline__ static int copy_index(int it)
-    {
-        return (ONE_WARP ? (int)(threadIdx.x & 31) : (int)threadIdx.x) + it * NTH;
-    }
     __device__ __forceinline__ void init(int ncol)
     {
 #pragma unroll
         for (int it = 0; it < IT; it++) {
-            const int i = copy_index(it);
+            const int i = (int)threadIdx.x + it * NTH;
             r[it] = i / CPR, cc[it] = (i % CPR) * E, soff[it] = (r[it] * P + cc[it]) * eb;
-            col_ok[it] = cc[it] < ncol;
+            col_ok[it] = (NCP % NTH == 0 || i < NCP) && cc[it] < ncol;
         }
     }
-    /* src: the chunk's first row at its first column; nr rows exist; missing ones read zeros.
-     * by: the warp that copies a one-warp tile (ignored otherwise). */
-    template <typename T>
-    __device__ __forceinline__ void load(T *dst, const T *src, int ld, int nr, int by = 0) const
+    /* src: the chunk's first row at its first column; nr rows exist; missing ones read zeros */
+    template <typename T> __device__ __forceinline__ void load(T *dst, const T *src, int ld, int nr) const
     {
-        if (ONE_WARP && (int)(threadIdx.x >> 5) != by) return;
 #pragma unroll
         for (int it = 0; it < IT; it++) {
-            if (NCP % (ONE_WARP ? 32 : NTH) != 0 && copy_index(it) >= NCP) continue;
+            if (NCP % NTH != 0 && (int)threadIdx.x + it * NTH >= NCP) continue;
             const bool ok = col_ok[it] && r[it] < nr;
             cp_async16((char *)dst + soff[it], src + (ok ? r[it] * ld + cc[it] : 0), ok);
         }

@@ -68,9 +68,9 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
         const size_t rw = row0 + t0;
         if (a.vec_act) {
             const size_t o = ao + (size_t)t0 * D;
-            act_plan.load(st.u, a.u + o, D, nr, 0);
-            act_plan.load(st.dp, a.delta_pre + o, D, nr, 1);
-            if (WRITE_Y && Z) act_plan.load(st.z, a.z + zo + (size_t)t0 * a.z_stride, a.z_stride, nr, 0);
+            act_plan.load(st.u, a.u + o, D, nr);
+            act_plan.load(st.dp, a.delta_pre + o, D, nr);
+            if (WRITE_Y && Z) act_plan.load(st.z, a.z + zo + (size_t)t0 * a.z_stride, a.z_stride, nr);
         } else {
             load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
             load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
@@ -78,8 +78,8 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
         }
         if (a.vec_bc) {
             const size_t o = bo + (size_t)t0 * a.bc_stride;
-            bc_plan.load(st.bm, a.Bm + o, a.bc_stride, nr, 1);
-            bc_plan.load(st.cm, a.Cm + o, a.bc_stride, nr, 0);
+            bc_plan.load(st.bm, a.Bm + o, a.bc_stride, nr);
+            bc_plan.load(st.cm, a.Cm + o, a.bc_stride, nr);
         } else {
             load_bc_tile<TC, N>(st.bm, a.Bm, a.bc_stride, rw, nr);
             load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr);
@@ -128,7 +128,9 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
         float yp[KC * TC]; /* [channel][t] */
 #pragma unroll
         for (int t = 0; t < TC; t++) {
-            if (SAVE && t % SC == 0 && t0 + t < L) {
+            /* step 0 of a chunk always exists: no test there, which would be a branch cutting the
+             * loop's first steps off from the owner work before them */
+            if (SAVE && t % SC == 0 && (t == 0 || t < nr)) {
                 const size_t ks = (size_t)(t0 + t) / SC;
 #pragma unroll
                 for (int kc = 0; kc < KC; kc++)
