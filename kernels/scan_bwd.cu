@@ -395,7 +395,8 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             st_owned<G>(a.du + o, D, du, dv, a.pair_out, q, nr, nr == TC);
             st_owned<G>(a.ddelta_pre + o, D, ddp, dv, a.pair_out, q, nr, nr == TC);
             if (Z && a.dz)
-                st_owned<G>(a.dz + gzo + (size_t)t0 * a.dz_stride, a.dz_stride, dz, dv, a.pair_out, q, nr, nr == TC);
+                st_owned<G>(a.dz + gzo + (size_t)t0 * a.dz_stride, a.dz_stride, dz, dv, a.pair_out, q, nr,
+                            nr == TC);
         }
         if (kk % FLUSH == FLUSH - 1 || kk == nck - 1) {
 #pragma unroll

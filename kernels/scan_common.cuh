@@ -26,11 +26,12 @@
 
 namespace scan {
 
-/* 2^x for x <= 0 on the FMA pipe instead of the SFU: x = j + f with j an integer (rounded by
- * adding 1.5 * 2^23, which leaves j in the low bits) and f in [-1/2, 1/2], 2^f by a degree-5
- * polynomial with 2^0 = 1 exactly (relative error 1.7e-7 with fp32 rounding, about ex2.approx's), and j added
- * to the exponent field. x is clamped at -126, below which the result stays 2^-126 or so instead
- * of flushing to zero (a decay factor that small leaves nothing of the state either way). */
+/* 2^x for x <= 0 on the FMA pipe instead of the SFU (the forward's main loop, where the SFU
+ * binds): x = j + f with j an integer (rounded by adding 1.5 * 2^23, which leaves j in the low
+ * bits) and f in [-1/2, 1/2]; 2^f by a degree-5 polynomial with 2^0 = 1 exactly (relative error
+ * 1.7e-7 after fp32 rounding, about ex2.approx's); j added to the exponent field. x is clamped
+ * at -126: below it the result stays about 2^-126 instead of flushing to zero (a decay factor
+ * that small leaves nothing of the state either way). */
 __device__ __forceinline__ float bl_ex2_fma(float x)
 {
     x = fmaxf(x, -126.0f);
@@ -43,7 +44,6 @@ __device__ __forceinline__ float bl_ex2_fma(float x)
     p = fmaf(p, f, 1.0f);
     return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
 }
-
 
 constexpr int NT = 64;     /* threads per block */
 constexpr int NPT = 4;     /* states per lane and channel */
