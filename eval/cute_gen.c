@@ -61,6 +61,14 @@ static const char *put_char(Arena *a, char c) { return put(a, &c, 1); }
 
 static size_t below(Rng *r, size_t n) { return (size_t)(rng_u64(r) % n); }
 
+/* s appended at out + n (out has room for it); the new length */
+static size_t append(char *out, size_t n, const char *s)
+{
+    size_t len = strlen(s);
+    memcpy(out + n, s, len);
+    return n + len;
+}
+
 static char random_letter(Rng *r) { return (char)('a' + below(r, 26)); }
 
 static const char *random_word(const CuteTrainSource *s, Rng *r) { return s->words[below(r, s->nwords)]; }
@@ -352,16 +360,10 @@ static const char *made_up_sentence(const CuteTrainSource *s, Rng *r, Arena *a)
     int words = CUTE_SENT_WORDS_MIN + (int)below(r, CUTE_SENT_WORDS_MAX - CUTE_SENT_WORDS_MIN + 1);
     for (int i = 0; i < words; i++) {
         if (i) out[n++] = ' ';
-        const char *w = text_word(s, r);
-        size_t len = strlen(w);
-        memcpy(out + n, w, len);
-        if (!i) out[n] = (char)(out[n] - 'a' + 'A');
-        n += len;
-        if (below(r, 100) < 8) {
-            const char *e = endings[below(r, sizeof endings / sizeof *endings)];
-            memcpy(out + n, e, strlen(e));
-            n += strlen(e);
-        }
+        const size_t start = n;
+        n = append(out, n, text_word(s, r));
+        if (!i) out[start] = (char)(out[start] - 'a' + 'A');
+        if (below(r, 100) < 8) n = append(out, n, endings[below(r, sizeof endings / sizeof *endings)]);
         if (i < words - 1 && below(r, 100) < 12) out[n++] = ',';
     }
     unsigned end = (unsigned)below(r, 20);
@@ -408,13 +410,6 @@ static int other_sentence_word(const CuteTrainSource *s, Rng *r, char *out)
 /* The sentence as quoted speech in mojibake, its words unchanged: every apostrophe mis-decoded,
  * and an opening quote at the start, or after its first comma, or one at the start with the
  * closing one after that comma (drawn at random; without a comma, at the start). */
-static size_t append(char *out, size_t n, const char *s)
-{
-    size_t len = strlen(s);
-    memcpy(out + n, s, len);
-    return n + len;
-}
-
 static const char *mojibake_quoted(const char *sent, Rng *r, Arena *a)
 {
     char out[CUTE_EXAMPLE_MAX];
