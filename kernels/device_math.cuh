@@ -2,10 +2,11 @@
  *
  * The formulas follow the CPU oracle (byte_lm/model/backend_cpu_internal.h) so both backends compute
  * the same function: softplus as max(x, 0) + log1p(exp(-|x|)) with log1p by an atanh series,
- * sigmoid from exp(-|x|). Exponentials use the SFU (ex2.approx, about 2 ulp), and so does the
- * reciprocal of 1 + exp(-|x|) in [1, 2] (rcp.approx, 1 ulp: a correctly rounded one is a
- * sequence of six with a branch, per element in the scan's owner work); everything else is plain
- * fp32 arithmetic, so results stay within a few ulp of the CPU's. */
+ * sigmoid from exp(-|x|). Exponentials use the SFU (ex2.approx, about 2 ulp; bl_ex2_fma, as
+ * accurate, moves some to the FMA pipe), and so does the reciprocal of 1 + exp(-|x|) in [1, 2]
+ * (rcp.approx, 1 ulp: a correctly rounded one is a sequence of six with a branch, per element in
+ * the scan's owner work); everything else is plain fp32 arithmetic, so results stay within a few
+ * ulp of the CPU's. */
 #ifndef BYTELM_DEVICE_MATH_CUH
 #define BYTELM_DEVICE_MATH_CUH
 
@@ -21,6 +22,25 @@ __device__ __forceinline__ float bl_ex2(float x)
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
+}
+
+/* 2^x for x <= 0 on the FMA pipe instead of the SFU, for loops the SFU binds (the scan
+ * forward's): x = j + f with j an integer (rounded by adding 1.5 * 2^23, which leaves j in the
+ * low bits) and f in [-1/2, 1/2]; 2^f by a degree-5 polynomial with 2^0 = 1 exactly (relative
+ * error 1.7e-7 after fp32 rounding, about ex2.approx's); j added to the exponent field. x is
+ * clamped at -126: below it the result stays about 2^-126 instead of flushing to zero (a decay
+ * factor that small leaves nothing of the state either way). */
+__device__ __forceinline__ float bl_ex2_fma(float x)
+{
+    x = fmaxf(x, -126.0f);
+    const float t = x + 12582912.0f, f = x - (t - 12582912.0f);
+    float p = 1.326472731e-03f;
+    p = fmaf(p, f, 9.671512991e-03f);
+    p = fmaf(p, f, 5.550733581e-02f);
+    p = fmaf(p, f, 2.402224243e-01f);
+    p = fmaf(p, f, 6.931470037e-01f);
+    p = fmaf(p, f, 1.0f);
+    return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
 }
 
 /* 1/x for x in [1, 2] on the special-function unit: one MUFU.RCP, within 1 ulp. */

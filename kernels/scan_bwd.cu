@@ -392,11 +392,10 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
                 }
             }
             const size_t o = go + (size_t)t0 * D;
-            st_owned<G>(a.du + o, D, du, dv, a.pair_out, q, nr, nr == TC);
-            st_owned<G>(a.ddelta_pre + o, D, ddp, dv, a.pair_out, q, nr, nr == TC);
+            st_owned<G>(a.du + o, D, du, dv, a.pair_out, q, nr);
+            st_owned<G>(a.ddelta_pre + o, D, ddp, dv, a.pair_out, q, nr);
             if (Z && a.dz)
-                st_owned<G>(a.dz + gzo + (size_t)t0 * a.dz_stride, a.dz_stride, dz, dv, a.pair_out, q, nr,
-                            nr == TC);
+                st_owned<G>(a.dz + gzo + (size_t)t0 * a.dz_stride, a.dz_stride, dz, dv, a.pair_out, q, nr);
         }
         if (kk % FLUSH == FLUSH - 1 || kk == nck - 1) {
 #pragma unroll

@@ -26,25 +26,6 @@
 
 namespace scan {
 
-/* 2^x for x <= 0 on the FMA pipe instead of the SFU (the forward's main loop, where the SFU
- * binds): x = j + f with j an integer (rounded by adding 1.5 * 2^23, which leaves j in the low
- * bits) and f in [-1/2, 1/2]; 2^f by a degree-5 polynomial with 2^0 = 1 exactly (relative error
- * 1.7e-7 after fp32 rounding, about ex2.approx's); j added to the exponent field. x is clamped
- * at -126: below it the result stays about 2^-126 instead of flushing to zero (a decay factor
- * that small leaves nothing of the state either way). */
-__device__ __forceinline__ float bl_ex2_fma(float x)
-{
-    x = fmaxf(x, -126.0f);
-    const float t = x + 12582912.0f, f = x - (t - 12582912.0f);
-    float p = 1.326472731e-03f;
-    p = fmaf(p, f, 9.671512991e-03f);
-    p = fmaf(p, f, 5.550733581e-02f);
-    p = fmaf(p, f, 2.402224243e-01f);
-    p = fmaf(p, f, 6.931470037e-01f);
-    p = fmaf(p, f, 1.0f);
-    return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
-}
-
 constexpr int NT = 64;     /* threads per block */
 constexpr int NPT = 4;     /* states per lane and channel */
 constexpr int STAGES = 2;  /* cp.async ring: chunk k+1 loads while chunk k computes */
@@ -134,15 +115,15 @@ __device__ __forceinline__ void st_chan(T *p, const float (&v)[KC], const bool (
     }
 }
 
-/* Store an owner's OWN steps of its KC channels, step i (t = i G + q) at p + i G ld. A
- * whole chunk whose channels all exist, with paired rows (every chunk but the last, in every
+/* Store an owner's OWN steps of its KC channels, step i (t = i G + q) at p + i G ld, of a chunk
+ * of OWN G steps of which nr exist. A whole chunk whose channels all exist, with paired rows (every chunk but the last, in every
  * block but the last), takes plain paired stores with no test; otherwise each step's stores are
  * guarded by its existence (t < nr) and st_chan's. */
 template <int G, typename T, int OWN, int KC>
 __device__ __forceinline__ void st_owned(T *p, int ld, const float (&v)[OWN][KC], const bool (&dv)[KC],
-                                         bool pair_ok, int q, int nr, bool whole_chunk)
+                                         bool pair_ok, int q, int nr)
 {
-    if (whole_chunk && dv[KC - 1] && (KC == 1 || pair_ok)) {
+    if (nr == OWN * G && dv[KC - 1] && (KC == 1 || pair_ok)) {
 #pragma unroll
         for (int i = 0; i < OWN; i++) {
             if constexpr (KC == 2)

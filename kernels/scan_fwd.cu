@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
             }
             /* the stores after all the gates (a guarded store is a branch, which would otherwise
              * keep the owners' sigmoid chains apart) */
-            st_owned<G>(a.y + yo + (size_t)t0 * D, D, v, dv, a.pair_out, q, nr, nr == TC);
+            st_owned<G>(a.y + yo + (size_t)t0 * D, D, v, dv, a.pair_out, q, nr);
         }
     }
     if (a.ssm_state)
