@@ -77,7 +77,6 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
     const int n = blockIdx.x * (GEMV_WARPS / wpr) + warp / wpr;
     const bool live = n < N;
     const TW *wr = w + (size_t)(live ? n : 0) * K;
-    constexpr int PV = 16 / (int)sizeof(TW); /* weight elements per 16-byte piece */
     const int stride = 32 * V * wpr;         /* elements between a lane's pieces */
     const int k_first = (lane + 32 * part) * V;
     uint4 pre[GEMV_PREFETCH];
