@@ -116,9 +116,9 @@ __device__ __forceinline__ void st_chan(T *p, const float (&v)[KC], const bool (
 }
 
 /* Store an owner's OWN steps of its KC channels, step i (t = i G + q) at p + i G ld, of a chunk
- * of OWN G steps of which nr exist. A whole chunk whose channels all exist, with paired rows (every chunk but the last, in every
- * block but the last), takes plain paired stores with no test; otherwise each step's stores are
- * guarded by its existence (t < nr) and st_chan's. */
+ * of OWN G steps of which nr exist. A whole chunk whose channels all exist, with paired rows
+ * (every chunk but the last, in every block but the last), takes plain paired stores with no
+ * test; otherwise each step's stores are guarded by its existence (t < nr) and st_chan's. */
 template <int G, typename T, int OWN, int KC>
 __device__ __forceinline__ void st_owned(T *p, int ld, const float (&v)[OWN][KC], const bool (&dv)[KC],
                                          bool pair_ok, int q, int nr)
