@@ -55,13 +55,13 @@ __device__ __forceinline__ float bl_rcp_unit(float x)
 __device__ __forceinline__ float bl_exp_neg_abs(float x) { return bl_ex2(-fabsf(x) * BL_LOG2E); }
 
 /* log1p(e) for e in [0, 1] as 2 atanh(e / (2 + e)): the series converges fast there and, unlike
- * the SFU's log2 of 1 + e, keeps full relative accuracy when e is tiny. */
+ * the SFU's log2 of 1 + e, keeps full relative accuracy when e is tiny. With s <= 1/3 the terms
+ * after s^13 / 13 add less than 1.5e-8 of the sum (at most a quarter of an ulp), so the series stops
+ * there. */
 __device__ __forceinline__ float bl_log1p_unit(float e)
 {
     float s = __fdividef(e, 2.0f + e), s2 = s * s;
-    float p = 1.0f / 17.0f;
-    p = fmaf(p, s2, 1.0f / 15.0f);
-    p = fmaf(p, s2, 1.0f / 13.0f);
+    float p = 1.0f / 13.0f;
     p = fmaf(p, s2, 1.0f / 11.0f);
     p = fmaf(p, s2, 1.0f / 9.0f);
     p = fmaf(p, s2, 1.0f / 7.0f);
