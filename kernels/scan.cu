@@ -52,6 +52,13 @@ static int pick_kc(int N, int D, int B, int num_sms)
     return blocks >= 2LL * num_sms ? 2 : 1;
 }
 
+/* The grid of either direction fits in 4 blocks per SM: the builds with more registers run it. */
+static bool roomy_grid(int N, int D, int B, int kc, int num_sms)
+{
+    const int ch = scan_channels_per_block(N, kc);
+    return (long long)((D + ch - 1) / ch) * B <= 4LL * num_sms;
+}
+
 template <typename T> static void scan_fwd_t(CudaCtx *c, const ScanFwd *f)
 {
     check_state(f->N);
@@ -79,7 +86,8 @@ template <typename T> static void scan_fwd_t(CudaCtx *c, const ScanFwd *f)
                 (!f->z || vec_rows<T>(D, f->z_stride, f->z));
     a.vec_bc = f->bc_stride % 4 == 0 && aligned16(f->Bm) && aligned16(f->Cm);
     a.pair_out = !f->y || pair_rows<T>(D, D, f->y);
-    scan_fwd_dispatch(a, f->N, pick_kc(f->N, D, f->B, c->num_sms), c->stream);
+    const int kc = pick_kc(f->N, D, f->B, c->num_sms);
+    scan_fwd_dispatch(a, f->N, kc, roomy_grid(f->N, D, f->B, kc, c->num_sms), c->stream);
 }
 
 void cuda_scan_fwd(CudaCtx *c, const ScanFwd *f)
@@ -140,7 +148,7 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     const int kc = pick_kc(N, D, B, c->num_sms);
     const int CH = scan_channels_per_block(N, kc);
     const int nbx = (D + CH - 1) / CH; /* also the partial rows per output */
-    const bool roomy = (long long)nbx * B <= 4LL * c->num_sms;
+    const bool roomy = roomy_grid(N, D, B, kc, c->num_sms);
     const size_t rows = (size_t)B * L;
 
     /* one scratch request, carved: partials, per-sequence sums, and the saved states when the

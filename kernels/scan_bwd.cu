@@ -29,6 +29,9 @@ namespace scan {
  * and summed after it, one warp a kind; else dC (formed in the recompute) and dB take turns in
  * one buffer, with two barriers more a chunk, for 6 blocks per SM. */
 template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
+    /* the roomy build with one channel a lane does the next chunk's owner work during this
+     * chunk's recompute, so a third stage holds the chunk after that while it loads */
+    static constexpr int NST = SPLIT && KC == 1 ? 3 : 2;
     using Gm = Geo<N, KC>;
     static constexpr int P = chan_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH, KC);
     static constexpr int PW = free_pitch(Gm::G, Gm::CW, 16, Gm::CW, 1);
@@ -39,9 +42,11 @@ template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
         T u[TC * P], dp[TC * P], z[TC * P], dy[TC * P];
         float bm[TC * N], cm[TC * N];
     };
-    Stage st[STAGES];
-    float4 pw[Gm::NW][TC * PW];  /* per warp at [t][group]: delta, delta*u of each channel */
-    float2 pd[Gm::NW][TC * PW2]; /* per warp at [t][group]: dyc of each channel */
+    Stage st[NST];
+    /* per warp at [t][group]: delta, delta*u of each channel; dyc of each. By chunk parity in
+     * the build that writes the next chunk's while this one's are read, else only [0] */
+    float4 pw[NST == 3 ? 2 : 1][Gm::NW][TC * PW];
+    float2 pd[NST == 3 ? 2 : 1][Gm::NW][TC * PW2];
     /* per group: its dC, dB contributions at step t; each step's rows padded by N/4 float4s so
      * that the two steps a quarter-warp reads in block_sum fall on different banks */
     float4 red[SPLIT ? 2 : 1][TC][NPART + 1][N / 4];
@@ -101,13 +106,19 @@ __device__ __forceinline__ void block_sum(const float4 (&red)[TC][NPART + 1][N /
  * grids larger than 4 blocks per SM, and 4 (up to 255 registers, so the compiler can keep more
  * independent steps in flight, and separate dC and dB buffers) for grids that fit in that.
  * Z: the gate z exists (a template parameter, so the owner work has no branch in it and the
- * compiler can interleave the owners' independent exp -> rcp chains). */
+ * compiler can interleave the owners' independent exp -> rcp chains). In the build for 4 with
+ * one channel a lane, the owner work of the next chunk runs during this chunk's recompute (6-7%
+ * faster at a batch of 2); with two channels a lane the same overlap measured 7% slower, and 7%
+ * slower again during the reverse walk (kernels/NOTES.md, v8), so those builds do a chunk's
+ * owner work at its start. */
 template <typename T, int N, int KC, int TC, int MINB, bool Z>
 __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T> a)
 {
     using Gm = Geo<N, KC>;
     constexpr bool SPLIT = MINB <= 4;
     using Sm = BwdSmem<T, N, KC, TC, SPLIT>;
+    constexpr int NST = Sm::NST;
+    constexpr bool PIPE = Sm::NST == 3; /* the next chunk's owner work overlaps this one's recompute */
     constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH;
     constexpr int P = Sm::P, PW = Sm::PW, PW2 = Sm::PW2, NPART = Sm::NPART, OWN = TC / G;
     static_assert(TC % G == 0, "chunk must be a multiple of N/4");
@@ -152,7 +163,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
      * chunk adds its first step's rows; offsets, not pointers, keep the kernel's registers) */
     const size_t ao = row0 * D + d0, zo = row0 * a.z_stride + d0, bo = row0 * a.bc_stride;
     auto load = [&](int kk) {
-        typename Sm::Stage &st = sm.st[kk % STAGES];
+        typename Sm::Stage &st = sm.st[kk % NST];
         const int k = nck - 1 - kk, t0 = k * TC, nr = min(TC, L - t0);
         const size_t rw = row0 + t0;
         if (a.vec_act) {
@@ -192,67 +203,95 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     /* the owner's first rows of du and ddelta_pre, and of dz, as element offsets */
     const size_t go = (row0 + q) * D + d0 + c, gzo = (row0 + q) * a.dz_stride + d0 + c;
 
+    /* Owners: per-element inputs of chunk kk, once. No branch: a step past the end (only in
+     * the last chunk) reads the zeros its tiles were filled with, and its delta is masked so
+     * that it keeps the state; its dy is zero, so it adds nothing to any sum. All loads first:
+     * the owner's steps are independent exp -> rcp chains to interleave. sgx and dzf stay with
+     * the owner for its epilogue. */
+    auto owner = [&](int kk, float (&dl)[OWN][KC], float (&dlu)[OWN][KC], float (&dyc)[OWN][KC],
+                     float (&sgx)[OWN][KC], float (&dzf)[OWN][KC]) {
+        const typename Sm::Stage &st = sm.st[kk % NST];
+        const int nr = min(TC, L - (nck - 1 - kk) * TC);
+        float us[OWN][KC], xs[OWN][KC], gs[OWN][KC], zs[OWN][KC];
 #pragma unroll
-    for (int kk = 0; kk < STAGES - 1; kk++) {
+        for (int i = 0; i < OWN; i++) {
+            const int t = i * G + q;
+            ld_chan(st.u + t * P + c, us[i]);
+            ld_chan(st.dp + t * P + c, xs[i]);
+            ld_chan(st.dy + t * P + c, gs[i]);
+            if constexpr (Z) ld_chan(st.z + t * P + c, zs[i]);
+        }
+#pragma unroll
+        for (int i = 0; i < OWN; i++) {
+            const bool live = i * G + q < nr;
+#pragma unroll
+            for (int kc = 0; kc < KC; kc++) {
+                const float sp = bl_softplus(xs[i][kc] + bias[kc], &sgx[i][kc]);
+                dl[i][kc] = live ? sp : 0.0f;
+                dlu[i][kc] = dl[i][kc] * us[i][kc];
+                dyc[i][kc] = gs[i][kc];
+                dzf[i][kc] = 0.0f;
+                if constexpr (Z) {
+                    const float z = zs[i][kc], sz = bl_sigmoid(z);
+                    dyc[i][kc] = gs[i][kc] * z * sz;
+                    dzf[i][kc] = gs[i][kc] * sz * fmaf(z, 1.0f - sz, 1.0f);
+                }
+            }
+        }
+    };
+    /* the owner's values into the per-warp buffers of chunk parity par */
+    auto put_owned = [&](int par, const float (&dl)[OWN][KC], const float (&dlu)[OWN][KC],
+                         const float (&dyc)[OWN][KC]) {
+#pragma unroll
+        for (int i = 0; i < OWN; i++) {
+            const int t = i * G + q;
+            sm.pw[par][w][t * PW + cw] = pack2(dl[i], dlu[i]);
+            sm.pd[par][w][t * PW2 + cw] = make_float2(dyc[i][0], dyc[i][KC - 1]);
+        }
+    };
+
+#pragma unroll
+    for (int kk = 0; kk < NST - 1; kk++) {
         if (kk < nck) load(kk);
         cp_async_commit();
     }
-    float4 *pw = sm.pw[w];
-    float2 *pd = sm.pd[w];
+    float sgx[OWN][KC], dzf[OWN][KC]; /* the chunk in hand's, kept by the owner for its epilogue */
+    if constexpr (PIPE) {
+        float dl[OWN][KC], dlu[OWN][KC], dyc[OWN][KC];
+        cp_async_wait<NST - 2>();
+        __syncthreads(); /* chunk 0 landed */
+        owner(0, dl, dlu, dyc, sgx, dzf);
+        put_owned(0, dl, dlu, dyc);
+    }
     for (int kk = 0; kk < nck; kk++) {
-        cp_async_wait<STAGES - 2>();
+        /* chunk kk (PIPE: kk + 1) landed, the one group in flight; for every thread, and the
+         * stage loaded next is free */
+        cp_async_wait<0>();
         __syncthreads();
-        if (kk + STAGES - 1 < nck) load(kk + STAGES - 1);
+        if (kk + NST - 1 < nck) load(kk + NST - 1);
         cp_async_commit();
-        const typename Sm::Stage &st = sm.st[kk % STAGES];
+        const typename Sm::Stage &st = sm.st[kk % NST];
         const int k = nck - 1 - kk, t0 = k * TC, nr = min(TC, L - t0);
         float s[KC][NPT];
 #pragma unroll
         for (int kc = 0; kc < KC; kc++) s[kc][0] = svn[kc].x, s[kc][1] = svn[kc].y, s[kc][2] = svn[kc].z, s[kc][3] = svn[kc].w;
         if (kk + 1 < nck) load_states(kk + 1, svn);
+        const int par = PIPE ? kk & 1 : 0; /* the buffers of this chunk's owner values */
+        const float4 *pw = sm.pw[par][w];
+        const float2 *pd = sm.pd[par][w];
 
-        /* ---- owners: per-element inputs, once. No branch: a step past the end (only in the
-         * last chunk) reads the zeros its tiles were filled with, and its delta is masked so
-         * that it keeps the state; its dy is zero, so it adds nothing to any sum. ---- */
-        float sgx[OWN][KC], dzf[OWN][KC]; /* kept by the owner for its epilogue */
-        {
-            /* all loads first: the compiler cannot move a load above a store to the buffers
-             * below, and the owner's steps are independent exp -> rcp chains to interleave */
-            float us[OWN][KC], xs[OWN][KC], gs[OWN][KC], zs[OWN][KC];
-#pragma unroll
-            for (int i = 0; i < OWN; i++) {
-                const int t = i * G + q;
-                ld_chan(st.u + t * P + c, us[i]);
-                ld_chan(st.dp + t * P + c, xs[i]);
-                ld_chan(st.dy + t * P + c, gs[i]);
-                if constexpr (Z) ld_chan(st.z + t * P + c, zs[i]);
-            }
-            float dl[OWN][KC], dlu[OWN][KC], dyc[OWN][KC];
-#pragma unroll
-            for (int i = 0; i < OWN; i++) {
-                const bool live = i * G + q < nr;
-#pragma unroll
-                for (int kc = 0; kc < KC; kc++) {
-                    const float sp = bl_softplus(xs[i][kc] + bias[kc], &sgx[i][kc]);
-                    dl[i][kc] = live ? sp : 0.0f;
-                    dlu[i][kc] = dl[i][kc] * us[i][kc];
-                    dyc[i][kc] = gs[i][kc];
-                    dzf[i][kc] = 0.0f;
-                    if constexpr (Z) {
-                        const float z = zs[i][kc], sz = bl_sigmoid(z);
-                        dyc[i][kc] = gs[i][kc] * z * sz;
-                        dzf[i][kc] = gs[i][kc] * sz * fmaf(z, 1.0f - sz, 1.0f);
-                    }
-                }
-            }
-#pragma unroll
-            for (int i = 0; i < OWN; i++) {
-                const int t = i * G + q;
-                pw[t * PW + cw] = pack2(dl[i], dlu[i]);
-                pd[t * PW2 + cw] = make_float2(dyc[i][0], dyc[i][KC - 1]);
-            }
+        /* the owner work: this chunk's now, or (PIPE) the next one's, in the same straight-line
+         * code as the recompute so that its chains fill the recompute's issue slots; its stores
+         * wait until after the recompute, whose loads could not move above them (the last
+         * chunk redoes its own: no branch) */
+        float dln[OWN][KC], dlun[OWN][KC], dycn[OWN][KC], sgxn[OWN][KC], dzfn[OWN][KC];
+        if constexpr (PIPE) {
+            owner(min(kk + 1, nck - 1), dln, dlun, dycn, sgxn, dzfn);
+        } else {
+            owner(kk, dln, dlun, dycn, sgx, dzf);
+            put_owned(par, dln, dlun, dycn);
+            __syncwarp();
         }
-        __syncwarp();
 
         /* ---- forward recompute from the saved chunk-start state. The shared operands of
          * step t + 1 are loaded before step t's stores (the compiler cannot tell they do not
@@ -308,6 +347,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
 #pragma unroll
                 for (int j = 0; j < NPT; j++) sw[TC][kc][j] = s[kc][j];
         }
+        if constexpr (PIPE) put_owned((kk + 1) & 1, dln, dlun, dycn);
         float *const pc = prow + (size_t)t0 * (2 * N); /* the chunk's partial rows */
         if constexpr (!SPLIT) {
             sum_states_owned<KC * TC, G>(yc, lane);
@@ -397,6 +437,11 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
             if (Z && a.dz)
                 st_owned<G>(a.dz + gzo + (size_t)t0 * a.dz_stride, a.dz_stride, dz, dv, a.pair_out, q, nr);
         }
+        if constexpr (PIPE)
+#pragma unroll
+            for (int i = 0; i < OWN; i++)
+#pragma unroll
+                for (int kc = 0; kc < KC; kc++) sgx[i][kc] = sgxn[i][kc], dzf[i][kc] = dzfn[i][kc];
         if (kk % FLUSH == FLUSH - 1 || kk == nck - 1) {
 #pragma unroll
             for (int kc = 0; kc < KC; kc++) {

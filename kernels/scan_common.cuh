@@ -6,9 +6,10 @@
  * of 64 threads CH of them. Two channels per lane give every dependent EX2 -> FFMA chain an
  * independent twin to issue beside it, and let the per-state loads (B, C) and the sums over
  * channels (dB, dC) cover two channels at once; when that leaves fewer than two blocks per SM
- * (a batch of 2, say), one channel per lane doubles the threads instead. Each block walks its sequence in chunks of TC steps; the chunk's inputs are
- * staged in shared memory with cp.async one chunk ahead, row-major [t][channel], so global
- * loads are coalesced across channels.
+ * (a batch of 2, say), one channel per lane doubles the threads instead. Each block walks its
+ * sequence in chunks of TC steps; the chunk's inputs are staged in shared memory with cp.async
+ * one chunk ahead of where they are first read (two or three stages: scan_fwd.cu, scan_bwd.cu),
+ * row-major [t][channel], so global loads are coalesced across channels.
  *
  * Per-(t, d) work that all G lanes of a group need (softplus, delta*u, the gate) is done once
  * per element by the lane that "owns" timestep t (t = i*G + q, interleaved), for both of its
@@ -28,7 +29,6 @@ namespace scan {
 
 constexpr int NT = 64;     /* threads per block */
 constexpr int NPT = 4;     /* states per lane and channel */
-constexpr int STAGES = 2;  /* cp.async ring: chunk k+1 loads while chunk k computes */
 constexpr unsigned FULL = 0xffffffffu;
 
 /* Channels one block covers at state size N with KC channels a lane (Geo<N, KC>::CH). */

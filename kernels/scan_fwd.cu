@@ -12,24 +12,37 @@ template <typename T, int N, int KC, int TC> struct FwdSmem {
     using Gm = Geo<N, KC>;
     static constexpr int P = chan_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH, KC);
     static constexpr int PW = free_pitch(Gm::G, Gm::CW, 16, Gm::CW, 1);
+    /* PIPE (an owner holds at most 4 steps of a chunk, d_state >= 16): the next chunk's owner
+     * work runs during this chunk's main loop, so three stages (chunk k's main loop reads one,
+     * chunk k + 1's owner work another, chunk k + 2 loads into the third); else two. With 8 or
+     * 16 owner steps (d_state 8, 4) the overlap's registers spill. */
+    static constexpr bool PIPE = TC / Gm::G <= 4;
+    static constexpr int NST = PIPE ? 3 : 2;
     struct Stage {
         T u[TC * P], dp[TC * P], z[TC * P];
         float bm[TC * N], cm[TC * N];
     };
-    Stage st[STAGES];
+    Stage st[NST];
     float4 pw[Gm::NW][TC * PW]; /* per warp at [t][group]: delta, delta*u of each channel */
 };
 
 /* TC: steps per staged chunk; SC: steps between saved states (divides TC). SAVE: store them.
  * WRITE_Y: produce y (false when only `saved` is wanted). Z: the gate z exists (a template
- * parameter, so the owner work has no branch in it and the compiler can interleave the owners'
- * independent exp -> rcp chains). */
-template <typename T, int N, int KC, int TC, int SC, bool SAVE, bool WRITE_Y, bool Z>
-__global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
+ * parameter, so the owner work has no branch in it). MINB: blocks per SM the register cap
+ * allows (4 for grids that fit in that, which then give the overlapped owner work more room).
+ *
+ * With PIPE the owner work (softplus, delta * u, the gate's silu) of chunk k + 1 is done during
+ * chunk k's main loop, in the same straight-line code, so that its exp -> rcp -> series chains
+ * fill the issue slots the loop's dependent FMA chains leave; its results go to shared memory
+ * after the loop (a store before the loop's loads would have to wait for them). */
+template <typename T, int N, int KC, int TC, int SC, bool SAVE, bool WRITE_Y, bool Z, int MINB>
+__global__ void __launch_bounds__(NT, MINB) scan_fwd_kernel(const ScanFwdArgs<T> a)
 {
     using Gm = Geo<N, KC>;
     using Sm = FwdSmem<T, N, KC, TC>;
     constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH, P = Sm::P, PW = Sm::PW, OWN = TC / G;
+    constexpr int NST = Sm::NST;
+    constexpr bool PIPE = Sm::PIPE, GATE = WRITE_Y && Z;
     static_assert(TC % G == 0 && TC % SC == 0, "chunk must be a multiple of N/4 and of SC");
     extern __shared__ __align__(16) unsigned char smem_raw[];
     Sm &sm = *reinterpret_cast<Sm *>(smem_raw);
@@ -63,18 +76,18 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
     const size_t ao = row0 * D + d0, zo = row0 * a.z_stride + d0, bo = row0 * a.bc_stride;
     const size_t yo = (row0 + q) * D + d0 + c;
     auto load = [&](int k) {
-        typename Sm::Stage &st = sm.st[k % STAGES];
+        typename Sm::Stage &st = sm.st[k % NST];
         const int t0 = k * TC, nr = min(TC, L - t0);
         const size_t rw = row0 + t0;
         if (a.vec_act) {
             const size_t o = ao + (size_t)t0 * D;
             act_plan.load(st.u, a.u + o, D, nr);
             act_plan.load(st.dp, a.delta_pre + o, D, nr);
-            if (WRITE_Y && Z) act_plan.load(st.z, a.z + zo + (size_t)t0 * a.z_stride, a.z_stride, nr);
+            if (GATE) act_plan.load(st.z, a.z + zo + (size_t)t0 * a.z_stride, a.z_stride, nr);
         } else {
             load_act_tile<T, TC, CH, P>(st.u, a.u, D, rw, nr, d0, D);
             load_act_tile<T, TC, CH, P>(st.dp, a.delta_pre, D, rw, nr, d0, D);
-            if (WRITE_Y && Z) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
+            if (GATE) load_act_tile<T, TC, CH, P>(st.z, a.z, a.z_stride, rw, nr, d0, D);
         }
         if (a.vec_bc) {
             const size_t o = bo + (size_t)t0 * a.bc_stride;
@@ -85,45 +98,71 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
             load_bc_tile<TC, N>(st.cm, a.Cm, a.bc_stride, rw, nr);
         }
     };
+    /* Owner work of chunk k, with no branch: delta and delta * u of the owner's steps, and the
+     * gate silu(z) when there is one. A step past the end (only in the last chunk) reads the
+     * zeros its tiles were filled with, and its delta is masked so that it keeps the state.
+     * All loads first: the chains of the owner's steps are independent. */
+    auto owner = [&](int k, float (&dl)[OWN][KC], float (&dlu)[OWN][KC], float (&gt)[OWN][KC]) {
+        const typename Sm::Stage &st = sm.st[k % NST];
+        const int nr = min(TC, L - k * TC);
+        float xs[OWN][KC], us[OWN][KC], zs[OWN][KC];
+#pragma unroll
+        for (int i = 0; i < OWN; i++) {
+            ld_chan(st.dp + (i * G + q) * P + c, xs[i]);
+            ld_chan(st.u + (i * G + q) * P + c, us[i]);
+            if constexpr (GATE) ld_chan(st.z + (i * G + q) * P + c, zs[i]);
+        }
+#pragma unroll
+        for (int i = 0; i < OWN; i++)
+#pragma unroll
+            for (int kc = 0; kc < KC; kc++) {
+                const float x = xs[i][kc] + bias[kc];
+                const float sp = fmaxf(x, 0.0f) + bl_log1p_unit(bl_exp_neg_abs(x));
+                dl[i][kc] = i * G + q < nr ? sp : 0.0f;
+                dlu[i][kc] = dl[i][kc] * us[i][kc];
+                gt[i][kc] = 1.0f;
+                if constexpr (GATE) gt[i][kc] = zs[i][kc] * bl_sigmoid(zs[i][kc]);
+            }
+    };
+    auto put_owned = [&](float4 *pwb, const float (&dl)[OWN][KC], const float (&dlu)[OWN][KC]) {
+#pragma unroll
+        for (int i = 0; i < OWN; i++) pwb[(i * G + q) * PW + cw] = pack2(dl[i], dlu[i]);
+    };
 
 #pragma unroll
-    for (int k = 0; k < STAGES - 1; k++) {
+    for (int k = 0; k < NST - 1; k++) {
         if (k < nck) load(k);
         cp_async_commit();
     }
-    float4 *pw = sm.pw[w];
+    float gcur[OWN][KC]; /* the gate of the chunk in the main loop */
+    if constexpr (PIPE) {
+        float dl[OWN][KC], dlu[OWN][KC];
+        cp_async_wait<NST - 2>();
+        __syncthreads(); /* chunk 0 landed */
+        owner(0, dl, dlu, gcur);
+        put_owned(sm.pw[w], dl, dlu);
+    }
     for (int k = 0; k < nck; k++) {
-        cp_async_wait<STAGES - 2>();
-        __syncthreads(); /* chunk k landed; everyone is done with the stage loaded next */
-        if (k + STAGES - 1 < nck) load(k + STAGES - 1);
+        /* chunk k (PIPE: k + 1), the one group in flight, landed; for every thread, and the
+         * stage loaded next is free */
+        cp_async_wait<0>();
+        __syncthreads();
+        if (k + NST - 1 < nck) load(k + NST - 1);
         cp_async_commit();
-        const typename Sm::Stage &st = sm.st[k % STAGES];
+        const typename Sm::Stage &st = sm.st[k % NST];
         const int t0 = k * TC, nr = min(TC, L - t0);
+        const float4 *pw = sm.pw[w];
 
-        /* owners compute delta and delta*u once per element, with no branch: a step past the
-         * end (only in the last chunk) reads the zeros its tiles were filled with, and its
-         * delta is masked so that it keeps the state */
-        {
-            /* all loads first (the compiler cannot move one above a store to pw) */
-            float xs[OWN][KC], us[OWN][KC], dl[OWN][KC], dlu[OWN][KC];
-#pragma unroll
-            for (int i = 0; i < OWN; i++) {
-                ld_chan(st.dp + (i * G + q) * P + c, xs[i]);
-                ld_chan(st.u + (i * G + q) * P + c, us[i]);
-            }
-#pragma unroll
-            for (int i = 0; i < OWN; i++)
-#pragma unroll
-                for (int kc = 0; kc < KC; kc++) {
-                    const float x = xs[i][kc] + bias[kc];
-                    const float sp = fmaxf(x, 0.0f) + bl_log1p_unit(bl_exp_neg_abs(x));
-                    dl[i][kc] = i * G + q < nr ? sp : 0.0f;
-                    dlu[i][kc] = dl[i][kc] * us[i][kc];
-                }
-#pragma unroll
-            for (int i = 0; i < OWN; i++) pw[(i * G + q) * PW + cw] = pack2(dl[i], dlu[i]);
+        /* the owner work: the next chunk's (the last chunk redoes its own: no branch), or
+         * without PIPE this chunk's, shared before the main loop */
+        float dln[OWN][KC], dlun[OWN][KC], gnext[OWN][KC];
+        if constexpr (PIPE) {
+            owner(min(k + 1, nck - 1), dln, dlun, gnext);
+        } else {
+            owner(k, dln, dlun, gcur);
+            put_owned(sm.pw[w], dln, dlun);
+            __syncwarp();
         }
-        __syncwarp();
 
         float yp[KC * TC]; /* [channel][t] */
 #pragma unroll
@@ -164,19 +203,23 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
             float v[OWN][KC];
 #pragma unroll
             for (int i = 0; i < OWN; i++) {
-                const int t = i * G + q;
-                float us[KC], zs[KC];
-                ld_chan(st.u + t * P + c, us);
-                if constexpr (Z) ld_chan(st.z + t * P + c, zs);
+                float us[KC];
+                ld_chan(st.u + (i * G + q) * P + c, us);
 #pragma unroll
                 for (int kc = 0; kc < KC; kc++) {
                     v[i][kc] = fmaf(Dsk[kc], us[kc], yp[kc * OWN + i]);
-                    if constexpr (Z) v[i][kc] *= zs[kc] * bl_sigmoid(zs[kc]);
+                    if constexpr (GATE) v[i][kc] *= gcur[i][kc];
                 }
             }
-            /* the stores after all the gates (a guarded store is a branch, which would otherwise
-             * keep the owners' sigmoid chains apart) */
             st_owned<G>(a.y + yo + (size_t)t0 * D, D, v, dv, a.pair_out, q, nr);
+        }
+        if constexpr (PIPE) {
+            __syncwarp(); /* every lane's reads of this chunk's pw are done */
+            put_owned(sm.pw[w], dln, dlun);
+#pragma unroll
+            for (int i = 0; i < OWN; i++)
+#pragma unroll
+                for (int kc = 0; kc < KC; kc++) gcur[i][kc] = gnext[i][kc];
         }
     }
     if (a.ssm_state)
@@ -188,17 +231,17 @@ __global__ void __launch_bounds__(NT, 6) scan_fwd_kernel(const ScanFwdArgs<T> a)
 }
 
 /* The forward stages 16 steps a chunk (fewer barriers per step) and saves every SCAN_SC. */
-template <typename T, int N, int KC>
+template <typename T, int N, int KC, int MINB>
 static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
 {
     constexpr int TC = 16;
     const dim3 grid((a.D + Geo<N, KC>::CH - 1) / Geo<N, KC>::CH, a.B);
     /* with a gate or without; without y the gate is not read */
-    auto kern = a.saved ? (a.y ? (a.z ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, true, true>
-                                      : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, true, false>)
-                               : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, false, false>)
-                        : (a.z ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true, true>
-                               : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true, false>);
+    auto kern = a.saved ? (a.y ? (a.z ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, true, true, MINB>
+                                      : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, true, false, MINB>)
+                               : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, true, false, false, MINB>)
+                        : (a.z ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true, true, MINB>
+                               : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true, false, MINB>);
     const size_t smem = sizeof(FwdSmem<T, N, KC, TC>);
     if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
         CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
@@ -206,21 +249,21 @@ static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
     CUDA_LAUNCH_CHECK();
 }
 
-template <typename T, int N> static void launch_fwd(const ScanFwdArgs<T> &a, int kc, cudaStream_t s)
+template <typename T, int N> static void launch_fwd(const ScanFwdArgs<T> &a, int kc, bool roomy, cudaStream_t s)
 {
     if (kc == 2)
-        launch_fwd<T, N, 2>(a, s);
+        roomy ? launch_fwd<T, N, 2, 4>(a, s) : launch_fwd<T, N, 2, 6>(a, s);
     else
-        launch_fwd<T, N, 1>(a, s);
+        roomy ? launch_fwd<T, N, 1, 4>(a, s) : launch_fwd<T, N, 1, 6>(a, s);
 }
 
-template <typename T> static void dispatch_fwd(const ScanFwdArgs<T> &a, int N, int kc, cudaStream_t s)
+template <typename T> static void dispatch_fwd(const ScanFwdArgs<T> &a, int N, int kc, bool roomy, cudaStream_t s)
 {
     switch (N) {
-    case 4: launch_fwd<T, 4>(a, kc, s); break;
-    case 8: launch_fwd<T, 8>(a, kc, s); break;
-    case 16: launch_fwd<T, 16>(a, kc, s); break;
-    case 32: launch_fwd<T, 32>(a, kc, s); break;
+    case 4: launch_fwd<T, 4>(a, kc, roomy, s); break;
+    case 8: launch_fwd<T, 8>(a, kc, roomy, s); break;
+    case 16: launch_fwd<T, 16>(a, kc, roomy, s); break;
+    case 32: launch_fwd<T, 32>(a, kc, roomy, s); break;
     default: break; /* refused before any launch: scan_state_supported */
     }
 }
@@ -231,11 +274,11 @@ int scan_channels_per_block(int N, int kc) { return scan::channels_per_block(N, 
 
 bool scan_state_supported(int N) { return N == 4 || N == 8 || N == 16 || N == 32; }
 
-void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int kc, cudaStream_t s)
+void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int kc, bool roomy, cudaStream_t s)
 {
-    scan::dispatch_fwd(a, N, kc, s);
+    scan::dispatch_fwd(a, N, kc, roomy, s);
 }
-void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int kc, cudaStream_t s)
+void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int kc, bool roomy, cudaStream_t s)
 {
-    scan::dispatch_fwd(a, N, kc, s);
+    scan::dispatch_fwd(a, N, kc, roomy, s);
 }

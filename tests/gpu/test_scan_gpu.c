@@ -5,8 +5,8 @@
  * same bits on every run, in fp32 and in bf16. The kernels hold two channels a lane when that
  * leaves at least two blocks per SM, else one: the shapes with 9 sequences of 1024 channels (or
  * as many blocks at other state sizes) take the first on GPUs of up to 144 SMs, the rest the
- * second; 24 sequences of 1024 are over 4 blocks per SM there, which the backward runs with
- * its build for 6 blocks per SM.
+ * second; 24 sequences of 1024 are over 4 blocks per SM there, which both directions run with
+ * their builds for 6 blocks per SM (the others with those for 4).
  *
  * BYTELM_GPU_TEST_QUICK=1 keeps only the smaller shapes (for compute-sanitizer runs). */
 #include "tests/gpu/gpu_pair.h"
