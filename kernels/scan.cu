@@ -43,21 +43,22 @@ template <typename T> static bool pair_rows(int D, int stride, const void *p)
     return D % 2 == 0 && stride % 2 == 0 && aligned(p, 2 * sizeof(T));
 }
 
+/* Blocks of channels a sequence takes with kc channels a lane (the grid's x extent). */
+static int blocks_x(int N, int D, int kc)
+{
+    const int ch = scan_channels_per_block(N, kc);
+    return (D + ch - 1) / ch;
+}
+
 /* Two channels a lane when that still gives at least two blocks per SM (more independent work
  * per thread, fewer loads and sums), else one (twice the threads: a batch of 2, say). */
 static int pick_kc(int N, int D, int B, int num_sms)
 {
-    const int ch = scan_channels_per_block(N, 2);
-    const long long blocks = (long long)((D + ch - 1) / ch) * B;
-    return blocks >= 2LL * num_sms ? 2 : 1;
+    return (long long)blocks_x(N, D, 2) * B >= 2LL * num_sms ? 2 : 1;
 }
 
-/* The grid of either direction fits in 4 blocks per SM: the builds with more registers run it. */
-static bool roomy_grid(int N, int D, int B, int kc, int num_sms)
-{
-    const int ch = scan_channels_per_block(N, kc);
-    return (long long)((D + ch - 1) / ch) * B <= 4LL * num_sms;
-}
+/* A grid of nbx x B blocks fits in 4 blocks per SM: the builds with more registers run it. */
+static bool roomy_grid(int nbx, int B, int num_sms) { return (long long)nbx * B <= 4LL * num_sms; }
 
 template <typename T> static void scan_fwd_t(CudaCtx *c, const ScanFwd *f)
 {
@@ -87,7 +88,7 @@ template <typename T> static void scan_fwd_t(CudaCtx *c, const ScanFwd *f)
     a.vec_bc = f->bc_stride % 4 == 0 && aligned16(f->Bm) && aligned16(f->Cm);
     a.pair_out = !f->y || pair_rows<T>(D, D, f->y);
     const int kc = pick_kc(f->N, D, f->B, c->num_sms);
-    scan_fwd_dispatch(a, f->N, kc, roomy_grid(f->N, D, f->B, kc, c->num_sms), c->stream);
+    scan_fwd_dispatch(a, f->N, kc, roomy_grid(blocks_x(f->N, D, kc), f->B, c->num_sms), c->stream);
 }
 
 void cuda_scan_fwd(CudaCtx *c, const ScanFwd *f)
@@ -146,9 +147,8 @@ template <typename T> static void scan_bwd_t(CudaCtx *c, const ScanBwd *g)
     if (B == 0 || L == 0 || D == 0) return;
     const int nchunk = (L + SCAN_SC - 1) / SCAN_SC;
     const int kc = pick_kc(N, D, B, c->num_sms);
-    const int CH = scan_channels_per_block(N, kc);
-    const int nbx = (D + CH - 1) / CH; /* also the partial rows per output */
-    const bool roomy = roomy_grid(N, D, B, kc, c->num_sms);
+    const int nbx = blocks_x(N, D, kc); /* also the partial rows per output */
+    const bool roomy = roomy_grid(nbx, B, c->num_sms);
     const size_t rows = (size_t)B * L;
 
     /* one scratch request, carved: partials, per-sequence sums, and the saved states when the

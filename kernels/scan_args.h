@@ -44,8 +44,8 @@ int scan_channels_per_block(int N, int kc);
 bool scan_state_supported(int N);
 
 /* Queue the forward / backward kernels (N must be supported) with kc channels a lane. The
- * backward runs grid_x x B blocks; roomy: that is at most 4 blocks per SM, and the build with
- * more registers and shared memory per block runs it. */
+ * backward runs grid_x x B blocks; roomy (either direction): the grid is at most 4 blocks per
+ * SM, and the build with more registers and shared memory per block runs it. */
 void scan_fwd_dispatch(const ScanFwdArgs<float> &a, int N, int kc, bool roomy, cudaStream_t s);
 void scan_fwd_dispatch(const ScanFwdArgs<__nv_bfloat16> &a, int N, int kc, bool roomy, cudaStream_t s);
 void scan_bwd_dispatch(const ScanBwdArgs<float> &a, int N, int grid_x, int kc, bool roomy, cudaStream_t s);

@@ -29,9 +29,10 @@ namespace scan {
  * and summed after it, one warp a kind; else dC (formed in the recompute) and dB take turns in
  * one buffer, with two barriers more a chunk, for 6 blocks per SM. */
 template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
-    /* the roomy build with one channel a lane does the next chunk's owner work during this
-     * chunk's recompute, so a third stage holds the chunk after that while it loads */
-    static constexpr int NST = SPLIT && KC == 1 ? 3 : 2;
+    /* PIPE: the roomy build with one channel a lane does the next chunk's owner work during
+     * this chunk's recompute, so a third stage holds the chunk after that while it loads */
+    static constexpr bool PIPE = SPLIT && KC == 1;
+    static constexpr int NST = PIPE ? 3 : 2;
     using Gm = Geo<N, KC>;
     static constexpr int P = chan_pitch(Gm::G, Gm::CW, (int)sizeof(T), Gm::CH, KC);
     static constexpr int PW = free_pitch(Gm::G, Gm::CW, 16, Gm::CW, 1);
@@ -45,8 +46,8 @@ template <typename T, int N, int KC, int TC, bool SPLIT> struct BwdSmem {
     Stage st[NST];
     /* per warp at [t][group]: delta, delta*u of each channel; dyc of each. By chunk parity in
      * the build that writes the next chunk's while this one's are read, else only [0] */
-    float4 pw[NST == 3 ? 2 : 1][Gm::NW][TC * PW];
-    float2 pd[NST == 3 ? 2 : 1][Gm::NW][TC * PW2];
+    float4 pw[PIPE ? 2 : 1][Gm::NW][TC * PW];
+    float2 pd[PIPE ? 2 : 1][Gm::NW][TC * PW2];
     /* per group: its dC, dB contributions at step t; each step's rows padded by N/4 float4s so
      * that the two steps a quarter-warp reads in block_sum fall on different banks */
     float4 red[SPLIT ? 2 : 1][TC][NPART + 1][N / 4];
@@ -118,7 +119,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd_kernel(const ScanBwdArgs<T>
     constexpr bool SPLIT = MINB <= 4;
     using Sm = BwdSmem<T, N, KC, TC, SPLIT>;
     constexpr int NST = Sm::NST;
-    constexpr bool PIPE = Sm::NST == 3; /* the next chunk's owner work overlaps this one's recompute */
+    constexpr bool PIPE = Sm::PIPE;
     constexpr int G = Gm::G, CW = Gm::CW, CH = Gm::CH;
     constexpr int P = Sm::P, PW = Sm::PW, PW2 = Sm::PW2, NPART = Sm::NPART, OWN = TC / G;
     static_assert(TC % G == 0, "chunk must be a multiple of N/4");
