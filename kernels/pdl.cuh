@@ -8,7 +8,11 @@
  * previous kernel instead of leaving a gap. Both instructions do nothing in a kernel launched
  * the ordinary way, and the wait is transitive (the predecessor finished only after its own
  * wait), so a kernel may read anything written earlier in the stream once pdl_wait returns.
- * Rule: nothing before pdl_wait may write memory or read what an earlier kernel writes. */
+ * Rule: nothing before pdl_wait may write memory or read what an earlier kernel writes, with one
+ * exception: what only kernels two or more launches back can have written. Every kernel here
+ * releases only after its own wait, so by the time a kernel may start, the one before has
+ * passed its wait, and everything before that one has finished and is visible (the scan step
+ * reads its states early on this ground). */
 #ifndef BYTELM_PDL_CUH
 #define BYTELM_PDL_CUH
 

@@ -1,10 +1,13 @@
 /* The scan's recurrent step for generation (Backend.ssm_step): dt_proj, softplus, the state
- * update, the C contraction, D and the z gate for one byte of B streams, one thread per
- * (channel, state) so that even one stream fills the GPU, each block stepping up to
- * STEP_STREAMS streams with the parameters it loaded once; a channel's N threads split
- * dt_proj's dot and the C contraction and add them by a fixed butterfly. The sequence kernels'
- * chunk machinery has nothing to amortize at L = 1, and fusing dt_proj keeps delta out of
- * memory. The math follows the sequence forward (scan_fwd.cu): exp(delta A) =
+ * update, the C contraction, D and the z gate for one byte of B streams. Two kernels, by batch:
+ * - below STEP_WIDE_MIN_B streams, one thread per (channel, state) so that even one stream
+ *   fills the GPU, each block stepping up to STEP_STREAMS streams with the parameters it loaded
+ *   once; a channel's N threads split dt_proj's dot and the C contraction and add them by a
+ *   fixed butterfly;
+ * - from there, one thread per (stream, channel) (scan_step_wide_kernel), which does none of
+ *   that repeated per-state work.
+ * The sequence kernels' chunk machinery has nothing to amortize at L = 1, and fusing dt_proj
+ * keeps delta out of memory. The math follows the sequence forward (scan_fwd.cu): exp(delta A) =
  * 2^(delta A log2 e) on the SFU, softplus and the gate from device_math.cuh. */
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
@@ -17,6 +20,32 @@
                            * memory (48 KB); beyond, the rows are read from global memory (L1
                            * serves the block) */
 
+/* Copies rows x len values (row r at src + r * src_stride) into shared memory at dst_stride,
+ * converted by f(value, column), with U loads of a thread issued before any is used (a plain
+ * strided loop waits out a global load's latency per element). */
+template <int U, int THREADS, typename TS, typename F>
+__device__ __forceinline__ void stage_rows(float *dst, int dst_stride, const TS *src,
+                                           size_t src_stride, int len, int rows, F f)
+{
+    const int total = rows * len, drow = THREADS / len, dcol = THREADS % len;
+    int row = threadIdx.x / len, col = threadIdx.x % len;
+    for (int j0 = threadIdx.x; j0 < total; j0 += U * THREADS) {
+        float v[U];
+        int at[U], cl[U];
+#pragma unroll
+        for (int k = 0; k < U; k++) {
+            const bool in = j0 + k * THREADS < total;
+            v[k] = in ? bl_to_f(src[(size_t)row * src_stride + col]) : 0.0f;
+            at[k] = row * dst_stride + col, cl[k] = col;
+            row += drow, col += dcol;
+            if (col >= len) col -= len, row++;
+        }
+#pragma unroll
+        for (int k = 0; k < U; k++)
+            if (j0 + k * THREADS < total) dst[at[k]] = f(v[k], cl[k]);
+    }
+}
+
 template <typename T, typename TW, int N>
 __global__ void __launch_bounds__(STEP_THREADS)
 scan_step_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__restrict__ z, int z_stride,
@@ -25,15 +54,19 @@ scan_step_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__restrict
                  const float *__restrict__ Dskip, float *__restrict__ state, int B, int D, int R)
 {
     extern __shared__ float xsh[];
+    constexpr int S = STEP_STREAMS, OWN = (S + N - 1) / N; /* streams whose output a lane writes */
     const int nx = R + 2 * N;
-    const int b0 = blockIdx.y * STEP_STREAMS, nb = min(STEP_STREAMS, B - b0);
+    const int b0 = blockIdx.y * S, nb = min(S, B - b0);
     /* N threads per channel, one state each; the group's lanes are consecutive in the warp */
     const int n = threadIdx.x % N;
     const int d = (blockIdx.x * STEP_THREADS + threadIdx.x) / N;
     const bool live = d < D; /* a dead lane still joins its group's shuffles */
     const int dd = live ? d : D - 1;
-    /* the parameters, once for the block's streams and before waiting for x_proj (pdl.cuh):
-     * dt_w's slice, A, dt_bias, D */
+    /* Before waiting for x_proj (pdl.cuh): the parameters, once for the block's streams (dt_w's
+     * slice, A, dt_bias, D), and the streams' states. Only this op writes a state, and its
+     * previous run on it is at least two kernels back, finished before the predecessor could
+     * release us (every step kernel releases after its own wait), so the read is safe here and
+     * every stream's state is in flight at once instead of one round trip per stream. */
     const TW *wr = dt_w + (size_t)dd * R;
     constexpr int WPRE = 8;
     float wv[WPRE];
@@ -41,16 +74,32 @@ scan_step_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__restrict
     for (int j = 0; j < WPRE; j++) wv[j] = n + j * N < R ? bl_to_f(wr[n + j * N]) : 0.0f;
     const float A2 = -expf(A_log[(size_t)dd * N + n]) * BL_LOG2E;
     const float bias = dt_bias[dd], dsk = Dskip[dd];
+    float sv[S];
+#pragma unroll
+    for (int q = 0; q < S; q++) sv[q] = q < nb ? state[((size_t)(b0 + q) * D + dd) * N + n] : 0.0f;
     pdl_wait();
     pdl_release();
+    /* the inputs of every stream, issued together: u for all, z for the streams this lane ends */
+    float uv[S], zv[OWN];
+#pragma unroll
+    for (int q = 0; q < S; q++) uv[q] = q < nb ? bl_to_f(u[(size_t)(b0 + q) * D + dd]) : 0.0f;
+#pragma unroll
+    for (int o = 0; o < OWN; o++) {
+        const int q = n + o * N;
+        zv[o] = z && q < nb ? bl_to_f(z[(size_t)(b0 + q) * z_stride + dd]) : 0.0f;
+    }
     const bool in_smem = (size_t)nb * nx <= STEP_SMEM_X;
     if (in_smem) {
-        for (int j = threadIdx.x; j < nb * nx; j += STEP_THREADS)
-            xsh[j] = xdbl[(size_t)(b0 + j / nx) * xdbl_stride + j % nx];
+        stage_rows<6, STEP_THREADS>(xsh, nx, xdbl + (size_t)b0 * xdbl_stride, xdbl_stride, nx,
+                                    nb, [](float v, int) { return v; });
         __syncthreads();
     }
-#pragma unroll 2
-    for (int q = 0; q < nb; q++) {
+    float yv[OWN];
+#pragma unroll
+    for (int o = 0; o < OWN; o++) yv[o] = 0.0f;
+#pragma unroll
+    for (int q = 0; q < S; q++) {
+        if (q >= nb) break;
         const int b = b0 + q;
         const float *xs = in_smem ? xsh + q * nx : xdbl + (size_t)b * xdbl_stride;
         /* the bf16 forward rounds the dt slice before dt_proj (cast_bf16) */
@@ -68,27 +117,175 @@ scan_step_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__restrict
         if (sizeof(TW) == 2) dot = __bfloat162float(__float2bfloat16_rn(dot)); /* bf16 delta_pre */
         const float x = dot + bias;
         const float delta = fmaxf(x, 0.0f) + bl_log1p_unit(bl_exp_neg_abs(x));
-        const size_t i = (size_t)b * D + dd;
-        const float uv = bl_to_f(u[i]);
-        float *sp = state + i * N + n;
-        const float sn = fmaf(bl_ex2(delta * A2), *sp, delta * uv * xs[R + n]);
-        if (live) *sp = sn;
+        const float sn = fmaf(bl_ex2(delta * A2), sv[q], delta * uv[q] * xs[R + n]);
+        if (live) state[((size_t)b * D + dd) * N + n] = sn;
         float acc = xs[R + N + n] * sn;
 #pragma unroll
         for (int off = N / 2; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off, N);
-        if (live && n == 0) {
-            float v = fmaf(dsk, uv, acc);
-            if (z) {
-                const float zv = bl_to_f(z[(size_t)b * z_stride + d]);
-                v *= zv * bl_sigmoid(zv);
-            }
-            y[i] = bl_from_f<T>(v);
+        /* every lane of the group holds the sum; lane q % N ends stream q */
+        if (n == q % N) yv[q / N] = fmaf(dsk, uv[q], acc);
+    }
+#pragma unroll
+    for (int o = 0; o < OWN; o++) {
+        const int q = n + o * N;
+        if (!live || q >= nb) continue;
+        float v = yv[o];
+        if (z) v *= zv[o] * bl_sigmoid(zv[o]);
+        y[(size_t)(b0 + q) * D + d] = bl_from_f<T>(v);
+    }
+}
+
+/* Larger batches: a thread per (stream, channel) holding the channel's N states, a block of
+ * WIDE_CH channels by WIDE_STREAMS streams. The per-state kernel above spends most of its
+ * issue on work its N threads repeat (softplus, delta u) and on shuffles; with many streams it
+ * has parallelism to spare, so one thread does a channel's whole step: dt_proj from the block's
+ * slice of dt_w staged once in shared memory, its states in 16-byte loads, the sums over states
+ * in registers. Shared rows are padded so that every read is conflict-free or a broadcast: dt_w's
+ * to an odd stride (a warp's 32 rows hit 32 banks), the streams' to 16-byte pieces (the dt
+ * slice to a multiple of 4, zeros in the pad on both sides, so the dot needs no tail). */
+#define WIDE_CH 64
+#define WIDE_STREAMS 8
+#define WIDE_THREADS (WIDE_CH * WIDE_STREAMS)
+#define STEP_WIDE_MIN_B 16 /* streams from which the wide kernel is used */
+#define WIDE_MAX_N 16      /* its states and A live in registers */
+
+/* shared floats of the wide kernel: dt_w's rows at an odd stride, then the streams' rows */
+static inline size_t wide_smem_floats(int R, int N)
+{
+    const size_t R4 = ((size_t)R + 3) & ~(size_t)3;
+    return WIDE_CH * (R4 | 1) + WIDE_STREAMS * (R4 + 2 * (size_t)N);
+}
+
+/* dt_w's rows into wsh at stride ws as floats: one 16-byte load a thread where the rows allow
+ * (the model's shapes), the general staging otherwise; the pad past R is zeroed. */
+template <typename TW>
+__device__ __forceinline__ void stage_dt_w(float *wsh, int ws, const TW *w, int R, int R4,
+                                           int rows)
+{
+    constexpr int V = 16 / sizeof(TW);
+    if (R % V == 0 && ((uintptr_t)w & 15) == 0) {
+        const int vr = R / V, total = rows * vr;
+        for (int j = threadIdx.x; j < total; j += WIDE_THREADS) {
+            const int row = j / vr, c0 = (j - row * vr) * V;
+            const uint4 raw = *(const uint4 *)(w + (size_t)row * R + c0);
+            const TW *e = (const TW *)&raw;
+#pragma unroll
+            for (int k = 0; k < V; k++) wsh[row * ws + c0 + k] = bl_to_f(e[k]);
+        }
+    } else {
+        stage_rows<8, WIDE_THREADS>(wsh, ws, w, R, R, rows, [](float v, int) { return v; });
+    }
+    for (int j = threadIdx.x; j < rows * (R4 - R); j += WIDE_THREADS)
+        wsh[(j / (R4 - R)) * ws + R + j % (R4 - R)] = 0.0f;
+}
+
+template <typename T, typename TW, int N>
+__global__ void __launch_bounds__(WIDE_THREADS, 2)
+scan_step_wide_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__restrict__ z,
+                      int z_stride, const float *__restrict__ xdbl, int xdbl_stride,
+                      const TW *__restrict__ dt_w, const float *__restrict__ dt_bias,
+                      const float *__restrict__ A_log, const float *__restrict__ Dskip,
+                      float *__restrict__ state, int B, int D, int R)
+{
+    extern __shared__ float4 sh4[];
+    const int nx = R + 2 * N, R4 = (R + 3) & ~3, ws = R4 | 1, xst = R4 + 2 * N;
+    float *wsh = (float *)sh4, *xsh = wsh + WIDE_CH * ws; /* WIDE_CH * ws: 16-byte aligned */
+    const int c = threadIdx.x % WIDE_CH, q = threadIdx.x / WIDE_CH;
+    const int d0 = blockIdx.x * WIDE_CH, b0 = blockIdx.y * WIDE_STREAMS;
+    const int d = d0 + c, b = b0 + q, nb = min(WIDE_STREAMS, B - b0);
+    const bool live = d < D && b < B;
+    const int dd = min(d, D - 1), bb = min(b, B - 1);
+    /* Before waiting for x_proj (pdl.cuh): dt_w's slice, A, dt_bias, D and the state, which only
+     * this op writes (see scan_step_kernel). A = -exp(A_log) by the SFU: each of the B streams
+     * computes it again, and a full-precision expf per state was a fifth of the kernel. */
+    stage_dt_w(wsh, ws, dt_w + (size_t)d0 * R, R, R4, min(WIDE_CH, D - d0));
+    float A2[N], sv[N];
+    const float4 *ap = (const float4 *)(A_log + (size_t)dd * N);
+    const float4 *sp = (const float4 *)(state + ((size_t)bb * D + dd) * N);
+#pragma unroll
+    for (int k = 0; k < N / 4; k++) {
+        const float4 a = ap[k], s = sp[k];
+        A2[4 * k] = -bl_ex2(a.x * BL_LOG2E) * BL_LOG2E;
+        A2[4 * k + 1] = -bl_ex2(a.y * BL_LOG2E) * BL_LOG2E;
+        A2[4 * k + 2] = -bl_ex2(a.z * BL_LOG2E) * BL_LOG2E;
+        A2[4 * k + 3] = -bl_ex2(a.w * BL_LOG2E) * BL_LOG2E;
+        sv[4 * k] = s.x, sv[4 * k + 1] = s.y, sv[4 * k + 2] = s.z, sv[4 * k + 3] = s.w;
+    }
+    const float bias = dt_bias[dd], dsk = Dskip[dd];
+    pdl_wait();
+    pdl_release();
+    const size_t i = (size_t)bb * D + dd;
+    const float uv = bl_to_f(u[i]), zv = z ? bl_to_f(z[(size_t)bb * z_stride + dd]) : 0.0f;
+    /* the streams' rows, two loads a thread in flight; the bf16 forward rounds the dt slice
+     * before dt_proj (cast_bf16) */
+    for (int j0 = threadIdx.x; j0 < nb * nx; j0 += 2 * WIDE_THREADS) {
+        float v[2];
+        int at[2];
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+            const int j = j0 + k * WIDE_THREADS, row = j / nx, col = j - row * nx;
+            const bool in = j < nb * nx;
+            v[k] = in ? xdbl[(size_t)(b0 + row) * xdbl_stride + col] : 0.0f;
+            if (sizeof(TW) == 2 && col < R) v[k] = __bfloat162float(__float2bfloat16_rn(v[k]));
+            at[k] = in ? row * xst + (col < R ? col : col + R4 - R) : -1;
+        }
+#pragma unroll
+        for (int k = 0; k < 2; k++)
+            if (at[k] >= 0) xsh[at[k]] = v[k];
+    }
+    for (int j = threadIdx.x; j < nb * (R4 - R); j += WIDE_THREADS)
+        xsh[(j / (R4 - R)) * xst + R + j % (R4 - R)] = 0.0f;
+    __syncthreads();
+    if (!live) return;
+    const float4 *x4 = (const float4 *)(xsh + q * xst);
+    const float *wr = wsh + c * ws;
+    float dot = 0.0f;
+#pragma unroll 4
+    for (int r = 0; r < R4 / 4; r++) {
+        const float4 xv = x4[r];
+        dot = fmaf(xv.x, wr[4 * r], dot);
+        dot = fmaf(xv.y, wr[4 * r + 1], dot);
+        dot = fmaf(xv.z, wr[4 * r + 2], dot);
+        dot = fmaf(xv.w, wr[4 * r + 3], dot);
+    }
+    if (sizeof(TW) == 2) dot = __bfloat162float(__float2bfloat16_rn(dot)); /* bf16 delta_pre */
+    const float x = dot + bias;
+    const float delta = fmaxf(x, 0.0f) + bl_log1p_unit(bl_exp_neg_abs(x)), du = delta * uv;
+    float acc = 0.0f;
+    const float4 *b4 = x4 + R4 / 4, *c4 = b4 + N / 4;
+#pragma unroll
+    for (int k = 0; k < N / 4; k++) {
+        const float4 bv = b4[k], cv = c4[k];
+        const float bs[4] = {bv.x, bv.y, bv.z, bv.w}, cs[4] = {cv.x, cv.y, cv.z, cv.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int n = 4 * k + e;
+            sv[n] = fmaf(bl_ex2(delta * A2[n]), sv[n], du * bs[e]);
+            acc = fmaf(cs[e], sv[n], acc);
         }
     }
+    float4 *so = (float4 *)(state + i * N);
+#pragma unroll
+    for (int k = 0; k < N / 4; k++)
+        so[k] = make_float4(sv[4 * k], sv[4 * k + 1], sv[4 * k + 2], sv[4 * k + 3]);
+    float v = fmaf(dsk, uv, acc);
+    if (z) v *= zv * bl_sigmoid(zv);
+    y[i] = bl_from_f<T>(v);
 }
 
 template <typename T, typename TW, int N> static void step_n(CudaCtx *c, const ScanStep *a)
 {
+    size_t wide_smem = wide_smem_floats(a->R, N) * sizeof(float);
+    if constexpr (N <= WIDE_MAX_N) {
+        if (a->B >= STEP_WIDE_MIN_B && wide_smem <= 48 * 1024) {
+            dim3 grid((a->D + WIDE_CH - 1) / WIDE_CH, (a->B + WIDE_STREAMS - 1) / WIDE_STREAMS);
+            launch_pdl(scan_step_wide_kernel<T, TW, N>, grid, dim3(WIDE_THREADS), wide_smem,
+                       c->stream, (T *)a->y, (const T *)a->u, (const T *)a->z, a->z_stride,
+                       a->xdbl, a->xdbl_stride, (const TW *)a->dt_w, a->dt_bias, a->A_log,
+                       a->Dskip, a->ssm_state, a->B, a->D, a->R);
+            return;
+        }
+    }
     dim3 grid((int)(((size_t)a->D * N + STEP_THREADS - 1) / STEP_THREADS),
               (a->B + STEP_STREAMS - 1) / STEP_STREAMS);
     size_t nx = (size_t)a->R + 2 * N, rows = a->B < STEP_STREAMS ? a->B : STEP_STREAMS;

@@ -81,7 +81,9 @@ START_TEST(rmsnorm_shapes)
 {
     check_rmsnorm(1, 64, 21);
     check_rmsnorm(7, 100, 22);    /* C % 4 != 0: scalar paths */
-    check_rmsnorm(300, 1792, 23); /* widest register path */
+    check_rmsnorm(300, 1792, 23);  /* few rows (the forward a block per row); the backward's
+                                    * widest register path */
+    check_rmsnorm(3000, 1792, 25); /* many rows: the forward a warp per row */
     if (!quick()) check_rmsnorm(70, 2500, 24); /* beyond it */
 }
 END_TEST

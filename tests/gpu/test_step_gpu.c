@@ -57,6 +57,11 @@ START_TEST(ssm_step_shapes)
         check_ssm_step(bf, 8, 1024, 16, 64, 3, 65);
         check_ssm_step(bf, 20, 130, 16, 33, 2, 67); /* a partial last group of streams */
         check_ssm_step(bf, 16, 64, 8, 4, 2, 68);
+        /* from 32 streams a thread per (stream, channel): partial tiles of both, odd and even R */
+        check_ssm_step(bf, 37, 200, 8, 33, 3, 69);
+        check_ssm_step(bf, 32, 96, 4, 16, 2, 70);
+        check_ssm_step(bf, 64, 1024, 16, 64, 2, 72);
+        check_ssm_step(bf, 33, 130, 32, 7, 2, 71); /* N = 32 stays a thread per state */
         if (!quick()) check_ssm_step(bf, 64, 2048, 16, 64, 2, 66);
     }
 }
