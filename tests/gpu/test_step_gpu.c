@@ -309,6 +309,8 @@ START_TEST(generation_matches_cpu)
     check_generation(&o, 300, "T=0.9 top-k 20 penalty 1.2");
     o.batch = 12, o.utf8 = UTF8_STRICT, o.max_bytes = 200, o.sampler.top_k = 0;
     check_generation(&o, 200, "batch 12 (cuBLAS) strict UTF-8");
+    o.batch = 20, o.utf8 = UTF8_SAFE, o.max_bytes = 0, o.sampler.temperature = 0;
+    check_generation(&o, 200, "greedy, batch 20 (wide scan step)");
 }
 END_TEST
 
