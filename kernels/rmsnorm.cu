@@ -210,6 +210,7 @@ static void rms_fwd(CudaCtx *c, TO *out, float *rstd, const float *inp, const fl
     if (rows == 0) return;
     bool vec = C % 4 == 0 && (uintptr_t)out % (4 * sizeof(TO)) == 0 && (uintptr_t)inp % 16 == 0 &&
                (uintptr_t)w % 16 == 0;
+    /* a block a row while the warp-a-row kernel would fill at most one block per SM */
     if (vec && C <= 4 * RMS_ROW_THREADS && rows <= c->num_sms * RMS_WARPS) {
         int threads = (C / 4 + 31) / 32 * 32;
         rmsnorm_fwd_row_kernel<TO><<<rows, threads, 0, c->stream>>>(out, rstd, inp, w, C, eps);

@@ -20,31 +20,39 @@
                            * memory (48 KB); beyond, the rows are read from global memory (L1
                            * serves the block) */
 
-/* Copies rows x len values (row r at src + r * src_stride) into shared memory at dst_stride,
- * converted by f(value, column), with U loads of a thread issued before any is used (a plain
- * strided loop waits out a global load's latency per element). */
-template <int U, int THREADS, typename TS, typename F>
+/* Copies rows x len values (row r at src + r * src_stride) into shared memory, value v of
+ * column col to dst[r * dst_stride + at(col)] as f(v, col), with U loads of a thread issued
+ * before any is used (a plain strided loop waits out a global load's latency per element). */
+template <int U, int THREADS, typename TS, typename F, typename M>
 __device__ __forceinline__ void stage_rows(float *dst, int dst_stride, const TS *src,
-                                           size_t src_stride, int len, int rows, F f)
+                                           size_t src_stride, int len, int rows, F f, M at)
 {
     const int total = rows * len, drow = THREADS / len, dcol = THREADS % len;
     int row = threadIdx.x / len, col = threadIdx.x % len;
     for (int j0 = threadIdx.x; j0 < total; j0 += U * THREADS) {
         float v[U];
-        int at[U], cl[U];
+        int di[U], cl[U];
 #pragma unroll
         for (int k = 0; k < U; k++) {
             const bool in = j0 + k * THREADS < total;
             v[k] = in ? bl_to_f(src[(size_t)row * src_stride + col]) : 0.0f;
-            at[k] = row * dst_stride + col, cl[k] = col;
+            di[k] = row * dst_stride + at(col), cl[k] = col;
             row += drow, col += dcol;
             if (col >= len) col -= len, row++;
         }
 #pragma unroll
         for (int k = 0; k < U; k++)
-            if (j0 + k * THREADS < total) dst[at[k]] = f(v[k], cl[k]);
+            if (j0 + k * THREADS < total) dst[di[k]] = f(v[k], cl[k]);
     }
 }
+
+/* stage_rows' value and column maps that change nothing */
+struct SameValue {
+    __device__ float operator()(float v, int) const { return v; }
+};
+struct SameColumn {
+    __device__ int operator()(int col) const { return col; }
+};
 
 template <typename T, typename TW, int N>
 __global__ void __launch_bounds__(STEP_THREADS)
@@ -91,7 +99,7 @@ scan_step_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__restrict
     const bool in_smem = (size_t)nb * nx <= STEP_SMEM_X;
     if (in_smem) {
         stage_rows<6, STEP_THREADS>(xsh, nx, xdbl + (size_t)b0 * xdbl_stride, xdbl_stride, nx,
-                                    nb, [](float v, int) { return v; });
+                                    nb, SameValue(), SameColumn());
         __syncthreads();
     }
     float yv[OWN];
@@ -149,11 +157,22 @@ scan_step_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__restrict
 #define STEP_WIDE_MIN_B 16 /* streams from which the wide kernel is used */
 #define WIDE_MAX_N 16      /* its states and A live in registers */
 
-/* shared floats of the wide kernel: dt_w's rows at an odd stride, then the streams' rows */
-static inline size_t wide_smem_floats(int R, int N)
+/* The wide kernel's shared rows, for the launch and the kernel alike: the dt slice padded to
+ * R4 (a multiple of 4), dt_w's rows at the odd stride ws, the streams' rows of xst floats
+ * ([dt slice, pad][B][C], each part 16-byte aligned), dt_w's rows first. */
+struct WideLayout {
+    int R4, ws, xst;
+    __host__ __device__ WideLayout(int R, int N)
+        : R4((R + 3) & ~3), ws(R4 | 1), xst(R4 + 2 * N) {}
+    __host__ __device__ int floats() const { return WIDE_CH * ws + WIDE_STREAMS * xst; }
+};
+
+/* Zeros columns [from, to) of rows rows at stride stride (the pads the dot reads). */
+__device__ __forceinline__ void zero_cols(float *dst, int stride, int from, int to, int rows)
 {
-    const size_t R4 = ((size_t)R + 3) & ~(size_t)3;
-    return WIDE_CH * (R4 | 1) + WIDE_STREAMS * (R4 + 2 * (size_t)N);
+    const int w = to - from;
+    for (int j = threadIdx.x; j < rows * w; j += WIDE_THREADS)
+        dst[(j / w) * stride + from + j % w] = 0.0f;
 }
 
 /* dt_w's rows into wsh at stride ws as floats: one 16-byte load a thread where the rows allow
@@ -173,10 +192,9 @@ __device__ __forceinline__ void stage_dt_w(float *wsh, int ws, const TW *w, int 
             for (int k = 0; k < V; k++) wsh[row * ws + c0 + k] = bl_to_f(e[k]);
         }
     } else {
-        stage_rows<8, WIDE_THREADS>(wsh, ws, w, R, R, rows, [](float v, int) { return v; });
+        stage_rows<8, WIDE_THREADS>(wsh, ws, w, R, R, rows, SameValue(), SameColumn());
     }
-    for (int j = threadIdx.x; j < rows * (R4 - R); j += WIDE_THREADS)
-        wsh[(j / (R4 - R)) * ws + R + j % (R4 - R)] = 0.0f;
+    zero_cols(wsh, ws, R, R4, rows);
 }
 
 template <typename T, typename TW, int N>
@@ -188,7 +206,8 @@ scan_step_wide_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__res
                       float *__restrict__ state, int B, int D, int R)
 {
     extern __shared__ float4 sh4[];
-    const int nx = R + 2 * N, R4 = (R + 3) & ~3, ws = R4 | 1, xst = R4 + 2 * N;
+    const WideLayout lay(R, N);
+    const int nx = R + 2 * N, R4 = lay.R4, ws = lay.ws, xst = lay.xst;
     float *wsh = (float *)sh4, *xsh = wsh + WIDE_CH * ws; /* WIDE_CH * ws: 16-byte aligned */
     const int c = threadIdx.x % WIDE_CH, q = threadIdx.x / WIDE_CH;
     const int d0 = blockIdx.x * WIDE_CH, b0 = blockIdx.y * WIDE_STREAMS;
@@ -216,25 +235,15 @@ scan_step_wide_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__res
     pdl_release();
     const size_t i = (size_t)bb * D + dd;
     const float uv = bl_to_f(u[i]), zv = z ? bl_to_f(z[(size_t)bb * z_stride + dd]) : 0.0f;
-    /* the streams' rows, two loads a thread in flight; the bf16 forward rounds the dt slice
-     * before dt_proj (cast_bf16) */
-    for (int j0 = threadIdx.x; j0 < nb * nx; j0 += 2 * WIDE_THREADS) {
-        float v[2];
-        int at[2];
-#pragma unroll
-        for (int k = 0; k < 2; k++) {
-            const int j = j0 + k * WIDE_THREADS, row = j / nx, col = j - row * nx;
-            const bool in = j < nb * nx;
-            v[k] = in ? xdbl[(size_t)(b0 + row) * xdbl_stride + col] : 0.0f;
-            if (sizeof(TW) == 2 && col < R) v[k] = __bfloat162float(__float2bfloat16_rn(v[k]));
-            at[k] = in ? row * xst + (col < R ? col : col + R4 - R) : -1;
-        }
-#pragma unroll
-        for (int k = 0; k < 2; k++)
-            if (at[k] >= 0) xsh[at[k]] = v[k];
-    }
-    for (int j = threadIdx.x; j < nb * (R4 - R); j += WIDE_THREADS)
-        xsh[(j / (R4 - R)) * xst + R + j % (R4 - R)] = 0.0f;
+    /* the streams' rows, the B and C parts moved past the pad; the bf16 forward rounds the dt
+     * slice before dt_proj (cast_bf16) */
+    stage_rows<2, WIDE_THREADS>(
+        xsh, xst, xdbl + (size_t)b0 * xdbl_stride, xdbl_stride, nx, nb,
+        [R](float v, int col) {
+            return sizeof(TW) == 2 && col < R ? __bfloat162float(__float2bfloat16_rn(v)) : v;
+        },
+        [R, R4](int col) { return col < R ? col : col + R4 - R; });
+    zero_cols(xsh, xst, R, R4, nb);
     __syncthreads();
     if (!live) return;
     const float4 *x4 = (const float4 *)(xsh + q * xst);
@@ -275,25 +284,23 @@ scan_step_wide_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__res
 
 template <typename T, typename TW, int N> static void step_n(CudaCtx *c, const ScanStep *a)
 {
-    size_t wide_smem = wide_smem_floats(a->R, N) * sizeof(float);
-    if constexpr (N <= WIDE_MAX_N) {
-        if (a->B >= STEP_WIDE_MIN_B && wide_smem <= 48 * 1024) {
-            dim3 grid((a->D + WIDE_CH - 1) / WIDE_CH, (a->B + WIDE_STREAMS - 1) / WIDE_STREAMS);
-            launch_pdl(scan_step_wide_kernel<T, TW, N>, grid, dim3(WIDE_THREADS), wide_smem,
-                       c->stream, (T *)a->y, (const T *)a->u, (const T *)a->z, a->z_stride,
-                       a->xdbl, a->xdbl_stride, (const TW *)a->dt_w, a->dt_bias, a->A_log,
-                       a->Dskip, a->ssm_state, a->B, a->D, a->R);
-            return;
-        }
-    }
+    auto kern = scan_step_kernel<T, TW, N>;
     dim3 grid((int)(((size_t)a->D * N + STEP_THREADS - 1) / STEP_THREADS),
-              (a->B + STEP_STREAMS - 1) / STEP_STREAMS);
+              (a->B + STEP_STREAMS - 1) / STEP_STREAMS),
+        block(STEP_THREADS);
     size_t nx = (size_t)a->R + 2 * N, rows = a->B < STEP_STREAMS ? a->B : STEP_STREAMS;
     size_t smem = rows * nx <= STEP_SMEM_X ? rows * nx * sizeof(float) : 0;
-    launch_pdl(scan_step_kernel<T, TW, N>, grid, dim3(STEP_THREADS), smem, c->stream, (T *)a->y,
-               (const T *)a->u, (const T *)a->z, a->z_stride, a->xdbl, a->xdbl_stride,
-               (const TW *)a->dt_w, a->dt_bias, a->A_log, a->Dskip, a->ssm_state, a->B, a->D,
-               a->R);
+    if constexpr (N <= WIDE_MAX_N) {
+        const size_t wide_smem = (size_t)WideLayout(a->R, N).floats() * sizeof(float);
+        if (a->B >= STEP_WIDE_MIN_B && wide_smem <= 48 * 1024) {
+            kern = scan_step_wide_kernel<T, TW, N>;
+            grid = dim3((a->D + WIDE_CH - 1) / WIDE_CH, (a->B + WIDE_STREAMS - 1) / WIDE_STREAMS);
+            block = dim3(WIDE_THREADS), smem = wide_smem;
+        }
+    }
+    launch_pdl(kern, grid, block, smem, c->stream, (T *)a->y, (const T *)a->u, (const T *)a->z,
+               a->z_stride, a->xdbl, a->xdbl_stride, (const TW *)a->dt_w, a->dt_bias, a->A_log,
+               a->Dskip, a->ssm_state, a->B, a->D, a->R);
 }
 
 template <typename T, typename TW> static void step_t(CudaCtx *c, const ScanStep *a)
