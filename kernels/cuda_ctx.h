@@ -120,6 +120,13 @@ void cuda_matmul_fwd_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const fl
 void cuda_matmul_bwd_bf16(CudaCtx *c, void *dinp, int dinp_bf16, int lddi, float *dw,
                           const __nv_bfloat16 *dout, int lddo, const __nv_bfloat16 *inp, int ldi,
                           const __nv_bfloat16 *w, int M, int K, int N, int accumulate_dinp);
+/* gemm_rows.cu: the forward product for 9..GEMM_ROWS_MAX_M input rows on the tensor cores (the
+ * step at larger batches); false, launching nothing, for a shape or alignment it does not take.
+ * From 33 rows cuBLASLt's kernels were faster in the step (kernels/NOTES.md, g5). */
+#define GEMM_ROWS_MAX_M 32
+bool cuda_gemm_rows_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const float *add,
+                         const __nv_bfloat16 *inp, int ldi, const __nv_bfloat16 *w, int M, int K,
+                         int N);
 /* FLOP/s of an n x n x n product measured now on random data: bf16 operands through cuBLASLt,
  * or fp32 through cuBLAS (no TF32). */
 double cuda_matmul_rate(CudaCtx *c, int bf16, int n);

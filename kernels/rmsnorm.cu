@@ -9,6 +9,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
+#include "kernels/pdl.cuh"
 
 #define RMS_WARPS 8
 #define RMS_MAX_NV 16 /* float4 per lane in the register path: C <= 16 * 128 */
@@ -168,7 +169,9 @@ __global__ void rmsnorm_dw_reduce_kernel(float *dw, const float *part, int npart
 
 /* Few rows (generation's step at a larger batch): a block per row, a float4 a thread, so the
  * row is read once in one round trip instead of a warp walking it twice. C % 4 == 0 and
- * C <= 4 * RMS_ROW_THREADS. */
+ * C <= 4 * RMS_ROW_THREADS. A programmatic dependent (pdl.cuh) that reads nothing before its
+ * wait: it starts under the kernel before it, and the product after it fetches its weights
+ * under this one. */
 #define RMS_ROW_THREADS 1024
 template <typename TO>
 __global__ void __launch_bounds__(RMS_ROW_THREADS)
@@ -178,6 +181,8 @@ rmsnorm_fwd_row_kernel(TO *out, float *rstd, const float *inp, const float *w, i
     const int r = blockIdx.x, c = threadIdx.x * 4, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const bool on = c < C;
     float4 v = make_float4(0, 0, 0, 0), g = v;
+    pdl_wait();
+    pdl_release();
     if (on) {
         v = *(const float4 *)(inp + (size_t)r * C + c);
         g = *(const float4 *)(w + c);
@@ -213,8 +218,8 @@ static void rms_fwd(CudaCtx *c, TO *out, float *rstd, const float *inp, const fl
     /* a block a row while the warp-a-row kernel would fill at most one block per SM */
     if (vec && C <= 4 * RMS_ROW_THREADS && rows <= c->num_sms * RMS_WARPS) {
         int threads = (C / 4 + 31) / 32 * 32;
-        rmsnorm_fwd_row_kernel<TO><<<rows, threads, 0, c->stream>>>(out, rstd, inp, w, C, eps);
-        CUDA_LAUNCH_CHECK();
+        launch_pdl(rmsnorm_fwd_row_kernel<TO>, dim3(rows), dim3(threads), 0, c->stream, out, rstd,
+                   inp, w, C, eps);
         return;
     }
     int grid = row_blocks(c, rows, 1);

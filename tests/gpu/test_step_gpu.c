@@ -102,7 +102,7 @@ START_TEST(conv_step_shapes)
 }
 END_TEST
 
-/* ---- small-batch products (the GEMV path, M <= 8) ---- */
+/* ---- products of few rows: the GEMV (M <= 8) and, in bf16, the tensor-core kernel (9-64) ---- */
 
 static void check_gemv(int M, int K, int N, int ldi, int ldo, uint64_t seed)
 {
@@ -126,8 +126,23 @@ static void check_gemv(int M, int K, int N, int ldi, int ldo, uint64_t seed)
     p.cpu->matmul_fwd_bf16(p.cpu, of.c, 0, ldo, acc.c, ih.c, ldi, wh.c, M, K, N);
     p.gpu->matmul_fwd_bf16(p.gpu, of.g, 0, ldo, acc.g, ih.g, ldi, wh.g, M, K, N);
     report("gemv_bf16", "add+out", sh, buf_err(&p, &of, M, N, ldo, 1));
+    /* the residual's form: the addend is the output, updated in place */
+    Buf res = buf_rand(&p, (size_t)M * ldo, -1, 1);
+    p.cpu->matmul_fwd_bf16(p.cpu, res.c, 0, ldo, res.c, ih.c, ldi, wh.c, M, K, N);
+    p.gpu->matmul_fwd_bf16(p.gpu, res.g, 0, ldo, res.g, ih.g, ldi, wh.g, M, K, N);
+    report("gemv_bf16", "out+= self", sh, buf_err(&p, &res, M, N, ldo, 0));
+    /* a second run gives the same bits (sums in a fixed order, no atomics) */
+    Buf again = buf_nan(&p, (size_t)M * ldo);
+    p.gpu->matmul_fwd_bf16(p.gpu, again.g, 0, ldo, acc.g, ih.g, ldi, wh.g, M, K, N);
+    size_t nb = (size_t)M * ldo * sizeof(float);
+    float *h1 = malloc(nb), *h2 = malloc(nb);
+    p.gpu->download(p.gpu, h1, of.g, nb);
+    p.gpu->download(p.gpu, h2, again.g, nb);
+    ck_assert_msg(!memcmp(h1, h2, nb), "gemv_bf16 %s: a second run differs", sh);
+    free(h1), free(h2);
     buf_free(&p, &inp), buf_free(&p, &w), buf_free(&p, &out), buf_free(&p, &acc);
     buf_free(&p, &ih), buf_free(&p, &wh), buf_free(&p, &oh), buf_free(&p, &of);
+    buf_free(&p, &res), buf_free(&p, &again);
     pair_close(&p);
 }
 
@@ -138,6 +153,19 @@ START_TEST(gemv_shapes)
     check_gemv(3, 37, 19, 41, 23, 83);      /* odd sizes: the one-element path */
     check_gemv(8, 512, 256, 512, 256, 84);
     check_gemv(5, 1000, 130, 1004, 131, 85);
+    /* 9-32 rows: bf16 on the tensor cores, its tilings (column tiles of 128, 64, 32; clusters
+     * of 1-8 slices of k), partial tiles of rows, columns and k, unaligned outputs */
+    check_gemv(20, 1024, 4096, 1024, 4096, 86); /* in_proj */
+    check_gemv(32, 2048, 1024, 2048, 1024, 87); /* out_proj */
+    check_gemv(32, 2048, 96, 2048, 96, 88);     /* x_proj */
+    check_gemv(31, 1000, 131, 1008, 133, 89);
+    check_gemv(9, 512, 2048, 512, 2048, 90);
+    check_gemv(24, 4096, 300, 4096, 301, 91);   /* slices of 512 */
+    check_gemv(17, 104, 24, 104, 24, 92);       /* one block */
+    check_gemv(16, 64, 40, 64, 40, 93);
+    check_gemv(12, 37, 19, 41, 23, 94);         /* K % 8: cuBLAS */
+    check_gemv(64, 2048, 1024, 2048, 1024, 96); /* more than 32 rows: cuBLAS */
+    check_gemv(10, 8192, 64, 8192, 64, 95);     /* K beyond 8 slices of 512: cuBLAS */
 }
 END_TEST
 
@@ -173,7 +201,10 @@ START_TEST(norm_matmul_shapes)
     check_norm_matmul(1, 512, 256, 256, 102);  /* the head */
     check_norm_matmul(3, 100, 37, 40, 103);    /* K not a multiple of 8: the one-element path */
     check_norm_matmul(8, 2048, 300, 301, 104);
-    check_norm_matmul(12, 256, 96, 96, 105);   /* more rows than the GEMV takes: norm + cuBLAS */
+    check_norm_matmul(12, 256, 96, 96, 105);   /* more rows than the GEMV takes: the norm, then */
+    check_norm_matmul(32, 1024, 4096, 4096, 106); /* the product (bf16: tensor cores, fp32: cuBLAS) */
+    check_norm_matmul(20, 512, 256, 256, 107);
+    check_norm_matmul(64, 1024, 4096, 4096, 108); /* more than 32 rows: cuBLAS in both */
 }
 END_TEST
 
@@ -265,11 +296,11 @@ END_TEST
 
 /* ---- whole generation: the GPU's recorded step against the CPU ---- */
 
-static void check_generation(const GenOptions *o, int n, const char *name)
+static void check_generation(const GenOptions *o, int n, Precision prec, const char *name)
 {
     if (quick()) n = n < 40 ? n : 40; /* under the sanitizers every launch is slow */
     Backend *cpu = backend_cpu_create(0), *gpu = backend_cuda_create(0);
-    Model *mc = gm_make(cpu, 64, 2, 3, PREC_FP32), *mg = gm_make(gpu, 64, 2, 3, PREC_FP32);
+    Model *mc = gm_make(cpu, 64, 2, 3, prec), *mg = gm_make(gpu, 64, 2, 3, prec);
     gm_perturb(mc, mg, 8);
     const char *prompt = "Bytes in, bytes out: ";
     Generator *gc = generator_create(mc, o), *gg = generator_create(mg, o);
@@ -301,16 +332,18 @@ START_TEST(generation_matches_cpu)
     GenOptions o;
     gen_options_default(&o);
     o.sampler.temperature = 0;
-    check_generation(&o, 1000, "greedy, batch 1");
+    check_generation(&o, 1000, PREC_FP32, "greedy, batch 1");
     o.batch = 3;
-    check_generation(&o, 300, "greedy, batch 3");
+    check_generation(&o, 300, PREC_FP32, "greedy, batch 3");
     o.batch = 2, o.sampler.temperature = 0.9f, o.sampler.top_k = 20, o.seed = 5;
     o.sampler.repetition_penalty = 1.2f, o.sampler.repetition_window = 32;
-    check_generation(&o, 300, "T=0.9 top-k 20 penalty 1.2");
+    check_generation(&o, 300, PREC_FP32, "T=0.9 top-k 20 penalty 1.2");
     o.batch = 12, o.utf8 = UTF8_STRICT, o.max_bytes = 200, o.sampler.top_k = 0;
-    check_generation(&o, 200, "batch 12 (cuBLAS) strict UTF-8");
+    check_generation(&o, 200, PREC_FP32, "batch 12 (cuBLAS) strict UTF-8");
     o.batch = 20, o.utf8 = UTF8_SAFE, o.max_bytes = 0, o.sampler.temperature = 0;
-    check_generation(&o, 200, "greedy, batch 20 (wide scan step)");
+    check_generation(&o, 200, PREC_FP32, "greedy, batch 20 (wide scan step)");
+    /* bf16 at batch 20: the products on the tensor cores against the CPU's bf16 products */
+    check_generation(&o, 200, PREC_BF16, "bf16 greedy, batch 20 (tensor cores)");
 }
 END_TEST
 
