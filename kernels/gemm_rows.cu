@@ -18,6 +18,7 @@
 #include <cooperative_groups.h>
 
 #include "kernels/cuda_check.h"
+#include "kernels/cp_async.cuh"
 #include "kernels/cuda_ctx.h"
 #include "kernels/pdl.cuh"
 
@@ -40,29 +41,6 @@ struct RowsArgs {
     int ks;  /* k a cluster rank takes, a multiple of RW_KC */
     int vec; /* ldo, out and add allow four results a store */
 };
-
-__device__ __forceinline__ void cp16(uint32_t dst, const void *src, bool valid)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src),
-                 "r"(valid ? 16 : 0)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-
-/* Wait until at most n of this thread's copy groups are still in flight (n < RW_MAX_CHUNKS). */
-__device__ __forceinline__ void cp_wait_pending(int n)
-{
-    switch (n) {
-    case 0: asm volatile("cp.async.wait_group 0;" ::: "memory"); break;
-    case 1: asm volatile("cp.async.wait_group 1;" ::: "memory"); break;
-    case 2: asm volatile("cp.async.wait_group 2;" ::: "memory"); break;
-    case 3: asm volatile("cp.async.wait_group 3;" ::: "memory"); break;
-    case 4: asm volatile("cp.async.wait_group 4;" ::: "memory"); break;
-    case 5: asm volatile("cp.async.wait_group 5;" ::: "memory"); break;
-    case 6: asm volatile("cp.async.wait_group 6;" ::: "memory"); break;
-    default: asm volatile("cp.async.wait_group 7;" ::: "memory"); break;
-    }
-}
 
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr)
 {
@@ -101,7 +79,7 @@ __device__ __forceinline__ void copy_tile(uint32_t sm, const __nv_bfloat16 *g, i
         const int c = p & 7, r = (p >> 3) % R, ch = ch0 + (p >> 3) / R;
         const int k = k0 + ch * RW_KC + c * 8;
         const bool ok = r0 + r < rmax && k < k1;
-        cp16(sm + (uint32_t)ch * R * 128 + swz(r, c), ok ? g + (size_t)(r0 + r) * ld + k : g, ok);
+        cp_async16_s(sm + (uint32_t)ch * R * 128 + swz(r, c), ok ? g + (size_t)(r0 + r) * ld + k : g, ok);
     }
 }
 
@@ -118,12 +96,12 @@ __global__ void __launch_bounds__(RW_THREADS) gemm_rows_kernel(RowsArgs a, int s
     const uint32_t ws = xs + (uint32_t)nch * MP * 128;
 
     copy_tile<BN>(ws, a.w, a.K, n0, a.N, k0, k1, 0, nch);
-    cp_commit();
+    cp_async_commit();
     pdl_wait();
     pdl_release();
     for (int ch = 0; ch < nch; ch++) {
         copy_tile<MP>(xs, a.x, a.ldi, 0, a.M, k0, k1, ch, 1);
-        cp_commit();
+        cp_async_commit();
     }
 
     float acc[MT][NT][4];
@@ -133,7 +111,7 @@ __global__ void __launch_bounds__(RW_THREADS) gemm_rows_kernel(RowsArgs a, int s
         for (int j = 0; j < NT; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
 
     for (int ch = 0; ch < nch; ch++) {
-        cp_wait_pending(nch - 1 - ch);
+        cp_async_wait_pending(nch - 1 - ch);
         __syncthreads();
         const uint32_t xc = xs + (uint32_t)ch * MP * 128, wc = ws + (uint32_t)ch * BN * 128;
 #pragma unroll
@@ -256,7 +234,8 @@ static void launch_rows(CudaCtx *c, const RowsArgs &a, const RowsPlan &p)
     size_t ops = (size_t)nch * (MP + BN) * 128, part = (size_t)MP * (BN + RW_PAD) * sizeof(float);
     size_t smem = ops > part ? ops : part;
     auto kern = gemm_rows_kernel<MT, WN>;
-    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
+        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid((a.N + BN - 1) / BN, p.split), block(RW_THREADS);
     launch_pdl_cluster(kern, grid, block, smem, c->stream, p.split, a, p.split);
 }

@@ -162,8 +162,7 @@ void cuda_matmul_fwd_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const fl
     }
     if (M <= GEMV_MAX_M && K > 0)
         return cuda_gemv_bf16(c, out, out_bf16, ldo, add, inp, ldi, w, M, K, N);
-    if (M <= GEMM_ROWS_MAX_M && cuda_gemm_rows_bf16(c, out, out_bf16, ldo, add, inp, ldi, w, M, K, N))
-        return;
+    if (cuda_gemm_rows_bf16(c, out, out_bf16, ldo, add, inp, ldi, w, M, K, N)) return;
     cudaDataType t = out_bf16 ? CUDA_R_16BF : CUDA_R_32F;
     lt_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, w, K, inp, ldi, add ? 1.0f : 0.0f,
             add ? (const void *)add : out, ldo, out, ldo, t);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/cp_async.cuh"
 #include "kernels/device_math.cuh"
 
 namespace scan {
@@ -178,27 +179,6 @@ template <int KC> __device__ __forceinline__ float4 pack2(const float (&a)[KC], 
         return make_float4(a[0], b[0], a[1], b[1]);
     else
         return make_float4(a[0], b[0], 0.0f, 0.0f);
-}
-
-/* ---- cp.async (16-byte and 4-byte, zero-filling when `valid` is false) ---- */
-__device__ __forceinline__ void cp_async16(void *sdst, const void *gsrc, bool valid)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(sdst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gsrc),
-                 "r"(valid ? 16 : 0)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async4(void *sdst, const void *gsrc, bool valid)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(sdst);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gsrc),
-                 "r"(valid ? 4 : 0)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int NG> __device__ __forceinline__ void cp_async_wait()
-{
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(NG) : "memory");
 }
 
 /* One element when the 16-byte path does not apply: cp.async for 4-byte types, a plain copy
