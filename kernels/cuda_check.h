@@ -1,7 +1,8 @@
 /* Error checks for every CUDA runtime and cuBLAS call, and for every kernel launch.
  *
  * An error here is a bug or an exhausted device, never bad input, so it is fatal: one line
- * naming the call, the error and the source position, then abort() (as BL_CHECK does). */
+ * naming the call, the error and the source position, then abort() (as BL_CHECK does). Also the
+ * opt-in a launch with more than 48 KB of shared memory needs. */
 #ifndef BYTELM_CUDA_CHECK_H
 #define BYTELM_CUDA_CHECK_H
 
@@ -33,5 +34,13 @@
 /* After every <<<...>>> or cudaLaunchKernelEx: launch-configuration errors show up here;
  * errors while the kernel runs show up at the next synchronizing call. */
 #define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+
+/* A kernel launched with more than the default 48 KB of dynamic shared memory needs the opt-in
+ * first (its attribute, once per kernel; setting it again is cheap and keeps callers simple). */
+template <typename Kernel> static inline void cuda_allow_smem(Kernel kern, size_t smem)
+{
+    if (smem > 48 * 1024)
+        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+}
 
 #endif

@@ -234,8 +234,7 @@ static void launch_rows(CudaCtx *c, const RowsArgs &a, const RowsPlan &p)
     size_t ops = (size_t)nch * (MP + BN) * 128, part = (size_t)MP * (BN + RW_PAD) * sizeof(float);
     size_t smem = ops > part ? ops : part;
     auto kern = gemm_rows_kernel<MT, WN>;
-    if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
-        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    cuda_allow_smem(kern, smem);
     dim3 grid((a.N + BN - 1) / BN, p.split), block(RW_THREADS);
     launch_pdl_cluster(kern, grid, block, smem, c->stream, p.split, a, p.split);
 }

@@ -504,8 +504,7 @@ static void launch_bwd_z(const ScanBwdArgs<T> &a, int grid_x, cudaStream_t s)
 {
     auto kern = scan_bwd_kernel<T, N, KC, SCAN_SC, MINB, Z>;
     const size_t smem = sizeof(BwdSmem<T, N, KC, SCAN_SC, (MINB <= 4)>);
-    if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
-        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    cuda_allow_smem(kern, smem);
     kern<<<dim3(grid_x, a.B, 1), NT, smem, s>>>(a);
     CUDA_LAUNCH_CHECK();
 }

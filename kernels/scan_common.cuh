@@ -135,7 +135,7 @@ __device__ __forceinline__ void st_owned(T *p, int ld, const float (&v)[OWN][KC]
     } else {
 #pragma unroll
         for (int i = 0; i < OWN; i++)
-            if (i * G + q < nr && dv[0]) st_chan(p + (size_t)(i * G) * ld, v[i], dv, pair_ok);
+            if (i * G + q < nr) st_chan(p + (size_t)(i * G) * ld, v[i], dv, pair_ok); /* st_chan tests dv */
     }
 }
 

@@ -243,8 +243,7 @@ static void launch_fwd(const ScanFwdArgs<T> &a, cudaStream_t s)
                         : (a.z ? scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true, true, MINB>
                                : scan_fwd_kernel<T, N, KC, TC, SCAN_SC, false, true, false, MINB>);
     const size_t smem = sizeof(FwdSmem<T, N, KC, TC>);
-    if (smem > 48 * 1024) /* above the default: the launch needs the opt-in */
-        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    cuda_allow_smem(kern, smem);
     kern<<<grid, NT, smem, s>>>(a);
     CUDA_LAUNCH_CHECK();
 }

@@ -12,12 +12,14 @@
 
 /* ---- ssm_step ---- */
 
-static void check_ssm_step(int bf, int B, int D, int N, int R, int steps, uint64_t seed)
+/* gate: with the z gate, or without (z = NULL: y is the scan's output as it is) */
+static void check_ssm_step_g(int bf, int B, int D, int N, int R, int steps, uint64_t seed, int gate)
 {
     Pair p;
     pair_open(&p, seed);
     char sh[80];
-    snprintf(sh, sizeof sh, "%s B=%d D=%d N=%d R=%d", bf ? "bf16" : "fp32", B, D, N, R);
+    snprintf(sh, sizeof sh, "%s B=%d D=%d N=%d R=%d%s", bf ? "bf16" : "fp32", B, D, N, R,
+             gate ? "" : " no z");
     int nx = R + 2 * N, xs = nx + 3, zs = 2 * D + 1;
     Buf dt_b = buf_rand(&p, (size_t)D, -4, -2), A_log = buf_rand(&p, (size_t)D * N, -1, 2);
     Buf Dsk = buf_rand(&p, (size_t)D, -1, 1), state = buf_rand(&p, (size_t)B * D * N, -1, 1);
@@ -31,8 +33,10 @@ static void check_ssm_step(int bf, int B, int D, int N, int R, int steps, uint64
         ScanStep a = {.bf16 = bf, .z_stride = zs, .xdbl_stride = xs, .B = B, .D = D, .N = N, .R = R};
         a.y = y.c, a.u = u.c, a.z = z.c, a.xdbl = xdbl.c, a.dt_w = dt_w.c, a.dt_bias = dt_b.c;
         a.A_log = A_log.c, a.Dskip = Dsk.c, a.ssm_state = state.c;
+        if (!gate) a.z = NULL;
         p.cpu->ssm_step(p.cpu, &a);
-        a.y = y.g, a.u = u.g, a.z = z.g, a.xdbl = xdbl.g, a.dt_w = dt_w.g, a.dt_bias = dt_b.g;
+        a.y = y.g, a.u = u.g, a.z = gate ? z.g : NULL, a.xdbl = xdbl.g, a.dt_w = dt_w.g;
+        a.dt_bias = dt_b.g;
         a.A_log = A_log.g, a.Dskip = Dsk.g, a.ssm_state = state.g;
         p.gpu->ssm_step(p.gpu, &a);
         double e = bf ? errh_all(&p, &y) : err_all(&p, &y);
@@ -45,6 +49,11 @@ static void check_ssm_step(int bf, int B, int D, int N, int R, int steps, uint64
     buf_free(&p, &dt_b), buf_free(&p, &A_log), buf_free(&p, &Dsk), buf_free(&p, &state);
     buf_free(&p, &dt_w);
     pair_close(&p);
+}
+
+static void check_ssm_step(int bf, int B, int D, int N, int R, int steps, uint64_t seed)
+{
+    check_ssm_step_g(bf, B, D, N, R, steps, seed, 1);
 }
 
 START_TEST(ssm_step_shapes)
@@ -63,6 +72,9 @@ START_TEST(ssm_step_shapes)
         check_ssm_step(bf, 64, 1024, 16, 64, 2, 72);
         check_ssm_step(bf, 33, 130, 32, 7, 2, 71); /* N = 32 stays a thread per state */
         if (!quick()) check_ssm_step(bf, 64, 2048, 16, 64, 2, 66);
+        /* without the gate, in both kernels */
+        check_ssm_step_g(bf, 3, 200, 16, 33, 3, 73, 0);
+        check_ssm_step_g(bf, 37, 200, 16, 33, 3, 74, 0);
     }
 }
 END_TEST
