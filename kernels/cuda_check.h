@@ -35,8 +35,8 @@
  * errors while the kernel runs show up at the next synchronizing call. */
 #define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
 
-/* A kernel launched with more than the default 48 KB of dynamic shared memory needs the opt-in
- * first (its attribute, once per kernel; setting it again is cheap and keeps callers simple). */
+/* A kernel launched with more than the default 48 KB of dynamic shared memory needs this
+ * attribute set first; the launchers call it before each launch, with the size they pass. */
 template <typename Kernel> static inline void cuda_allow_smem(Kernel kern, size_t smem)
 {
     if (smem > 48 * 1024)
