@@ -1,8 +1,8 @@
 /* Error checks for every CUDA runtime and cuBLAS call, and for every kernel launch.
  *
  * An error here is a bug or an exhausted device, never bad input, so it is fatal: one line
- * naming the call, the error and the source position, then abort() (as BL_CHECK does). Also the
- * opt-in a launch with more than 48 KB of shared memory needs. */
+ * naming the call, the error and the source position, then abort() (as BL_CHECK does). It also
+ * holds the shared-memory opt-in that launches above 48 KB need. */
 #ifndef BYTELM_CUDA_CHECK_H
 #define BYTELM_CUDA_CHECK_H
 

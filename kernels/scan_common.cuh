@@ -215,11 +215,11 @@ __device__ __forceinline__ void load_act_tile(T *dst, const T *src, size_t ld, s
 
 /* A thread's share of staging [TC][W] tiles (W elements of eb bytes a row, smem pitch P) with
  * 16-byte copies, worked out once per kernel: copy it goes to smem offset soff and reads row r,
- * column cc of the chunk. A chunk then costs, per copy, the row's offset (a multiply-add), the
- * row test and one cp.async: about 15 instructions with the 64-bit address and the tile's base
- * as compiled (kernels/NOTES.md, the machine code counted), against a tenth of the scan's
- * instructions when each copy's row was worked out in 64 bits, as the element loads above do.
- * col_ok: the column exists (cc + d0 < D for activations). */
+ * column cc of the chunk. Per copy a chunk then works out the row's offset, tests the row and
+ * issues one cp.async: about 15 instructions as compiled, with the 64-bit address (kernels/
+ * NOTES.md, the machine code counted). Working each row out in 64 bits, as the element loads
+ * above do, had cost a tenth of the scan's instructions. col_ok: the column exists (cc + d0 < D
+ * for activations). */
 template <int TC, int W, int P, int eb, int NTH = NT> struct TilePlan {
     static constexpr int E = 16 / eb, CPR = W / E, NCP = TC * CPR, IT = (NCP + NTH - 1) / NTH;
     static_assert(W % E == 0, "rows of whole 16-byte pieces");

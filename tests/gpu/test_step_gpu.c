@@ -31,13 +31,11 @@ static void check_ssm_step_g(int bf, int B, int D, int N, int R, int steps, uint
         Buf z = bf ? bufh_rand(&p, (size_t)B * zs, -2, 2) : buf_rand(&p, (size_t)B * zs, -2, 2);
         Buf y = bf ? bufh_nan(&p, (size_t)B * D) : buf_nan(&p, (size_t)B * D);
         ScanStep a = {.bf16 = bf, .z_stride = zs, .xdbl_stride = xs, .B = B, .D = D, .N = N, .R = R};
-        a.y = y.c, a.u = u.c, a.z = z.c, a.xdbl = xdbl.c, a.dt_w = dt_w.c, a.dt_bias = dt_b.c;
-        a.A_log = A_log.c, a.Dskip = Dsk.c, a.ssm_state = state.c;
-        if (!gate) a.z = NULL;
+        a.y = y.c, a.u = u.c, a.xdbl = xdbl.c, a.dt_w = dt_w.c, a.dt_bias = dt_b.c;
+        a.z = gate ? z.c : NULL, a.A_log = A_log.c, a.Dskip = Dsk.c, a.ssm_state = state.c;
         p.cpu->ssm_step(p.cpu, &a);
-        a.y = y.g, a.u = u.g, a.z = gate ? z.g : NULL, a.xdbl = xdbl.g, a.dt_w = dt_w.g;
-        a.dt_bias = dt_b.g;
-        a.A_log = A_log.g, a.Dskip = Dsk.g, a.ssm_state = state.g;
+        a.y = y.g, a.u = u.g, a.xdbl = xdbl.g, a.dt_w = dt_w.g, a.dt_bias = dt_b.g;
+        a.z = gate ? z.g : NULL, a.A_log = A_log.g, a.Dskip = Dsk.g, a.ssm_state = state.g;
         p.gpu->ssm_step(p.gpu, &a);
         double e = bf ? errh_all(&p, &y) : err_all(&p, &y);
         if (!(e <= worst_y)) worst_y = e;
