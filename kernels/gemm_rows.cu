@@ -20,6 +20,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/cp_async.cuh"
 #include "kernels/cuda_ctx.h"
+#include "kernels/mma_bf16.cuh"
 #include "kernels/pdl.cuh"
 
 namespace cg = cooperative_groups;
@@ -53,16 +54,6 @@ __device__ __forceinline__ void ldsm_x2(uint32_t &r0, uint32_t &r1, uint32_t add
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];"
                  : "=r"(r0), "=r"(r1)
                  : "r"(addr));
-}
-
-/* d += a b: a 16 x 16 bf16 (row), b 16 x 8 bf16 (column), d 16 x 8 fp32 */
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 /* Byte offset of the 16-byte piece kc (0-7) of shared row r: the pieces of a row are permuted

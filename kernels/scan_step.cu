@@ -5,7 +5,9 @@
  *   once; a channel's N threads split dt_proj's dot and the C contraction and add them by a
  *   fixed butterfly;
  * - from there, one thread per (stream, channel) (scan_step_wide_kernel), which does none of
- *   that repeated per-state work.
+ *   that repeated per-state work;
+ * - in bf16 from there, where the shapes allow, scan_step_mma.cu's kernel instead, with dt_proj
+ *   on the tensor cores.
  * The sequence kernels' chunk machinery has nothing to amortize at L = 1, and fusing dt_proj
  * keeps delta out of memory. The math follows the sequence forward (scan_fwd.cu): exp(delta A) =
  * 2^(delta A log2 e) on the SFU, softplus and the gate from device_math.cuh. */
@@ -319,6 +321,7 @@ template <typename T, typename TW> static void step_t(CudaCtx *c, const ScanStep
 void cuda_ssm_step(CudaCtx *c, const ScanStep *a)
 {
     if (a->B == 0 || a->D == 0) return;
+    if (cuda_ssm_step_mma(c, a)) return;
     if (a->bf16) step_t<__nv_bfloat16, __nv_bfloat16>(c, a);
     else step_t<float, float>(c, a);
 }

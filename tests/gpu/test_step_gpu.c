@@ -20,7 +20,9 @@ static void check_ssm_step_g(int bf, int B, int D, int N, int R, int steps, uint
     char sh[80];
     snprintf(sh, sizeof sh, "%s B=%d D=%d N=%d R=%d%s", bf ? "bf16" : "fp32", B, D, N, R,
              gate ? "" : " no z");
-    int nx = R + 2 * N, xs = nx + 3, zs = 2 * D + 1;
+    /* rows padded past nx: unaligned where R leaves them so anyway, to 16 bytes where the
+     * model's rows are (R a multiple of 16), which the tensor-core kernel needs */
+    int nx = R + 2 * N, xs = nx + (R % 16 ? 3 : 4), zs = 2 * D + 1;
     Buf dt_b = buf_rand(&p, (size_t)D, -4, -2), A_log = buf_rand(&p, (size_t)D * N, -1, 2);
     Buf Dsk = buf_rand(&p, (size_t)D, -1, 1), state = buf_rand(&p, (size_t)B * D * N, -1, 1);
     Buf dt_w = bf ? bufh_rand(&p, (size_t)D * R, -0.5f, 0.5f) : buf_rand(&p, (size_t)D * R, -0.5f, 0.5f);
@@ -64,15 +66,20 @@ START_TEST(ssm_step_shapes)
         check_ssm_step(bf, 8, 1024, 16, 64, 3, 65);
         check_ssm_step(bf, 20, 130, 16, 33, 2, 67); /* a partial last group of streams */
         check_ssm_step(bf, 16, 64, 8, 4, 2, 68);
-        /* from 32 streams a thread per (stream, channel): partial tiles of both, odd and even R */
+        /* from 16 streams a thread per (stream, channel), or in bf16 with R a multiple of 16
+         * the tensor-core kernel (scan_step_mma.cu): partial tiles of streams and channels,
+         * odd and even R, every number of k steps */
         check_ssm_step(bf, 37, 200, 8, 33, 3, 69);
         check_ssm_step(bf, 32, 96, 4, 16, 2, 70);
+        check_ssm_step(bf, 37, 200, 16, 32, 3, 75);
+        check_ssm_step(bf, 24, 72, 8, 48, 2, 76);
         check_ssm_step(bf, 64, 1024, 16, 64, 2, 72);
         check_ssm_step(bf, 33, 130, 32, 7, 2, 71); /* N = 32 stays a thread per state */
         if (!quick()) check_ssm_step(bf, 64, 2048, 16, 64, 2, 66);
         /* without the gate, in both kernels */
         check_ssm_step_g(bf, 3, 200, 16, 33, 3, 73, 0);
         check_ssm_step_g(bf, 37, 200, 16, 33, 3, 74, 0);
+        check_ssm_step_g(bf, 37, 200, 16, 64, 3, 77, 0);
     }
 }
 END_TEST
