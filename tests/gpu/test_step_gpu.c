@@ -313,11 +313,12 @@ END_TEST
 
 /* ---- whole generation: the GPU's recorded step against the CPU ---- */
 
-static void check_generation(const GenOptions *o, int n, Precision prec, const char *name)
+static void check_generation_d(const GenOptions *o, int n, Precision prec, int d,
+                               const char *name)
 {
     if (quick()) n = n < 40 ? n : 40; /* under the sanitizers every launch is slow */
     Backend *cpu = backend_cpu_create(0), *gpu = backend_cuda_create(0);
-    Model *mc = gm_make(cpu, 64, 2, 3, prec), *mg = gm_make(gpu, 64, 2, 3, prec);
+    Model *mc = gm_make(cpu, d, 2, 3, prec), *mg = gm_make(gpu, d, 2, 3, prec);
     gm_perturb(mc, mg, 8);
     const char *prompt = "Bytes in, bytes out: ";
     Generator *gc = generator_create(mc, o), *gg = generator_create(mg, o);
@@ -344,6 +345,12 @@ static void check_generation(const GenOptions *o, int n, Precision prec, const c
     cpu->destroy(cpu), gpu->destroy(gpu);
 }
 
+/* d_model 64: dt rank 4 */
+static void check_generation(const GenOptions *o, int n, Precision prec, const char *name)
+{
+    check_generation_d(o, n, prec, 64, name);
+}
+
 START_TEST(generation_matches_cpu)
 {
     GenOptions o;
@@ -361,6 +368,8 @@ START_TEST(generation_matches_cpu)
     check_generation(&o, 200, PREC_FP32, "greedy, batch 20 (wide scan step)");
     /* bf16 at batch 20: the products on the tensor cores against the CPU's bf16 products */
     check_generation(&o, 200, PREC_BF16, "bf16 greedy, batch 20 (tensor cores)");
+    /* d_model 256 gives dt rank 16, which takes the tensor-core scan step */
+    check_generation_d(&o, 200, PREC_BF16, 256, "bf16 greedy, batch 20, dt rank 16");
 }
 END_TEST
 
