@@ -1,5 +1,5 @@
 /* The scan's recurrent step for generation (Backend.ssm_step): dt_proj, softplus, the state
- * update, the C contraction, D and the z gate for one byte of B streams. Two kernels, by batch:
+ * update, the C contraction, D and the z gate for one byte of B streams. Its kernels, by batch:
  * - below STEP_WIDE_MIN_B streams, one thread per (channel, state) so that even one stream
  *   fills the GPU, each block stepping up to STEP_STREAMS streams with the parameters it loaded
  *   once; a channel's N threads split dt_proj's dot and the C contraction and add them by a
