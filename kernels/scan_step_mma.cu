@@ -38,7 +38,7 @@ struct MmaLayout {
     int srow, sstr, wrow, nx, xrow;
     __host__ __device__ MmaLayout(int N, int R)
         : srow(N + 4), sstr(16 * (N + 4) + 4), wrow(R + 16), nx(R + 2 * N),
-          xrow(R + 2 * N + ((16 - (R + 2 * N) % 32) + 32) % 32) {}
+          xrow(nx + ((16 - nx % 32) + 32) % 32) {}
     __host__ __device__ int st_floats() const { return MMA_STREAMS * sstr; }
     __host__ __device__ int a_floats() const { return MMA_CH * srow; }
     __host__ __device__ int w_floats() const { return MMA_CH * wrow / 2; }
@@ -55,6 +55,25 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi)
     const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *(const uint32_t *)&v;
 }
+
+/* Piece j of the block's states (8 streams x 16 channels x N / 4 pieces of 16 bytes, in address
+ * order): its offsets in floats in shared memory and in the state tensor, and whether the stream
+ * and channel exist (if not, the global offset is the block's first, a valid address). The
+ * divisions are by powers of two known at compile time. */
+template <int N> struct StatePiece {
+    int sh;
+    size_t gl;
+    bool in;
+    __device__ __forceinline__ StatePiece(int j, const MmaLayout &lay, int b0, int d0, int nb,
+                                          int nc, int D)
+    {
+        constexpr int PC = N / 4;
+        const int qq = j / (MMA_CH * PC), cc = (j / PC) % MMA_CH, k = j % PC;
+        in = qq < nb && cc < nc;
+        sh = qq * lay.sstr + cc * lay.srow + 4 * k;
+        gl = in ? ((size_t)(b0 + qq) * D + d0 + cc) * N + 4 * k : ((size_t)b0 * D + d0) * N;
+    }
+};
 
 /* Copies rows x (pieces 16-byte pieces) from g (row r at g + r * gstride bytes) to shared rows
  * at sstride bytes; rows from live on are zero-filled. */
@@ -90,12 +109,10 @@ scan_step_mma_kernel(__nv_bfloat16 *__restrict__ y, const __nv_bfloat16 *__restr
      * scan_step.cu), A_log and dt_w's rows; a stream's 16 channels of state are one run of
      * 16 N floats. Missing channels and streams are zeros, so every value the tile computes
      * is finite. */
-    constexpr int PC = N / 4; /* 16-byte pieces of a channel's states */
-    for (int j = threadIdx.x; j < MMA_STREAMS * MMA_CH * PC; j += MMA_THREADS) {
-        const int qq = j / (MMA_CH * PC), r = j % (MMA_CH * PC), cc = r / PC, k = r % PC;
-        const bool in = qq < nb && cc < nc;
-        cp_async16(st_sh + qq * lay.sstr + cc * lay.srow + 4 * k,
-                   state + ((size_t)(b0 + (in ? qq : 0)) * D + d0 + (in ? cc : 0)) * N + 4 * k, in);
+    constexpr int PIECES = MMA_STREAMS * MMA_CH * N / 4;
+    for (int j = threadIdx.x; j < PIECES; j += MMA_THREADS) {
+        const StatePiece<N> p(j, lay, b0, d0, nb, nc, D);
+        cp_async16(st_sh + p.sh, state + p.gl, p.in);
     }
     stage16((char *)a_sh, 4 * lay.srow, (const char *)(A_log + (size_t)d0 * N), 4 * N, MMA_CH,
             N / 4, nc);
@@ -162,11 +179,9 @@ scan_step_mma_kernel(__nv_bfloat16 *__restrict__ y, const __nv_bfloat16 *__restr
     }
     __syncthreads();
     /* the new states back in address order */
-    for (int j = threadIdx.x; j < MMA_STREAMS * MMA_CH * PC; j += MMA_THREADS) {
-        const int qq = j / (MMA_CH * PC), r = j % (MMA_CH * PC), cc = r / PC, k = r % PC;
-        if (qq < nb && cc < nc)
-            *(float4 *)(state + ((size_t)(b0 + qq) * D + d0 + cc) * N + 4 * k) =
-                *(const float4 *)(st_sh + qq * lay.sstr + cc * lay.srow + 4 * k);
+    for (int j = threadIdx.x; j < PIECES; j += MMA_THREADS) {
+        const StatePiece<N> p(j, lay, b0, d0, nb, nc, D);
+        if (p.in) *(float4 *)(state + p.gl) = *(const float4 *)(st_sh + p.sh);
     }
 }
 
