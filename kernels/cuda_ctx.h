@@ -122,8 +122,9 @@ void cuda_matmul_bwd_bf16(CudaCtx *c, void *dinp, int dinp_bf16, int lddi, float
                           const __nv_bfloat16 *w, int M, int K, int N, int accumulate_dinp);
 /* gemm_rows.cu: the forward product for 9..GEMM_ROWS_MAX_M input rows on the tensor cores (the
  * step at larger batches); false, launching nothing, for a shape or alignment it does not take.
- * From 33 rows cuBLASLt's kernels were faster in the step (kernels/NOTES.md, g5). */
-#define GEMM_ROWS_MAX_M 32
+ * From 33 rows it takes only products of few columns: on wide ones cuBLASLt's kernels were
+ * faster in the step (kernels/NOTES.md, g5 and g7). */
+#define GEMM_ROWS_MAX_M 64
 bool cuda_gemm_rows_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const float *add,
                          const __nv_bfloat16 *inp, int ldi, const __nv_bfloat16 *w, int M, int K,
                          int N);

@@ -1,4 +1,4 @@
-/* bf16 products of 9-32 input rows (generation's step at 9-32 streams) on the tensor cores, as
+/* bf16 products of 9-64 input rows (generation's step at 9-64 streams) on the tensor cores, as
  * programmatic dependents.
  *
  * At a few dozen rows a product is a weight read (in_proj of the 353M model: 8 MB of weights,
@@ -7,8 +7,10 @@
  * the weights and inputs in shared memory at once (no pipeline loop): it issues the weight
  * copies (cp.async) before waiting for the kernel before it (the weights do not depend on it,
  * pdl.cuh), then the input rows', one group per 64-wide chunk of k, and multiplies each chunk as
- * it lands, mma.sync m16n8k16 with fp32 sums. Measured in the step, this wins up to 32 rows and
- * loses to cuBLASLt from 48 (kernels/NOTES.md, g5), so the launcher takes at most 32.
+ * it lands, mma.sync m16n8k16 with fp32 sums. Measured in the step, this wins up to 32 rows; from
+ * 33 it wins only for products of few columns (x_proj), on which cuBLASLt leaves most
+ * multiprocessors idle, and loses on wide ones (kernels/NOTES.md, g5 and g7), so from 33 rows
+ * the launcher takes at most RW_THIN_N columns.
  *
  * A block owns BN = 4 x WN output columns for every input row (MT tiles of 16 rows) over one
  * slice of k. The slices of one column tile form a thread-block cluster; each block leaves its
@@ -29,6 +31,7 @@ namespace cg = cooperative_groups;
 #define RW_KC 64         /* k a chunk: one 128-byte shared row of bf16 */
 #define RW_MAX_CHUNKS 8  /* a block's slice of k holds at most 512 */
 #define RW_MAX_SPLIT 8   /* blocks a cluster: the portable limit */
+#define RW_THIN_N 128    /* from 33 rows, the widest product taken (x_proj's, not the head's 256) */
 #define RW_PAD 8         /* floats after each row of the partial tile, against bank conflicts */
 
 struct RowsArgs {
@@ -245,12 +248,13 @@ bool cuda_gemm_rows_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const flo
                          int N)
 {
     RowsPlan p;
-    if (M < 1 || M > GEMM_ROWS_MAX_M || K < 1 || K % 8 || ldi % 8 || (uintptr_t)inp % 16 ||
+    if (M < 1 || M > GEMM_ROWS_MAX_M || (M > 32 && N > RW_THIN_N) || K < 1 || K % 8 || ldi % 8 || (uintptr_t)inp % 16 ||
         (uintptr_t)w % 16 || !plan_rows(c, K, N, &p))
         return false;
     const int vec = ldo % 4 == 0 && (uintptr_t)out % (out_bf16 ? 8 : 16) == 0 && (uintptr_t)add % 16 == 0;
     RowsArgs a = {out, out_bf16, ldo, add, inp, ldi, w, M, K, N, p.ks, vec};
     if (M <= 16) launch_mt<1>(c, a, p);
-    else launch_mt<2>(c, a, p);
+    else if (M <= 32) launch_mt<2>(c, a, p);
+    else launch_mt<4>(c, a, p);
     return true;
 }

@@ -170,8 +170,9 @@ START_TEST(gemv_shapes)
     check_gemv(3, 37, 19, 41, 23, 83);      /* odd sizes: the one-element path */
     check_gemv(8, 512, 256, 512, 256, 84);
     check_gemv(5, 1000, 130, 1004, 131, 85);
-    /* 9-32 rows: bf16 on the tensor cores, its tilings (column tiles of 128, 64, 32; clusters
-     * of 1-8 slices of k), partial tiles of rows, columns and k, unaligned outputs */
+    /* 9-64 rows: bf16 on the tensor cores (from 33 rows only up to 128 columns), its tilings
+     * (column tiles of 128, 64, 32; clusters of 1-8 slices of k), partial tiles of rows, columns
+     * and k, unaligned outputs */
     check_gemv(20, 1024, 4096, 1024, 4096, 86); /* in_proj */
     check_gemv(32, 2048, 1024, 2048, 1024, 87); /* out_proj */
     check_gemv(32, 2048, 96, 2048, 96, 88);     /* x_proj */
@@ -181,8 +182,16 @@ START_TEST(gemv_shapes)
     check_gemv(17, 104, 24, 104, 24, 92);       /* one block */
     check_gemv(16, 64, 40, 64, 40, 93);
     check_gemv(12, 37, 19, 41, 23, 94);         /* K % 8: cuBLAS */
-    check_gemv(64, 2048, 1024, 2048, 1024, 96); /* more than 32 rows: cuBLAS */
+    check_gemv(64, 2048, 96, 2048, 96, 98);     /* x_proj at 64 streams */
+    check_gemv(64, 1024, 128, 1024, 128, 97);
+    check_gemv(48, 4096, 120, 4096, 121, 99);   /* slices of 512 */
+    check_gemv(33, 1000, 127, 1008, 129, 100);
+    check_gemv(40, 104, 24, 104, 24, 110);      /* one block */
+    check_gemv(64, 1024, 256, 1024, 256, 113);  /* more columns (the head): cuBLAS */
+    check_gemv(64, 2048, 1024, 2048, 1024, 96);
+    check_gemv(65, 512, 256, 512, 256, 111);    /* more than 64 rows: cuBLAS */
     check_gemv(10, 8192, 64, 8192, 64, 95);     /* K beyond 8 slices of 512: cuBLAS */
+    check_gemv(40, 8192, 64, 8192, 64, 112);
 }
 END_TEST
 
@@ -221,7 +230,9 @@ START_TEST(norm_matmul_shapes)
     check_norm_matmul(12, 256, 96, 96, 105);   /* more rows than the GEMV takes: the norm, then */
     check_norm_matmul(32, 1024, 4096, 4096, 106); /* the product (bf16: tensor cores, fp32: cuBLAS) */
     check_norm_matmul(20, 512, 256, 256, 107);
-    check_norm_matmul(64, 1024, 4096, 4096, 108); /* more than 32 rows: cuBLAS in both */
+    check_norm_matmul(64, 1024, 4096, 4096, 108); /* more than 32 rows and 128 columns: cuBLAS */
+    check_norm_matmul(64, 2048, 96, 96, 109);     /* 64 rows of few columns: tensor cores in bf16 */
+    check_norm_matmul(72, 1024, 96, 96, 114);     /* more than 64 rows: cuBLAS in both */
 }
 END_TEST
 
@@ -370,6 +381,9 @@ START_TEST(generation_matches_cpu)
     check_generation(&o, 200, PREC_BF16, "bf16 greedy, batch 20 (tensor cores)");
     /* d_model 256 gives dt rank 16, which takes the tensor-core scan step */
     check_generation_d(&o, 200, PREC_BF16, 256, "bf16 greedy, batch 20, dt rank 16");
+    /* 40 streams: x_proj on the tensor cores, the wider products on cuBLASLt */
+    o.batch = 40;
+    check_generation_d(&o, 100, PREC_BF16, 256, "bf16 greedy, batch 40, dt rank 16");
 }
 END_TEST
 
