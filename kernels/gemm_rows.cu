@@ -248,8 +248,8 @@ bool cuda_gemm_rows_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const flo
                          int N)
 {
     RowsPlan p;
-    if (M < 1 || M > GEMM_ROWS_MAX_M || (M > 32 && N > RW_THIN_N) || K < 1 || K % 8 || ldi % 8 || (uintptr_t)inp % 16 ||
-        (uintptr_t)w % 16 || !plan_rows(c, K, N, &p))
+    if (M < 1 || M > GEMM_ROWS_MAX_M || (M > 32 && N > RW_THIN_N) || K < 1 || K % 8 ||
+        ldi % 8 || (uintptr_t)inp % 16 || (uintptr_t)w % 16 || !plan_rows(c, K, N, &p))
         return false;
     const int vec = ldo % 4 == 0 && (uintptr_t)out % (out_bf16 ? 8 : 16) == 0 && (uintptr_t)add % 16 == 0;
     RowsArgs a = {out, out_bf16, ldo, add, inp, ldi, w, M, K, N, p.ks, vec};

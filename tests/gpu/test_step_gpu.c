@@ -179,19 +179,19 @@ START_TEST(gemv_shapes)
     check_gemv(31, 1000, 131, 1008, 133, 89);
     check_gemv(9, 512, 2048, 512, 2048, 90);
     check_gemv(24, 4096, 300, 4096, 301, 91);   /* slices of 512 */
-    check_gemv(17, 104, 24, 104, 24, 92);       /* one block */
+    check_gemv(17, 104, 24, 104, 24, 92);       /* one column tile */
     check_gemv(16, 64, 40, 64, 40, 93);
     check_gemv(12, 37, 19, 41, 23, 94);         /* K % 8: cuBLAS */
     check_gemv(64, 2048, 96, 2048, 96, 98);     /* x_proj at 64 streams */
     check_gemv(64, 1024, 128, 1024, 128, 97);
     check_gemv(48, 4096, 120, 4096, 121, 99);   /* slices of 512 */
     check_gemv(33, 1000, 127, 1008, 129, 100);
-    check_gemv(40, 104, 24, 104, 24, 110);      /* one block */
+    check_gemv(40, 104, 24, 104, 24, 110);      /* one column tile */
     check_gemv(64, 1024, 256, 1024, 256, 113);  /* more columns (the head): cuBLAS */
     check_gemv(64, 2048, 1024, 2048, 1024, 96);
     check_gemv(65, 512, 256, 512, 256, 111);    /* more than 64 rows: cuBLAS */
     check_gemv(10, 8192, 64, 8192, 64, 95);     /* K beyond 8 slices of 512: cuBLAS */
-    check_gemv(40, 8192, 64, 8192, 64, 112);
+    check_gemv(40, 8192, 64, 8192, 64, 112);    /* the same from 33 rows */
 }
 END_TEST
 
