@@ -148,8 +148,9 @@ double cuda_sumsq(CudaCtx *c, const float *x, size_t n);
 void cuda_norm_matmul(CudaCtx *c, void *out, int out_bf16, int ldo, const float *inp,
                       const float *norm_w, float eps, const void *w, int half, int M, int K, int N);
 void cuda_ssm_step(CudaCtx *c, const ScanStep *a);
-/* scan_step_mma.cu: the bf16 step at many streams, dt_proj on the tensor cores; false, launching
- * nothing, for a batch, shape or alignment it does not take */
+/* scan_step_mma.cu: the bf16 step at many streams (cuda_ssm_step asks it from STEP_WIDE_MIN_B),
+ * dt_proj on the tensor cores; false, launching nothing, for a shape or alignment it does not
+ * take */
 bool cuda_ssm_step_mma(CudaCtx *c, const ScanStep *a);
 void cuda_sample(CudaCtx *c, const SampleArgs *a);
 

@@ -96,6 +96,13 @@ template <> __device__ __forceinline__ __nv_bfloat16 bl_from_f<__nv_bfloat16>(fl
 {
     return __float2bfloat16_rn(x);
 }
+/* two floats as one bf16x2 word, the first in the low half (the lower address, or an mma
+ * fragment's lower k) */
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi)
+{
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *(const uint32_t *)&v;
+}
 
 /* Grid-stride helpers use 64-bit indices: B*L*D passes 2^31 at the benchmark shapes. */
 __device__ __forceinline__ size_t bl_gtid() { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }

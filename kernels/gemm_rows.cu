@@ -22,6 +22,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/cp_async.cuh"
 #include "kernels/cuda_ctx.h"
+#include "kernels/device_math.cuh"
 #include "kernels/mma_bf16.cuh"
 #include "kernels/pdl.cuh"
 
@@ -172,10 +173,8 @@ __global__ void __launch_bounds__(RW_THREADS) gemm_rows_kernel(RowsArgs a, int s
                 s.x += t.x, s.y += t.y, s.z += t.z, s.w += t.w;
             }
             if (a.out_bf16) {
-                const __nv_bfloat162 lo = __floats2bfloat162_rn(s.x, s.y), hi = __floats2bfloat162_rn(s.z, s.w);
-                uint2 v;
-                v.x = *reinterpret_cast<const uint32_t *>(&lo), v.y = *reinterpret_cast<const uint32_t *>(&hi);
-                *reinterpret_cast<uint2 *>(static_cast<__nv_bfloat16 *>(a.out) + at) = v;
+                *reinterpret_cast<uint2 *>(static_cast<__nv_bfloat16 *>(a.out) + at) =
+                    make_uint2(pack_bf16x2(s.x, s.y), pack_bf16x2(s.z, s.w));
             } else {
                 *reinterpret_cast<float4 *>(static_cast<float *>(a.out) + at) = s;
             }

@@ -321,7 +321,8 @@ template <typename T, typename TW> static void step_t(CudaCtx *c, const ScanStep
 void cuda_ssm_step(CudaCtx *c, const ScanStep *a)
 {
     if (a->B == 0 || a->D == 0) return;
-    if (cuda_ssm_step_mma(c, a)) return;
+    /* where the pairs fill the GPU, the tensor-core kernel if it takes the shape */
+    if (a->B >= STEP_WIDE_MIN_B && cuda_ssm_step_mma(c, a)) return;
     if (a->bf16) step_t<__nv_bfloat16, __nv_bfloat16>(c, a);
     else step_t<float, float>(c, a);
 }

@@ -1,4 +1,5 @@
-/* The bf16 scan step (Backend.ssm_step) from MMA_MIN_B streams, with dt_proj on the tensor cores.
+/* The bf16 scan step (Backend.ssm_step) at many streams, with dt_proj on the tensor cores;
+ * scan_step.cu asks it first from STEP_WIDE_MIN_B streams, where its wide kernel would run.
  *
  * At many streams scan_step.cu's wide kernel spent half of its instructions on dt_proj's dot (a
  * thread's R products, each with a shared load of dt_w), and every kernel that read the states
@@ -23,7 +24,6 @@
 #define MMA_CH 16     /* a block: the 16 channels of one mma tile's rows ... */
 #define MMA_STREAMS 8 /* ... by its 8 columns, one pair a thread */
 #define MMA_THREADS (MMA_CH * MMA_STREAMS)
-#define MMA_MIN_B 16 /* from here the pairs fill the GPU (below, scan_step.cu's per-state kernel) */
 #define MMA_MAX_KS 4 /* R up to 64 (the models' ranks: ceil(d_model / 16)) */
 
 /* The block's shared rows, in floats unless named otherwise. Each is copied in 16-byte pieces
@@ -48,13 +48,6 @@ struct MmaLayout {
         return sizeof(float) * (size_t)(st_floats() + a_floats() + w_floats() + x_floats());
     }
 };
-
-/* two floats as bf16x2, the first in the low half (the element at the lower k) */
-__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi)
-{
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *(const uint32_t *)&v;
-}
 
 /* Piece j of the block's states (8 streams x 16 channels x N / 4 pieces of 16 bytes, in address
  * order): its offsets in floats in shared memory and in the state tensor, and whether the stream
@@ -211,7 +204,7 @@ bool cuda_ssm_step_mma(CudaCtx *c, const ScanStep *a)
     const bool aligned = a->xdbl_stride % 4 == 0 && (uintptr_t)a->xdbl % 16 == 0 &&
                          (uintptr_t)a->A_log % 16 == 0 && (uintptr_t)a->ssm_state % 16 == 0 &&
                          (uintptr_t)a->dt_w % 16 == 0;
-    if (!a->bf16 || a->B < MMA_MIN_B || a->R % 16 || a->R / 16 > MMA_MAX_KS || !aligned)
+    if (!a->bf16 || a->R % 16 || a->R / 16 > MMA_MAX_KS || !aligned)
         return false;
     switch (a->N) {
     case 4: launch_n<4>(c, a); return true;
