@@ -46,4 +46,11 @@ __device__ __forceinline__ void cp_async_wait_pending(int n)
     }
 }
 
+/* Asks L2 to fetch [g, g + bytes) from global memory and returns at once (sm_90's bulk prefetch,
+ * no destination, no completion to wait for): g 16-byte aligned, bytes a multiple of 16. */
+__device__ __forceinline__ void prefetch_l2_bulk(const void *g, uint32_t bytes)
+{
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(g), "r"(bytes) : "memory");
+}
+
 #endif

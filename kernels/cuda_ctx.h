@@ -128,6 +128,12 @@ void cuda_matmul_bwd_bf16(CudaCtx *c, void *dinp, int dinp_bf16, int lddi, float
 bool cuda_gemm_rows_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const float *add,
                          const __nv_bfloat16 *inp, int ldi, const __nv_bfloat16 *w, int M, int K,
                          int N);
+/* whether cuda_gemm_rows_bf16 takes an M x K x N product of aligned operands */
+bool cuda_gemm_rows_takes(const CudaCtx *c, int M, int K, int N);
+/* whether cuda_matmul_fwd_bf16 runs an M x K x N product (aligned operands) as a programmatic
+ * dependent that fetches its weights under the kernel before it (the GEMV, gemm_rows.cu); on
+ * cuBLASLt it reads them only once it runs, so the op before may warm L2 with them */
+bool cuda_matmul_fwd_bf16_fetches_early(const CudaCtx *c, int M, int K, int N);
 /* FLOP/s of an n x n x n product measured now on random data: bf16 operands through cuBLASLt,
  * or fp32 through cuBLAS (no TF32). */
 double cuda_matmul_rate(CudaCtx *c, int bf16, int n);

@@ -242,13 +242,25 @@ static void launch_mt(CudaCtx *c, const RowsArgs &a, const RowsPlan &p)
     }
 }
 
+/* the shapes taken, whatever the alignment (the rule of kernels/NOTES.md, g5 and g7) */
+static bool takes(const CudaCtx *c, int M, int K, int N, RowsPlan *p)
+{
+    return M >= 1 && M <= GEMM_ROWS_MAX_M && !(M > 32 && N > RW_THIN_N) && K >= 1 && K % 8 == 0 &&
+           plan_rows(c, K, N, p);
+}
+
+bool cuda_gemm_rows_takes(const CudaCtx *c, int M, int K, int N)
+{
+    RowsPlan p;
+    return takes(c, M, K, N, &p);
+}
+
 bool cuda_gemm_rows_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const float *add,
                          const __nv_bfloat16 *inp, int ldi, const __nv_bfloat16 *w, int M, int K,
                          int N)
 {
     RowsPlan p;
-    if (M < 1 || M > GEMM_ROWS_MAX_M || (M > 32 && N > RW_THIN_N) || K < 1 || K % 8 ||
-        ldi % 8 || (uintptr_t)inp % 16 || (uintptr_t)w % 16 || !plan_rows(c, K, N, &p))
+    if (!takes(c, M, K, N, &p) || ldi % 8 || (uintptr_t)inp % 16 || (uintptr_t)w % 16)
         return false;
     const int vec = ldo % 4 == 0 && (uintptr_t)out % (out_bf16 ? 8 : 16) == 0 && (uintptr_t)add % 16 == 0;
     RowsArgs a = {out, out_bf16, ldo, add, inp, ldi, w, M, K, N, p.ks, vec};

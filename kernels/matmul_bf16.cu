@@ -168,6 +168,11 @@ void cuda_matmul_fwd_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const fl
             add ? (const void *)add : out, ldo, out, ldo, t);
 }
 
+bool cuda_matmul_fwd_bf16_fetches_early(const CudaCtx *c, int M, int K, int N)
+{
+    return (M <= GEMV_MAX_M && K > 0) || cuda_gemm_rows_takes(c, M, K, N);
+}
+
 /* dinp[M, K] (+)= dout @ w    <=>   dinp^T = w^T dout^T
  * dw[N, K] += dout^T @ inp    <=>   dw^T += inp^T dout */
 void cuda_matmul_bwd_bf16(CudaCtx *c, void *dinp, int dinp_bf16, int lddi, float *dw,

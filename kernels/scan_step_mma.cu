@@ -11,6 +11,9 @@
  * R = 64, cheaper than a second barrier to share one warp's), and lane (g, t) keeps the value of
  * its own pair. The new states go back through shared memory in address order too.
  *
+ * Before its wait it also asks L2 for the weights of the products after it (ScanStep's ahead)
+ * where those run on cuBLASLt, whose kernels start reading them only once they run.
+ *
  * The arithmetic is the bf16 forward's, as in the other step kernels: the dt slice rounded to
  * bf16, products exact and summed in fp32, delta_pre rounded to bf16; only the order of the sum
  * differs. */
@@ -68,16 +71,41 @@ template <int N> struct StatePiece {
     }
 };
 
-/* Copies rows x (pieces 16-byte pieces) from g (row r at g + r * gstride bytes) to shared rows
- * at sstride bytes; rows from live on are zero-filled. */
+/* Copies ROWS rows of PIECES 16-byte pieces from g (row r at g + r * gstride bytes) to shared
+ * rows at sstride bytes; rows from live on are zero-filled. The shape is known at compile
+ * time, so the loop unrolls and its divisions are by constants. */
+template <int ROWS, int PIECES>
 __device__ __forceinline__ void stage16(char *sm, int sstride, const char *g, size_t gstride,
-                                        int rows, int pieces, int live)
+                                        int live)
 {
-    for (int j = threadIdx.x; j < rows * pieces; j += MMA_THREADS) {
-        const int r = j / pieces, c = j - r * pieces;
-        cp_async16(sm + r * sstride + 16 * c, g + (size_t)min(r, live - 1) * gstride + 16 * c,
-                   r < live);
+    constexpr int TOTAL = ROWS * PIECES;
+#pragma unroll
+    for (int j0 = 0; j0 < TOTAL; j0 += MMA_THREADS) {
+        const int j = j0 + threadIdx.x;
+        if (TOTAL % MMA_THREADS == 0 || j < TOTAL) {
+            const int r = j / PIECES, c = j - r * PIECES;
+            cp_async16(sm + r * sstride + 16 * c, g + (size_t)min(r, live - 1) * gstride + 16 * c,
+                       r < live);
+        }
     }
+}
+
+/* The weights of the products after this op, to be pulled into L2 while it runs (ScanStep's
+ * ahead): each block asks for its share of each. */
+struct StepAheadL2 {
+    const char *w[2];
+    uint32_t bytes[2];
+};
+
+__device__ __forceinline__ void prefetch_share(const StepAheadL2 &ah)
+{
+    if (threadIdx.x >= 2) return;
+    /* selected, not indexed by the thread: an indexed parameter would go through local memory */
+    const char *w = threadIdx.x ? ah.w[1] : ah.w[0];
+    const uint32_t total = threadIdx.x ? ah.bytes[1] : ah.bytes[0];
+    const uint32_t nblk = gridDim.x * gridDim.y, blk = blockIdx.y * gridDim.x + blockIdx.x;
+    const uint32_t share = ((total + nblk - 1) / nblk + 15) / 16 * 16, off = blk * share;
+    if (w && share && off < total) prefetch_l2_bulk(w + off, min(share, total - off));
 }
 
 template <int N, int KS>
@@ -87,7 +115,7 @@ scan_step_mma_kernel(__nv_bfloat16 *__restrict__ y, const __nv_bfloat16 *__restr
                      const float *__restrict__ xdbl, int xdbl_stride,
                      const __nv_bfloat16 *__restrict__ dt_w, const float *__restrict__ dt_bias,
                      const float *__restrict__ A_log, const float *__restrict__ Dskip,
-                     float *__restrict__ state, int B, int D)
+                     float *__restrict__ state, int B, int D, StepAheadL2 ahead)
 {
     constexpr int R = 16 * KS;
     extern __shared__ float4 sh4[];
@@ -107,11 +135,12 @@ scan_step_mma_kernel(__nv_bfloat16 *__restrict__ y, const __nv_bfloat16 *__restr
         const StatePiece<N> p(j, lay, b0, d0, nb, nc, D);
         cp_async16(st_sh + p.sh, state + p.gl, p.in);
     }
-    stage16((char *)a_sh, 4 * lay.srow, (const char *)(A_log + (size_t)d0 * N), 4 * N, MMA_CH,
-            N / 4, nc);
-    stage16((char *)w_sh, 2 * lay.wrow, (const char *)(dt_w + (size_t)d0 * R), 2 * R, MMA_CH,
-            R / 8, nc);
+    stage16<MMA_CH, N / 4>((char *)a_sh, 4 * lay.srow, (const char *)(A_log + (size_t)d0 * N),
+                           4 * N, nc);
+    stage16<MMA_CH, R / 8>((char *)w_sh, 2 * lay.wrow, (const char *)(dt_w + (size_t)d0 * R),
+                           2 * R, nc);
     cp_async_commit();
+    prefetch_share(ahead);
     /* this thread's pair: d's value w of the tile (mma_bf16): channel g + 8 (w / 2), stream
      * 2t + w % 2 */
     const int c = g + 8 * (w / 2), q = 2 * t + w % 2;
@@ -120,11 +149,22 @@ scan_step_mma_kernel(__nv_bfloat16 *__restrict__ y, const __nv_bfloat16 *__restr
     const float bias = dt_bias[dc], dsk = Dskip[dc];
     pdl_wait();
     pdl_release();
-    stage16((char *)x_sh, 4 * lay.xrow, (const char *)(xdbl + (size_t)b0 * xdbl_stride),
-            4 * (size_t)xdbl_stride, MMA_STREAMS, lay.nx / 4, nb);
+    stage16<MMA_STREAMS, (R + 2 * N) / 4>((char *)x_sh, 4 * lay.xrow,
+                                          (const char *)(xdbl + (size_t)b0 * xdbl_stride),
+                                          4 * (size_t)xdbl_stride, nb);
     cp_async_commit();
     const float uv = __bfloat162float(u[(size_t)bq * D + dc]);
     const float zv = z ? __bfloat162float(z[(size_t)bq * z_stride + dc]) : 0.0f;
+    /* A = -exp(A_log) once a block (by the SFU, the expression every stream used to evaluate
+     * again): each thread rewrites the piece of A_log it copied, once its first group landed */
+    cp_async_wait<1>();
+    if (threadIdx.x < MMA_CH * N / 4) {
+        const int r = threadIdx.x / (N / 4), k = threadIdx.x % (N / 4);
+        float4 *ap = (float4 *)(a_sh + r * lay.srow + 4 * k);
+        const float4 al = *ap;
+        *ap = make_float4(-bl_ex2(al.x * BL_LOG2E) * BL_LOG2E, -bl_ex2(al.y * BL_LOG2E) * BL_LOG2E,
+                          -bl_ex2(al.z * BL_LOG2E) * BL_LOG2E, -bl_ex2(al.w * BL_LOG2E) * BL_LOG2E);
+    }
     cp_async_wait<0>();
     __syncthreads();
     /* delta_pre for the whole tile, in every warp. The contraction's order is free, so k step
@@ -158,9 +198,7 @@ scan_step_mma_kernel(__nv_bfloat16 *__restrict__ y, const __nv_bfloat16 *__restr
                     cs[4] = {cc.x, cc.y, cc.z, cc.w};
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            /* A = -exp(A_log), by the SFU: each stream computes it again */
-            const float A2 = -bl_ex2(as[e] * BL_LOG2E) * BL_LOG2E;
-            sp[e] = fmaf(bl_ex2(delta * A2), sp[e], du * bs[e]);
+            sp[e] = fmaf(bl_ex2(delta * as[e]), sp[e], du * bs[e]);
             yacc = fmaf(cs[e], sp[e], yacc);
         }
         *(float4 *)(sv + 4 * k) = make_float4(sp[0], sp[1], sp[2], sp[3]);
@@ -178,24 +216,40 @@ scan_step_mma_kernel(__nv_bfloat16 *__restrict__ y, const __nv_bfloat16 *__restr
     }
 }
 
-template <int N, int KS> static void launch_mma(CudaCtx *c, const ScanStep *a)
+template <int N, int KS> static void launch_mma(CudaCtx *c, const ScanStep *a, StepAheadL2 ah)
 {
     const dim3 grid((a->D + MMA_CH - 1) / MMA_CH, (a->B + MMA_STREAMS - 1) / MMA_STREAMS);
     launch_pdl(scan_step_mma_kernel<N, KS>, grid, dim3(MMA_THREADS), MmaLayout(N, 16 * KS).bytes(),
                c->stream, (__nv_bfloat16 *)a->y, (const __nv_bfloat16 *)a->u,
                (const __nv_bfloat16 *)a->z, a->z_stride, a->xdbl, a->xdbl_stride,
                (const __nv_bfloat16 *)a->dt_w, a->dt_bias, a->A_log, a->Dskip, a->ssm_state,
-               a->B, a->D);
+               a->B, a->D, ah);
 }
 
-template <int N> static void launch_n(CudaCtx *c, const ScanStep *a)
+template <int N> static void launch_n(CudaCtx *c, const ScanStep *a, StepAheadL2 ah)
 {
     switch (a->R / 16) {
-    case 1: launch_mma<N, 1>(c, a); break;
-    case 2: launch_mma<N, 2>(c, a); break;
-    case 3: launch_mma<N, 3>(c, a); break;
-    default: launch_mma<N, 4>(c, a); break;
+    case 1: launch_mma<N, 1>(c, a, ah); break;
+    case 2: launch_mma<N, 2>(c, a, ah); break;
+    case 3: launch_mma<N, 3>(c, a, ah); break;
+    default: launch_mma<N, 4>(c, a, ah); break;
     }
+}
+
+/* ScanStep's ahead, kept only for the products that read their weights once they run
+ * (cuBLASLt's, from 33 rows); gemm_rows.cu's and the GEMV's already fetch theirs under the
+ * kernel before them (kernels/NOTES.md, g8 and g9). */
+static StepAheadL2 ahead_of(const CudaCtx *c, const ScanStep *a)
+{
+    StepAheadL2 ah = {};
+    for (int i = 0; i < 2; i++) {
+        const size_t bytes = (size_t)a->ahead[i].N * a->ahead[i].K * 2;
+        if (!a->ahead[i].w || (uintptr_t)a->ahead[i].w % 16 || bytes % 16 || bytes > UINT32_MAX ||
+            cuda_matmul_fwd_bf16_fetches_early(c, a->B, a->ahead[i].K, a->ahead[i].N))
+            continue;
+        ah.w[i] = (const char *)a->ahead[i].w, ah.bytes[i] = (uint32_t)bytes;
+    }
+    return ah;
 }
 
 bool cuda_ssm_step_mma(CudaCtx *c, const ScanStep *a)
@@ -206,10 +260,11 @@ bool cuda_ssm_step_mma(CudaCtx *c, const ScanStep *a)
                          (uintptr_t)a->dt_w % 16 == 0;
     if (!a->bf16 || a->R % 16 || a->R / 16 > MMA_MAX_KS || !aligned)
         return false;
+    const StepAheadL2 ah = ahead_of(c, a);
     switch (a->N) {
-    case 4: launch_n<4>(c, a); return true;
-    case 8: launch_n<8>(c, a); return true;
-    case 16: launch_n<16>(c, a); return true;
+    case 4: launch_n<4>(c, a, ah); return true;
+    case 8: launch_n<8>(c, a, ah); return true;
+    case 16: launch_n<16>(c, a, ah); return true;
     default: return false;
     }
 }

@@ -105,6 +105,13 @@ typedef struct {
     const float *dt_bias, *A_log, *Dskip;
     float *ssm_state; /* [B, D, N], read and updated */
     int B, D, N, R;
+    /* bf16 only, a hint that changes no result: the weights ([N, K] bf16, row-major) of the
+     * two products the step runs next (out_proj, then the next layer's in_proj or the head), so
+     * a backend may start pulling them into its cache while this op runs; w NULL: none */
+    struct {
+        const void *w;
+        int K, N;
+    } ahead[2];
 } ScanStep;
 
 /* ---- sampling on the backend: each stream's next byte from its logits ----

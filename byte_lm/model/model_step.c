@@ -95,6 +95,11 @@ static void step_ops(ModelStep *st)
                                 model_ptr(m, P, t->conv_b), st->s->conv[l], B, 1, di, K);
             be->matmul_fwd_bf16(be, st->xdbl, 0, nx, NULL, st->u_h, di, WB(t->x_proj), B, di, nx);
             ss.y = st->y_h, ss.u = st->u_h, ss.z = st->xz_h + di, ss.dt_w = WB(t->dt_w);
+            /* the products after it: out_proj, then the next in_proj or the tied head */
+            const LayerTensors *nt = l + 1 < c->num_hidden_layers ? t + 1 : NULL;
+            ss.ahead[0].w = WB(t->out_proj), ss.ahead[0].K = di, ss.ahead[0].N = d;
+            ss.ahead[1].w = nt ? WB(nt->in_proj) : WB(m->t_embed);
+            ss.ahead[1].K = d, ss.ahead[1].N = nt ? 2 * di : 256;
             be->ssm_step(be, &ss);
             be->matmul_fwd_bf16(be, st->res, 0, d, st->res, st->y_h, di, WB(t->out_proj), B, di,
                                 d);

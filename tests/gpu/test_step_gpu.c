@@ -38,6 +38,11 @@ static void check_ssm_step_g(int bf, int B, int D, int N, int R, int steps, uint
         p.cpu->ssm_step(p.cpu, &a);
         a.y = y.g, a.u = u.g, a.xdbl = xdbl.g, a.dt_w = dt_w.g, a.dt_bias = dt_b.g;
         a.z = gate ? z.g : NULL, a.A_log = A_log.g, a.Dskip = Dsk.g, a.ssm_state = state.g;
+        /* the products ahead, which the GPU may prefetch (from 33 streams, where they would run
+         * on cuBLASLt): dt_w, and the state the op itself reads and writes, seen as [B D, 2N]
+         * bf16 (sizes the blocks' shares need not divide); the results must not change */
+        a.ahead[0].w = dt_w.g, a.ahead[0].K = R, a.ahead[0].N = D;
+        a.ahead[1].w = state.g, a.ahead[1].K = 2 * N, a.ahead[1].N = B * D;
         p.gpu->ssm_step(p.gpu, &a);
         double e = bf ? errh_all(&p, &y) : err_all(&p, &y);
         if (!(e <= worst_y)) worst_y = e;
@@ -381,8 +386,9 @@ START_TEST(generation_matches_cpu)
     check_generation(&o, 200, PREC_BF16, "bf16 greedy, batch 20 (tensor cores)");
     /* d_model 256 gives dt rank 16, which takes the tensor-core scan step */
     check_generation_d(&o, 200, PREC_BF16, 256, "bf16 greedy, batch 20, dt rank 16");
-    /* 40 streams: x_proj on the tensor cores, the wider products on cuBLASLt. Left out under
-     * the sanitizers, where it alone took minutes: gemv_shapes runs the same products there. */
+    /* 40 streams: x_proj on the tensor cores, the wider products on cuBLASLt (their weights
+     * prefetched by the scan step). Left out under the sanitizers: with it, racecheck on this
+     * suite ran past its 300 s limit; gemv_shapes and ssm_step_shapes run the same kernels. */
     if (!quick()) {
         o.batch = 40;
         check_generation_d(&o, 100, PREC_BF16, 256, "bf16 greedy, batch 40, dt rank 16");
