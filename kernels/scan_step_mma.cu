@@ -237,8 +237,9 @@ template <int N> static void launch_n(CudaCtx *c, const ScanStep *a, StepAheadL2
 }
 
 /* ScanStep's ahead, kept only for the products that read their weights once they run
- * (cuBLASLt's, from 33 rows); gemm_rows.cu's and the GEMV's already fetch theirs under the
- * kernel before them (kernels/NOTES.md, g8 and g9). */
+ * (cuBLASLt's, from 33 rows). gemm_rows.cu's and the GEMV's fetch theirs under the kernel
+ * before them; prefetching for those too cost 353m 2% at 16 and 32 streams (kernels/NOTES.md,
+ * g8 and g9). */
 static StepAheadL2 ahead_of(const CudaCtx *c, const ScanStep *a)
 {
     StepAheadL2 ah = {};
