@@ -51,6 +51,10 @@ __device__ __forceinline__ float bl_rcp_unit(float x)
     return y;
 }
 
+/* A log2(e) for A = -exp(A_log), by the SFU: what the step kernels multiply delta by before
+ * their ex2 */
+__device__ __forceinline__ float bl_a_log2e(float a_log) { return -bl_ex2(a_log * BL_LOG2E) * BL_LOG2E; }
+
 /* exp(-|x|) in (0, 1] */
 __device__ __forceinline__ float bl_exp_neg_abs(float x) { return bl_ex2(-fabsf(x) * BL_LOG2E); }
 

@@ -150,6 +150,9 @@ static void lt_gemm(CudaCtx *c, cublasOperation_t ta, cublasOperation_t tb, int 
                             &p->algo, c->lt_ws, c->lt_ws_bytes, c->stream));
 }
 
+/* the products the GEMV takes (it fetches its weights early, like gemm_rows.cu) */
+static bool gemv_takes(int M, int K) { return M <= GEMV_MAX_M && K > 0; }
+
 /* out[M, N] = add + inp[M, K] @ w[N, K]^T   <=>   out^T = w inp^T (+ add^T) */
 void cuda_matmul_fwd_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const float *add,
                           const __nv_bfloat16 *inp, int ldi, const __nv_bfloat16 *w, int M, int K,
@@ -160,7 +163,7 @@ void cuda_matmul_fwd_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const fl
         fprintf(stderr, "bytelm: matmul_fwd_bf16: an addend needs an fp32 output\n");
         abort();
     }
-    if (M <= GEMV_MAX_M && K > 0)
+    if (gemv_takes(M, K))
         return cuda_gemv_bf16(c, out, out_bf16, ldo, add, inp, ldi, w, M, K, N);
     if (cuda_gemm_rows_bf16(c, out, out_bf16, ldo, add, inp, ldi, w, M, K, N)) return;
     cudaDataType t = out_bf16 ? CUDA_R_16BF : CUDA_R_32F;
@@ -170,7 +173,7 @@ void cuda_matmul_fwd_bf16(CudaCtx *c, void *out, int out_bf16, int ldo, const fl
 
 bool cuda_matmul_fwd_bf16_fetches_early(const CudaCtx *c, int M, int K, int N)
 {
-    return (M <= GEMV_MAX_M && K > 0) || cuda_gemm_rows_takes(c, M, K, N);
+    return gemv_takes(M, K) || cuda_gemm_rows_takes(c, M, K, N);
 }
 
 /* dinp[M, K] (+)= dout @ w    <=>   dinp^T = w^T dout^T

@@ -226,10 +226,8 @@ scan_step_wide_kernel(T *__restrict__ y, const T *__restrict__ u, const T *__res
 #pragma unroll
     for (int k = 0; k < N / 4; k++) {
         const float4 a = ap[k], s = sp[k];
-        A2[4 * k] = -bl_ex2(a.x * BL_LOG2E) * BL_LOG2E;
-        A2[4 * k + 1] = -bl_ex2(a.y * BL_LOG2E) * BL_LOG2E;
-        A2[4 * k + 2] = -bl_ex2(a.z * BL_LOG2E) * BL_LOG2E;
-        A2[4 * k + 3] = -bl_ex2(a.w * BL_LOG2E) * BL_LOG2E;
+        A2[4 * k] = bl_a_log2e(a.x), A2[4 * k + 1] = bl_a_log2e(a.y);
+        A2[4 * k + 2] = bl_a_log2e(a.z), A2[4 * k + 3] = bl_a_log2e(a.w);
         sv[4 * k] = s.x, sv[4 * k + 1] = s.y, sv[4 * k + 2] = s.z, sv[4 * k + 3] = s.w;
     }
     const float bias = dt_bias[dd], dsk = Dskip[dd];

@@ -105,7 +105,7 @@ __device__ __forceinline__ void prefetch_share(const StepAheadL2 &ah)
     const uint32_t total = threadIdx.x ? ah.bytes[1] : ah.bytes[0];
     const uint32_t nblk = gridDim.x * gridDim.y, blk = blockIdx.y * gridDim.x + blockIdx.x;
     const uint32_t share = ((total + nblk - 1) / nblk + 15) / 16 * 16, off = blk * share;
-    if (w && share && off < total) prefetch_l2_bulk(w + off, min(share, total - off));
+    if (w && off < total) prefetch_l2_bulk(w + off, min(share, total - off));
 }
 
 template <int N, int KS>
@@ -155,15 +155,14 @@ scan_step_mma_kernel(__nv_bfloat16 *__restrict__ y, const __nv_bfloat16 *__restr
     cp_async_commit();
     const float uv = __bfloat162float(u[(size_t)bq * D + dc]);
     const float zv = z ? __bfloat162float(z[(size_t)bq * z_stride + dc]) : 0.0f;
-    /* A = -exp(A_log) once a block (by the SFU, the expression every stream used to evaluate
-     * again): each thread rewrites the piece of A_log it copied, once its first group landed */
+    /* A log2(e) once a block (every stream used to evaluate it again): each thread rewrites
+     * the piece of A_log it copied, once its first group landed */
     cp_async_wait<1>();
     if (threadIdx.x < MMA_CH * N / 4) {
         const int r = threadIdx.x / (N / 4), k = threadIdx.x % (N / 4);
         float4 *ap = (float4 *)(a_sh + r * lay.srow + 4 * k);
         const float4 al = *ap;
-        *ap = make_float4(-bl_ex2(al.x * BL_LOG2E) * BL_LOG2E, -bl_ex2(al.y * BL_LOG2E) * BL_LOG2E,
-                          -bl_ex2(al.z * BL_LOG2E) * BL_LOG2E, -bl_ex2(al.w * BL_LOG2E) * BL_LOG2E);
+        *ap = make_float4(bl_a_log2e(al.x), bl_a_log2e(al.y), bl_a_log2e(al.z), bl_a_log2e(al.w));
     }
     cp_async_wait<0>();
     __syncthreads();
