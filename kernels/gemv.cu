@@ -17,6 +17,9 @@
 
 #define GEMV_WARPS 8
 #define GEMV_PREFETCH 8 /* 16-byte pieces per lane held in registers across the wait */
+#define GEMV_BLOCK_NORM_M 1 /* up to this many rows the whole block reads them for the norm
+                             * (row_scales); beyond, a warp a row: at two streams the block's
+                             * reads measured 10-13% slower (kernels/NOTES.md, g11) */
 
 /* 16 bytes of T widened to 16 / sizeof(T) floats */
 __device__ __forceinline__ void widen(uint4 v, float *x, float)
@@ -64,12 +67,57 @@ struct GemvNorm {
     float eps;
 };
 
+/* The M input rows' RMSNorm scales, rs[m] = 1 / sqrt(mean(x_m^2) + eps), in every thread. The
+ * whole block reads the rows, a float4 of each row a thread with all M loads issued together, so
+ * the norm costs one round trip and a block barrier after the wait instead of one warp walking
+ * the row while the others wait (one stream: 353m's in_proj is the step's slowest kernel). Up to 4 x 256 columns the sum's order is rmsnorm.cu's row kernel's (each warp's 32 float4s
+ * by the same butterfly, then the warps in order), so both paths see the same scale. */
+template <typename TI, int M, bool VEC>
+__device__ __forceinline__ void row_scales(float *rs, float (*norm_sh)[GEMV_MAX_M],
+                                           const TI *inp, int ldi, int K, float eps)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float ss[M];
+#pragma unroll
+    for (int m = 0; m < M; m++) ss[m] = 0.0f;
+    if (VEC) {
+        for (int c = threadIdx.x * 4; c < K; c += GEMV_WARPS * 32 * 4) {
+            float v[M][4];
+#pragma unroll
+            for (int m = 0; m < M; m++) load_piece<TI, 4, true>(inp + (size_t)m * ldi + c, v[m]);
+#pragma unroll
+            for (int m = 0; m < M; m++)
+                ss[m] += v[m][0] * v[m][0] + v[m][1] * v[m][1] + v[m][2] * v[m][2] + v[m][3] * v[m][3];
+        }
+    } else {
+        for (int c = threadIdx.x; c < K; c += GEMV_WARPS * 32) {
+            float v[M];
+#pragma unroll
+            for (int m = 0; m < M; m++) v[m] = bl_to_f(inp[(size_t)m * ldi + c]);
+#pragma unroll
+            for (int m = 0; m < M; m++) ss[m] += v[m] * v[m];
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < M; m++) {
+        for (int o = 16; o; o >>= 1) ss[m] += __shfl_xor_sync(0xffffffffu, ss[m], o);
+        if (lane == 0) norm_sh[warp][m] = ss[m];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int m = 0; m < M; m++) {
+        float t = 0.0f;
+        for (int i = 0; i < GEMV_WARPS; i++) t += norm_sh[i][m]; /* the same order in every thread */
+        rs[m] = 1.0f / sqrtf(t / (float)K + eps);
+    }
+}
+
 template <typename TW, typename TI, int M, int V, bool VEC, bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict__ w, int K, int N,
             GemvNorm nm, int wpr)
 {
-    __shared__ float rs_sh[GEMV_MAX_M];
+    __shared__ float norm_sh[GEMV_WARPS][GEMV_MAX_M];
     __shared__ float part_sh[GEMV_WARPS][GEMV_MAX_M];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     /* wpr warps share a column, each taking every wpr-th run of 32 pieces */
@@ -89,8 +137,11 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
     }
     pdl_wait();
     pdl_release();
-    if (NORM) {
-        if (warp < M) { /* rmsnorm_fwd_kernel's sum, lane for lane */
+    float rs[M];
+    if (NORM && M <= GEMV_BLOCK_NORM_M) {
+        row_scales<TI, M, VEC>(rs, norm_sh, inp, ldi, K, nm.eps);
+    } else if (NORM) { /* warp m walks row m (rmsnorm_fwd_kernel's sum, lane for lane) */
+        if (warp < M) {
             const TI *x = inp + (size_t)warp * ldi;
             float ss = 0.0f;
             if (VEC) {
@@ -106,7 +157,7 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
                 }
             }
             for (int m = 16; m; m >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, m);
-            if (lane == 0) rs_sh[warp] = 1.0f / sqrtf(ss / (float)K + nm.eps);
+            if (lane == 0) norm_sh[0][warp] = 1.0f / sqrtf(ss / (float)K + nm.eps);
         }
         __syncthreads();
     }
@@ -124,7 +175,7 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
             if (NORM) {
 #pragma unroll
                 for (int j = 0; j < V; j++) {
-                    xv[j] = xv[j] * rs_sh[m] * g[j];
+                    xv[j] = xv[j] * (M <= GEMV_BLOCK_NORM_M ? rs[m] : norm_sh[0][m]) * g[j];
                     if (sizeof(TW) == 2) xv[j] = __bfloat162float(__float2bfloat16_rn(xv[j]));
                 }
             }
