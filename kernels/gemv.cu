@@ -70,8 +70,9 @@ struct GemvNorm {
 /* The M input rows' RMSNorm scales, rs[m] = 1 / sqrt(mean(x_m^2) + eps), in every thread. The
  * whole block reads the rows, a float4 of each row a thread with all M loads issued together, so
  * the norm costs one round trip and a block barrier after the wait instead of one warp walking
- * the row while the others wait (one stream: 353m's in_proj is the step's slowest kernel). Up to 4 x 256 columns the sum's order is rmsnorm.cu's row kernel's (each warp's 32 float4s
- * by the same butterfly, then the warps in order), so both paths see the same scale. */
+ * the row while the others wait (one stream: 353m's in_proj is the step's slowest kernel). Up
+ * to 4 x 256 columns the sum's order is rmsnorm.cu's row kernel's (each warp's 32 float4s by
+ * the same butterfly, then the warps in order), so both paths see the same scale. */
 template <typename TI, int M, bool VEC>
 __device__ __forceinline__ void row_scales(float *rs, float (*norm_sh)[GEMV_MAX_M],
                                            const TI *inp, int ldi, int K, float eps)

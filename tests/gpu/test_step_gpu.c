@@ -232,10 +232,10 @@ START_TEST(norm_matmul_shapes)
     check_norm_matmul(1, 512, 256, 256, 102);  /* the head */
     check_norm_matmul(3, 100, 37, 40, 103);    /* K not a multiple of 8: the one-element path */
     check_norm_matmul(8, 2048, 300, 301, 104);
-    check_norm_matmul(5, 1024, 300, 300, 110);  /* rows and the norm's weights staged */
-    check_norm_matmul(8, 1024, 64, 64, 111);    /* the most rows that stage at K = 1024 */
-    check_norm_matmul(2, 1536, 96, 96, 112);    /* K past 4 x 256: each thread two float4s */
-    check_norm_matmul(7, 1540, 40, 40, 113);    /* fp32 too wide to stage; bf16 one element */
+    check_norm_matmul(5, 1024, 300, 300, 110);  /* a warp a row for the norm, odd M */
+    check_norm_matmul(8, 1024, 64, 64, 111);    /* the most rows the GEMV takes, at K = 1024 */
+    check_norm_matmul(2, 1536, 96, 96, 112);    /* K past 4 x 256, two rows */
+    check_norm_matmul(7, 1540, 40, 40, 113);    /* fp32 float4s, bf16 one element at a time */
     check_norm_matmul(12, 256, 96, 96, 105);   /* more rows than the GEMV takes: the norm, then */
     check_norm_matmul(32, 1024, 4096, 4096, 106); /* the product (bf16: tensor cores, fp32: cuBLAS) */
     check_norm_matmul(20, 512, 256, 256, 107);
