@@ -3,20 +3,26 @@
  * that leave most of the bandwidth unused. Also the step's normalized product (norm_matmul):
  * RMSNorm of the input rows in the prologue, so the norm is not a kernel of its own.
  *
- * One to eight warps per output column n (fewer columns, more warps: warps_per_column): each
- * lane walks the weight row w[n, :] in 16-byte pieces, multiplies each by the same piece of
- * every input row (those stay in L1: every warp reads them), the warp adds its lanes' sums by a
- * fixed butterfly and the column's warps add theirs in warp order, so results are the same on
- * every run. Launched as programmatic dependents (pdl.cuh): the first GEMV_PREFETCH
- * pieces of each lane's weights are loaded before waiting for the previous kernel, since the
- * weights do not depend on it. */
+ * One to eight warps per group of CPW output columns (one column, warps_per_column's count of
+ * warps; or, for the normalized product of one or two rows, plan_fat's spread): each lane walks
+ * the weight rows w[n, :] in 16-byte pieces, multiplies each by the same piece of every input
+ * row (those stay in L1: every warp reads them), the warp adds its lanes' sums by a fixed
+ * butterfly and the group's warps add theirs in warp order, so results are the same on every
+ * run. Launched as programmatic dependents (pdl.cuh): the first PF pieces of each lane's
+ * weights are loaded before waiting for the previous kernel, since the weights do not depend on
+ * it. PF is chosen per launch as the fewest that hold a lane's share (2, 4 or 8): registers
+ * held for pieces a lane never loads cost blocks an SM, at 8 streams 16-21% of a byte's time
+ * (kernels/NOTES.md, g12). */
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
 #include "kernels/pdl.cuh"
 
 #define GEMV_WARPS 8
-#define GEMV_PREFETCH 8 /* 16-byte pieces per lane held in registers across the wait */
+#define GEMV_PREFETCH 8 /* the most 16-byte pieces a lane holds in registers across the wait */
+#define GEMV_FAT_M 2    /* normalized products of up to this many rows: plan_fat */
+#define GEMV_FAT_CPW 4  /* the most columns a warp takes there */
+#define GEMV_FAT_PF 16  /* and the 16-byte pieces a lane holds across the wait */
 #define GEMV_BLOCK_NORM_M 1 /* up to this many rows the whole block reads them for the norm
                              * (row_scales); beyond, a warp a row: at two streams the block's
                              * reads measured 10-13% slower (kernels/NOTES.md, g11) */
@@ -113,27 +119,34 @@ __device__ __forceinline__ void row_scales(float *rs, float (*norm_sh)[GEMV_MAX_
     }
 }
 
-template <typename TW, typename TI, int M, int V, bool VEC, bool NORM>
+/* One warp's CPW consecutive columns times the M rows. A lane holds the first PF / CPW pieces of
+ * each of its columns across the wait; with CPW > 1 a piece of every input row is read once for
+ * all of the warp's columns. A block holds GEMV_WARPS / wpr column groups, wpr warps sharing a
+ * group's k. */
+template <typename TW, typename TI, int M, int V, bool VEC, bool NORM, int CPW, int PF>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict__ w, int K, int N,
             GemvNorm nm, int wpr)
 {
     __shared__ float norm_sh[GEMV_WARPS][GEMV_MAX_M];
-    __shared__ float part_sh[GEMV_WARPS][GEMV_MAX_M];
+    __shared__ float part_sh[GEMV_WARPS][GEMV_MAX_M * CPW];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    /* wpr warps share a column, each taking every wpr-th run of 32 pieces */
+    constexpr int PC = PF / CPW; /* pieces of each column held across the wait */
     const int part = warp % wpr;
-    const int n = blockIdx.x * (GEMV_WARPS / wpr) + warp / wpr;
-    const bool live = n < N;
-    const TW *wr = w + (size_t)(live ? n : 0) * K;
-    const int stride = 32 * V * wpr;         /* elements between a lane's pieces */
-    const int k_first = (lane + 32 * part) * V;
-    uint4 pre[GEMV_PREFETCH];
-    if (VEC && live) {
+    const int n0 = (blockIdx.x * (GEMV_WARPS / wpr) + warp / wpr) * CPW;
+    const TW *wr[CPW];
 #pragma unroll
-        for (int j = 0; j < GEMV_PREFETCH; j++) {
+    for (int c = 0; c < CPW; c++) wr[c] = w + (size_t)(n0 + c < N ? n0 + c : 0) * K;
+    const int stride = 32 * V * wpr; /* elements between a lane's pieces */
+    const int k_first = (lane + 32 * part) * V;
+    uint4 pre[PC][CPW];
+    if (VEC && n0 < N) {
+#pragma unroll
+        for (int j = 0; j < PC; j++) {
             const int k = k_first + j * stride;
-            if (k < K) pre[j] = __ldg(reinterpret_cast<const uint4 *>(wr + k));
+#pragma unroll
+            for (int c = 0; c < CPW; c++)
+                if (k < K) pre[j][c] = __ldg(reinterpret_cast<const uint4 *>(wr[c] + k));
         }
     }
     pdl_wait();
@@ -162,88 +175,144 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
         }
         __syncthreads();
     }
-    float acc[M];
+    float acc[M][CPW];
 #pragma unroll
-    for (int m = 0; m < M; m++) acc[m] = 0.0f;
-    /* one piece of V elements at k: the weights in wv, each input row's in turn */
-    auto piece = [&](int k, const float *wv) {
+    for (int m = 0; m < M; m++)
+#pragma unroll
+        for (int c = 0; c < CPW; c++) acc[m][c] = 0.0f;
+    /* the input rows' piece at k, normalized (and rounded as the bf16 product's input is) */
+    auto rows_at = [&](int k, float (*xv)[V]) {
         float g[V];
         if (NORM) load_piece<float, V, VEC>(nm.w + k, g);
 #pragma unroll
         for (int m = 0; m < M; m++) {
-            float xv[V];
-            load_piece<TI, V, VEC>(inp + (size_t)m * ldi + k, xv);
+            load_piece<TI, V, VEC>(inp + (size_t)m * ldi + k, xv[m]);
             if (NORM) {
 #pragma unroll
                 for (int j = 0; j < V; j++) {
-                    xv[j] = xv[j] * (M <= GEMV_BLOCK_NORM_M ? rs[m] : norm_sh[0][m]) * g[j];
-                    if (sizeof(TW) == 2) xv[j] = __bfloat162float(__float2bfloat16_rn(xv[j]));
+                    xv[m][j] = xv[m][j] * (M <= GEMV_BLOCK_NORM_M ? rs[m] : norm_sh[0][m]) * g[j];
+                    if (sizeof(TW) == 2) xv[m][j] = __bfloat162float(__float2bfloat16_rn(xv[m][j]));
                 }
             }
-#pragma unroll
-            for (int j = 0; j < V; j++) acc[m] = fmaf(wv[j], xv[j], acc[m]);
         }
     };
-    if (live) {
+    auto fma_col = [&](int c, const float *wv, float (*xv)[V]) {
+#pragma unroll
+        for (int m = 0; m < M; m++)
+#pragma unroll
+            for (int j = 0; j < V; j++) acc[m][c] = fmaf(wv[j], xv[m][j], acc[m][c]);
+    };
+    if (n0 < N) {
         int k0 = k_first;
         if (VEC) {
 #pragma unroll
-            for (int j = 0; j < GEMV_PREFETCH; j++) {
+            for (int j = 0; j < PC; j++) {
                 const int k = k_first + j * stride;
                 if (k < K) {
-                    float wv[V];
-                    widen(pre[j], wv, TW());
-                    piece(k, wv);
+                    float xv[M][V];
+                    rows_at(k, xv);
+#pragma unroll
+                    for (int c = 0; c < CPW; c++) {
+                        float wv[V];
+                        widen(pre[j][c], wv, TW());
+                        fma_col(c, wv, xv);
+                    }
                 }
             }
-            k0 = k_first + GEMV_PREFETCH * stride;
+            k0 = k_first + PC * stride;
         }
 #pragma unroll 4
         for (int k = k0; k < K; k += stride) {
-            float wv[V];
-            load_piece<TW, V, VEC>(wr + k, wv);
-            piece(k, wv);
+            float xv[M][V];
+            rows_at(k, xv);
+#pragma unroll
+            for (int c = 0; c < CPW; c++) {
+                float wv[V];
+                load_piece<TW, V, VEC>(wr[c] + k, wv);
+                fma_col(c, wv, xv);
+            }
         }
     }
 #pragma unroll
     for (int m = 0; m < M; m++)
 #pragma unroll
-        for (int off = 16; off > 0; off >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);
-    if (wpr > 1) { /* the column's warps add their sums in a fixed order */
+        for (int c = 0; c < CPW; c++)
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1)
+                acc[m][c] += __shfl_xor_sync(0xffffffffu, acc[m][c], off);
+    if (wpr > 1) { /* the group's warps add their sums in a fixed order */
         if (lane == 0)
 #pragma unroll
-            for (int m = 0; m < M; m++) part_sh[warp][m] = acc[m];
+            for (int m = 0; m < M; m++)
+#pragma unroll
+                for (int c = 0; c < CPW; c++) part_sh[warp][m * CPW + c] = acc[m][c];
         __syncthreads();
         if (part != 0) return;
 #pragma unroll
-        for (int m = 0; m < M; m++) {
-            float t = part_sh[warp][m];
-            for (int q = 1; q < wpr; q++) t += part_sh[warp + q][m];
-            acc[m] = t;
-        }
+        for (int m = 0; m < M; m++)
+#pragma unroll
+            for (int c = 0; c < CPW; c++) {
+                float t = part_sh[warp][m * CPW + c];
+                for (int q = 1; q < wpr; q++) t += part_sh[warp + q][m * CPW + c];
+                acc[m][c] = t;
+            }
     }
-    if (live && lane < M) {
+    /* lane m * CPW + c stores row m of column n0 + c */
+    if (lane < M * CPW && n0 + lane % CPW < N) {
         float v = 0.0f;
 #pragma unroll
         for (int m = 0; m < M; m++)
-            if (m == lane) v = acc[m];
-        const size_t at = (size_t)lane * o.ldo + n;
+#pragma unroll
+            for (int c = 0; c < CPW; c++)
+                if (m * CPW + c == lane) v = acc[m][c];
+        const size_t at = (size_t)(lane / CPW) * o.ldo + n0 + lane % CPW;
         if (o.add) v += o.add[at];
         if (o.out_bf16) static_cast<__nv_bfloat16 *>(o.out)[at] = __float2bfloat16_rn(v);
         else static_cast<float *>(o.out)[at] = v;
     }
 }
 
-/* Warps per column: enough blocks to give every multiprocessor two even when N is small
- * (x_proj has R + 2N columns, the head 256), one warp when the columns alone do that. */
+/* How a normalized product of M <= GEMV_FAT_M rows is spread: wpr warps a group of cpw
+ * columns, the grid about one block a multiprocessor with a lane's pieces all held in
+ * registers (at most GEMV_FAT_PF). Each block computes the norm of the rows, so a quarter of
+ * the blocks is a quarter of that work, and the whole grid fits beside the kernel before it.
+ * Among the spreads that give every SM (but a tenth) a block, the fewest blocks, then the
+ * fewest warps a group; if none does, the most blocks. Used only where that is at most one
+ * block an SM: in_proj at one stream measured 4% faster that way in bf16 and, at 256 blocks
+ * of 114 registers in fp32, 9% slower (kernels/NOTES.md, g12). Returns the blocks. */
+static long plan_fat(CudaCtx *c, int N, int K, int V, int *wpr_out, int *cpw_out)
+{
+    int best_w = GEMV_WARPS, best_c = 1;
+    long best_blocks = -1;
+    bool best_fills = false;
+    for (int wpr = 1; wpr <= GEMV_WARPS; wpr *= 2)
+        for (int cpw = 1; cpw <= GEMV_FAT_CPW; cpw *= 2) {
+            const long pieces = (long)cpw * ((K + 32L * V * wpr - 1) / (32L * V * wpr));
+            if (pieces > GEMV_FAT_PF) continue;
+            const long groups = GEMV_WARPS / wpr * (long)cpw;
+            const long blocks = (N + groups - 1) / groups;
+            const bool fills = blocks * 10 >= (long)c->num_sms * 9;
+            bool better;
+            if (best_blocks < 0) better = true;
+            else if (fills != best_fills) better = fills;
+            else better = fills ? blocks < best_blocks : blocks > best_blocks;
+            if (better) best_blocks = blocks, best_fills = fills, best_w = wpr, best_c = cpw;
+        }
+    *wpr_out = best_w, *cpw_out = best_c;
+    return best_blocks;
+}
+
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+/* Warps per column of the ordinary spread: enough blocks to give every multiprocessor two even
+ * when N is small (x_proj has R + 2N columns, the head 256), one warp when the columns alone do
+ * that. */
 static int warps_per_column(CudaCtx *c, int N)
 {
     int wpr = 1;
     while (wpr < GEMV_WARPS && (long)N * wpr < (long)2 * c->num_sms * GEMV_WARPS) wpr *= 2;
     return wpr;
 }
-
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 template <typename TW, typename TI, int M, bool NORM>
 static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const TW *w, int K,
@@ -252,10 +321,25 @@ static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const
     constexpr int V = 16 / (int)sizeof(TW); /* a 16-byte weight piece */
     bool vec = K % V == 0 && ldi % V == 0 && aligned16(w) && aligned16(inp) &&
                (!NORM || aligned16(nm.w));
+    dim3 block(GEMV_WARPS * 32);
+    if constexpr (NORM && M <= GEMV_FAT_M) {
+        int wpr = 1, cpw = 1;
+        const long blocks = vec ? plan_fat(c, N, K, V, &wpr, &cpw) : 0;
+        if (vec && blocks <= c->num_sms) {
+            dim3 grid((unsigned)blocks);
+            if (cpw == 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 4, GEMV_FAT_PF>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            else if (cpw == 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, GEMV_FAT_PF>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            else launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, GEMV_FAT_PF>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            return;
+        }
+    }
     const int wpr = warps_per_column(c, N), cols = GEMV_WARPS / wpr;
-    dim3 grid((N + cols - 1) / cols), block(GEMV_WARPS * 32);
-    if (vec) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
-    else launch_pdl(gemv_kernel<TW, TI, M, 1, false, NORM>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+    dim3 grid((N + cols - 1) / cols);
+    const long pieces = (K + 32L * V * wpr - 1) / (32L * V * wpr); /* a lane's share */
+    if (vec && pieces <= 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, 2>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+    else if (vec && pieces <= 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, 4>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+    else if (vec) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+    else launch_pdl(gemv_kernel<TW, TI, M, 1, false, NORM, 1, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
 }
 
 template <typename TW, typename TI, bool NORM>

@@ -175,6 +175,13 @@ START_TEST(gemv_shapes)
     check_gemv(3, 37, 19, 41, 23, 83);      /* odd sizes: the one-element path */
     check_gemv(8, 512, 256, 512, 256, 84);
     check_gemv(5, 1000, 130, 1004, 131, 85);
+    /* one and two rows: the grid of about a block an SM, a warp taking 1, 2 or 4 columns
+     * (plan_fat), the last group partly past N */
+    check_gemv(1, 2048, 1024, 2048, 1024, 114); /* out_proj */
+    check_gemv(2, 512, 2048, 512, 2048, 115);
+    check_gemv(1, 1024, 512, 1024, 512, 116);
+    check_gemv(2, 1024, 4100, 1024, 4101, 117);
+    check_gemv(1, 8192, 200, 8192, 200, 118);
     /* 9-64 rows: bf16 on the tensor cores (from 33 rows only up to 128 columns), its tilings
      * (column tiles of 128, 64, 32; clusters of 1-8 slices of k), partial tiles of rows, columns
      * and k, unaligned outputs */
@@ -236,6 +243,12 @@ START_TEST(norm_matmul_shapes)
     check_norm_matmul(8, 1024, 64, 64, 111);    /* the most rows the GEMV takes, at K = 1024 */
     check_norm_matmul(2, 1536, 96, 96, 112);    /* K past 4 x 256, two rows */
     check_norm_matmul(7, 1540, 40, 40, 113);    /* fp32 float4s, bf16 one element at a time */
+    check_norm_matmul(1, 1536, 96, 96, 115);    /* one row: the block's sum past 4 x 256 */
+    check_norm_matmul(1, 100, 37, 40, 116);     /* one row, one element at a time */
+    check_norm_matmul(2, 512, 2048, 2048, 117); /* two columns a warp */
+    check_norm_matmul(1, 1024, 4100, 4100, 118); /* four a warp, the last group partly past N */
+    check_norm_matmul(2, 2048, 1024, 1024, 119);
+    check_norm_matmul(1, 8200, 64, 64, 120);    /* K past what is staged in shared memory */
     check_norm_matmul(12, 256, 96, 96, 105);   /* more rows than the GEMV takes: the norm, then */
     check_norm_matmul(32, 1024, 4096, 4096, 106); /* the product (bf16: tensor cores, fp32: cuBLAS) */
     check_norm_matmul(20, 512, 256, 256, 107);
