@@ -4,7 +4,8 @@
  * RMSNorm of the input rows in the prologue, so the norm is not a kernel of its own.
  *
  * One to eight warps per group of CPW output columns (one column, warps_per_column's count of
- * warps; or, for the normalized product of one or two rows, plan_fat's spread): each lane walks
+ * warps; two from 3 rows where a warp's share of the rows is long; or, for the normalized
+ * product of one or two rows, plan_fat's spread): each lane walks
  * the weight rows w[n, :] in 16-byte pieces, multiplies each by the same piece of every input
  * row (those stay in L1: every warp reads them), the warp adds its lanes' sums by a fixed
  * butterfly and the group's warps add theirs in warp order, so results are the same on every
@@ -23,6 +24,8 @@
 #define GEMV_FAT_M 2    /* normalized products of up to this many rows: plan_fat */
 #define GEMV_FAT_CPW 4  /* the most columns a warp takes there */
 #define GEMV_FAT_PF 16  /* and the 16-byte pieces a lane holds across the wait */
+#define GEMV_TWO_COL_BYTES 16384 /* from 3 rows, two columns a warp where a warp reads this many
+                                  * bytes of the input rows */
 #define GEMV_BLOCK_NORM_M 1 /* up to this many rows the whole block reads them for the norm
                              * (row_scales); beyond, a warp a row: at two streams the block's
                              * reads measured 10-13% slower (kernels/NOTES.md, g11) */
@@ -334,8 +337,22 @@ static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const
         }
     }
     const int wpr = warps_per_column(c, N), cols = GEMV_WARPS / wpr;
-    dim3 grid((N + cols - 1) / cols);
     const long pieces = (K + 32L * V * wpr - 1) / (32L * V * wpr); /* a lane's share */
+    if constexpr (M > GEMV_FAT_M) {
+        /* long rows: two columns a warp, each piece of the rows read once for both. At 4-8
+         * rows, 353m's in_proj (16 KB of rows a warp) measured 20-23% more bytes/s in bf16;
+         * from 4 KB, small lost up to 8% in fp32 (kernels/NOTES.md, g12) */
+        const long row_bytes = (long)M * (K / wpr) * (long)sizeof(TI);
+        const long blocks2 = (N + 2L * cols - 1) / (2L * cols);
+        if (vec && row_bytes >= GEMV_TWO_COL_BYTES && blocks2 >= c->num_sms) {
+            dim3 grid((unsigned)blocks2);
+            if (2 * pieces <= 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, 2>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            else if (2 * pieces <= 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, 4>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            else launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            return;
+        }
+    }
+    dim3 grid((N + cols - 1) / cols);
     if (vec && pieces <= 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, 2>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
     else if (vec && pieces <= 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, 4>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
     else if (vec) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);

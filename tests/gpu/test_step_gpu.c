@@ -182,6 +182,8 @@ START_TEST(gemv_shapes)
     check_gemv(1, 1024, 512, 1024, 512, 116);
     check_gemv(2, 1024, 4100, 1024, 4101, 117);
     check_gemv(1, 8192, 200, 8192, 200, 118);
+    check_gemv(8, 4096, 1030, 4096, 1031, 119); /* long rows: two columns a warp */
+    check_gemv(5, 2048, 4096, 2048, 4096, 120);
     /* 9-64 rows: bf16 on the tensor cores (from 33 rows only up to 128 columns), its tilings
      * (column tiles of 128, 64, 32; clusters of 1-8 slices of k), partial tiles of rows, columns
      * and k, unaligned outputs */
@@ -248,7 +250,9 @@ START_TEST(norm_matmul_shapes)
     check_norm_matmul(2, 512, 2048, 2048, 117); /* two columns a warp */
     check_norm_matmul(1, 1024, 4100, 4100, 118); /* four a warp, the last group partly past N */
     check_norm_matmul(2, 2048, 1024, 1024, 119);
-    check_norm_matmul(1, 8200, 64, 64, 120);    /* K past what is staged in shared memory */
+    check_norm_matmul(1, 8200, 64, 64, 120);    /* K past 8,192 */
+    check_norm_matmul(4, 1024, 4096, 4096, 121); /* long rows from 3: two columns a warp */
+    check_norm_matmul(8, 1024, 4100, 4100, 122);
     check_norm_matmul(12, 256, 96, 96, 105);   /* more rows than the GEMV takes: the norm, then */
     check_norm_matmul(32, 1024, 4096, 4096, 106); /* the product (bf16: tensor cores, fp32: cuBLAS) */
     check_norm_matmul(20, 512, 256, 256, 107);
