@@ -13,7 +13,8 @@
  * weights are loaded before waiting for the previous kernel, since the weights do not depend on
  * it. PF is chosen per launch as the fewest that hold a lane's share (2, 4 or 8): registers
  * held for pieces a lane never loads cost blocks an SM, at 8 streams 16-21% of a byte's time
- * (kernels/NOTES.md, g12). */
+ * (kernels/NOTES.md, g12). From 3 rows with bf16 weights the normalized product rounds each
+ * row once a block into shared memory (SROWS) instead of once a warp. */
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
@@ -24,6 +25,8 @@
 #define GEMV_FAT_M 2    /* normalized products of up to this many rows: plan_fat */
 #define GEMV_FAT_CPW 4  /* the most columns a warp takes there */
 #define GEMV_FAT_PF 16  /* and the 16-byte pieces a lane holds across the wait */
+#define GEMV_ROWS_SMEM 32768 /* from 3 rows, bf16 weights: the normalized rows in shared
+                              * memory, up to this many bytes of them */
 #define GEMV_TWO_COL_BYTES 16384 /* from 3 rows, two columns a warp where a warp reads this many
                                   * bytes of the input rows */
 #define GEMV_BLOCK_NORM_M 1 /* up to this many rows the whole block reads them for the norm
@@ -126,11 +129,12 @@ __device__ __forceinline__ void row_scales(float *rs, float (*norm_sh)[GEMV_MAX_
  * each of its columns across the wait; with CPW > 1 a piece of every input row is read once for
  * all of the warp's columns. A block holds GEMV_WARPS / wpr column groups, wpr warps sharing a
  * group's k. */
-template <typename TW, typename TI, int M, int V, bool VEC, bool NORM, int CPW, int PF>
+template <typename TW, typename TI, int M, int V, bool VEC, bool NORM, int CPW, int PF, bool SROWS = false>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict__ w, int K, int N,
             GemvNorm nm, int wpr)
 {
+    extern __shared__ uint4 rows_sh[]; /* SROWS: the M normalized rows, as TW, K apart */
     __shared__ float norm_sh[GEMV_WARPS][GEMV_MAX_M];
     __shared__ float part_sh[GEMV_WARPS][GEMV_MAX_M * CPW];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -177,6 +181,18 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
             if (lane == 0) norm_sh[0][warp] = 1.0f / sqrtf(ss / (float)K + nm.eps);
         }
         __syncthreads();
+        if (SROWS) { /* normalize (and round) each row once for the block, not once a warp */
+            TW *xs = reinterpret_cast<TW *>(rows_sh);
+            for (int i = threadIdx.x * 4; i < M * K; i += GEMV_WARPS * 32 * 4) {
+                const int m = i / K, k = i - m * K;
+                float x[4], g[4];
+                load_piece<TI, 4, true>(inp + (size_t)m * ldi + k, x);
+                load_piece<float, 4, true>(nm.w + k, g);
+#pragma unroll
+                for (int j = 0; j < 4; j++) xs[i + j] = bl_from_f<TW>(x[j] * norm_sh[0][m] * g[j]);
+            }
+            __syncthreads();
+        }
     }
     float acc[M][CPW];
 #pragma unroll
@@ -185,6 +201,11 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
         for (int c = 0; c < CPW; c++) acc[m][c] = 0.0f;
     /* the input rows' piece at k, normalized (and rounded as the bf16 product's input is) */
     auto rows_at = [&](int k, float (*xv)[V]) {
+        if (SROWS) {
+#pragma unroll
+            for (int m = 0; m < M; m++) widen(rows_sh[((size_t)m * K + k) / V], xv[m], TW());
+            return;
+        }
         float g[V];
         if (NORM) load_piece<float, V, VEC>(nm.w + k, g);
 #pragma unroll
@@ -317,6 +338,19 @@ static int warps_per_column(CudaCtx *c, int N)
     return wpr;
 }
 
+/* The column spread's launch: PF the fewest of 2, 4, 8 that hold a lane's pieces (its CPW
+ * columns' shares together). */
+template <typename TW, typename TI, int M, bool NORM, int CPW, bool SROWS>
+static void launch_cols(CudaCtx *c, dim3 grid, size_t smem, long pieces, const GemvOut &o,
+                        const TI *inp, int ldi, const TW *w, int K, int N, GemvNorm nm, int wpr)
+{
+    constexpr int V = 16 / (int)sizeof(TW);
+    dim3 block(GEMV_WARPS * 32);
+    if (pieces <= 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, CPW, 2, SROWS>, grid, block, smem, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+    else if (pieces <= 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, CPW, 4, SROWS>, grid, block, smem, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+    else launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, CPW, GEMV_PREFETCH, SROWS>, grid, block, smem, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+}
+
 template <typename TW, typename TI, int M, bool NORM>
 static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const TW *w, int K,
                      int N, GemvNorm nm)
@@ -338,25 +372,35 @@ static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const
     }
     const int wpr = warps_per_column(c, N), cols = GEMV_WARPS / wpr;
     const long pieces = (K + 32L * V * wpr - 1) / (32L * V * wpr); /* a lane's share */
+    if (!vec) {
+        dim3 grid((N + cols - 1) / cols);
+        launch_pdl(gemv_kernel<TW, TI, M, 1, false, NORM, 1, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+        return;
+    }
     if constexpr (M > GEMV_FAT_M) {
         /* long rows: two columns a warp, each piece of the rows read once for both. At 4-8
          * rows, 353m's in_proj (16 KB of rows a warp) measured 20-23% more bytes/s in bf16;
          * from 4 KB, small lost up to 8% in fp32 (kernels/NOTES.md, g12) */
         const long row_bytes = (long)M * (K / wpr) * (long)sizeof(TI);
         const long blocks2 = (N + 2L * cols - 1) / (2L * cols);
-        if (vec && row_bytes >= GEMV_TWO_COL_BYTES && blocks2 >= c->num_sms) {
-            dim3 grid((unsigned)blocks2);
-            if (2 * pieces <= 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, 2>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
-            else if (2 * pieces <= 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, 4>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
-            else launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+        const bool two = row_bytes >= GEMV_TWO_COL_BYTES && blocks2 >= c->num_sms;
+        /* bf16 weights: the rows normalized and rounded once a block, into shared memory (353m
+         * at 3 streams 11% more bytes/s, small at 8 7%; with fp32 weights, where a warp's
+         * share is only two multiplies an element, small at 8 streams lost 5%: g13) */
+        if constexpr (NORM && sizeof(TW) == 2) {
+            const size_t srows = (size_t)M * K * sizeof(TW);
+            if (srows <= GEMV_ROWS_SMEM) {
+                if (two) launch_cols<TW, TI, M, NORM, 2, true>(c, dim3((unsigned)blocks2), srows, 2 * pieces, o, inp, ldi, w, K, N, nm, wpr);
+                else launch_cols<TW, TI, M, NORM, 1, true>(c, dim3((N + cols - 1) / cols), srows, pieces, o, inp, ldi, w, K, N, nm, wpr);
+                return;
+            }
+        }
+        if (two) {
+            launch_cols<TW, TI, M, NORM, 2, false>(c, dim3((unsigned)blocks2), 0, 2 * pieces, o, inp, ldi, w, K, N, nm, wpr);
             return;
         }
     }
-    dim3 grid((N + cols - 1) / cols);
-    if (vec && pieces <= 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, 2>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
-    else if (vec && pieces <= 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, 4>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
-    else if (vec) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
-    else launch_pdl(gemv_kernel<TW, TI, M, 1, false, NORM, 1, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+    launch_cols<TW, TI, M, NORM, 1, false>(c, dim3((N + cols - 1) / cols), 0, pieces, o, inp, ldi, w, K, N, nm, wpr);
 }
 
 template <typename TW, typename TI, bool NORM>
