@@ -5,11 +5,10 @@
  *
  * One to eight warps per group of CPW output columns (one column, warps_per_column's count of
  * warps; two from 3 rows where a warp's share of the rows is long; or, for the normalized
- * product of one or two rows, plan_fat's spread): each lane walks
- * the weight rows w[n, :] in 16-byte pieces, multiplies each by the same piece of every input
- * row (those stay in L1: every warp reads them), the warp adds its lanes' sums by a fixed
- * butterfly and the group's warps add theirs in warp order, so results are the same on every
- * run. Launched as programmatic dependents (pdl.cuh): the first PF pieces of each lane's
+ * product of one or two rows, plan_fat's spread): each lane walks the weight rows w[n, :] in
+ * 16-byte pieces, multiplies each by the same piece of every input row (those stay in L1: every
+ * warp reads them), the warp adds its lanes' sums by a fixed butterfly and the group's warps add
+ * theirs in warp order, so results are the same on every run. Launched as programmatic dependents (pdl.cuh): the first PF pieces of each lane's
  * weights are loaded before waiting for the previous kernel, since the weights do not depend on
  * it. PF is chosen per launch as the fewest that hold a lane's share (2, 4 or 8): registers
  * held for pieces a lane never loads cost blocks an SM, at 8 streams 16-21% of a byte's time
@@ -351,6 +350,22 @@ static void launch_cols(CudaCtx *c, dim3 grid, size_t smem, long pieces, const G
     else launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, CPW, GEMV_PREFETCH, SROWS>, grid, block, smem, c->stream, o, inp, ldi, w, K, N, nm, wpr);
 }
 
+/* The column spread with one column a warp, or two (two, from 3 rows only). */
+template <typename TW, typename TI, int M, bool NORM, bool SROWS>
+static void launch_rows(CudaCtx *c, bool two, int cols, size_t smem, long pieces,
+                        const GemvOut &o, const TI *inp, int ldi, const TW *w, int K, int N,
+                        GemvNorm nm, int wpr)
+{
+    if constexpr (M > GEMV_FAT_M) {
+        if (two) {
+            dim3 grid((unsigned)((N + 2L * cols - 1) / (2L * cols)));
+            launch_cols<TW, TI, M, NORM, 2, SROWS>(c, grid, smem, 2 * pieces, o, inp, ldi, w, K, N, nm, wpr);
+            return;
+        }
+    }
+    launch_cols<TW, TI, M, NORM, 1, SROWS>(c, dim3((N + cols - 1) / cols), smem, pieces, o, inp, ldi, w, K, N, nm, wpr);
+}
+
 template <typename TW, typename TI, int M, bool NORM>
 static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const TW *w, int K,
                      int N, GemvNorm nm)
@@ -377,30 +392,23 @@ static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const
         launch_pdl(gemv_kernel<TW, TI, M, 1, false, NORM, 1, GEMV_PREFETCH>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
         return;
     }
-    if constexpr (M > GEMV_FAT_M) {
-        /* long rows: two columns a warp, each piece of the rows read once for both. At 4-8
-         * rows, 353m's in_proj (16 KB of rows a warp) measured 20-23% more bytes/s in bf16;
-         * from 4 KB, small lost up to 8% in fp32 (kernels/NOTES.md, g12) */
-        const long row_bytes = (long)M * (K / wpr) * (long)sizeof(TI);
-        const long blocks2 = (N + 2L * cols - 1) / (2L * cols);
-        const bool two = row_bytes >= GEMV_TWO_COL_BYTES && blocks2 >= c->num_sms;
-        /* bf16 weights: the rows normalized and rounded once a block, into shared memory (353m
-         * at 3 streams 11% more bytes/s, small at 8 7%; with fp32 weights, where a warp's
-         * share is only two multiplies an element, small at 8 streams lost 5%: g13) */
-        if constexpr (NORM && sizeof(TW) == 2) {
-            const size_t srows = (size_t)M * K * sizeof(TW);
-            if (srows <= GEMV_ROWS_SMEM) {
-                if (two) launch_cols<TW, TI, M, NORM, 2, true>(c, dim3((unsigned)blocks2), srows, 2 * pieces, o, inp, ldi, w, K, N, nm, wpr);
-                else launch_cols<TW, TI, M, NORM, 1, true>(c, dim3((N + cols - 1) / cols), srows, pieces, o, inp, ldi, w, K, N, nm, wpr);
-                return;
-            }
-        }
-        if (two) {
-            launch_cols<TW, TI, M, NORM, 2, false>(c, dim3((unsigned)blocks2), 0, 2 * pieces, o, inp, ldi, w, K, N, nm, wpr);
+    /* long rows: two columns a warp, each piece of the rows read once for both. At 4-8 rows,
+     * 353m's in_proj (16 KB of rows a warp) measured 20-23% more bytes/s in bf16; from 4 KB,
+     * small lost up to 8% in fp32 (kernels/NOTES.md, g12) */
+    const long row_bytes = (long)M * (K / wpr) * (long)sizeof(TI);
+    const bool two = M > GEMV_FAT_M && row_bytes >= GEMV_TWO_COL_BYTES &&
+                     (N + 2L * cols - 1) / (2L * cols) >= c->num_sms;
+    /* bf16 weights from 3 rows: the rows normalized and rounded once a block, into shared
+     * memory (353m at 3 streams 11% more bytes/s, small at 8 7%; with fp32 weights, where a
+     * warp's share is only two multiplies an element, small at 8 streams lost 5%: g13) */
+    if constexpr (NORM && sizeof(TW) == 2 && M > GEMV_FAT_M) {
+        const size_t srows = (size_t)M * K * sizeof(TW);
+        if (srows <= GEMV_ROWS_SMEM) {
+            launch_rows<TW, TI, M, NORM, true>(c, two, cols, srows, pieces, o, inp, ldi, w, K, N, nm, wpr);
             return;
         }
     }
-    launch_cols<TW, TI, M, NORM, 1, false>(c, dim3((N + cols - 1) / cols), 0, pieces, o, inp, ldi, w, K, N, nm, wpr);
+    launch_rows<TW, TI, M, NORM, false>(c, two, cols, 0, pieces, o, inp, ldi, w, K, N, nm, wpr);
 }
 
 template <typename TW, typename TI, bool NORM>

@@ -175,8 +175,8 @@ START_TEST(gemv_shapes)
     check_gemv(3, 37, 19, 41, 23, 83);      /* odd sizes: the one-element path */
     check_gemv(8, 512, 256, 512, 256, 84);
     check_gemv(5, 1000, 130, 1004, 131, 85);
-    /* one and two rows: the grid of about a block an SM, a warp taking 1, 2 or 4 columns
-     * (plan_fat), the last group partly past N */
+    /* the pieces a lane holds across the wait sized to its share (2, 4 or 8), and from 3 rows
+     * two columns a warp, the last group partly past N */
     check_gemv(1, 2048, 1024, 2048, 1024, 114); /* out_proj */
     check_gemv(2, 512, 2048, 512, 2048, 115);
     check_gemv(1, 1024, 512, 1024, 512, 116);
@@ -251,7 +251,8 @@ START_TEST(norm_matmul_shapes)
     check_norm_matmul(1, 1024, 4100, 4100, 118); /* four a warp, the last group partly past N */
     check_norm_matmul(2, 2048, 1024, 1024, 119);
     check_norm_matmul(1, 8200, 64, 64, 120);    /* K past 8,192 */
-    check_norm_matmul(4, 1024, 4096, 4096, 121); /* long rows from 3: two columns a warp */
+    check_norm_matmul(4, 1024, 4096, 4096, 121); /* from 3 rows: two columns a warp, bf16 rows
+                                                   * staged in shared memory */
     check_norm_matmul(8, 1024, 4100, 4100, 122);
     check_norm_matmul(12, 256, 96, 96, 105);   /* more rows than the GEMV takes: the norm, then */
     check_norm_matmul(32, 1024, 4096, 4096, 106); /* the product (bf16: tensor cores, fp32: cuBLAS) */
