@@ -64,8 +64,8 @@ __device__ __forceinline__ float bl_exp_neg_abs(float x) { return bl_ex2(-fabsf(
 /* log1p(e) for e in [0, 1] as e (1 + e Q(e)), Q the degree-7 polynomial that makes this the
  * closest to log1p in relative error over [0, 1] (Remez): 1.6e-7 at worst after fp32
  * rounding, measured at 400,000 points, and exact as e goes to 0. No SFU operation and no
- * division: the atanh series it replaced (2.2e-7) needed e / (2 + e), a MUFU.RCP in the owner
- * work's longest chain. */
+ * division: an atanh series in s = e / (2 + e) (the CPU's form; 2.2e-7 to s^13 in fp32) would
+ * put a MUFU.RCP in the scan's owner work's longest chain. */
 __device__ __forceinline__ float bl_log1p_unit(float e)
 {
     float p = 5.364829209e-03f;
