@@ -51,9 +51,6 @@ __device__ __forceinline__ float bl_rcp(float x)
     return y;
 }
 
-/* 1/x for x in [1, 2] */
-__device__ __forceinline__ float bl_rcp_unit(float x) { return bl_rcp(x); }
-
 /* A log2(e) for A = -exp(A_log), by the SFU: what the step kernels multiply delta by before
  * their ex2 */
 __device__ __forceinline__ float bl_a_log2e(float a_log) { return -bl_ex2(a_log * BL_LOG2E) * BL_LOG2E; }
@@ -92,7 +89,7 @@ __device__ __forceinline__ float bl_sigmoid(float x)
  * term is below half an ulp of x), and *grad = sigmoid(x), its derivative. */
 __device__ __forceinline__ float bl_softplus(float x, float *grad)
 {
-    float e = bl_exp_neg_abs(x), inv = bl_rcp_unit(1.0f + e);
+    float e = bl_exp_neg_abs(x), inv = bl_rcp(1.0f + e);
     *grad = x < 0.0f ? e * inv : inv;
     return fmaxf(x, 0.0f) + bl_log1p_unit(e);
 }
