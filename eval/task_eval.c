@@ -19,6 +19,8 @@ Generator *task_generator(Model *m, int max_new)
     go.sampler.temperature = 0.0f; /* greedy: the argmax, lowest byte on ties */
     go.utf8 = UTF8_OFF;            /* answers are compared as bytes; nothing is masked */
     go.max_bytes = max_new;
+    go.ahead = 1; /* an answer ends at its newline, a few bytes in: steps run ahead of it would
+                   * mostly be thrown away */
     return generator_create(m, &go);
 }
 

@@ -171,6 +171,57 @@ START_TEST(test_reuse_after_prefill)
 }
 END_TEST
 
+/* Steps run ahead (GenOptions.ahead) give the same bytes, flags and counts as steps run one at a
+ * time, however the caller takes them: one at a time, in runs that end between trips, across a
+ * byte budget that is not a multiple of the trip, and after a second prefill. Sampled, with the
+ * penalty and strict UTF-8, three streams. */
+START_TEST(test_ahead_same_bytes)
+{
+    Tiny t = tiny(8);
+    GenOptions o;
+    gen_options_default(&o);
+    o.batch = 3;
+    o.seed = 5;
+    o.sampler.temperature = 0.9f;
+    o.sampler.top_k = 40;
+    o.sampler.repetition_penalty = 1.3f;
+    o.sampler.repetition_window = 16;
+    o.utf8 = UTF8_STRICT;
+    o.max_bytes = 61;
+    enum { N = 61, B = 3 };
+    uint8_t ref[2][N * B];
+    const char *prompts[2] = {"ahead: ", "a second prompt"};
+    o.ahead = 1;
+    Generator *g1 = generator_create(t.m, &o);
+    for (int p = 0; p < 2; p++) {
+        generator_prefill(g1, (const uint8_t *)prompts[p], strlen(prompts[p]));
+        for (int k = 0; k < N; k++) {
+            generator_step(g1, ref[p] + k * B);
+            ck_assert(generator_logits_finite(g1));
+        }
+    }
+    generator_free(g1);
+    ck_assert_int_gt(distinct(ref[0], N * B), 8);
+    const int aheads[] = {2, 3, 8, 64};
+    for (size_t i = 0; i < sizeof aheads / sizeof *aheads; i++) {
+        o.ahead = aheads[i];
+        Generator *g = generator_create(t.m, &o);
+        for (int p = 0; p < 2; p++) {
+            uint8_t got[N * B];
+            generator_prefill(g, (const uint8_t *)prompts[p], strlen(prompts[p]));
+            generator_run(g, 5, got); /* ends inside a trip */
+            for (int k = 5; k < 20; k++) generator_step(g, got + k * B);
+            generator_run(g, N - 20, got + 20 * B);
+            ck_assert_int_eq(generator_produced(g), N);
+            ck_assert(generator_logits_finite(g));
+            ck_assert_msg(memcmp(got, ref[p], sizeof got) == 0, "ahead %d, prompt %d", aheads[i], p);
+        }
+        generator_free(g);
+    }
+    tiny_free(&t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("generate");
@@ -182,6 +233,7 @@ int main(void)
     tcase_add_test(tc, test_strict_is_valid_utf8);
     tcase_add_test(tc, test_prefill_chunks_and_empty_prompt);
     tcase_add_test(tc, test_reuse_after_prefill);
+    tcase_add_test(tc, test_ahead_same_bytes);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

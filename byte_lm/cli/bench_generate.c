@@ -49,7 +49,7 @@ static void usage(FILE *f, const CliOpt *rows)
 int bench_generate(int argc, char **argv)
 {
     const char *config = NULL, *device = "cpu", *precision = NULL;
-    int n = 256, threads = 0, json = 0, only_batch = 0;
+    int n = 256, threads = 0, json = 0, only_batch = 0, ahead = 0;
     const CliOpt rows[] = {
         {"config", 0, CLI_STRING, &config, .arg = "FILE",
          .help = "model config (default configs/tiny.json on cpu, configs/small.json\n"
@@ -61,6 +61,8 @@ int bench_generate(int argc, char **argv)
         {NULL, 'n', CLI_INT, &n, 1, 1 << 30, .arg = "BYTES", .help = "steps timed (default 256)"},
         {"batch", 0, CLI_INT, &only_batch, 1, 1 << 16, .arg = "N",
          .help = "time batch N only (default: batch 1, then 64)"},
+        {"ahead", 0, CLI_INT, &ahead, 1, 1 << 10, .arg = "N",
+         .help = "steps run per trip to the device (default: 8 on cuda, 1 on cpu)"},
         {"threads", 0, CLI_INT, &threads, 1, 4096, .arg = "N", .help = "CPU threads (default: all cores)"},
         {"json", 0, CLI_FLAG, &json, .help = "print one JSON object per batch on stdout"},
         {"help", 'h', CLI_HELP, .help = "this help"},
@@ -99,10 +101,13 @@ int bench_generate(int argc, char **argv)
         gen_options_default(&o);
         o.sampler.temperature = 0;
         o.batch = batches[k];
+        o.ahead = ahead;
         Generator *g = generator_create(m, &o);
         const char *prompt = "Bytes in, bytes ";
         generator_prefill(g, (const uint8_t *)prompt, strlen(prompt));
-        generator_run(g, 8, NULL); /* warm-up: first launches, allocations */
+        /* warm-up: first launches, allocations, and the recordings (a trip's is made on its
+         * second run) */
+        generator_run(g, 3 * (long)(ahead ? ahead : GEN_AHEAD), NULL);
         be->sync(be);
         double t0 = now_seconds();
         generator_run(g, n, NULL);

@@ -25,6 +25,7 @@
 #include "byte_lm/generate/utf8_stream.h"
 
 #define GEN_START_BYTE '\n'
+#define GEN_AHEAD 8 /* GenOptions.ahead's default on a backend with recordings */
 
 typedef struct {
     SamplerConfig sampler;
@@ -38,9 +39,15 @@ typedef struct {
     int prefill_chunk; /* prompt bytes per parallel-scan call: bounds activation memory for long
                         * prompts. The prompt is prefilled once, as a batch of one, and its state
                         * copied to every stream */
+    int ahead;         /* steps run per trip to the backend, up to: each trip costs the host a
+                        * launch and a download, so on the GPU GEN_AHEAD steps share one. A
+                        * caller that ends a stream early (a stop string) leaves the steps run
+                        * past it unused. 0: GEN_AHEAD where the backend records steps, 1 where
+                        * it does not. generator_step takes its bytes one at a time either way,
+                        * and they are the same bytes for every value */
 } GenOptions;
 
-/* sampler defaults, safe UTF-8, seed 0, batch 1, no budget, prefill_chunk 4096 */
+/* sampler defaults, safe UTF-8, seed 0, batch 1, no budget, prefill_chunk 4096, ahead 0 */
 void gen_options_default(GenOptions *o);
 
 typedef struct Generator Generator;
@@ -69,7 +76,8 @@ int generator_step_recorded(const Generator *g);
 long generator_produced(const Generator *g);
 
 /* Host logits (B x 256) of the last step, before the penalty, masking or temperature (fetched
- * from the backend by this call). */
+ * from the backend by this call). Only with ahead 1 (GenOptions), where the last step run is
+ * the last byte's. */
 const float *generator_logits(Generator *g);
 
 /* 1 if every logit of the last step is finite: a byte drawn from NaN or infinite logits is

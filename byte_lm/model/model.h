@@ -96,16 +96,26 @@ double model_forward_stateful(Model *m, ModelState *s, const uint8_t *inputs,
                               const uint8_t *targets, int B, int L, float *losses, float *logits);
 
 /* One recurrent step (L = 1) of the s->B streams of state s, entirely in backend memory: it
- * reads the byte ids at `ids` (backend memory, B bytes), updates s and writes the logits
- * (backend memory, B x 256), then, when `tail` is not NULL, runs the sample op on them (its
- * `logits` field is ignored: the step's own are used). Nothing moves to or from the host and
- * every tensor stays where it is, so a backend with graphs records the step once and replays
- * it (model_step.c). It computes what model_forward_stateful with L = 1 computes, in the
- * model's precision; the model, s, ids and the tail's buffers must stay unchanged in place
- * while the step is used. */
+ * reads the byte ids (backend memory, B bytes), updates s and writes the logits (backend memory,
+ * B x 256), then, when `tail` is not NULL, runs the sample op on them (its `logits` and `out`
+ * fields are ignored: the step's own logits are used, and the bytes go where the next step
+ * reads them). Nothing moves to or from the host and every tensor stays where it is, so a
+ * backend with graphs records the step once and replays it (model_step.c). It computes what
+ * model_forward_stateful with L = 1 computes, in the model's precision; the model, s, ids and
+ * the tail's buffers must stay unchanged in place while the step is used.
+ *
+ * `ids` holds `ahead` slots of 2B bytes, each laid out as the sample op's out (the bytes, then
+ * the finite-logits flags); without a tail, ahead is 1 and only its first B bytes are read.
+ * model_step_run is one step on the last slot: it reads the bytes there and its sampler
+ * overwrites them. model_step_run_ahead runs `ahead` steps in one go (one recording): step i
+ * reads slot i - 1, the first one the last slot, and writes slot i, so that the host fetches
+ * `ahead` steps' bytes in one download and the last slot holds the newest bytes after either. */
 typedef struct ModelStep ModelStep;
-ModelStep *model_step_create(Model *m, ModelState *s, const uint8_t *ids, const SampleArgs *tail);
+ModelStep *model_step_create(Model *m, ModelState *s, uint8_t *ids, int ahead,
+                             const SampleArgs *tail);
 void model_step_run(ModelStep *st);
+void model_step_run_ahead(ModelStep *st);
+/* the logits of the newest step (the last of model_step_run_ahead's) */
 const float *model_step_logits(const ModelStep *st);
 /* 1 when the step is replayed from a recording (the backend has graphs and recording worked) */
 int model_step_recorded(const ModelStep *st);

@@ -1,27 +1,38 @@
 /* The per-byte recurrent step with every tensor at a fixed place (see model.h, ModelStep).
  *
  * A layer is five ops: in_proj with the norm before it (norm_matmul), the conv step, x_proj,
- * the scan step (dt_proj inside) and out_proj adding into the residual in place. A backend with graphs records the whole step, the
- * sampler included, on its second run (the first sizes whatever the ops allocate for
- * themselves) and replays the recording from then on. */
+ * the scan step (dt_proj inside) and out_proj adding into the residual in place. A backend with
+ * graphs records the whole step, the sampler included, on its second run (the first sizes
+ * whatever the ops allocate for themselves) and replays the recording from then on; the
+ * `ahead` steps of model_step_run_ahead are one recording of their own. */
 #include "byte_lm/model/model_internal.h"
+
+/* A fixed sequence of steps and its recording on the backend, once made. */
+typedef struct {
+    long runs;
+    void *graph;
+    int unrecordable; /* the backend could not record it: the ops run directly */
+} Recording;
 
 struct ModelStep {
     Model *m;
     ModelState *s;
-    const uint8_t *ids;
+    uint8_t *ids;  /* `ahead` slots of `slot` bytes */
+    int ahead;
+    size_t slot;
     SampleArgs tail;
     int has_tail;
     void *arena;
     float *res, *xz_f, *u_f, *xdbl, *y_f, *logits;
     bf16 *xz_h, *u_h, *y_h;
-    long runs;
-    void *graph;      /* the recording, once made */
-    int unrecordable; /* the backend could not record it: the ops run directly */
+    Recording one;   /* a step */
+    Recording many;  /* `ahead` steps */
 };
 
-ModelStep *model_step_create(Model *m, ModelState *s, const uint8_t *ids, const SampleArgs *tail)
+ModelStep *model_step_create(Model *m, ModelState *s, uint8_t *ids, int ahead,
+                             const SampleArgs *tail)
 {
+    BL_CHECK(ahead >= 1 && (tail || ahead == 1));
     const ModelConfig *c = &m->cfg;
     size_t B = (size_t)s->B, d = (size_t)c->hidden_size, di = (size_t)c->intermediate_size;
     size_t nx = (size_t)c->time_step_rank + 2 * (size_t)c->state_size, F = sizeof(float),
@@ -30,6 +41,8 @@ ModelStep *model_step_create(Model *m, ModelState *s, const uint8_t *ids, const 
     st->m = m;
     st->s = s;
     st->ids = ids;
+    st->ahead = ahead;
+    st->slot = 2 * (size_t)s->B; /* the sample op's out: bytes, then flags */
     if (tail) {
         st->tail = *tail; /* its logits are set to the step's below */
         st->has_tail = 1;
@@ -59,17 +72,19 @@ void model_step_free(ModelStep *st)
 {
     if (!st) return;
     Backend *be = st->m->be;
-    if (st->graph) be->graph_free(be, st->graph);
+    if (st->one.graph) be->graph_free(be, st->one.graph);
+    if (st->many.graph) be->graph_free(be, st->many.graph);
     be->free(be, st->arena);
     free(st);
 }
 
 const float *model_step_logits(const ModelStep *st) { return st->logits; }
 
-int model_step_recorded(const ModelStep *st) { return st->graph != NULL; }
+int model_step_recorded(const ModelStep *st) { return st->one.graph || st->many.graph; }
 
-/* The ops of one step, queued on the backend. */
-static void step_ops(ModelStep *st)
+/* The ops of one step, queued on the backend: it reads its bytes at ids and its sampler writes
+ * the next ones at out. */
+static void step_ops(ModelStep *st, const uint8_t *ids, uint8_t *out)
 {
     Model *m = st->m;
     Backend *be = m->be;
@@ -81,7 +96,7 @@ static void step_ops(ModelStep *st)
     const bf16 *W = m->shadow;
 #define WB(ti) (W + m->tensors[ti].offset)
 
-    be->embedding_fwd(be, st->res, st->ids, model_ptr(m, P, m->t_embed), B, d);
+    be->embedding_fwd(be, st->res, ids, model_ptr(m, P, m->t_embed), B, d);
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const LayerTensors *t = &m->layer_tensors[l];
         ScanStep ss = {.bf16 = h, .z_stride = 2 * di, .xdbl = st->xdbl, .xdbl_stride = nx,
@@ -119,32 +134,53 @@ static void step_ops(ModelStep *st)
     }
     be->norm_matmul(be, st->logits, 0, 256, st->res, model_ptr(m, P, m->t_norm_f), eps,
                     h ? (const void *)WB(m->t_embed) : model_ptr(m, P, m->t_embed), h, B, d, 256);
-    if (st->has_tail) be->sample(be, &st->tail);
+    if (st->has_tail) {
+        SampleArgs a = st->tail;
+        a.out = out;
+        be->sample(be, &a);
+    }
 #undef WB
+}
+
+/* n = 1: one step on the last slot, read and written there. n = ahead: step i reads slot i - 1
+ * (the first, the last slot) and writes slot i, so the last slot again holds the newest bytes. */
+static void steps_ops(ModelStep *st, int n)
+{
+    uint8_t *last = st->ids + (size_t)(st->ahead - 1) * st->slot;
+    if (n == 1) {
+        step_ops(st, last, last);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        step_ops(st, i ? st->ids + (size_t)(i - 1) * st->slot : last, st->ids + (size_t)i * st->slot);
 }
 
 /* Direct on the first run (it sizes what the ops allocate for themselves), recorded on the
  * second, replayed after; recorded again when the backend says the recording went stale. */
-void model_step_run(ModelStep *st)
+static void run_recorded(ModelStep *st, Recording *r, int n)
 {
     Backend *be = st->m->be;
     if (st->m->prec == PREC_BF16) model_refresh_shadow(st->m);
-    if (st->graph) {
-        if (be->graph_run(be, st->graph) == 0) return;
-        be->graph_free(be, st->graph);
-        st->graph = NULL;
+    if (r->graph) {
+        if (be->graph_run(be, r->graph) == 0) return;
+        be->graph_free(be, r->graph);
+        r->graph = NULL;
     }
-    if (!be->graph_begin || st->unrecordable || st->runs++ == 0) {
-        step_ops(st);
+    if (!be->graph_begin || r->unrecordable || r->runs++ == 0) {
+        steps_ops(st, n);
         return;
     }
     be->graph_begin(be);
-    step_ops(st);
-    st->graph = be->graph_end(be);
-    if (!st->graph) {
-        st->unrecordable = 1;
-        step_ops(st);
+    steps_ops(st, n);
+    r->graph = be->graph_end(be);
+    if (!r->graph) {
+        r->unrecordable = 1;
+        steps_ops(st, n);
         return;
     }
-    BL_CHECK(be->graph_run(be, st->graph) == 0); /* nothing moved since the recording */
+    BL_CHECK(be->graph_run(be, r->graph) == 0); /* nothing moved since the recording */
 }
+
+void model_step_run(ModelStep *st) { run_recorded(st, &st->one, 1); }
+
+void model_step_run_ahead(ModelStep *st) { run_recorded(st, &st->many, st->ahead); }

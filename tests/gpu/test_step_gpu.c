@@ -400,6 +400,11 @@ START_TEST(generation_matches_cpu)
     o.batch = 2, o.sampler.temperature = 0.9f, o.sampler.top_k = 20, o.seed = 5;
     o.sampler.repetition_penalty = 1.2f, o.sampler.repetition_window = 32;
     check_generation(&o, 300, PREC_FP32, "T=0.9 top-k 20 penalty 1.2");
+    /* three steps a recording (the default is GEN_AHEAD) and a budget that ends inside a trip:
+     * the last byte comes from the one-step recording */
+    o.ahead = 3, o.max_bytes = 97;
+    check_generation(&o, 97, PREC_FP32, "3 steps a trip, budget 97");
+    o.ahead = 0, o.max_bytes = 0;
     o.batch = 12, o.utf8 = UTF8_STRICT, o.max_bytes = 200, o.sampler.top_k = 0;
     check_generation(&o, 200, PREC_FP32, "batch 12 (cuBLAS) strict UTF-8");
     o.batch = 20, o.utf8 = UTF8_SAFE, o.max_bytes = 0, o.sampler.temperature = 0;
