@@ -13,7 +13,11 @@
  * it. PF is chosen per launch as the fewest that hold a lane's share (2, 4 or 8): registers
  * held for pieces a lane never loads cost blocks an SM, at 8 streams 16-21% of a byte's time
  * (kernels/NOTES.md, g12). From 3 rows with bf16 weights the normalized product rounds each
- * row once a block into shared memory (SROWS) instead of once a warp. */
+ * row once a block into shared memory (SROWS) instead of once a warp. After the wait a kernel
+ * makes one round trip for what the previous kernel wrote, not two or three: the norm's weights
+ * are copied into shared memory before it, and the addend is read right after it, not once the
+ * sums are done (g15). */
+#include "kernels/cp_async.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_ctx.h"
 #include "kernels/device_math.cuh"
@@ -28,6 +32,8 @@
                               * memory, up to this many bytes of them */
 #define GEMV_TWO_COL_BYTES 16384 /* from 3 rows, two columns a warp where a warp reads this many
                                   * bytes of the input rows */
+#define GEMV_NORM_W_SMEM 8192 /* the norm's weights staged in shared memory before the wait,
+                              * up to this many bytes of them (K <= 2,048) */
 #define GEMV_BLOCK_NORM_M 1 /* up to this many rows the whole block reads them for the norm
                              * (row_scales); beyond, a warp a row: at two streams the block's
                              * reads measured 10-13% slower (kernels/NOTES.md, g11) */
@@ -76,6 +82,7 @@ struct GemvOut {
 struct GemvNorm {
     const float *w;
     float eps;
+    int staged; /* w copied into shared memory before the wait (after the SROWS rows) */
 };
 
 /* The M input rows' RMSNorm scales, rs[m] = 1 / sqrt(mean(x_m^2) + eps), in every thread. The
@@ -115,12 +122,24 @@ __device__ __forceinline__ void row_scales(float *rs, float (*norm_sh)[GEMV_MAX_
         for (int o = 16; o; o >>= 1) ss[m] += __shfl_xor_sync(0xffffffffu, ss[m], o);
         if (lane == 0) norm_sh[warp][m] = ss[m];
     }
+    cp_async_wait<0>(); /* the norm's staged weights, if any, visible after the barrier */
     __syncthreads();
 #pragma unroll
     for (int m = 0; m < M; m++) {
         float t = 0.0f;
         for (int i = 0; i < GEMV_WARPS; i++) t += norm_sh[i][m]; /* the same order in every thread */
         rs[m] = 1.0f / sqrtf(t / (float)K + eps);
+    }
+}
+
+/* V of the norm's weights at k, 16 bytes a load, from gw: shared memory where they were staged,
+ * else global memory (one generic pointer, so one code path). */
+template <int V> __device__ __forceinline__ void norm_w_at(const float *gw, int k, float *g)
+{
+#pragma unroll
+    for (int h = 0; h < V / 4; h++) {
+        const float4 t = reinterpret_cast<const float4 *>(gw + k)[h];
+        g[4 * h] = t.x, g[4 * h + 1] = t.y, g[4 * h + 2] = t.z, g[4 * h + 3] = t.w;
     }
 }
 
@@ -133,7 +152,8 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict__ w, int K, int N,
             GemvNorm nm, int wpr)
 {
-    extern __shared__ uint4 rows_sh[]; /* SROWS: the M normalized rows, as TW, K apart */
+    extern __shared__ uint4 rows_sh[]; /* SROWS: the M normalized rows, as TW, K apart; then
+                                        * the norm's weights where nm.staged */
     __shared__ float norm_sh[GEMV_WARPS][GEMV_MAX_M];
     __shared__ float part_sh[GEMV_WARPS][GEMV_MAX_M * CPW];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -145,6 +165,15 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
     for (int c = 0; c < CPW; c++) wr[c] = w + (size_t)(n0 + c < N ? n0 + c : 0) * K;
     const int stride = 32 * V * wpr; /* elements between a lane's pieces */
     const int k_first = (lane + 32 * part) * V;
+    /* the norm's weights: a weight, so copied before the wait like the pieces below; read
+     * after the norm's barrier, where from global memory they were a second round trip */
+    float *g_sh = reinterpret_cast<float *>(reinterpret_cast<char *>(rows_sh) +
+                                            (SROWS ? (size_t)M * K * sizeof(TW) : 0));
+    if (NORM && VEC && nm.staged) {
+        for (int i = threadIdx.x * 4; i < K; i += GEMV_WARPS * 32 * 4) cp_async16(g_sh + i, nm.w + i, true);
+        cp_async_commit();
+    }
+    const float *gw = NORM && VEC && nm.staged ? g_sh : nm.w;
     uint4 pre[PC][CPW];
     if (VEC && n0 < N) {
 #pragma unroll
@@ -157,6 +186,11 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
     }
     pdl_wait();
     pdl_release();
+    /* lane m * CPW + c of part 0's warps stores row m of column n0 + c; its addend is read
+     * here, just after the wait, not after the sums, so that round trip is off the tail */
+    float addv = 0.0f;
+    if (!NORM && o.add && part == 0 && lane < M * CPW && n0 + lane % CPW < N)
+        addv = o.add[(size_t)(lane / CPW) * o.ldo + n0 + lane % CPW];
     float rs[M];
     if (NORM && M <= GEMV_BLOCK_NORM_M) {
         row_scales<TI, M, VEC>(rs, norm_sh, inp, ldi, K, nm.eps);
@@ -179,6 +213,7 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
             for (int m = 16; m; m >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, m);
             if (lane == 0) norm_sh[0][warp] = 1.0f / sqrtf(ss / (float)K + nm.eps);
         }
+        cp_async_wait<0>();
         __syncthreads();
         if (SROWS) { /* normalize (and round) each row once for the block, not once a warp */
             TW *xs = reinterpret_cast<TW *>(rows_sh);
@@ -186,7 +221,7 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
                 const int m = i / K, k = i - m * K;
                 float x[4], g[4];
                 load_piece<TI, 4, true>(inp + (size_t)m * ldi + k, x);
-                load_piece<float, 4, true>(nm.w + k, g);
+                norm_w_at<4>(gw, k, g);
 #pragma unroll
                 for (int j = 0; j < 4; j++) xs[i + j] = bl_from_f<TW>(x[j] * norm_sh[0][m] * g[j]);
             }
@@ -206,7 +241,10 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
             return;
         }
         float g[V];
-        if (NORM) load_piece<float, V, VEC>(nm.w + k, g);
+        if (NORM) {
+            if (VEC) norm_w_at<V>(gw, k, g);
+            else load_piece<float, V, VEC>(nm.w + k, g);
+        }
 #pragma unroll
         for (int m = 0; m < M; m++) {
             load_piece<TI, V, VEC>(inp + (size_t)m * ldi + k, xv[m]);
@@ -280,7 +318,6 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
                 acc[m][c] = t;
             }
     }
-    /* lane m * CPW + c stores row m of column n0 + c */
     if (lane < M * CPW && n0 + lane % CPW < N) {
         float v = 0.0f;
 #pragma unroll
@@ -289,7 +326,7 @@ gemv_kernel(GemvOut o, const TI *__restrict__ inp, int ldi, const TW *__restrict
             for (int c = 0; c < CPW; c++)
                 if (m * CPW + c == lane) v = acc[m][c];
         const size_t at = (size_t)(lane / CPW) * o.ldo + n0 + lane % CPW;
-        if (o.add) v += o.add[at];
+        if (o.add) v += NORM ? o.add[at] : addv;
         if (o.out_bf16) static_cast<__nv_bfloat16 *>(o.out)[at] = __float2bfloat16_rn(v);
         else static_cast<float *>(o.out)[at] = v;
     }
@@ -373,15 +410,17 @@ static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const
     constexpr int V = 16 / (int)sizeof(TW); /* a 16-byte weight piece */
     bool vec = K % V == 0 && ldi % V == 0 && aligned16(w) && aligned16(inp) &&
                (!NORM || aligned16(nm.w));
+    nm.staged = NORM && vec && (size_t)K * sizeof(float) <= GEMV_NORM_W_SMEM;
+    const size_t gbytes = nm.staged ? (size_t)K * sizeof(float) : 0;
     dim3 block(GEMV_WARPS * 32);
     if constexpr (NORM && M <= GEMV_FAT_M) {
         int wpr = 1, cpw = 1;
         const long blocks = vec ? plan_fat(c, N, K, V, &wpr, &cpw) : 0;
         if (vec && blocks <= c->num_sms) {
             dim3 grid((unsigned)blocks);
-            if (cpw == 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 4, GEMV_FAT_PF>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
-            else if (cpw == 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, GEMV_FAT_PF>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
-            else launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, GEMV_FAT_PF>, grid, block, 0, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            if (cpw == 4) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 4, GEMV_FAT_PF>, grid, block, gbytes, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            else if (cpw == 2) launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 2, GEMV_FAT_PF>, grid, block, gbytes, c->stream, o, inp, ldi, w, K, N, nm, wpr);
+            else launch_pdl(gemv_kernel<TW, TI, M, V, true, NORM, 1, GEMV_FAT_PF>, grid, block, gbytes, c->stream, o, inp, ldi, w, K, N, nm, wpr);
             return;
         }
     }
@@ -404,11 +443,11 @@ static void launch_m(CudaCtx *c, const GemvOut &o, const TI *inp, int ldi, const
     if constexpr (NORM && sizeof(TW) == 2 && M > GEMV_FAT_M) {
         const size_t srows = (size_t)M * K * sizeof(TW);
         if (srows <= GEMV_ROWS_SMEM) {
-            launch_rows<TW, TI, M, NORM, true>(c, two, cols, srows, pieces, o, inp, ldi, w, K, N, nm, wpr);
+            launch_rows<TW, TI, M, NORM, true>(c, two, cols, srows + gbytes, pieces, o, inp, ldi, w, K, N, nm, wpr);
             return;
         }
     }
-    launch_rows<TW, TI, M, NORM, false>(c, two, cols, 0, pieces, o, inp, ldi, w, K, N, nm, wpr);
+    launch_rows<TW, TI, M, NORM, false>(c, two, cols, gbytes, pieces, o, inp, ldi, w, K, N, nm, wpr);
 }
 
 template <typename TW, typename TI, bool NORM>
